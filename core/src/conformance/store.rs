@@ -1,0 +1,155 @@
+//! [`Store`] conformance: records, the checked state machine, paging.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::execution::{ExecId, Execution, Status, StatusChange};
+use crate::schema::Catalog;
+use crate::store::{ExecutionQuery, Store, StoreError};
+use crate::time;
+
+/// An execution as the orchestrator creates it for a manual trigger.
+pub fn new_execution(schema_id: &str, status: Status) -> Execution {
+    let now = time::now();
+    Execution {
+        exec_id: ExecId::generate(),
+        partition_key: time::partition_key(now),
+        schema_id: schema_id.into(),
+        name: schema_id.into(),
+        status,
+        initiator: "manual".into(),
+        runbook: "r.sh".into(),
+        run_args: "a 'b c'".into(),
+        worker: "default".into(),
+        oncall: true,
+        team: Some("team-a".into()),
+        timeout_secs: 30,
+        requested_at: now,
+        started_at: None,
+        finished_at: None,
+        exit_code: None,
+        signal: None,
+        error: None,
+        output: None,
+        output_truncated: false,
+        worker_id: None,
+        heartbeat_at: None,
+        request_body: Some(r#"{"k": "v"}"#.into()),
+        transitions: Vec::new(),
+    }
+}
+
+/// Runs every store test against stores made by `make` (one fresh store per test).
+pub async fn run_all<S: Store, F: Fn() -> S>(make: F) {
+    round_trip(make()).await;
+    state_machine_is_enforced(make()).await;
+    listing_pages_and_filters(make()).await;
+    schemas_replace(make()).await;
+    heartbeat_only_while_running(make()).await;
+}
+
+async fn round_trip(s: impl Store) {
+    let e = new_execution("a", Status::Accepted);
+    s.create_execution(&e, None).await.unwrap();
+    assert!(matches!(
+        s.create_execution(&e, None).await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    let got = s.get_execution(&e.exec_id).await.unwrap().expect("stored");
+    assert_eq!(got.transitions.len(), 1);
+    assert_eq!(got.transitions[0].from, None);
+    let mut expected = e.clone();
+    expected.transitions = got.transitions.clone();
+    assert_eq!(got, expected);
+    assert!(s.get_execution(&ExecId::generate()).await.unwrap().is_none());
+}
+
+async fn state_machine_is_enforced(s: impl Store) {
+    let e = new_execution("a", Status::Accepted);
+    s.create_execution(&e, None).await.unwrap();
+    let t = time::now();
+    let bad = s.transition(&e.exec_id, &StatusChange::to(Status::Succeeded), t).await;
+    assert!(matches!(bad, Err(StoreError::Illegal(_))), "accepted -> succeeded refused");
+    let mut run = StatusChange::to(Status::Running);
+    run.worker_id = Some("w1".into());
+    let running = s.transition(&e.exec_id, &run, t).await.unwrap();
+    assert_eq!(running.status, Status::Running);
+    assert!(running.started_at.is_some());
+    let mut done = StatusChange::to(Status::Failed).reason("exit code 3");
+    done.exit_code = Some(3);
+    done.output = Some("out\nerr\n".into());
+    s.transition(&e.exec_id, &done, time::now()).await.unwrap();
+    let again = s.transition(&e.exec_id, &StatusChange::to(Status::Lost), time::now()).await;
+    assert!(matches!(again, Err(StoreError::Illegal(_))), "terminal stays terminal");
+    let got = s.get_execution(&e.exec_id).await.unwrap().unwrap();
+    assert_eq!(got.status, Status::Failed);
+    assert_eq!(got.exit_code, Some(3));
+    assert_eq!(got.error.as_deref(), Some("exit code 3"));
+    assert_eq!(got.output.as_deref(), Some("out\nerr\n"));
+    assert_eq!(got.worker_id.as_deref(), Some("w1"));
+    let path: Vec<_> = got.transitions.iter().map(|t| t.to).collect();
+    assert_eq!(path, vec![Status::Accepted, Status::Running, Status::Failed]);
+    let missing = s
+        .transition(&ExecId::generate(), &StatusChange::to(Status::Running), t)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))));
+}
+
+async fn listing_pages_and_filters(s: impl Store) {
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let e = new_execution(if n % 2 == 0 { "even" } else { "odd" }, Status::Accepted);
+        s.create_execution(&e, None).await.unwrap();
+        ids.push(e.exec_id);
+    }
+    s.create_execution(&new_execution("skip", Status::Skipped), Some("filtered"))
+        .await
+        .unwrap();
+    let q = |limit, cursor: Option<String>| ExecutionQuery {
+        limit,
+        cursor,
+        schema_id: None,
+        status: Some(Status::Accepted),
+    };
+    let p1 = s.list_executions(&q(2, None)).await.unwrap();
+    assert_eq!(p1.items.iter().map(|e| &e.exec_id).collect::<Vec<_>>(), vec![&ids[4], &ids[3]]);
+    assert!(p1.items.iter().all(|e| e.output.is_none() && e.request_body.is_none()));
+    let p2 = s.list_executions(&q(2, p1.next.clone())).await.unwrap();
+    assert_eq!(p2.items.iter().map(|e| &e.exec_id).collect::<Vec<_>>(), vec![&ids[2], &ids[1]]);
+    let p3 = s.list_executions(&q(2, p2.next.clone())).await.unwrap();
+    assert_eq!(p3.items.len(), 1);
+    assert!(p3.next.is_none());
+    let odd = s
+        .list_executions(&ExecutionQuery {
+            limit: 10,
+            schema_id: Some("odd".into()),
+            ..ExecutionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(odd.items.len(), 2);
+    let bad = s.list_executions(&q(2, Some("not-a-cursor".into()))).await;
+    assert!(matches!(bad, Err(StoreError::BadCursor)));
+    let skipped = s.executions_in(Status::Skipped, 10).await.unwrap();
+    assert_eq!(skipped.len(), 1);
+}
+
+async fn schemas_replace(s: impl Store) {
+    let c = Catalog::parse(
+        r#"[{"partition_key": "p", "entity": [{"id": "b", "runbook": "b.sh"}, {"id": "a", "runbook": "a.sh"}]}]"#,
+    )
+    .unwrap();
+    s.replace_schemas(c.schemas()).await.unwrap();
+    s.replace_schemas(c.schemas()).await.unwrap();
+    let back = s.list_schemas().await.unwrap();
+    assert_eq!(back, c.schemas(), "same schemas, same order");
+}
+
+async fn heartbeat_only_while_running(s: impl Store) {
+    let e = new_execution("a", Status::Accepted);
+    s.create_execution(&e, None).await.unwrap();
+    assert!(!s.heartbeat(&e.exec_id, time::now()).await.unwrap());
+    s.transition(&e.exec_id, &StatusChange::to(Status::Running), time::now())
+        .await
+        .unwrap();
+    assert!(s.heartbeat(&e.exec_id, time::now()).await.unwrap());
+}

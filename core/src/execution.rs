@@ -1,0 +1,348 @@
+//! Executions: one request to run one runbook, and the state machine it moves through.
+//!
+//! ```text
+//!  (created) ─▶ pending ─▶ accepted ─▶ running ─▶ succeeded | failed | timeout | error | stopped | lost
+//!      │           └─▶ rejected | stopped | error    │
+//!      ├─▶ accepted                                 └─▶ (accepted ─▶ error | stopped | lost)
+//!      └─▶ skipped | routed | error   (terminal at birth)
+//! ```
+//! Every change goes through [`check_transition`]; adapters call it inside the same atomic
+//! update that writes the new state, so no writer can move an execution backwards.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::{self, Timestamp};
+
+/// An execution id: a UUIDv7 string, so ids sort by creation time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ExecId(String);
+
+impl ExecId {
+    /// A fresh, time-ordered id.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// Wraps an id that came from outside (a URL, a queue message). Only UUID-shaped ids
+    /// are accepted, so an id can be put in a key or a path without further escaping.
+    pub fn parse(s: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(s)
+            .ok()
+            .map(|u| Self(u.hyphenated().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExecId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The status words of the API (ClouDO's vocabulary plus `timeout` and `lost`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting for an approval.
+    Pending,
+    /// Recorded and queued for a worker.
+    Accepted,
+    /// A worker started it.
+    Running,
+    /// Exit code 0.
+    Succeeded,
+    /// Non-zero exit code or killed by a signal.
+    Failed,
+    /// It could not be run at all (runbook missing, sandbox failure, ...).
+    Error,
+    /// An approver said no.
+    Rejected,
+    /// A filter decided not to run it (recorded with the reason).
+    Skipped,
+    /// Cancelled by a person.
+    Stopped,
+    /// An alert matched no runbook: recorded so it is not dropped silently.
+    Routed,
+    /// Killed at its wall-clock limit.
+    Timeout,
+    /// Its worker vanished (lease and heartbeats expired).
+    Lost,
+}
+
+impl Status {
+    pub const ALL: [Status; 12] = [
+        Status::Pending,
+        Status::Accepted,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Error,
+        Status::Rejected,
+        Status::Skipped,
+        Status::Stopped,
+        Status::Routed,
+        Status::Timeout,
+        Status::Lost,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Accepted => "accepted",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Error => "error",
+            Status::Rejected => "rejected",
+            Status::Skipped => "skipped",
+            Status::Stopped => "stopped",
+            Status::Routed => "routed",
+            Status::Timeout => "timeout",
+            Status::Lost => "lost",
+        }
+    }
+
+    /// A terminal status never changes again.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Status::Pending | Status::Accepted | Status::Running)
+    }
+
+    /// Statuses an execution may be created in.
+    pub fn is_initial(self) -> bool {
+        matches!(
+            self,
+            Status::Pending | Status::Accepted | Status::Skipped | Status::Routed | Status::Error
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.to_ascii_lowercase();
+        // ClouDO's worker said `completed` for a success.
+        if lower == "completed" {
+            return Ok(Status::Succeeded);
+        }
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == lower)
+            .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
+
+/// A status word that is not in the vocabulary.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+/// A refused state change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("execution cannot go from {from} to {to}")]
+pub struct IllegalTransition {
+    pub from: Status,
+    pub to: Status,
+}
+
+/// The state machine: is `from -> to` allowed?
+pub fn check_transition(from: Status, to: Status) -> Result<(), IllegalTransition> {
+    use Status::*;
+    let ok = match from {
+        Pending => matches!(to, Accepted | Rejected | Stopped | Error),
+        Accepted => matches!(to, Running | Error | Stopped | Lost),
+        Running => matches!(to, Succeeded | Failed | Timeout | Error | Stopped | Lost),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(IllegalTransition { from, to })
+    }
+}
+
+/// One entry of an execution's append-only history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    /// `None` for the creating entry.
+    pub from: Option<Status>,
+    pub to: Status,
+    #[serde(with = "time::serde_rfc3339")]
+    pub at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One execution, as stored and as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub exec_id: ExecId,
+    /// ClouDO's `YYYYMMDD` log partition (UTC date of `requested_at`).
+    pub partition_key: String,
+    pub schema_id: String,
+    pub name: String,
+    pub status: Status,
+    /// Who asked: `manual`, `alert`, `schedule`, or a key name once auth exists.
+    pub initiator: String,
+    pub runbook: String,
+    pub run_args: String,
+    /// The worker pool (ClouDO's `worker` capability).
+    pub worker: String,
+    pub oncall: bool,
+    /// The team of `/api/Trigger/{team}`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    pub timeout_secs: u64,
+    #[serde(with = "time::serde_rfc3339")]
+    pub requested_at: Timestamp,
+    #[serde(with = "time::serde_rfc3339::option")]
+    pub started_at: Option<Timestamp>,
+    #[serde(with = "time::serde_rfc3339::option")]
+    pub finished_at: Option<Timestamp>,
+    pub exit_code: Option<i32>,
+    /// The signal that ended the runbook, if one did.
+    pub signal: Option<i32>,
+    /// Why it ended the way it did (set for every non-success outcome).
+    pub error: Option<String>,
+    pub output: Option<String>,
+    pub output_truncated: bool,
+    /// The worker instance that ran it.
+    pub worker_id: Option<String>,
+    #[serde(with = "time::serde_rfc3339::option")]
+    pub heartbeat_at: Option<Timestamp>,
+    /// The request body exactly as received (always JSON when present).
+    pub request_body: Option<String>,
+    /// Filled by `Store::get_execution`; empty in listings.
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
+}
+
+/// What a state change writes besides the new status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub to: Status,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub output: Option<String>,
+    pub output_truncated: bool,
+    pub worker_id: Option<String>,
+}
+
+impl StatusChange {
+    pub fn to(status: Status) -> Self {
+        Self {
+            to: status,
+            reason: None,
+            exit_code: None,
+            signal: None,
+            output: None,
+            output_truncated: false,
+            worker_id: None,
+        }
+    }
+
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Applies the change to an execution in memory, after [`check_transition`] said yes.
+    /// Adapters persist the result, so both adapters set the same fields the same way.
+    pub fn apply(&self, e: &mut Execution, at: Timestamp) -> Result<Transition, IllegalTransition> {
+        let to = self.to;
+        check_transition(e.status, to)?;
+        let from = e.status;
+        e.status = to;
+        if to == Status::Running {
+            e.started_at = Some(at);
+            e.heartbeat_at = Some(at);
+        }
+        if to.is_terminal() {
+            e.finished_at = Some(at);
+        }
+        if self.exit_code.is_some() {
+            e.exit_code = self.exit_code;
+        }
+        if self.signal.is_some() {
+            e.signal = self.signal;
+        }
+        if self.output.is_some() {
+            e.output.clone_from(&self.output);
+            e.output_truncated = self.output_truncated;
+        }
+        if self.worker_id.is_some() {
+            e.worker_id.clone_from(&self.worker_id);
+        }
+        if self.reason.is_some() && to != Status::Running {
+            e.error.clone_from(&self.reason);
+        }
+        Ok(Transition {
+            from: Some(from),
+            to,
+            at,
+            reason: self.reason.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_states_never_move() {
+        for from in Status::ALL.into_iter().filter(|s| s.is_terminal()) {
+            for to in Status::ALL {
+                assert!(check_transition(from, to).is_err(), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_happy_path_and_its_exits() {
+        assert!(check_transition(Status::Accepted, Status::Running).is_ok());
+        for end in [
+            Status::Succeeded,
+            Status::Failed,
+            Status::Timeout,
+            Status::Error,
+            Status::Stopped,
+            Status::Lost,
+        ] {
+            assert!(check_transition(Status::Running, end).is_ok());
+        }
+        assert!(check_transition(Status::Running, Status::Accepted).is_err());
+        assert!(check_transition(Status::Accepted, Status::Succeeded).is_err());
+    }
+
+    #[test]
+    fn status_words_round_trip_and_accept_cloudo_completed() {
+        for s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>().ok(), Some(s));
+        }
+        assert_eq!("completed".parse::<Status>().ok(), Some(Status::Succeeded));
+        assert!("finished".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn exec_ids_are_uuid_shaped_only() {
+        let id = ExecId::generate();
+        assert_eq!(ExecId::parse(id.as_str()), Some(id));
+        assert!(ExecId::parse("../etc/passwd").is_none());
+        assert!(ExecId::parse("x' or 1 eq 1").is_none());
+    }
+}

@@ -1,0 +1,24 @@
+//! Domain of the runbook engine.
+//!
+//! What a runbook *is* ([`schema`]), what running one *means* ([`execution`] and its state
+//! machine), what travels to a worker ([`job`]) and what a runbook sees ([`env`]), plus the
+//! two ports the rest of the system is built around, [`store::Store`] and
+//! [`queue::JobQueue`], with their embedded SQLite adapters in [`sqlite`].
+//!
+//! This crate knows nothing about HTTP, processes or Azure.
+
+pub mod conformance;
+pub mod env;
+pub mod execution;
+pub mod job;
+pub mod queue;
+pub mod schema;
+pub mod sqlite;
+pub mod store;
+pub mod time;
+
+pub use execution::{ExecId, Execution, Status, StatusChange, Transition};
+pub use job::Job;
+pub use queue::{JobQueue, Lease, QueueError};
+pub use schema::{Catalog, CatalogError, Schema};
+pub use store::{Store, StoreError};

@@ -1,0 +1,390 @@
+//! The catalog: which runbooks exist and how to run them ("schemas", in ClouDO's words).
+//!
+//! The file format is ClouDO's, `[{"partition_key": ..., "entity": [{id, name, ...}]}]`, with
+//! its looseness kept where real catalogs rely on it (`"true"`/`"false"` strings, `tags` as a
+//! comma string) and none of its silent failures: a bad catalog is refused with the file, the
+//! entry and the field named.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Default wall-clock limit of a runbook, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 900;
+/// The largest accepted `timeout` (one day): nothing may run unbounded.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// The pool a schema without `worker` runs on.
+pub const DEFAULT_POOL: &str = "default";
+
+/// One catalog entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    pub id: String,
+    pub partition_key: String,
+    pub name: String,
+    pub description: String,
+    /// Path of the runbook, relative to the runbooks folder (or repository prefix).
+    pub runbook: String,
+    /// Arguments, split like a POSIX shell into argv; never given to a shell.
+    pub run_args: String,
+    /// Worker pool (ClouDO's `worker` capability).
+    pub worker: String,
+    pub oncall: bool,
+    pub require_approval: bool,
+    pub tags: Vec<String>,
+    pub timeout_secs: u64,
+    pub enabled: bool,
+}
+
+impl Schema {
+    /// `run_args` as argv. The catalog loader has already checked that this parses.
+    pub fn argv(&self) -> Vec<String> {
+        split_args(&self.run_args).unwrap_or_default()
+    }
+}
+
+/// Splits `run_args` like a POSIX shell would, without ever running one.
+pub fn split_args(run_args: &str) -> Option<Vec<String>> {
+    shlex::split(run_args)
+}
+
+/// A loaded and validated catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    schemas: Vec<Schema>,
+    by_id: HashMap<String, usize>,
+}
+
+/// Why a catalog was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read catalog {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("catalog {}: {location}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        /// e.g. `entry [1].entity[0] (id "test-2"), field "oncall"`.
+        location: String,
+        message: String,
+    },
+}
+
+impl Catalog {
+    /// Reads and validates a catalog file.
+    pub fn load(path: &Path) -> Result<Self, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| CatalogError::Invalid {
+            path: path.to_path_buf(),
+            location: e.location,
+            message: e.message,
+        })
+    }
+
+    /// Parses and validates catalog text.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let groups: Vec<RawGroup> = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            ParseError {
+                location: describe_path(text, &path),
+                message: e.into_inner().to_string(),
+            }
+        })?;
+        let mut schemas = Vec::new();
+        for (g, group) in groups.into_iter().enumerate() {
+            for (i, raw) in group.entity.into_iter().enumerate() {
+                let id = raw.id.clone();
+                let at = |field: &str| {
+                    format!("entry [{g}].entity[{i}] (id {id:?}), field {field:?}")
+                };
+                schemas.push(raw.validate(&group.partition_key, at)?);
+            }
+        }
+        Self::from_schemas(schemas)
+    }
+
+    /// Builds a catalog from schemas that are already parsed (e.g. read back from a store).
+    pub fn from_schemas(schemas: Vec<Schema>) -> Result<Self, ParseError> {
+        let mut by_id = HashMap::with_capacity(schemas.len());
+        for (n, s) in schemas.iter().enumerate() {
+            if let Some(first) = by_id.insert(s.id.clone(), n) {
+                return Err(ParseError {
+                    location: format!("id {:?}", s.id),
+                    message: format!(
+                        "duplicate id: entries {first} and {n} (in file order) both use it"
+                    ),
+                });
+            }
+        }
+        Ok(Self { schemas, by_id })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Schema> {
+        self.by_id.get(id).map(|&n| &self.schemas[n])
+    }
+
+    pub fn schemas(&self) -> &[Schema] {
+        &self.schemas
+    }
+
+    /// Every pool some schema runs on, sorted, without repeats.
+    pub fn pools(&self) -> Vec<String> {
+        let mut pools: Vec<String> = self.schemas.iter().map(|s| s.worker.clone()).collect();
+        pools.sort();
+        pools.dedup();
+        pools
+    }
+}
+
+/// A catalog parse failure without the file name (see [`CatalogError::Invalid`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub location: String,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Turns serde's `[1].entity[0].oncall` into `entry [1].entity[0] (id "x"), field "oncall"`.
+fn describe_path(text: &str, path: &str) -> String {
+    let Some((entry, field)) = path.rsplit_once('.').filter(|(e, _)| e.contains(".entity[")) else {
+        return if path == "." || path.is_empty() {
+            "top level (expected a JSON array of {partition_key, entity} groups)".to_string()
+        } else {
+            format!("at {path}")
+        };
+    };
+    let id = entry_id(text, entry)
+        .map(|id| format!(" (id {id:?})"))
+        .unwrap_or_default();
+    format!("entry {entry}{id}, field {field:?}")
+}
+
+/// Looks up the `id` of the entry at `[g].entity[i]`, to name it in an error.
+fn entry_id(text: &str, entry: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let (g, rest) = entry.strip_prefix('[')?.split_once(']')?;
+    let i = rest.strip_prefix(".entity[")?.strip_suffix(']')?;
+    let e = v.get(g.parse::<usize>().ok()?)?.get("entity")?.get(i.parse::<usize>().ok()?)?;
+    e.get("id")?.as_str().map(str::to_string)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    partition_key: String,
+    entity: Vec<RawEntity>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntity {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    runbook: String,
+    #[serde(default)]
+    run_args: Option<String>,
+    #[serde(default)]
+    worker: Option<String>,
+    #[serde(default, deserialize_with = "boolish")]
+    oncall: Option<bool>,
+    #[serde(default, deserialize_with = "boolish")]
+    require_approval: Option<bool>,
+    #[serde(default, deserialize_with = "tags")]
+    tags: Vec<String>,
+    #[serde(default)]
+    timeout: Option<u64>,
+    #[serde(default, deserialize_with = "boolish")]
+    enabled: Option<bool>,
+}
+
+impl RawEntity {
+    fn validate(
+        self,
+        partition_key: &str,
+        at: impl Fn(&str) -> String,
+    ) -> Result<Schema, ParseError> {
+        let bad = |field: &str, message: &str| ParseError {
+            location: at(field),
+            message: message.to_string(),
+        };
+        if self.id.trim().is_empty() {
+            return Err(bad("id", "must not be empty"));
+        }
+        if self.id.len() > 256 || self.id.contains('/') || self.id.chars().any(char::is_control) {
+            return Err(bad(
+                "id",
+                "must be at most 256 characters, without '/' or control characters",
+            ));
+        }
+        if self.runbook.trim().is_empty() {
+            return Err(bad("runbook", "must not be empty"));
+        }
+        let run_args = self.run_args.unwrap_or_default();
+        if split_args(&run_args).is_none() {
+            return Err(bad(
+                "run_args",
+                "cannot be split into arguments (an unclosed quote?)",
+            ));
+        }
+        let timeout_secs = self.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
+        if timeout_secs == 0 || timeout_secs > MAX_TIMEOUT_SECS {
+            return Err(bad(
+                "timeout",
+                &format!("must be between 1 and {MAX_TIMEOUT_SECS} seconds"),
+            ));
+        }
+        let worker = self
+            .worker
+            .filter(|w| !w.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_POOL.to_string());
+        if !worker
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(bad(
+                "worker",
+                "a pool name may use only letters, digits, '-', '_' and '.'",
+            ));
+        }
+        Ok(Schema {
+            name: self.name.unwrap_or_else(|| self.id.clone()),
+            id: self.id,
+            partition_key: partition_key.to_string(),
+            description: self.description.unwrap_or_default(),
+            runbook: self.runbook,
+            run_args,
+            worker,
+            oncall: self.oncall.unwrap_or(false),
+            require_approval: self.require_approval.unwrap_or(false),
+            tags: self.tags,
+            timeout_secs,
+            enabled: self.enabled.unwrap_or(true),
+        })
+    }
+}
+
+/// `true`, `false`, `"true"`, `"false"` (any case), or null.
+fn boolish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        Bool(bool),
+        Str(String),
+    }
+    match Option::<B>::deserialize(d)? {
+        None => Ok(None),
+        Some(B::Bool(b)) => Ok(Some(b)),
+        Some(B::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(B::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(B::Str(s)) => Err(serde::de::Error::custom(format!(
+            "expected true/false or \"true\"/\"false\", got {s:?}"
+        ))),
+    }
+}
+
+/// A list of strings, or ClouDO's comma-separated string.
+fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum T {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match Option::<T>::deserialize(d)? {
+        None => Vec::new(),
+        Some(T::List(v)) => v,
+        Some(T::Csv(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Catalog, ParseError> {
+        Catalog::parse(text)
+    }
+
+    #[test]
+    fn reads_cloudo_format_with_string_booleans_and_csv_tags() {
+        let c = parse(
+            r#"[{"partition_key": "generic", "entity": [
+                {"id": "a", "name": "A", "runbook": "check_sys.sh", "worker": "Runbook",
+                 "oncall": "true", "require_approval": false, "tags": "x, y", "run_args": "a 'b c'"},
+                {"id": "b", "runbook": "b.sh", "oncall": "FALSE", "timeout": 5, "enabled": "false"}]}]"#,
+        )
+        .expect("valid catalog");
+        let a = c.get("a").expect("a");
+        assert!(a.oncall && !a.require_approval);
+        assert_eq!(a.tags, vec!["x", "y"]);
+        assert_eq!(a.argv(), vec!["a", "b c"]);
+        assert_eq!(a.timeout_secs, DEFAULT_TIMEOUT_SECS);
+        let b = c.get("b").expect("b");
+        assert_eq!((b.name.as_str(), b.worker.as_str()), ("b", DEFAULT_POOL));
+        assert_eq!((b.timeout_secs, b.enabled, b.oncall), (5, false, false));
+        assert_eq!(c.pools(), vec!["Runbook", "default"]);
+    }
+
+    #[test]
+    fn names_the_entry_and_field_of_a_bad_value() {
+        let e = parse(
+            r#"[{"partition_key": "p", "entity": [{"id": "ok", "runbook": "x"}]},
+                {"partition_key": "q", "entity": [{"id": "bad", "runbook": "x", "oncall": "yes"}]}]"#,
+        )
+        .expect_err("oncall yes is refused");
+        assert_eq!(e.location, r#"entry [1].entity[0] (id "bad"), field "oncall""#);
+        assert!(e.message.contains("\"yes\""), "{}", e.message);
+    }
+
+    #[test]
+    fn refuses_missing_fields_unknown_fields_duplicates_and_bad_args() {
+        let missing = parse(r#"[{"partition_key": "p", "entity": [{"id": "x"}]}]"#)
+            .expect_err("runbook is required");
+        assert!(missing.message.contains("runbook"), "{missing}");
+
+        let typo = parse(r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r", "timout": 3}]}]"#)
+            .expect_err("unknown field");
+        assert!(typo.message.contains("timout"), "{typo}");
+
+        let dup = parse(
+            r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r"}]},
+                {"partition_key": "q", "entity": [{"id": "x", "runbook": "s"}]}]"#,
+        )
+        .expect_err("duplicate id");
+        assert!(dup.message.contains("duplicate"), "{dup}");
+
+        let args = parse(r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r", "run_args": "'open"}]}]"#)
+            .expect_err("unbalanced quote");
+        assert_eq!(args.location, r#"entry [0].entity[0] (id "x"), field "run_args""#);
+
+        let timeout = parse(r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r", "timeout": 0}]}]"#)
+            .expect_err("zero timeout");
+        assert!(timeout.location.ends_with(r#"field "timeout""#), "{timeout}");
+
+        let shape = parse(r#"{"id": "x"}"#).expect_err("not an array");
+        assert!(shape.location.starts_with("top level"), "{shape}");
+    }
+}

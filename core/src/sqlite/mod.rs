@@ -1,0 +1,230 @@
+//! Embedded adapters on one SQLite database (WAL): [`SqliteStore`] and [`SqliteQueue`].
+//!
+//! One writer connection (SQLite allows one writer at a time anyway) and a few readers,
+//! each behind a mutex and used from `spawn_blocking`, so async tasks never block on disk.
+//! Both adapters share the same file, which keeps the embedded deployment a single file
+//! to back up.
+
+mod queue;
+mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rusqlite::Connection;
+
+pub use queue::SqliteQueue;
+pub use store::SqliteStore;
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a commit survives the process being killed (the
+    /// kernel has it); a power cut may lose the last commits. The default.
+    #[default]
+    Process,
+    /// `synchronous=FULL`: every commit is fsynced before it returns.
+    Power,
+}
+
+/// A shared SQLite database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+#[derive(Debug)]
+struct DbInner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+/// An error of the database itself (not of the data in it).
+#[derive(Debug, thiserror::Error)]
+#[error("sqlite: {0}")]
+pub struct DbError(String);
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError(e.to_string())
+    }
+}
+
+const READERS: usize = 3;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE schemas (
+    id        TEXT PRIMARY KEY,
+    position  INTEGER NOT NULL,
+    body      TEXT NOT NULL
+);
+CREATE TABLE executions (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    exec_id          TEXT NOT NULL UNIQUE,
+    partition_key    TEXT NOT NULL,
+    schema_id        TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    initiator        TEXT NOT NULL,
+    runbook          TEXT NOT NULL,
+    run_args         TEXT NOT NULL,
+    worker           TEXT NOT NULL,
+    oncall           INTEGER NOT NULL,
+    team             TEXT,
+    timeout_secs     INTEGER NOT NULL,
+    requested_at     TEXT NOT NULL,
+    started_at       TEXT,
+    finished_at      TEXT,
+    exit_code        INTEGER,
+    signal           INTEGER,
+    error            TEXT,
+    output           TEXT,
+    output_truncated INTEGER NOT NULL DEFAULT 0,
+    worker_id        TEXT,
+    heartbeat_at     TEXT,
+    request_body     TEXT
+);
+CREATE INDEX executions_by_status ON executions (status, seq);
+CREATE INDEX executions_by_schema ON executions (schema_id, seq);
+CREATE TABLE transitions (
+    exec_id     TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    from_status TEXT,
+    to_status   TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    reason      TEXT,
+    PRIMARY KEY (exec_id, n)
+) WITHOUT ROWID;
+CREATE TABLE queue_messages (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    pool          TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    inserted_at   INTEGER NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    dequeue_count INTEGER NOT NULL DEFAULT 0,
+    pop_receipt   TEXT
+);
+CREATE INDEX queue_visible ON queue_messages (pool, visible_at, seq);
+CREATE TABLE queue_dead (
+    id            TEXT PRIMARY KEY,
+    pool          TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    dequeue_count INTEGER NOT NULL,
+    dead_at       TEXT NOT NULL
+);
+CREATE INDEX queue_dead_by_pool ON queue_dead (pool, dead_at);
+"#];
+
+impl Db {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
+        let mut writer = Connection::open(path)?;
+        configure(&writer, durability)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open(path)?;
+                configure(&c, durability)?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<Result<Vec<_>, DbError>>()?;
+        Ok(Self {
+            inner: Arc::new(DbInner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Runs `f` in a write transaction on a blocking thread; commits when it returns `Ok`.
+    pub(crate) async fn write<T, E>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| DbError("writer connection poisoned".into()))?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(DbError::from)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(DbError::from)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` on a reader connection on a blocking thread.
+    pub(crate) async fn read<T, E>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let n = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[n]
+                .lock()
+                .map_err(|_| DbError("reader connection poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(E::from(DbError(format!("database task failed: {e}")))),
+    }
+}
+
+fn configure(c: &Connection, durability: Durability) -> Result<(), DbError> {
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match durability {
+        Durability::Process => "NORMAL",
+        Durability::Power => "FULL",
+    };
+    c.pragma_update(None, "synchronous", sync)?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn migrate(c: &mut Connection) -> Result<(), DbError> {
+    let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(0);
+    if version > MIGRATIONS.len() {
+        return Err(DbError(format!(
+            "database schema version {version} is newer than this build knows ({}); \
+             refusing to open it",
+            MIGRATIONS.len()
+        )));
+    }
+    for (n, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = c.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (n + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! [`JobQueue`] on SQLite, with Azure Storage Queue semantics (see [`crate::queue`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::params;
+use tokio::sync::Notify;
+
+use super::{Db, DbError};
+use crate::job::Job;
+use crate::queue::{DeadLetter, JobQueue, Lease, QueueError, QueueResult};
+use crate::time;
+
+impl From<DbError> for QueueError {
+    fn from(e: DbError) -> Self {
+        QueueError::Unavailable(e.0)
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+/// The embedded queue.
+#[derive(Debug, Clone)]
+pub struct SqliteQueue {
+    db: Db,
+    max_deliveries: u32,
+    wakers: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+}
+
+impl SqliteQueue {
+    /// `max_deliveries`: a message delivered this many times goes to the dead-letter queue
+    /// the next time it would be delivered.
+    pub fn new(db: Db, max_deliveries: u32) -> Self {
+        Self {
+            db,
+            max_deliveries: max_deliveries.max(1),
+            wakers: Arc::default(),
+        }
+    }
+
+    fn waker(&self, pool: &str) -> Arc<Notify> {
+        let mut w = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        w.entry(pool.to_string()).or_default().clone()
+    }
+
+    /// Makes every leased message visible again. Only for start-up of the embedded engine,
+    /// which owns the database alone: leases held by a previous (dead) process are void.
+    pub async fn release_all_leases(&self) -> QueueResult<usize> {
+        let n = self
+            .db
+            .write(|tx| {
+                tx.execute(
+                    "UPDATE queue_messages SET visible_at = 0, pop_receipt = NULL WHERE pop_receipt IS NOT NULL",
+                    [],
+                )
+                .map_err(db_err)
+            })
+            .await?;
+        Ok(n)
+    }
+
+    /// Messages waiting or leased in `pool`.
+    pub async fn depth(&self, pool: &str) -> QueueResult<u64> {
+        let pool = pool.to_string();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM queue_messages WHERE pool = ?1",
+                    [pool],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n.max(0) as u64)
+                .map_err(db_err)
+            })
+            .await
+    }
+}
+
+fn now_ms() -> i64 {
+    time::now().timestamp_millis()
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+fn new_receipt() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[async_trait]
+impl JobQueue for SqliteQueue {
+    async fn enqueue(&self, pool: &str, job: &Job) -> QueueResult<String> {
+        let body = serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let (pool_s, id_s) = (pool.to_string(), id.clone());
+        self.db
+            .write(move |tx| {
+                let now = now_ms();
+                tx.prepare_cached(
+                    "INSERT INTO queue_messages (id, pool, body, inserted_at, visible_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![id_s, pool_s, body, now]))
+                .map_err(db_err)
+            })
+            .await?;
+        self.waker(pool).notify_one();
+        Ok(id)
+    }
+
+    async fn lease(&self, pool: &str, visibility: Duration) -> QueueResult<Option<Lease>> {
+        let pool = pool.to_string();
+        let max = self.max_deliveries;
+        self.db
+            .write(move |tx| {
+                loop {
+                    let now = now_ms();
+                    let head = tx
+                        .prepare_cached(
+                            "SELECT seq, id, body, dequeue_count FROM queue_messages
+                             WHERE pool = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT 1",
+                        )
+                        .and_then(|mut s| {
+                            let mut rows = s.query(params![pool, now])?;
+                            match rows.next()? {
+                                Some(r) => Ok(Some((
+                                    r.get::<_, i64>(0)?,
+                                    r.get::<_, String>(1)?,
+                                    r.get::<_, String>(2)?,
+                                    r.get::<_, u32>(3)?,
+                                ))),
+                                None => Ok(None),
+                            }
+                        })
+                        .map_err(db_err)?;
+                    let Some((seq, id, body, count)) = head else {
+                        return Ok(None);
+                    };
+                    let job = serde_json::from_str::<Job>(&body);
+                    if count >= max || job.is_err() {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO queue_dead (id, pool, body, dequeue_count, dead_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![id, pool, body, count, time::rfc3339(time::now())],
+                        )
+                        .map_err(db_err)?;
+                        tx.execute("DELETE FROM queue_messages WHERE seq = ?1", [seq])
+                            .map_err(db_err)?;
+                        tracing::warn!(pool = %pool, message_id = %id, deliveries = count,
+                            "message moved to the dead-letter queue");
+                        continue;
+                    }
+                    let receipt = new_receipt();
+                    tx.prepare_cached(
+                        "UPDATE queue_messages SET dequeue_count = dequeue_count + 1,
+                           visible_at = ?2, pop_receipt = ?3 WHERE seq = ?1",
+                    )
+                    .and_then(|mut s| s.execute(params![seq, now + ms(visibility), receipt]))
+                    .map_err(db_err)?;
+                    let job = job.map_err(|e| QueueError::Corrupt(e.to_string()))?;
+                    return Ok(Some(Lease {
+                        pool: pool.clone(),
+                        message_id: id,
+                        pop_receipt: receipt,
+                        dequeue_count: count + 1,
+                        job,
+                    }));
+                }
+            })
+            .await
+    }
+
+    async fn renew(&self, lease: &Lease, visibility: Duration) -> QueueResult<Lease> {
+        let mut renewed = lease.clone();
+        renewed.pop_receipt = new_receipt();
+        let (id, old, new) = (
+            lease.message_id.clone(),
+            lease.pop_receipt.clone(),
+            renewed.pop_receipt.clone(),
+        );
+        let n = self
+            .db
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "UPDATE queue_messages SET visible_at = ?3, pop_receipt = ?4
+                     WHERE id = ?1 AND pop_receipt = ?2",
+                )
+                .and_then(|mut s| s.execute(params![id, old, now_ms() + ms(visibility), new]))
+                .map_err(db_err)
+            })
+            .await?;
+        if n == 1 {
+            Ok(renewed)
+        } else {
+            Err(QueueError::LeaseLost(lease.message_id.clone()))
+        }
+    }
+
+    async fn ack(&self, lease: &Lease) -> QueueResult<()> {
+        let (id, receipt) = (lease.message_id.clone(), lease.pop_receipt.clone());
+        let n = self
+            .db
+            .write(move |tx| {
+                tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1 AND pop_receipt = ?2")
+                    .and_then(|mut s| s.execute(params![id, receipt]))
+                    .map_err(db_err)
+            })
+            .await?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(QueueError::LeaseLost(lease.message_id.clone()))
+        }
+    }
+
+    async fn release(&self, lease: &Lease, delay: Duration) -> QueueResult<()> {
+        let (id, receipt) = (lease.message_id.clone(), lease.pop_receipt.clone());
+        let n = self
+            .db
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "UPDATE queue_messages SET visible_at = ?3, pop_receipt = NULL
+                     WHERE id = ?1 AND pop_receipt = ?2",
+                )
+                .and_then(|mut s| s.execute(params![id, receipt, now_ms() + ms(delay)]))
+                .map_err(db_err)
+            })
+            .await?;
+        if n != 1 {
+            return Err(QueueError::LeaseLost(lease.message_id.clone()));
+        }
+        if delay.is_zero() {
+            self.waker(&lease.pool).notify_one();
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, pool: &str, limit: usize) -> QueueResult<Vec<DeadLetter>> {
+        let pool = pool.to_string();
+        self.db
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT id, body, dequeue_count, dead_at FROM queue_dead
+                         WHERE pool = ?1 ORDER BY dead_at LIMIT ?2",
+                    )
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map(params![pool, limit as i64], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, u32>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
+                    })
+                    .map_err(db_err)?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (message_id, body, dequeue_count, dead_at) = row.map_err(db_err)?;
+                    out.push(DeadLetter {
+                        pool: pool.clone(),
+                        message_id,
+                        dequeue_count,
+                        job: serde_json::from_str(&body).ok(),
+                        body,
+                        dead_at: time::parse_rfc3339(&dead_at)
+                            .ok_or_else(|| QueueError::Corrupt(format!("bad time {dead_at:?}")))?,
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn wait(&self, pool: &str, max: Duration) {
+        let waker = self.waker(pool);
+        let _ = tokio::time::timeout(max, waker.notified()).await;
+    }
+
+    async fn ping(&self) -> QueueResult<()> {
+        self.db
+            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .await
+    }
+}

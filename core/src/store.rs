@@ -1,0 +1,75 @@
+//! The `Store` port: durable state of the catalog and of executions.
+//!
+//! Adapters: [`crate::sqlite::SqliteStore`] (embedded); an Azure Table Storage adapter comes
+//! behind the same trait. Every state change goes through [`Store::transition`], which both
+//! checks the state machine and writes atomically (compare-and-set), so the orchestrator can
+//! be the single logical writer even when it runs as several replicas.
+
+use async_trait::async_trait;
+
+use crate::execution::{ExecId, Execution, IllegalTransition, Status, StatusChange};
+use crate::schema::Schema;
+use crate::time::Timestamp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("execution {0} not found")]
+    NotFound(ExecId),
+    #[error("execution {exec_id} already exists")]
+    Duplicate { exec_id: ExecId },
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error("invalid cursor")]
+    BadCursor,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Filters and paging for [`Store::list_executions`]; newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutionQuery {
+    pub status: Option<Status>,
+    pub schema_id: Option<String>,
+    pub limit: usize,
+    /// Opaque, from a previous page's `next`.
+    pub cursor: Option<String>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Replaces the stored catalog.
+    async fn replace_schemas(&self, schemas: &[Schema]) -> StoreResult<()>;
+    async fn list_schemas(&self) -> StoreResult<Vec<Schema>>;
+
+    /// Records a new execution in an initial status, with its first transition.
+    async fn create_execution(&self, e: &Execution, reason: Option<&str>) -> StoreResult<()>;
+    /// One execution with its transitions.
+    async fn get_execution(&self, id: &ExecId) -> StoreResult<Option<Execution>>;
+    /// Executions newest first, without transitions and without output (`output` is `None`).
+    async fn list_executions(&self, q: &ExecutionQuery) -> StoreResult<Page<Execution>>;
+    /// Checked, atomic state change; returns the execution as it now is.
+    async fn transition(
+        &self,
+        id: &ExecId,
+        change: &StatusChange,
+        at: Timestamp,
+    ) -> StoreResult<Execution>;
+    /// Records that the worker running `id` is alive. Returns false when the execution is
+    /// no longer running (the worker should stop it).
+    async fn heartbeat(&self, id: &ExecId, at: Timestamp) -> StoreResult<bool>;
+    /// Executions in `status`, oldest first (for the reaper and recovery).
+    async fn executions_in(&self, status: Status, limit: usize) -> StoreResult<Vec<Execution>>;
+    /// Cheap round trip, for readiness.
+    async fn ping(&self) -> StoreResult<()>;
+}
