@@ -6,7 +6,6 @@
 //! worker's own environment leaks through (ClouDO's defect §9.1-8 and §9.3-27).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use crate::job::Job;
 use crate::time;
@@ -45,8 +44,9 @@ pub fn is_contract_name(name: &str) -> bool {
         && CONTEXT_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The complete environment of one runbook run.
-pub fn runbook_env(job: &Job, home: &Path) -> BTreeMap<String, String> {
+/// The environment of one runbook run, but for `HOME`: each sandbox adds `HOME` pointing at
+/// the private working directory it creates.
+pub fn runbook_env(job: &Job) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     for name in CONTEXT_VARS {
         env.insert(name.to_string(), String::new());
@@ -58,7 +58,6 @@ pub fn runbook_env(job: &Job, home: &Path) -> BTreeMap<String, String> {
     }
     let fixed = [
         ("PATH", RUNBOOK_PATH.to_string()),
-        ("HOME", home.display().to_string()),
         ("LANG", "C.UTF-8".to_string()),
         ("CLOUDO_EXEC_ID", job.exec_id.to_string()),
         ("CLOUDO_SCHEMA_ID", job.schema_id.clone()),
@@ -125,7 +124,6 @@ mod tests {
                 ("RESOURCE_NAME", "vm1"),
                 ("resource_rg", "lower"),
             ]),
-            Path::new("/tmp/h"),
         );
         assert_eq!(env["PATH"], RUNBOOK_PATH);
         assert!(!env.contains_key("LD_PRELOAD") && !env.contains_key("BASH_ENV"));
@@ -133,7 +131,7 @@ mod tests {
         assert_eq!(env["RESOURCE_NAME"], "vm1");
         assert_eq!(env["AKS_POD"], "");
         assert_eq!(env["CLOUDO_ONCALL"], "true");
-        assert_eq!(env["HOME"], "/tmp/h");
+        assert!(!env.contains_key("HOME"), "the sandbox sets HOME");
     }
 
     #[test]

@@ -1,1 +1,36 @@
-fn main() {}
+//! The `cloudo` binary: parses the command line and hands over. Nothing else lives here.
+
+mod api;
+mod cli;
+mod config;
+mod executions;
+mod logging;
+mod reaper;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => config::ServeConfig::resolve(args).and_then(|cfg| {
+            logging::init(cfg.log_format);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve::run(cfg))
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "cloudo failed");
+            eprintln!("cloudo: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,14 @@
-//! placeholder
+//! The worker side of the engine: lease jobs, resolve runbooks, run them in a sandbox,
+//! report outcomes. Used in process by `cloudo serve` and, later, by standalone workers.
+
+pub mod output;
+pub mod pool;
+pub mod reporter;
+pub mod runbooks;
+pub mod sandbox;
+pub mod supervisor;
+
+pub use pool::{PoolConfig, PoolParts};
+pub use reporter::{ReportError, Reporter, Start};
+pub use runbooks::{LocalRunbooks, ResolvedRunbook, RunbookError, RunbookSource};
+pub use sandbox::{RunOutcome, RunSpec, Sandbox, SandboxError};

@@ -63,6 +63,26 @@ impl SqliteQueue {
         Ok(n)
     }
 
+    /// Execution ids of every job still queued, leased or dead-lettered, in any pool.
+    pub async fn queued_exec_ids(&self) -> QueueResult<std::collections::HashSet<String>> {
+        self.db
+            .read(|c| {
+                let mut stmt = c
+                    .prepare(
+                        "SELECT json_extract(body, '$.exec_id') FROM queue_messages
+                         UNION SELECT json_extract(body, '$.exec_id') FROM queue_dead",
+                    )
+                    .map_err(db_err)?;
+                let ids = stmt
+                    .query_map([], |r| r.get::<_, Option<String>>(0))
+                    .map_err(db_err)?
+                    .filter_map(|r| r.ok().flatten())
+                    .collect();
+                Ok(ids)
+            })
+            .await
+    }
+
     /// Messages waiting or leased in `pool`.
     pub async fn depth(&self, pool: &str) -> QueueResult<u64> {
         let pool = pool.to_string();

@@ -1,0 +1,107 @@
+//! `GET /api/executions` (newest first, paged) and `GET /api/executions/{exec_id}`
+//! (optionally long-polling with `?wait=<secs>` until the execution is terminal).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use cloudo_core::store::ExecutionQuery;
+use cloudo_core::{ExecId, Execution, Status};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::{ApiError, Path, Query};
+
+/// The longest `?wait=` honoured.
+const MAX_WAIT_SECS: u64 = 60;
+
+#[derive(Debug, Serialize)]
+pub struct ExecutionView<'a> {
+    #[serde(flatten)]
+    pub execution: &'a Execution,
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub schema_id: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    pub fn to_store_query(&self, default_limit: usize) -> Result<ExecutionQuery, ApiError> {
+        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(s.parse::<Status>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "unknown status {s:?}; one of: {}",
+                    Status::ALL.map(Status::as_str).join(", ")
+                ))
+            })?),
+        };
+        let limit = self.limit.unwrap_or(default_limit);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+        }
+        Ok(ExecutionQuery {
+            status,
+            schema_id: self.schema_id.clone().filter(|s| !s.is_empty()),
+            limit,
+            cursor: self.cursor.clone().filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let page = state
+        .executions
+        .store()
+        .list_executions(&q.to_store_query(50)?)
+        .await?;
+    let items: Vec<_> = page
+        .items
+        .iter()
+        .map(|e| ExecutionView {
+            execution: e,
+            url: state.execution_url(&e.exec_id),
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"items": items, "next": page.next})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GetQuery {
+    /// Seconds to wait for the execution to become terminal.
+    pub wait: Option<u64>,
+}
+
+pub fn parse_id(raw: &str) -> Result<ExecId, ApiError> {
+    ExecId::parse(raw).ok_or_else(|| ApiError::bad_request(format!("{raw:?} is not an execution id")))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<GetQuery>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&raw)?;
+    let e = match q.wait {
+        Some(w) if w > 0 => {
+            let wait = Duration::from_secs(w.min(MAX_WAIT_SECS));
+            state.executions.wait_terminal(&id, wait).await?
+        }
+        _ => state.executions.store().get_execution(&id).await?,
+    };
+    let e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
+    Ok(Json(ExecutionView {
+        execution: &e,
+        url: state.execution_url(&e.exec_id),
+    })
+    .into_response())
+}

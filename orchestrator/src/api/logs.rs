@@ -1,0 +1,137 @@
+//! ClouDO's status page: `GET /api/logs` (HTML table, or JSON with `Accept:
+//! application/json`) and `GET /api/logs/{partitionKey}/{execId}`.
+
+use std::fmt::Write;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use cloudo_core::{Execution, time};
+
+use super::AppState;
+use super::error::{ApiError, Path, Query};
+use super::executions::{ExecutionView, ListQuery, parse_id};
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let page = state
+        .executions
+        .store()
+        .list_executions(&q.to_store_query(100)?)
+        .await?;
+    if wants_json(&headers) {
+        let items: Vec<_> = page
+            .items
+            .iter()
+            .map(|e| ExecutionView {
+                execution: e,
+                url: state.execution_url(&e.exec_id),
+            })
+            .collect();
+        return Ok(Json(serde_json::json!({"items": items, "next": page.next})).into_response());
+    }
+    let mut res = Html(render(&page.items, page.next.as_deref())).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(res)
+}
+
+/// `GET /api/logs/{partitionKey}/{execId}`: the execution. The partition (ClouDO's
+/// `YYYYMMDD`) is accepted for compatibility; the id alone identifies the execution.
+pub async fn one(
+    State(state): State<AppState>,
+    Path((_partition, raw)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&raw)?;
+    let e = state
+        .executions
+        .store()
+        .get_execution(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
+    Ok(Json(ExecutionView {
+        execution: &e,
+        url: state.execution_url(&e.exec_id),
+    })
+    .into_response())
+}
+
+/// Minimal HTML escaping for text and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn render(items: &[Execution], next: Option<&str>) -> String {
+    let mut rows = String::new();
+    for e in items {
+        let duration = match (e.started_at, e.finished_at) {
+            (Some(s), Some(f)) => format!("{:.3} s", (f - s).num_milliseconds() as f64 / 1000.0),
+            _ => String::new(),
+        };
+        let _ = write!(
+            rows,
+            "<tr class=\"{st}\"><td>{req}</td><td><b>{st}</b></td><td>{schema}</td><td>{name}</td>\
+             <td>{init}</td><td>{dur}</td><td>{exit}</td><td>{reason}</td>\
+             <td><a href=\"/api/executions/{id}\">output</a></td></tr>\n",
+            st = e.status,
+            req = esc(&time::rfc3339(e.requested_at)),
+            schema = esc(&e.schema_id),
+            name = esc(&e.name),
+            init = esc(&e.initiator),
+            dur = duration,
+            exit = e.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            reason = esc(e.error.as_deref().unwrap_or("")),
+            id = e.exec_id,
+        );
+    }
+    let more = next
+        .map(|c| format!("<p><a href=\"/api/logs?cursor={}\">older</a></p>", esc(c)))
+        .unwrap_or_default();
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>cloudo: executions</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}\
+         .succeeded b{{color:#17803d}}.failed b,.error b,.timeout b,.lost b{{color:#b91c1c}}\
+         .running b,.accepted b{{color:#1d4ed8}}</style></head><body>\
+         <h1>Executions</h1><table><tr><th>requested (UTC)</th><th>status</th><th>schema</th>\
+         <th>name</th><th>initiator</th><th>duration</th><th>exit</th><th>reason</th><th></th></tr>\n\
+         {rows}</table>{more}</body></html>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(esc("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+    }
+}

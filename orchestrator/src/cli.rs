@@ -1,0 +1,107 @@
+//! Command-line interface: every option, with its environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// ClouDO in Rust: runbook automation for on-call teams.
+///
+/// An alert or a person asks for a runbook; cloudo records the execution durably, runs the
+/// runbook in a sandbox with the alert's context in its environment, and keeps its status
+/// and output.
+#[derive(Debug, Parser)]
+#[command(name = "cloudo", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole engine in one process: HTTP API, embedded store and queue (SQLite),
+    /// and an in-process worker pool.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// Commits survive a crash of the process (WAL, synchronous=NORMAL).
+    Normal,
+    /// Commits are fsynced: they also survive a power cut (synchronous=FULL), at a cost.
+    Full,
+}
+
+/// Options of `cloudo serve`. Each may also come from its environment variable or from the
+/// TOML file given with `--config` (same names, with `_` for `-`); the command line wins,
+/// then the environment, then the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "CLOUDO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to listen on [default: 127.0.0.1:7071].
+    #[arg(long, env = "CLOUDO_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Folder for the database and other state [default: ./data].
+    #[arg(long, env = "CLOUDO_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Catalog file in ClouDO's format [default: schemas/schemas.json].
+    #[arg(long, env = "CLOUDO_CATALOG", value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+
+    /// Folder the runbooks are read from [default: runbooks/].
+    #[arg(long, env = "CLOUDO_RUNBOOKS", value_name = "DIR")]
+    pub runbooks: Option<PathBuf>,
+
+    /// Log output format [default: human].
+    #[arg(long, env = "CLOUDO_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Runbooks run at the same time by the in-process worker pool [default: cores x 4].
+    #[arg(long, env = "CLOUDO_CONCURRENCY", value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Bytes of output kept per execution; beyond it the middle is dropped and marked
+    /// [default: 1048576].
+    #[arg(long, env = "CLOUDO_OUTPUT_CAP", value_name = "BYTES")]
+    pub output_cap: Option<usize>,
+
+    /// Seconds between SIGTERM and SIGKILL when a runbook hits its timeout [default: 5].
+    #[arg(long, env = "CLOUDO_KILL_GRACE", value_name = "SECS")]
+    pub kill_grace: Option<u64>,
+
+    /// A running execution whose worker sent no heartbeat for this long is marked lost
+    /// [default: 120].
+    #[arg(long, env = "CLOUDO_LOST_AFTER", value_name = "SECS")]
+    pub lost_after: Option<u64>,
+
+    /// Deliveries of one job before it goes to the dead-letter queue [default: 5].
+    #[arg(long, env = "CLOUDO_MAX_DELIVERIES", value_name = "N")]
+    pub max_deliveries: Option<u32>,
+
+    /// Largest request body accepted, in bytes [default: 1048576].
+    #[arg(long, env = "CLOUDO_BODY_LIMIT", value_name = "BYTES")]
+    pub body_limit: Option<usize>,
+
+    /// Base URL used in links to executions [default: http://<listen>].
+    #[arg(long, env = "CLOUDO_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// SQLite commit durability [default: normal].
+    #[arg(long, env = "CLOUDO_SQLITE_SYNC", value_enum)]
+    pub sqlite_sync: Option<SqliteSync>,
+}

@@ -1,0 +1,136 @@
+//! Configuration of `cloudo serve`, resolved once: command line and environment (clap),
+//! then the TOML file, then defaults. The rest of the program only sees [`ServeConfig`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::cli::{LogFormat, ServeArgs, SqliteSync};
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub catalog: PathBuf,
+    pub runbooks: PathBuf,
+    pub log_format: LogFormat,
+    pub concurrency: usize,
+    pub output_cap: usize,
+    pub kill_grace: Duration,
+    pub lost_after: Duration,
+    pub max_deliveries: u32,
+    pub body_limit: usize,
+    pub public_url: String,
+    pub sqlite_sync: SqliteSync,
+}
+
+/// The TOML file: the same keys as the long options.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    catalog: Option<PathBuf>,
+    runbooks: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    concurrency: Option<usize>,
+    output_cap: Option<usize>,
+    kill_grace: Option<u64>,
+    lost_after: Option<u64>,
+    max_deliveries: Option<u32>,
+    body_limit: Option<usize>,
+    public_url: Option<String>,
+    sqlite_sync: Option<SqliteSync>,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+impl ServeConfig {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7071)));
+        let concurrency = args.concurrency.or(file.concurrency).unwrap_or(cores * 4);
+        if concurrency == 0 || concurrency > 4096 {
+            bail!("concurrency must be between 1 and 4096, got {concurrency}");
+        }
+        let output_cap = args.output_cap.or(file.output_cap).unwrap_or(1 << 20);
+        if !(1024..=256 << 20).contains(&output_cap) {
+            bail!("output-cap must be between 1 KiB and 256 MiB, got {output_cap}");
+        }
+        let lost_after = args.lost_after.or(file.lost_after).unwrap_or(120);
+        if lost_after < 5 {
+            bail!("lost-after must be at least 5 seconds, got {lost_after}");
+        }
+        let public_url = args
+            .public_url
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Self {
+            listen,
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| "data".into()),
+            catalog: args
+                .catalog
+                .or(file.catalog)
+                .unwrap_or_else(|| "schemas/schemas.json".into()),
+            runbooks: args.runbooks.or(file.runbooks).unwrap_or_else(|| "runbooks".into()),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
+            concurrency,
+            output_cap,
+            kill_grace: Duration::from_secs(args.kill_grace.or(file.kill_grace).unwrap_or(5)),
+            lost_after: Duration::from_secs(lost_after),
+            max_deliveries: args.max_deliveries.or(file.max_deliveries).unwrap_or(5).max(1),
+            body_limit: args.body_limit.or(file.body_limit).unwrap_or(1 << 20),
+            public_url,
+            sqlite_sync: args.sqlite_sync.or(file.sqlite_sync).unwrap_or(SqliteSync::Normal),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_beats_file_beats_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("cloudo.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nconcurrency = 3\ncatalog = \"c.json\"\n")
+            .expect("write");
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            concurrency: Some(7),
+            ..ServeArgs::default()
+        };
+        let c = ServeConfig::resolve(args).expect("valid");
+        assert_eq!(c.concurrency, 7);
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.catalog, PathBuf::from("c.json"));
+        assert_eq!(c.runbooks, PathBuf::from("runbooks"));
+        assert_eq!(c.public_url, "http://127.0.0.1:9000");
+
+        std::fs::write(&file, "concurency = 3\n").expect("write");
+        let e = ServeConfig::resolve(ServeArgs {
+            config: Some(file),
+            ..ServeArgs::default()
+        })
+        .expect_err("typo refused");
+        assert!(format!("{e:#}").contains("concurency"), "{e:#}");
+    }
+}

@@ -1,0 +1,127 @@
+//! Settling executions nobody will finish: at start-up (the previous process is gone) and
+//! periodically (a worker stopped heartbeating, a job was given up after its deliveries).
+//! This is what guarantees that no execution stays `accepted` or `running` forever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudo_core::sqlite::SqliteQueue;
+use cloudo_core::{ExecId, JobQueue, Status, StatusChange, StoreError, time};
+use tokio::sync::watch;
+
+use crate::executions::Executions;
+
+const BATCH: usize = 500;
+
+/// Ends `id` with `status` unless it already ended; a lost race is not an error.
+async fn settle(ex: &Executions, id: &ExecId, status: Status, reason: &str) {
+    match ex.change(id, StatusChange::to(status).reason(reason)).await {
+        Ok(_) => tracing::warn!(exec_id = %id, status = %status, reason, "execution settled"),
+        Err(StoreError::Illegal(_)) => {}
+        Err(e) => tracing::error!(exec_id = %id, error = %e, "cannot settle execution"),
+    }
+}
+
+/// Start-up of the embedded engine, which owns its database alone: whatever was running
+/// belonged to the previous process and is lost; leases it held are void; executions
+/// recorded without a job (a crash between the two writes) are errors.
+pub async fn recover_embedded(ex: &Executions, queue: &SqliteQueue) -> anyhow::Result<()> {
+    loop {
+        let running = ex.store().executions_in(Status::Running, BATCH).await?;
+        if running.is_empty() {
+            break;
+        }
+        for e in &running {
+            settle(
+                ex,
+                &e.exec_id,
+                Status::Lost,
+                "the engine stopped while this execution was running (found at start-up)",
+            )
+            .await;
+        }
+    }
+    let released = queue.release_all_leases().await?;
+    let mut orphans = 0;
+    let accepted = ex.store().executions_in(Status::Accepted, 10_000_000).await?;
+    let queued = queue.queued_exec_ids().await?;
+    for e in &accepted {
+        if !queued.contains(e.exec_id.as_str()) {
+            orphans += 1;
+            settle(
+                ex,
+                &e.exec_id,
+                Status::Error,
+                "the engine stopped before this execution's job was queued",
+            )
+            .await;
+        }
+    }
+    tracing::info!(
+        released_leases = released,
+        queued = accepted.len() - orphans,
+        "recovery done"
+    );
+    Ok(())
+}
+
+/// The periodic reaper.
+pub async fn run(
+    ex: Executions,
+    queue: Arc<dyn JobQueue>,
+    pools: Vec<String>,
+    lost_after: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = (lost_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = sweep(&ex, &*queue, &pools, lost_after).await {
+            tracing::error!(error = %e, "reaper sweep failed");
+        }
+    }
+}
+
+async fn sweep(
+    ex: &Executions,
+    queue: &dyn JobQueue,
+    pools: &[String],
+    lost_after: Duration,
+) -> anyhow::Result<()> {
+    let cutoff = time::now() - chrono::Duration::from_std(lost_after)?;
+    for e in ex.store().executions_in(Status::Running, BATCH).await? {
+        let last = e.heartbeat_at.or(e.started_at).unwrap_or(e.requested_at);
+        if last < cutoff {
+            let reason = format!(
+                "no heartbeat from worker {} for over {} s",
+                e.worker_id.as_deref().unwrap_or("?"),
+                lost_after.as_secs()
+            );
+            settle(ex, &e.exec_id, Status::Lost, &reason).await;
+        }
+    }
+    for pool in pools {
+        for dead in queue.dead_letters(pool, BATCH).await? {
+            let Some(job) = dead.job else { continue };
+            let Some(e) = ex.store().get_execution(&job.exec_id).await? else {
+                continue;
+            };
+            if !e.status.is_terminal() {
+                let reason = format!(
+                    "job given up after {} deliveries without a result",
+                    dead.dequeue_count
+                );
+                let status = if e.status == Status::Running {
+                    Status::Lost
+                } else {
+                    Status::Error
+                };
+                settle(ex, &e.exec_id, status, &reason).await;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! `cloudo serve`: the embedded engine in one process. Wires the store, queue, execution
+//! service, worker pool, reaper and HTTP API together, and shuts them down in order.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cloudo_core::sqlite::{Db, Durability, SqliteQueue, SqliteStore};
+use cloudo_core::{Catalog, JobQueue, Store, schema::DEFAULT_POOL};
+use cloudo_worker::sandbox::process::ProcessSandbox;
+use cloudo_worker::{LocalRunbooks, PoolConfig, PoolParts, RunbookSource};
+use tokio::sync::watch;
+
+use crate::api::{self, AppState};
+use crate::cli::SqliteSync;
+use crate::config::ServeConfig;
+use crate::executions::Executions;
+use crate::reaper;
+
+/// How long a stopping engine waits for running runbooks before it exits anyway (they are
+/// then marked `lost` at the next start).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Takes the data directory for this process alone; two engines on one database would
+/// each believe the other's runs were lost.
+fn lock_data_dir(cfg: &ServeConfig) -> anyhow::Result<File> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    let path = cfg.data_dir.join("cloudo.lock");
+    let file = File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    if file.try_lock().is_err() {
+        bail!(
+            "data dir {} is in use by another cloudo process",
+            cfg.data_dir.display()
+        );
+    }
+    Ok(file)
+}
+
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}-{}", std::process::id())
+}
+
+pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(&cfg)?;
+    let catalog = Catalog::load(&cfg.catalog)?;
+    tracing::info!(catalog = %cfg.catalog.display(), schemas = catalog.schemas().len(), "catalog loaded");
+
+    let durability = match cfg.sqlite_sync {
+        SqliteSync::Normal => Durability::Process,
+        SqliteSync::Full => Durability::Power,
+    };
+    let db_path = cfg.data_dir.join("cloudo.db");
+    let db = Db::open(&db_path, durability)
+        .with_context(|| format!("cannot open database {}", db_path.display()))?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::new(db.clone()));
+    let sqlite_queue = SqliteQueue::new(db, cfg.max_deliveries);
+    let queue: Arc<dyn JobQueue> = Arc::new(sqlite_queue.clone());
+    store.replace_schemas(catalog.schemas()).await?;
+
+    let executions = Executions::new(store.clone(), queue.clone());
+    reaper::recover_embedded(&executions, &sqlite_queue).await?;
+
+    let runbooks: Arc<dyn RunbookSource> = Arc::new(LocalRunbooks::new(&cfg.runbooks));
+    if let Err(e) = runbooks.check().await {
+        tracing::warn!(error = %e, "runbooks folder is not usable; runs will end in error");
+    }
+
+    let mut pools = catalog.pools();
+    if !pools.iter().any(|p| p == DEFAULT_POOL) {
+        pools.push(DEFAULT_POOL.to_string());
+    }
+    let (stop, stopped) = watch::channel(false);
+    let pool = tokio::spawn(cloudo_worker::pool::run(
+        PoolConfig {
+            pools: pools.clone(),
+            concurrency: cfg.concurrency,
+            worker_id: worker_id(),
+            lease: Duration::from_secs(60),
+            output_cap: cfg.output_cap,
+            idle_poll: Duration::from_secs(1),
+        },
+        PoolParts {
+            queue: queue.clone(),
+            runbooks: runbooks.clone(),
+            sandbox: Arc::new(ProcessSandbox {
+                kill_grace: cfg.kill_grace,
+            }),
+            reporter: Arc::new(executions.clone()),
+        },
+        stopped.clone(),
+    ));
+    let reaper = tokio::spawn(reaper::run(
+        executions.clone(),
+        queue.clone(),
+        pools,
+        cfg.lost_after,
+        stopped,
+    ));
+
+    let state = AppState {
+        executions,
+        catalog: Arc::new(catalog),
+        queue,
+        runbooks,
+        public_url: cfg.public_url.clone().into(),
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(addr = %addr, "listening");
+
+    axum::serve(
+        listener,
+        api::router(state, cfg.body_limit).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("HTTP server failed")?;
+
+    tracing::info!("stopping: waiting for running runbooks");
+    let _ = stop.send(true);
+    if tokio::time::timeout(DRAIN_TIMEOUT, pool).await.is_err() {
+        tracing::warn!(
+            "runbooks still running after {} s; they will be marked lost at the next start",
+            DRAIN_TIMEOUT.as_secs()
+        );
+    }
+    let _ = reaper.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,107 @@
+//! Bounded output capture: the head and the tail of what a runbook printed.
+//!
+//! A runbook that floods its output must not exhaust memory or the store, but the end of
+//! the output is usually where the error is (ClouDO kept only the head, §9.3-26). So we
+//! keep the first half of the cap and the last half, with a marker between them saying how
+//! much was dropped.
+
+/// Accumulates output up to `cap` bytes (plus the marker).
+#[derive(Debug)]
+pub struct OutputCapture {
+    cap: usize,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    total: u64,
+}
+
+impl OutputCapture {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            head: Vec::new(),
+            tail: Vec::new(),
+            total: 0,
+        }
+    }
+
+    fn head_cap(&self) -> usize {
+        self.cap - self.cap / 2
+    }
+
+    fn tail_cap(&self) -> usize {
+        self.cap / 2
+    }
+
+    pub fn push(&mut self, mut chunk: &[u8]) {
+        self.total += chunk.len() as u64;
+        let room = self.head_cap().saturating_sub(self.head.len());
+        if room > 0 {
+            let n = room.min(chunk.len());
+            self.head.extend_from_slice(&chunk[..n]);
+            chunk = &chunk[n..];
+        }
+        if chunk.is_empty() || self.tail_cap() == 0 {
+            return;
+        }
+        self.tail.extend_from_slice(chunk);
+        // Trim in amortised steps: let the tail grow to twice its cap, then cut it back.
+        if self.tail.len() > 2 * self.tail_cap() {
+            let excess = self.tail.len() - self.tail_cap();
+            self.tail.drain(..excess);
+        }
+    }
+
+    /// Bytes seen in all.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.total > self.cap as u64
+    }
+
+    /// The captured text (invalid UTF-8 replaced) and whether anything was dropped.
+    pub fn finish(mut self) -> (String, bool) {
+        if !self.truncated() {
+            self.head.extend_from_slice(&self.tail);
+            return (String::from_utf8_lossy(&self.head).into_owned(), false);
+        }
+        let keep = self.tail_cap();
+        let tail = &self.tail[self.tail.len().saturating_sub(keep)..];
+        let dropped = self.total - (self.head.len() + tail.len()) as u64;
+        let mut out = String::from_utf8_lossy(&self.head).into_owned();
+        out.push_str(&format!(
+            "\n[cloudo: output truncated: {dropped} bytes omitted here; {} bytes in all, limit {} bytes]\n",
+            self.total, self.cap
+        ));
+        out.push_str(&String::from_utf8_lossy(tail));
+        (out, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_output_is_kept_whole() {
+        let mut c = OutputCapture::new(100);
+        c.push(b"hello ");
+        c.push(b"world");
+        assert_eq!(c.finish(), ("hello world".to_string(), false));
+    }
+
+    #[test]
+    fn a_flood_keeps_head_and_tail_with_a_marker() {
+        let mut c = OutputCapture::new(10);
+        c.push(b"HEAD-");
+        for _ in 0..1000 {
+            c.push(b"xxxxxxxxxx");
+        }
+        c.push(b"-TAIL");
+        let (out, truncated) = c.finish();
+        assert!(truncated);
+        assert!(out.starts_with("HEAD-\n[cloudo: output truncated: 10000 bytes omitted"), "{out}");
+        assert!(out.ends_with("]\n-TAIL"), "{out}");
+    }
+}

@@ -1,0 +1,271 @@
+//! The worker pool: lease jobs from the pools' queues and run them, `concurrency` at a time.
+//!
+//! One dispatcher task per pool name shares one semaphore. A job's lease is renewed and its
+//! execution heartbeated while it runs; the message is acknowledged only after the outcome
+//! was reported, so a worker that dies mid-run leaves a message that comes back and an
+//! execution the reaper can settle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudo_core::{Job, JobQueue, Lease, Status, StatusChange, env, schema::split_args};
+use tokio::sync::{Mutex, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::reporter::{ReportError, Reporter, Start};
+use crate::runbooks::RunbookSource;
+use crate::sandbox::{RunOutcome, RunSpec, Sandbox};
+
+/// How a pool behaves.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Queue names to consume.
+    pub pools: Vec<String>,
+    pub concurrency: usize,
+    /// This worker's identity on executions and in logs.
+    pub worker_id: String,
+    /// Visibility timeout of a lease; renewed every third of it while the job runs.
+    pub lease: Duration,
+    pub output_cap: usize,
+    /// Upper bound of an idle dispatcher's wait for new messages.
+    pub idle_poll: Duration,
+}
+
+/// The moving parts a pool drives.
+#[derive(Clone)]
+pub struct PoolParts {
+    pub queue: Arc<dyn JobQueue>,
+    pub runbooks: Arc<dyn RunbookSource>,
+    pub sandbox: Arc<dyn Sandbox>,
+    pub reporter: Arc<dyn Reporter>,
+}
+
+impl std::fmt::Debug for PoolParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolParts")
+            .field("sandbox", &self.sandbox.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the pool until `shutdown` turns true, then waits for running jobs to finish.
+pub async fn run(config: PoolConfig, parts: PoolParts, shutdown: watch::Receiver<bool>) {
+    let config = Arc::new(config);
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut dispatchers = JoinSet::new();
+    tracing::info!(
+        worker_id = %config.worker_id,
+        pools = ?config.pools,
+        concurrency = config.concurrency,
+        sandbox = parts.sandbox.name(),
+        "worker pool started"
+    );
+    for pool in &config.pools {
+        dispatchers.spawn(dispatch(
+            pool.clone(),
+            config.clone(),
+            parts.clone(),
+            slots.clone(),
+            shutdown.clone(),
+        ));
+    }
+    while dispatchers.join_next().await.is_some() {}
+    // Draining: every slot back means every job has reported.
+    let _all = slots.acquire_many(config.concurrency.max(1) as u32).await;
+    tracing::info!(worker_id = %config.worker_id, "worker pool drained");
+}
+
+async fn dispatch(
+    pool: String,
+    config: Arc<PoolConfig>,
+    parts: PoolParts,
+    slots: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        };
+        match parts.queue.lease(&pool, config.lease).await {
+            Ok(Some(lease)) => {
+                backoff = Duration::from_millis(100);
+                let (config, parts) = (config.clone(), parts.clone());
+                tokio::spawn(async move {
+                    run_job(lease, &config, &parts).await;
+                    drop(permit);
+                });
+            }
+            Ok(None) => {
+                drop(permit);
+                tokio::select! {
+                    _ = parts.queue.wait(&pool, config.idle_poll) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+            Err(e) => {
+                drop(permit);
+                tracing::warn!(pool = %pool, error = %e, "cannot lease from the queue; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
+    let job = lease.job.clone();
+    let exec_id = job.exec_id.clone();
+
+    match parts.reporter.start(&job, &config.worker_id).await {
+        Ok(Start::Run) => {}
+        Ok(Start::Drop(why)) => {
+            tracing::info!(exec_id = %exec_id, reason = %why, "job dropped");
+            ack(&*parts.queue, &lease).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(exec_id = %exec_id, error = %e, "cannot start job; giving it back");
+            let _ = parts.queue.release(&lease, Duration::from_secs(1)).await;
+            return;
+        }
+    }
+
+    let lease = Arc::new(Mutex::new(lease));
+    let (stop_keepalive, keepalive_stopped) = watch::channel(false);
+    let keepalive = tokio::spawn(keep_alive(
+        lease.clone(),
+        parts.clone(),
+        exec_id.clone(),
+        config.lease,
+        keepalive_stopped,
+    ));
+
+    let change = execute(&job, config, parts).await;
+    let status = change.to;
+    report_finish(&*parts.reporter, &job, change).await;
+
+    let _ = stop_keepalive.send(true);
+    let _ = keepalive.await;
+    let lease = lease.lock().await.clone();
+    ack(&*parts.queue, &lease).await;
+    tracing::info!(exec_id = %exec_id, status = %status, "job finished");
+}
+
+/// Resolves and runs the runbook; always returns the final state change.
+async fn execute(job: &Job, config: &PoolConfig, parts: &PoolParts) -> StatusChange {
+    let runbook = match parts.runbooks.resolve(&job.runbook).await {
+        Ok(r) => r,
+        Err(e) => return StatusChange::to(Status::Error).reason(e.0),
+    };
+    let Some(args) = split_args(&job.run_args) else {
+        return StatusChange::to(Status::Error).reason("run_args cannot be split into arguments");
+    };
+    let spec = RunSpec {
+        runbook: runbook.path,
+        args,
+        env: env::runbook_env(job),
+        timeout: Duration::from_secs(job.timeout_secs.max(1)),
+        output_cap: config.output_cap,
+    };
+    match parts.sandbox.run(spec).await {
+        Ok(outcome) => outcome_change(job, outcome),
+        Err(e) => StatusChange::to(Status::Error).reason(e.0),
+    }
+}
+
+/// Maps a run's outcome to the execution's final state.
+pub fn outcome_change(job: &Job, o: RunOutcome) -> StatusChange {
+    let (status, reason) = if o.timed_out {
+        (
+            Status::Timeout,
+            Some(format!("killed after the {} s timeout", job.timeout_secs)),
+        )
+    } else if o.exit_code == Some(0) {
+        (Status::Succeeded, None)
+    } else if let Some(code) = o.exit_code {
+        (Status::Failed, Some(format!("exit code {code}")))
+    } else if let Some(sig) = o.signal {
+        (Status::Failed, Some(format!("killed by signal {sig}")))
+    } else {
+        (Status::Error, Some("ended without an exit status".to_string()))
+    };
+    let mut reason = reason;
+    if o.output_truncated {
+        let note = format!("output truncated ({} bytes written)", o.output_bytes);
+        reason = Some(match reason {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
+    StatusChange {
+        to: status,
+        reason,
+        exit_code: o.exit_code,
+        signal: o.signal,
+        output: Some(o.output),
+        output_truncated: o.output_truncated,
+        worker_id: None,
+    }
+}
+
+/// Reports the final state, retrying while the orchestrator is unavailable.
+async fn report_finish(reporter: &dyn Reporter, job: &Job, change: StatusChange) {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1.. {
+        match reporter.finish(&job.exec_id, change.clone()).await {
+            Ok(()) => return,
+            Err(ReportError::Refused(why)) => {
+                tracing::warn!(exec_id = %job.exec_id, reason = %why, "final status refused");
+                return;
+            }
+            Err(ReportError::Retry(why)) => {
+                tracing::warn!(exec_id = %job.exec_id, attempt, reason = %why,
+                    "cannot report final status yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Renews the lease and heartbeats the execution until told to stop.
+async fn keep_alive(
+    lease: Arc<Mutex<Lease>>,
+    parts: PoolParts,
+    exec_id: cloudo_core::ExecId,
+    visibility: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = (visibility / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let mut held = lease.lock().await;
+        match parts.queue.renew(&held, visibility).await {
+            Ok(renewed) => *held = renewed,
+            Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "cannot renew lease"),
+        }
+        drop(held);
+        if let Err(e) = parts.reporter.heartbeat(&exec_id).await {
+            tracing::warn!(exec_id = %exec_id, error = %e, "heartbeat failed");
+        }
+    }
+}
+
+async fn ack(queue: &dyn JobQueue, lease: &Lease) {
+    if let Err(e) = queue.ack(lease).await {
+        // The execution's state is already recorded; a redelivered message is dropped by
+        // the orchestrator's start check.
+        tracing::warn!(message_id = %lease.message_id, error = %e, "cannot acknowledge message");
+    }
+}
