@@ -109,22 +109,23 @@ mod tests {
             oncall: true,
             timeout_secs: 5,
             requested_at: time::now(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             payload: None,
         }
     }
 
     #[test]
     fn jobs_cannot_set_process_variables() {
-        let env = runbook_env(
-            &job(&[
-                ("PATH", "/evil"),
-                ("LD_PRELOAD", "x.so"),
-                ("BASH_ENV", "/tmp/x"),
-                ("RESOURCE_NAME", "vm1"),
-                ("resource_rg", "lower"),
-            ]),
-        );
+        let env = runbook_env(&job(&[
+            ("PATH", "/evil"),
+            ("LD_PRELOAD", "x.so"),
+            ("BASH_ENV", "/tmp/x"),
+            ("RESOURCE_NAME", "vm1"),
+            ("resource_rg", "lower"),
+        ]));
         assert_eq!(env["PATH"], RUNBOOK_PATH);
         assert!(!env.contains_key("LD_PRELOAD") && !env.contains_key("BASH_ENV"));
         assert!(!env.contains_key("resource_rg"));

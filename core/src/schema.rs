@@ -102,9 +102,8 @@ impl Catalog {
         for (g, group) in groups.into_iter().enumerate() {
             for (i, raw) in group.entity.into_iter().enumerate() {
                 let id = raw.id.clone();
-                let at = |field: &str| {
-                    format!("entry [{g}].entity[{i}] (id {id:?}), field {field:?}")
-                };
+                let at =
+                    |field: &str| format!("entry [{g}].entity[{i}] (id {id:?}), field {field:?}");
                 schemas.push(raw.validate(&group.partition_key, at)?);
             }
         }
@@ -161,7 +160,10 @@ impl std::error::Error for ParseError {}
 
 /// Turns serde's `[1].entity[0].oncall` into `entry [1].entity[0] (id "x"), field "oncall"`.
 fn describe_path(text: &str, path: &str) -> String {
-    let Some((entry, field)) = path.rsplit_once('.').filter(|(e, _)| e.contains(".entity[")) else {
+    let Some((entry, field)) = path
+        .rsplit_once('.')
+        .filter(|(e, _)| e.contains(".entity["))
+    else {
         return if path == "." || path.is_empty() {
             "top level (expected a JSON array of {partition_key, entity} groups)".to_string()
         } else {
@@ -179,7 +181,10 @@ fn entry_id(text: &str, entry: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let (g, rest) = entry.strip_prefix('[')?.split_once(']')?;
     let i = rest.strip_prefix(".entity[")?.strip_suffix(']')?;
-    let e = v.get(g.parse::<usize>().ok()?)?.get("entity")?.get(i.parse::<usize>().ok()?)?;
+    let e = v
+        .get(g.parse::<usize>().ok()?)?
+        .get("entity")?
+        .get(i.parse::<usize>().ok()?)?;
     e.get("id")?.as_str().map(str::to_string)
 }
 
@@ -355,7 +360,10 @@ mod tests {
                 {"partition_key": "q", "entity": [{"id": "bad", "runbook": "x", "oncall": "yes"}]}]"#,
         )
         .expect_err("oncall yes is refused");
-        assert_eq!(e.location, r#"entry [1].entity[0] (id "bad"), field "oncall""#);
+        assert_eq!(
+            e.location,
+            r#"entry [1].entity[0] (id "bad"), field "oncall""#
+        );
         assert!(e.message.contains("\"yes\""), "{}", e.message);
     }
 
@@ -365,8 +373,10 @@ mod tests {
             .expect_err("runbook is required");
         assert!(missing.message.contains("runbook"), "{missing}");
 
-        let typo = parse(r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r", "timout": 3}]}]"#)
-            .expect_err("unknown field");
+        let typo = parse(
+            r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r", "timout": 3}]}]"#,
+        )
+        .expect_err("unknown field");
         assert!(typo.message.contains("timout"), "{typo}");
 
         let dup = parse(
@@ -378,11 +388,19 @@ mod tests {
 
         let args = parse(r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r", "run_args": "'open"}]}]"#)
             .expect_err("unbalanced quote");
-        assert_eq!(args.location, r#"entry [0].entity[0] (id "x"), field "run_args""#);
+        assert_eq!(
+            args.location,
+            r#"entry [0].entity[0] (id "x"), field "run_args""#
+        );
 
-        let timeout = parse(r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r", "timeout": 0}]}]"#)
-            .expect_err("zero timeout");
-        assert!(timeout.location.ends_with(r#"field "timeout""#), "{timeout}");
+        let timeout = parse(
+            r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r", "timeout": 0}]}]"#,
+        )
+        .expect_err("zero timeout");
+        assert!(
+            timeout.location.ends_with(r#"field "timeout""#),
+            "{timeout}"
+        );
 
         let shape = parse(r#"{"id": "x"}"#).expect_err("not an array");
         assert!(shape.location.starts_with("top level"), "{shape}");

@@ -84,21 +84,37 @@ impl ServeConfig {
             .to_string();
         Ok(Self {
             listen,
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| "data".into()),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| "data".into()),
             catalog: args
                 .catalog
                 .or(file.catalog)
                 .unwrap_or_else(|| "schemas/schemas.json".into()),
-            runbooks: args.runbooks.or(file.runbooks).unwrap_or_else(|| "runbooks".into()),
-            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
+            runbooks: args
+                .runbooks
+                .or(file.runbooks)
+                .unwrap_or_else(|| "runbooks".into()),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Human),
             concurrency,
             output_cap,
             kill_grace: Duration::from_secs(args.kill_grace.or(file.kill_grace).unwrap_or(5)),
             lost_after: Duration::from_secs(lost_after),
-            max_deliveries: args.max_deliveries.or(file.max_deliveries).unwrap_or(5).max(1),
+            max_deliveries: args
+                .max_deliveries
+                .or(file.max_deliveries)
+                .unwrap_or(5)
+                .max(1),
             body_limit: args.body_limit.or(file.body_limit).unwrap_or(1 << 20),
             public_url,
-            sqlite_sync: args.sqlite_sync.or(file.sqlite_sync).unwrap_or(SqliteSync::Normal),
+            sqlite_sync: args
+                .sqlite_sync
+                .or(file.sqlite_sync)
+                .unwrap_or(SqliteSync::Normal),
         })
     }
 }
@@ -111,8 +127,11 @@ mod tests {
     fn command_line_beats_file_beats_default() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("cloudo.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nconcurrency = 3\ncatalog = \"c.json\"\n")
-            .expect("write");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nconcurrency = 3\ncatalog = \"c.json\"\n",
+        )
+        .expect("write");
         let args = ServeArgs {
             config: Some(file.clone()),
             concurrency: Some(7),

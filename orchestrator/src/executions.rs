@@ -94,7 +94,11 @@ impl Executions {
     }
 
     /// Records an execution and queues its job. Returns only once both are committed.
-    pub async fn trigger(&self, schema: &Schema, req: TriggerRequest) -> Result<Execution, TriggerError> {
+    pub async fn trigger(
+        &self,
+        schema: &Schema,
+        req: TriggerRequest,
+    ) -> Result<Execution, TriggerError> {
         let e = Self::new_execution(schema, &req, Status::Accepted);
         self.store.create_execution(&e, None).await?;
         let job = Job::for_execution(&e, req.env);
@@ -141,7 +145,11 @@ impl Executions {
     }
 
     /// The execution once it is terminal, or as it is when `max` has passed.
-    pub async fn wait_terminal(&self, id: &ExecId, max: Duration) -> StoreResult<Option<Execution>> {
+    pub async fn wait_terminal(
+        &self,
+        id: &ExecId,
+        max: Duration,
+    ) -> StoreResult<Option<Execution>> {
         let mut rx = self.changes.subscribe();
         let deadline = tokio::time::Instant::now() + max;
         loop {

@@ -43,7 +43,10 @@ pub async fn recover_embedded(ex: &Executions, queue: &SqliteQueue) -> anyhow::R
     }
     let released = queue.release_all_leases().await?;
     let mut orphans = 0;
-    let accepted = ex.store().executions_in(Status::Accepted, 10_000_000).await?;
+    let accepted = ex
+        .store()
+        .executions_in(Status::Accepted, 10_000_000)
+        .await?;
     let queued = queue.queued_exec_ids().await?;
     for e in &accepted {
         if !queued.contains(e.exec_id.as_str()) {

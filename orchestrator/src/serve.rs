@@ -117,7 +117,8 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
 
     axum::serve(
         listener,
-        api::router(state, cfg.body_limit).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        api::router(state, cfg.body_limit)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await

@@ -101,7 +101,10 @@ mod tests {
         c.push(b"-TAIL");
         let (out, truncated) = c.finish();
         assert!(truncated);
-        assert!(out.starts_with("HEAD-\n[cloudo: output truncated: 10000 bytes omitted"), "{out}");
+        assert!(
+            out.starts_with("HEAD-\n[cloudo: output truncated: 10000 bytes omitted"),
+            "{out}"
+        );
         assert!(out.ends_with("]\n-TAIL"), "{out}");
     }
 }

@@ -195,7 +195,10 @@ pub fn outcome_change(job: &Job, o: RunOutcome) -> StatusChange {
     } else if let Some(sig) = o.signal {
         (Status::Failed, Some(format!("killed by signal {sig}")))
     } else {
-        (Status::Error, Some("ended without an exit status".to_string()))
+        (
+            Status::Error,
+            Some("ended without an exit status".to_string()),
+        )
     };
     let mut reason = reason;
     if o.output_truncated {

@@ -101,7 +101,10 @@ impl RunbookSource for LocalRunbooks {
     async fn check(&self) -> Result<(), RunbookError> {
         match tokio::fs::metadata(&self.root).await {
             Ok(m) if m.is_dir() => Ok(()),
-            Ok(_) => Err(RunbookError(format!("{} is not a folder", self.root.display()))),
+            Ok(_) => Err(RunbookError(format!(
+                "{} is not a folder",
+                self.root.display()
+            ))),
             Err(e) => Err(RunbookError(format!("{}: {e}", self.root.display()))),
         }
     }
@@ -118,11 +121,19 @@ mod tests {
         std::fs::create_dir_all(root.join("sub")).expect("mkdir");
         std::fs::write(root.join("sub/ok.sh"), "echo ok").expect("write");
         std::fs::write(dir.path().join("secret"), "s").expect("write");
-        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link.sh")).expect("symlink");
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link.sh"))
+            .expect("symlink");
         let src = LocalRunbooks::new(&root);
         assert!(src.resolve("sub/ok.sh").await.is_ok());
         assert!(src.resolve("./sub/ok.sh").await.is_ok());
-        for bad in ["../secret", "sub/../../secret", "/etc/passwd", "link.sh", "missing.sh", "sub"] {
+        for bad in [
+            "../secret",
+            "sub/../../secret",
+            "/etc/passwd",
+            "link.sh",
+            "missing.sh",
+            "sub",
+        ] {
             let e = src.resolve(bad).await.expect_err(bad);
             assert!(!e.0.is_empty(), "{bad}");
         }

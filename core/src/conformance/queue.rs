@@ -48,7 +48,10 @@ async fn fifo_and_lease_hides(q: impl JobQueue) {
     assert_eq!(l1.dequeue_count, 1);
     let l2 = q.lease("p", LONG).await.unwrap().expect("second message");
     assert_eq!(l2.job, b);
-    assert!(q.lease("p", LONG).await.unwrap().is_none(), "leased messages are hidden");
+    assert!(
+        q.lease("p", LONG).await.unwrap().is_none(),
+        "leased messages are hidden"
+    );
     q.ack(&l1).await.unwrap();
     q.ack(&l2).await.unwrap();
     assert!(q.lease("p", Duration::ZERO).await.unwrap().is_none());
@@ -61,14 +64,25 @@ async fn ack_needs_latest_receipt(q: impl JobQueue) {
     assert_ne!(renewed.pop_receipt, l.pop_receipt);
     assert!(matches!(q.ack(&l).await, Err(QueueError::LeaseLost(_))));
     q.ack(&renewed).await.unwrap();
-    assert!(matches!(q.ack(&renewed).await, Err(QueueError::LeaseLost(_))), "acked twice");
+    assert!(
+        matches!(q.ack(&renewed).await, Err(QueueError::LeaseLost(_))),
+        "acked twice"
+    );
 }
 
 async fn expired_lease_redelivers_and_counts(q: impl JobQueue) {
     q.enqueue("p", &job("a")).await.unwrap();
-    let first = q.lease("p", Duration::from_millis(200)).await.unwrap().unwrap();
+    let first = q
+        .lease("p", Duration::from_millis(200))
+        .await
+        .unwrap()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let second = q.lease("p", LONG).await.unwrap().expect("redelivered after expiry");
+    let second = q
+        .lease("p", LONG)
+        .await
+        .unwrap()
+        .expect("redelivered after expiry");
     assert_eq!(second.message_id, first.message_id);
     assert_eq!(second.dequeue_count, 2);
     assert!(
@@ -80,12 +94,23 @@ async fn expired_lease_redelivers_and_counts(q: impl JobQueue) {
 
 async fn release_and_renew(q: impl JobQueue) {
     q.enqueue("p", &job("a")).await.unwrap();
-    let l = q.lease("p", Duration::from_millis(300)).await.unwrap().unwrap();
+    let l = q
+        .lease("p", Duration::from_millis(300))
+        .await
+        .unwrap()
+        .unwrap();
     let l = q.renew(&l, LONG).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(q.lease("p", LONG).await.unwrap().is_none(), "renewal keeps it hidden");
+    assert!(
+        q.lease("p", LONG).await.unwrap().is_none(),
+        "renewal keeps it hidden"
+    );
     q.release(&l, Duration::ZERO).await.unwrap();
-    let again = q.lease("p", LONG).await.unwrap().expect("released message is visible");
+    let again = q
+        .lease("p", LONG)
+        .await
+        .unwrap()
+        .expect("released message is visible");
     assert_eq!(again.message_id, l.message_id);
     q.ack(&again).await.unwrap();
 }
@@ -98,7 +123,10 @@ async fn dead_letter_after_max_deliveries(q: impl JobQueue) {
         assert_eq!(l.dequeue_count, n);
         q.release(&l, Duration::ZERO).await.unwrap();
     }
-    assert!(q.lease("p", LONG).await.unwrap().is_none(), "a 4th delivery is refused");
+    assert!(
+        q.lease("p", LONG).await.unwrap().is_none(),
+        "a 4th delivery is refused"
+    );
     let dead = q.dead_letters("p", 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].job.as_ref(), Some(&j));

@@ -60,15 +60,25 @@ async fn round_trip(s: impl Store) {
     let mut expected = e.clone();
     expected.transitions = got.transitions.clone();
     assert_eq!(got, expected);
-    assert!(s.get_execution(&ExecId::generate()).await.unwrap().is_none());
+    assert!(
+        s.get_execution(&ExecId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn state_machine_is_enforced(s: impl Store) {
     let e = new_execution("a", Status::Accepted);
     s.create_execution(&e, None).await.unwrap();
     let t = time::now();
-    let bad = s.transition(&e.exec_id, &StatusChange::to(Status::Succeeded), t).await;
-    assert!(matches!(bad, Err(StoreError::Illegal(_))), "accepted -> succeeded refused");
+    let bad = s
+        .transition(&e.exec_id, &StatusChange::to(Status::Succeeded), t)
+        .await;
+    assert!(
+        matches!(bad, Err(StoreError::Illegal(_))),
+        "accepted -> succeeded refused"
+    );
     let mut run = StatusChange::to(Status::Running);
     run.worker_id = Some("w1".into());
     let running = s.transition(&e.exec_id, &run, t).await.unwrap();
@@ -78,8 +88,13 @@ async fn state_machine_is_enforced(s: impl Store) {
     done.exit_code = Some(3);
     done.output = Some("out\nerr\n".into());
     s.transition(&e.exec_id, &done, time::now()).await.unwrap();
-    let again = s.transition(&e.exec_id, &StatusChange::to(Status::Lost), time::now()).await;
-    assert!(matches!(again, Err(StoreError::Illegal(_))), "terminal stays terminal");
+    let again = s
+        .transition(&e.exec_id, &StatusChange::to(Status::Lost), time::now())
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Illegal(_))),
+        "terminal stays terminal"
+    );
     let got = s.get_execution(&e.exec_id).await.unwrap().unwrap();
     assert_eq!(got.status, Status::Failed);
     assert_eq!(got.exit_code, Some(3));
@@ -87,7 +102,10 @@ async fn state_machine_is_enforced(s: impl Store) {
     assert_eq!(got.output.as_deref(), Some("out\nerr\n"));
     assert_eq!(got.worker_id.as_deref(), Some("w1"));
     let path: Vec<_> = got.transitions.iter().map(|t| t.to).collect();
-    assert_eq!(path, vec![Status::Accepted, Status::Running, Status::Failed]);
+    assert_eq!(
+        path,
+        vec![Status::Accepted, Status::Running, Status::Failed]
+    );
     let missing = s
         .transition(&ExecId::generate(), &StatusChange::to(Status::Running), t)
         .await;
@@ -111,10 +129,20 @@ async fn listing_pages_and_filters(s: impl Store) {
         status: Some(Status::Accepted),
     };
     let p1 = s.list_executions(&q(2, None)).await.unwrap();
-    assert_eq!(p1.items.iter().map(|e| &e.exec_id).collect::<Vec<_>>(), vec![&ids[4], &ids[3]]);
-    assert!(p1.items.iter().all(|e| e.output.is_none() && e.request_body.is_none()));
+    assert_eq!(
+        p1.items.iter().map(|e| &e.exec_id).collect::<Vec<_>>(),
+        vec![&ids[4], &ids[3]]
+    );
+    assert!(
+        p1.items
+            .iter()
+            .all(|e| e.output.is_none() && e.request_body.is_none())
+    );
     let p2 = s.list_executions(&q(2, p1.next.clone())).await.unwrap();
-    assert_eq!(p2.items.iter().map(|e| &e.exec_id).collect::<Vec<_>>(), vec![&ids[2], &ids[1]]);
+    assert_eq!(
+        p2.items.iter().map(|e| &e.exec_id).collect::<Vec<_>>(),
+        vec![&ids[2], &ids[1]]
+    );
     let p3 = s.list_executions(&q(2, p2.next.clone())).await.unwrap();
     assert_eq!(p3.items.len(), 1);
     assert!(p3.next.is_none());

@@ -155,7 +155,9 @@ impl Store for SqliteStore {
                     .map_err(db_err)?;
                 bodies
                     .iter()
-                    .map(|b| serde_json::from_str(b).map_err(|e| StoreError::Corrupt(e.to_string())))
+                    .map(|b| {
+                        serde_json::from_str(b).map_err(|e| StoreError::Corrupt(e.to_string()))
+                    })
                     .collect()
             })
             .await
@@ -299,7 +301,8 @@ impl Store for SqliteStore {
         let change = change.clone();
         self.db
             .write(move |tx| {
-                let mut e = load(tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                let mut e =
+                    load(tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
                 let from = e.status;
                 let t = change.apply(&mut e, at)?;
                 let n = tx

@@ -82,7 +82,8 @@ pub struct GetQuery {
 }
 
 pub fn parse_id(raw: &str) -> Result<ExecId, ApiError> {
-    ExecId::parse(raw).ok_or_else(|| ApiError::bad_request(format!("{raw:?} is not an execution id")))
+    ExecId::parse(raw)
+        .ok_or_else(|| ApiError::bad_request(format!("{raw:?} is not an execution id")))
 }
 
 pub async fn get_one(

@@ -29,7 +29,12 @@ pub async fn healthz() -> Response {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let store = state.executions.store().ping().await.map_err(|e| e.to_string());
+    let store = state
+        .executions
+        .store()
+        .ping()
+        .await
+        .map_err(|e| e.to_string());
     let queue = state.queue.ping().await.map_err(|e| e.to_string());
     let runbooks = state.runbooks.check().await.map_err(|e| e.to_string());
     let ok = store.is_ok() && queue.is_ok() && runbooks.is_ok();

@@ -47,8 +47,14 @@ pub async fn page(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     Ok(res)
 }
 
@@ -95,11 +101,11 @@ fn render(items: &[Execution], next: Option<&str>) -> String {
             (Some(s), Some(f)) => format!("{:.3} s", (f - s).num_milliseconds() as f64 / 1000.0),
             _ => String::new(),
         };
-        let _ = write!(
+        let _ = writeln!(
             rows,
             "<tr class=\"{st}\"><td>{req}</td><td><b>{st}</b></td><td>{schema}</td><td>{name}</td>\
              <td>{init}</td><td>{dur}</td><td>{exit}</td><td>{reason}</td>\
-             <td><a href=\"/api/executions/{id}\">output</a></td></tr>\n",
+             <td><a href=\"/api/executions/{id}\">output</a></td></tr>",
             st = e.status,
             req = esc(&time::rfc3339(e.requested_at)),
             schema = esc(&e.schema_id),
@@ -132,6 +138,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(esc("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+        assert_eq!(
+            esc("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
     }
 }

@@ -12,8 +12,8 @@ use cloudo_core::{Execution, Schema, Status};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::error::{ApiError, Path, Query};
 use super::AppState;
+use super::error::{ApiError, Path, Query};
 use crate::executions::{TriggerError, TriggerRequest};
 
 #[derive(Debug, Deserialize)]
@@ -37,7 +37,9 @@ pub async fn trigger_team(
 ) -> Result<Response, ApiError> {
     if team.is_empty()
         || team.len() > 64
-        || !team.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !team
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         return Err(ApiError::bad_request(
             "team must be 1-64 letters, digits, '-' or '_'",
@@ -68,10 +70,9 @@ async fn handle(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = check_body(&body)?;
-    let id = q
-        .id
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| ApiError::bad_request("missing query parameter 'id' (the schema id to run)"))?;
+    let id = q.id.filter(|id| !id.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("missing query parameter 'id' (the schema id to run)")
+    })?;
     let schema = state
         .catalog
         .get(&id)

@@ -1,0 +1,375 @@
+//! The embedded engine end to end: the real `cloudo serve` binary over HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{Env, catalog};
+
+const ARGS_SH: &str = "printf '[%s]\\n' \"$@\"\n";
+
+fn basic_env() -> Env {
+    Env::new(
+        &catalog(&[
+            r#"{"id": "args", "name": "args", "runbook": "args.sh", "run_args": "a 'b c'", "worker": "local"}"#,
+            r#"{"id": "py", "runbook": "py/argv.py", "run_args": "--n 3 'x y'"}"#,
+            r#"{"id": "fail", "runbook": "fail.sh", "oncall": "true"}"#,
+            r#"{"id": "order", "runbook": "order.sh"}"#,
+            r#"{"id": "missing", "runbook": "nope.sh"}"#,
+            r#"{"id": "escape", "runbook": "../schemas.json"}"#,
+            r#"{"id": "env", "runbook": "env.sh"}"#,
+            r#"{"id": "off", "runbook": "args.sh", "enabled": false}"#,
+            r#"{"id": "gate", "runbook": "args.sh", "require_approval": "true"}"#,
+        ]),
+        &[
+            ("args.sh", ARGS_SH),
+            ("py/argv.py", "import sys\nprint(sys.argv[1:])\n"),
+            ("fail.sh", "echo about to fail\necho broken >&2\nexit 3\n"),
+            ("order.sh", "echo 1\necho 2 >&2\necho 3\necho 4 >&2\n"),
+            ("env.sh", "env | sort\n"),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn trigger_runs_the_runbook_with_argv_and_records_everything() {
+    let env = basic_env();
+    let s = env.start();
+
+    let res = s
+        .http
+        .post(s.url("/api/Trigger?id=args"))
+        .header("content-type", "application/json")
+        .body(r#"{"note": "kept as received"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let ack: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(ack["status"], "accepted");
+    assert_eq!(ack["schema_id"], "args");
+    assert_eq!(ack["response"]["queue"], "local");
+    let id = ack["exec_id"].as_str().unwrap();
+    assert!(
+        ack["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/api/executions/{id}"))
+    );
+    assert_eq!(ack["log"]["exec_id"], id);
+
+    let e = s.wait(id).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    assert_eq!(e["exit_code"], 0);
+    assert_eq!(e["output"], "[a]\n[b c]\n", "'b c' arrives as one argument");
+    assert_eq!(e["request_body"], r#"{"note": "kept as received"}"#);
+    assert_eq!(e["initiator"], "manual");
+    for field in ["requested_at", "started_at", "finished_at"] {
+        let t = e[field].as_str().unwrap();
+        assert!(t.ends_with('Z') && t.contains('T'), "{field} = {t}");
+    }
+    let path: Vec<_> = e["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(path, ["accepted", "running", "succeeded"]);
+
+    // GET works too (ClouDO's test env used GET), and Python runbooks get their argv.
+    let res = s
+        .http
+        .get(s.url("/api/Trigger?id=py"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let id: serde_json::Value = res.json().await.unwrap();
+    let e = s.wait(id["exec_id"].as_str().unwrap()).await;
+    assert_eq!(e["output"], "['--n', '3', 'x y']\n", "{e}");
+}
+
+#[tokio::test]
+async fn failures_missing_runbooks_and_traversal_are_recorded_with_reasons() {
+    let env = basic_env();
+    let s = env.start();
+
+    let e = s.wait(&s.trigger("fail").await).await;
+    assert_eq!(e["status"], "failed");
+    assert_eq!(e["exit_code"], 3);
+    assert_eq!(e["error"], "exit code 3");
+    assert_eq!(e["output"], "about to fail\nbroken\n");
+
+    let e = s.wait(&s.trigger("order").await).await;
+    assert_eq!(
+        e["output"], "1\n2\n3\n4\n",
+        "stdout and stderr keep their order"
+    );
+
+    let e = s.wait(&s.trigger("missing").await).await;
+    assert_eq!(e["status"], "error");
+    assert!(e["error"].as_str().unwrap().contains("not found"), "{e}");
+    assert!(e["exit_code"].is_null());
+
+    let e = s.wait(&s.trigger("escape").await).await;
+    assert_eq!(e["status"], "error");
+    assert!(e["error"].as_str().unwrap().contains("'..'"), "{e}");
+    assert!(
+        e["started_at"].is_string() && e["output"].is_null(),
+        "nothing ran: {e}"
+    );
+}
+
+#[tokio::test]
+async fn the_servers_environment_never_reaches_a_runbook() {
+    let env = basic_env()
+        .env("CLOUDO_TEST_SECRET", "hunter2-do-not-leak")
+        .env("AZURE_CLIENT_SECRET", "also-secret");
+    let s = env.start();
+    let e = s.wait(&s.trigger("env").await).await;
+    assert_eq!(e["status"], "succeeded");
+    let out = e["output"].as_str().unwrap();
+    assert!(
+        !out.contains("hunter2") && !out.contains("CLOUDO_TEST_SECRET"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("also-secret") && !out.contains("AZURE_"),
+        "{out}"
+    );
+    let names: HashSet<&str> = out
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, _)| k)
+        .collect();
+    for required in [
+        "PATH",
+        "HOME",
+        "LANG",
+        "CLOUDO_EXEC_ID",
+        "CLOUDO_NAME",
+        "CLOUDO_RUNBOOK",
+        "CLOUDO_WORKER",
+        "CLOUDO_ONCALL",
+        "CLOUDO_REQUESTED_AT",
+        "CLOUDO_PAYLOAD",
+        "MONITOR_CONDITION",
+        "RESOURCE_ID",
+        "RESOURCE_RG",
+        "RESOURCE_NAME",
+        "AKS_JOB",
+        "AKS_DEPLOYMENT",
+        "AKS_NAMESPACE",
+        "AKS_POD",
+    ] {
+        assert!(names.contains(required), "{required} missing from:\n{out}");
+    }
+    // bash adds a few of its own (PWD, SHLVL, _); nothing else from the server.
+    let allowed_extra: HashSet<&str> = ["PWD", "SHLVL", "_", "CLOUDO_SCHEMA_ID", "OLDPWD"].into();
+    for n in &names {
+        let contract = ["CLOUDO_", "RESOURCE_", "AKS_", "MONITOR_"]
+            .iter()
+            .any(|p| n.starts_with(p));
+        assert!(
+            contract || ["PATH", "HOME", "LANG"].contains(n) || allowed_extra.contains(n),
+            "unexpected variable {n}"
+        );
+    }
+    assert!(out.contains(&format!(
+        "CLOUDO_EXEC_ID={}",
+        e["exec_id"].as_str().unwrap()
+    )));
+    let home = out.lines().find_map(|l| l.strip_prefix("HOME=")).unwrap();
+    assert!(
+        home.contains("cloudo-run-"),
+        "HOME is the private working dir: {home}"
+    );
+    assert!(
+        !std::path::Path::new(home).exists(),
+        "working dir removed afterwards"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_4xx_answers() {
+    let env = basic_env().arg("--body-limit").arg("1024");
+    let s = env.start();
+    let check = |code: u16, body: serde_json::Value, want: u16, needle: &str| {
+        assert_eq!(code, want, "{body}");
+        let msg = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{needle:?} not in {body}");
+        assert!(body["error"]["code"].is_string(), "{body}");
+    };
+    let post = |q: &str, body: &'static str| {
+        s.http
+            .post(s.url(&format!("/api/Trigger{q}")))
+            .body(body)
+            .send()
+    };
+    let r = post("?id=nope", "").await.unwrap();
+    check(r.status().as_u16(), r.json().await.unwrap(), 404, "nope");
+    let r = post("", "").await.unwrap();
+    check(r.status().as_u16(), r.json().await.unwrap(), 400, "'id'");
+    let r = post("?id=", "").await.unwrap();
+    check(r.status().as_u16(), r.json().await.unwrap(), 400, "'id'");
+    let r = post("?id=args", "this is { not json").await.unwrap();
+    check(
+        r.status().as_u16(),
+        r.json().await.unwrap(),
+        400,
+        "not valid JSON",
+    );
+    let big: &'static str =
+        Box::leak(format!("{{\"x\": \"{}\"}}", "a".repeat(4096)).into_boxed_str());
+    let r = post("?id=args", big).await.unwrap();
+    check(r.status().as_u16(), r.json().await.unwrap(), 413, "limit");
+    let r = s
+        .http
+        .post(s.url("/api/Trigger/bad%20team?id=args"))
+        .send()
+        .await
+        .unwrap();
+    check(r.status().as_u16(), r.json().await.unwrap(), 400, "team");
+
+    let (c, b) = s.get("/api/executions/not-an-id").await;
+    check(c, b, 400, "not an execution id");
+    let (c, b) = s
+        .get("/api/executions/01a20047-ed88-7272-ba6c-fec97cd44c93")
+        .await;
+    check(c, b, 404, "no execution");
+    let (c, b) = s.get("/api/executions?status=done").await;
+    check(c, b, 400, "unknown status");
+    let (c, b) = s.get("/api/executions?limit=0").await;
+    check(c, b, 400, "limit");
+    let (c, b) = s.get("/api/executions?limit=abc").await;
+    check(c, b, 400, "query");
+    let (c, b) = s.get("/api/executions?cursor=zzz").await;
+    check(c, b, 400, "cursor");
+    let (c, b) = s.get("/api/nothing-here").await;
+    check(c, b, 404, "route");
+
+    // A disabled schema is recorded as skipped, with the reason; an approval-gated one is
+    // refused (no approval gate yet) and nothing is recorded or run.
+    let r = post("?id=off", "").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["status"], "skipped");
+    assert_eq!(b["reason"], "schema is disabled");
+    let r = post("?id=gate", "").await.unwrap();
+    check(
+        r.status().as_u16(),
+        r.json().await.unwrap(),
+        501,
+        "approval",
+    );
+
+    // After all that, the service is fine and still runs things.
+    let (c, _) = s.get("/api/healthz").await;
+    assert_eq!(c, 200);
+    let e = s.wait(&s.trigger("args").await).await;
+    assert_eq!(e["status"], "succeeded");
+    let (_, all) = s.get("/api/executions?limit=100").await;
+    assert_eq!(
+        all["items"].as_array().unwrap().len(),
+        2,
+        "only the skip and the run: {all}"
+    );
+}
+
+#[tokio::test]
+async fn logs_page_lists_executions_as_html_and_json() {
+    let env = basic_env();
+    let s = env.start();
+    let id = s.trigger("fail").await;
+    let e = s.wait(&id).await;
+
+    let res = s.http.get(s.url("/api/logs")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(res.headers().contains_key("content-security-policy"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("/api/executions/{id}")), "{html}");
+    assert!(html.contains("<b>failed</b>"));
+
+    let res = s
+        .http
+        .get(s.url("/api/logs"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let list: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(list["items"][0]["exec_id"], id.as_str());
+
+    let pk = e["partition_key"].as_str().unwrap();
+    assert_eq!(pk.len(), 8);
+    let (c, one) = s.get(&format!("/api/logs/{pk}/{id}")).await;
+    assert_eq!(c, 200);
+    assert_eq!(one["output"], e["output"]);
+
+    let (c, ready) = s.get("/api/readyz").await;
+    assert_eq!((c, ready["status"].as_str()), (200, Some("ready")));
+}
+
+#[tokio::test]
+async fn listing_is_newest_first_filtered_and_paged() {
+    let env = basic_env();
+    let s = env.start();
+    let mut ids = Vec::new();
+    for id in ["args", "fail", "args", "fail", "args"] {
+        let x = s.trigger(id).await;
+        s.wait(&x).await;
+        ids.push(x);
+    }
+    let (_, p1) = s.get("/api/executions?limit=2").await;
+    let got: Vec<_> = p1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["exec_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, vec![ids[4].clone(), ids[3].clone()]);
+    let next = p1["next"].as_str().unwrap();
+    let (_, p2) = s
+        .get(&format!("/api/executions?limit=2&cursor={next}"))
+        .await;
+    assert_eq!(p2["items"][0]["exec_id"], ids[2].as_str());
+    let (_, failed) = s.get("/api/executions?status=failed").await;
+    assert_eq!(failed["items"].as_array().unwrap().len(), 2);
+    let (_, by_schema) = s.get("/api/executions?schema_id=args&limit=10").await;
+    assert_eq!(by_schema["items"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_bad_catalog_stops_start_up_naming_file_entry_and_field() {
+    let env = Env::new(
+        &catalog(&[
+            r#"{"id": "ok", "runbook": "a.sh"}"#,
+            r#"{"id": "broken", "runbook": "a.sh", "oncall": "maybe"}"#,
+        ]),
+        &[],
+    );
+    let err = env.start_fails();
+    assert!(err.contains("schemas.json"), "{err}");
+    assert!(
+        err.contains(r#"entry [0].entity[1] (id "broken"), field "oncall""#),
+        "{err}"
+    );
+
+    let env = Env::new(
+        &catalog(&[
+            r#"{"id": "x", "runbook": "a.sh"}"#,
+            r#"{"id": "x", "runbook": "b.sh"}"#,
+        ]),
+        &[],
+    );
+    let err = env.start_fails();
+    assert!(err.contains("duplicate id"), "{err}");
+}
