@@ -2,11 +2,11 @@
 //!
 //! Triggers create executions here; workers report here (through the [`Reporter`] port);
 //! the reaper settles abandoned ones here. Every change goes through the store's checked
-//! transition, and every change is announced so that waiters (`?wait=`, later live views)
-//! wake without polling.
+//! transition, and terminal changes wake the requests waiting on that execution (`?wait=`)
+//! without polling.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +15,7 @@ use cloudo_core::{
     ExecId, Execution, Job, JobQueue, Schema, Status, StatusChange, Store, StoreError, time,
 };
 use cloudo_worker::{ReportError, Reporter, Start};
-use tokio::sync::broadcast;
+use tokio::sync::Notify;
 
 /// Who asked for an execution, and with what.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +40,8 @@ pub enum TriggerError {
 pub struct Executions {
     store: Arc<dyn Store>,
     queue: Arc<dyn JobQueue>,
-    changes: broadcast::Sender<(ExecId, Status)>,
+    /// Waiters per execution; an entry lives while someone waits.
+    waiters: Arc<Mutex<HashMap<ExecId, Arc<Notify>>>>,
 }
 
 impl std::fmt::Debug for Executions {
@@ -51,11 +52,10 @@ impl std::fmt::Debug for Executions {
 
 impl Executions {
     pub fn new(store: Arc<dyn Store>, queue: Arc<dyn JobQueue>) -> Self {
-        let (changes, _) = broadcast::channel(4096);
         Self {
             store,
             queue,
-            changes,
+            waiters: Arc::default(),
         }
     }
 
@@ -140,8 +140,13 @@ impl Executions {
     }
 
     fn announce(&self, id: &ExecId, status: Status) {
-        // No receiver is fine: nobody is waiting.
-        let _ = self.changes.send((id.clone(), status));
+        if !status.is_terminal() {
+            return;
+        }
+        let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = waiters.get(id) {
+            n.notify_waiters();
+        }
     }
 
     /// The execution once it is terminal, or as it is when `max` has passed.
@@ -150,27 +155,29 @@ impl Executions {
         id: &ExecId,
         max: Duration,
     ) -> StoreResult<Option<Execution>> {
-        let mut rx = self.changes.subscribe();
-        let deadline = tokio::time::Instant::now() + max;
-        loop {
-            let e = self.store.get_execution(id).await?;
-            match &e {
-                Some(x) if !x.status.is_terminal() => {}
-                _ => return Ok(e),
+        let notify = {
+            let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            w.entry(id.clone()).or_default().clone()
+        };
+        let result = async {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            // Registered before reading, so a change between the read and the wait is seen.
+            notified.as_mut().enable();
+            match self.store.get_execution(id).await? {
+                Some(e) if !e.status.is_terminal() => {}
+                other => return Ok(other),
             }
-            // Wait for a change of this execution (or a lag, after which we re-read).
-            loop {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Err(_) => return self.store.get_execution(id).await,
-                    Ok(Ok((changed, status))) if &changed == id && status.is_terminal() => break,
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => break,
-                    Ok(Err(broadcast::error::RecvError::Closed)) => {
-                        return self.store.get_execution(id).await;
-                    }
-                }
-            }
+            let _ = tokio::time::timeout(max, notified).await;
+            self.store.get_execution(id).await
         }
+        .await;
+        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        // The map's reference and ours: nobody else waits on this id.
+        if Arc::strong_count(&notify) <= 2 {
+            w.remove(id);
+        }
+        result
     }
 }
 

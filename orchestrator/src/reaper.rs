@@ -23,8 +23,9 @@ async fn settle(ex: &Executions, id: &ExecId, status: Status, reason: &str) {
 }
 
 /// Start-up of the embedded engine, which owns its database alone: whatever was running
-/// belonged to the previous process and is lost; leases it held are void; executions
-/// recorded without a job (a crash between the two writes) are errors.
+/// belonged to the previous process and is lost (and what is left of its processes is
+/// killed); leases it held are void; executions recorded without a job (a crash between
+/// the two writes) are errors.
 pub async fn recover_embedded(ex: &Executions, queue: &SqliteQueue) -> anyhow::Result<()> {
     loop {
         let running = ex.store().executions_in(Status::Running, BATCH).await?;
@@ -39,6 +40,11 @@ pub async fn recover_embedded(ex: &Executions, queue: &SqliteQueue) -> anyhow::R
                 "the engine stopped while this execution was running (found at start-up)",
             )
             .await;
+            let killed = cloudo_worker::supervisor::kill_strays(e.exec_id.as_str());
+            if killed > 0 {
+                tracing::warn!(exec_id = %e.exec_id, processes = killed,
+                    "killed processes left over from the interrupted run");
+            }
         }
     }
     let released = queue.release_all_leases().await?;

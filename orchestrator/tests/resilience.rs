@@ -146,14 +146,15 @@ async fn two_hundred_concurrent_triggers_end_exactly_once_each() {
 
 #[tokio::test]
 async fn sigkill_mid_run_then_restart_runs_the_queue_and_marks_the_run_lost() {
+    let pidfile = std::env::temp_dir().join(format!("cloudo-test-{}.pid", std::process::id()));
+    let slow = format!(
+        r#"{{"id": "slow", "runbook": "slow.sh", "run_args": "{}"}}"#,
+        pidfile.display()
+    );
     let env = Env::new(
-        &catalog(&[
-            r#"{"id": "slow", "runbook": "slow.sh"}"#,
-            r#"{"id": "quick", "runbook": "quick.sh"}"#,
-        ]),
-        // `exec` so the sleep is the runbook's own process: it dies with the engine.
+        &catalog(&[&slow, r#"{"id": "quick", "runbook": "quick.sh"}"#]),
         &[
-            ("slow.sh", "echo started\nexec sleep 60\n"),
+            ("slow.sh", "sleep 60 &\necho $! > \"$1\"\nwait\n"),
             ("quick.sh", "echo done\n"),
         ],
     )
@@ -162,6 +163,18 @@ async fn sigkill_mid_run_then_restart_runs_the_queue_and_marks_the_run_lost() {
     let mut s = env.start();
     let slow = s.trigger("slow").await;
     s.wait_for_status(&slow, "running").await;
+    let mut pid = None;
+    for _ in 0..100 {
+        if let Some(p) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            pid = Some(p);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid: u32 = pid.expect("the slow runbook wrote its child's pid");
     let mut queued = Vec::new();
     for _ in 0..3 {
         queued.push(s.trigger("quick").await);
@@ -173,9 +186,25 @@ async fn sigkill_mid_run_then_restart_runs_the_queue_and_marks_the_run_lost() {
     s.kill9();
     drop(s);
 
+    assert!(
+        alive(pid),
+        "the runbook's child outlives a SIGKILLed engine for now"
+    );
+
     let s = env.start();
     let e = s.wait(&slow).await;
     assert_eq!(e["status"], "lost", "{e}");
+    for _ in 0..50 {
+        if !alive(pid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !alive(pid),
+        "leftovers of the interrupted run are killed at start-up"
+    );
+    let _ = std::fs::remove_file(&pidfile);
     assert!(
         e["error"].as_str().unwrap().contains("engine stopped"),
         "{e}"

@@ -52,12 +52,44 @@ pub trait Sandbox: Send + Sync + 'static {
 }
 
 /// How a runbook file is started: `.sh` with bash, `.py` with python3, anything else
-/// directly (it needs its executable bit and a shebang). Returns program and leading args.
-pub fn interpreter(runbook: &Path) -> (PathBuf, Vec<String>) {
+/// directly (it needs its executable bit and a shebang). Returns program and leading args;
+/// interpreters are looked up once in the runbook `PATH` and given as absolute paths.
+pub fn interpreter(runbook: &Path) -> Result<(PathBuf, Vec<String>), SandboxError> {
     let script = runbook.display().to_string();
-    match runbook.extension().and_then(|e| e.to_str()) {
-        Some("sh") => (PathBuf::from("bash"), vec![script]),
-        Some("py") => (PathBuf::from("python3"), vec![script]),
+    let find = |name: &str| {
+        find_in_path(name).ok_or_else(|| {
+            SandboxError(format!(
+                "{name} is needed to run {} and is not installed (looked in {})",
+                runbook.display(),
+                cloudo_core::env::RUNBOOK_PATH
+            ))
+        })
+    };
+    Ok(match runbook.extension().and_then(|e| e.to_str()) {
+        Some("sh") => (find("bash")?, vec![script]),
+        Some("py") => (find("python3")?, vec![script]),
         _ => (runbook.to_path_buf(), Vec::new()),
-    }
+    })
+}
+
+/// The first executable `name` in the runbook `PATH`, cached.
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<PathBuf>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    cache
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            use std::os::unix::fs::PermissionsExt;
+            cloudo_core::env::RUNBOOK_PATH
+                .split(':')
+                .map(|dir| Path::new(dir).join(name))
+                .find(|p| {
+                    std::fs::metadata(p)
+                        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                })
+        })
+        .clone()
 }

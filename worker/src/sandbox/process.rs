@@ -35,7 +35,7 @@ impl Sandbox for ProcessSandbox {
             .prefix("cloudo-run-")
             .tempdir()
             .map_err(|e| SandboxError(format!("cannot create a working directory: {e}")))?;
-        let (program, mut args) = interpreter(&spec.runbook);
+        let (program, mut args) = interpreter(&spec.runbook)?;
         args.extend(spec.args);
         let mut cmd = Command::new(&program);
         cmd.args(&args)

@@ -1,0 +1,189 @@
+//! `make bench`: the embedded engine under load, through its real HTTP interface.
+//!
+//! Starts the release `cloudo serve` on a temporary data dir with an `exit 0` runbook, then
+//! measures trigger -> done (client side: from sending the trigger to the answer of
+//! `GET /api/executions/{id}?wait=` once terminal) for N sequential runs, and N runs fired
+//! by many concurrent clients (completed runs/s over the whole batch). Every execution and
+//! its output is persisted as in production (SQLite, WAL).
+//!
+//! Knobs: `BENCH_N` (default 1000), `BENCH_CLIENTS` (default 64), `BENCH_SYNC` (`normal` or
+//! `full`), `BENCH_SANDBOX` (later: bwrap, docker).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Engine {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(sync: &str) -> Engine {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("schemas.json"),
+        r#"[{"partition_key": "bench", "entity": [{"id": "noop", "runbook": "noop.sh"}]}]"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
+    std::fs::write(dir.path().join("runbooks/noop.sh"), "exit 0\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudo"))
+        .arg("serve")
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--sqlite-sync",
+            sync,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--catalog")
+        .arg(dir.path().join("schemas.json"))
+        .arg("--runbooks")
+        .arg(dir.path().join("runbooks"))
+        .env("RUST_LOG", "warn,cloudo::serve=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cloudo");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["message"] == "listening"
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("cloudo listening");
+    Engine {
+        child,
+        base: format!("http://{addr}"),
+        _dir: dir,
+    }
+}
+
+/// One run: trigger, then long-poll until terminal. Returns trigger -> done.
+async fn one_run(http: &reqwest::Client, base: &str) -> Duration {
+    let t0 = Instant::now();
+    let res = http
+        .post(format!("{base}/api/Trigger?id=noop"))
+        .send()
+        .await
+        .expect("trigger");
+    assert_eq!(res.status(), 202);
+    let ack: serde_json::Value = res.json().await.unwrap();
+    let id = ack["exec_id"].as_str().unwrap().to_string();
+    loop {
+        let e: serde_json::Value = http
+            .get(format!("{base}/api/executions/{id}?wait=30"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match e["status"].as_str() {
+            Some("succeeded") => return t0.elapsed(),
+            Some("accepted" | "running") => continue,
+            other => panic!("run ended {other:?}: {e}"),
+        }
+    }
+}
+
+fn report(label: &str, mut lat: Vec<Duration>, wall: Duration) {
+    lat.sort();
+    println!(
+        "{label:<32} n={:<6} p50={:<10} p99={:<10} max={:<10} runs/s={:.0}",
+        lat.len(),
+        ms(pct(&lat, 0.50)),
+        ms(pct(&lat, 0.99)),
+        ms(*lat.last().unwrap()),
+        lat.len() as f64 / wall.as_secs_f64()
+    );
+}
+
+fn main() {
+    let n = env_or("BENCH_N", 1000);
+    let clients = env_or("BENCH_CLIENTS", 64);
+    let sync = std::env::var("BENCH_SYNC").unwrap_or_else(|_| "normal".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = start(&sync);
+    let base = Arc::new(engine.base.clone());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients * 2)
+        .build()
+        .unwrap();
+    println!(
+        "embedded engine (sqlite sync={sync}, sandbox=process, runbook `exit 0`), {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    rt.block_on(async {
+        for _ in 0..20 {
+            one_run(&http, &base).await; // warm-up
+        }
+        let t = Instant::now();
+        let mut lat = Vec::with_capacity(n);
+        for _ in 0..n {
+            lat.push(one_run(&http, &base).await);
+        }
+        report("sequential trigger->done", lat, t.elapsed());
+
+        let t = Instant::now();
+        let per_client = n.div_ceil(clients);
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..clients {
+            let (http, base) = (http.clone(), base.clone());
+            set.spawn(async move {
+                let mut lat = Vec::with_capacity(per_client);
+                for _ in 0..per_client {
+                    lat.push(one_run(&http, &base).await);
+                }
+                lat
+            });
+        }
+        let mut lat = Vec::new();
+        while let Some(r) = set.join_next().await {
+            lat.extend(r.unwrap());
+        }
+        report(&format!("concurrent ({clients} clients)"), lat, t.elapsed());
+    });
+}
