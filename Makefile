@@ -1,0 +1,46 @@
+# ClouDO in Rust. `make run` starts the engine; `make test` is what CI runs.
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:7071
+
+.PHONY: run build release test setup lint fmt bench clean help
+
+help:
+	@echo "make run     build and start 'cloudo serve' on the embedded defaults"
+	@echo "make test    install test deps, check formatting and lints, run every test"
+	@echo "make bench   benchmark the engine (release build); figures in docs/benchmarks.md"
+	@echo "make lint    cargo fmt --check and clippy -D warnings"
+
+build:
+	$(CARGO) build -p cloudo-orchestrator --bin cloudo
+
+release:
+	$(CARGO) build --release -p cloudo-orchestrator --bin cloudo
+
+run: build
+	@echo
+	@echo "cloudo is starting on http://$(LISTEN). In another terminal, try:"
+	@echo
+	@echo "  curl -X POST 'http://$(LISTEN)/api/Trigger?id=test'"
+	@echo "  curl 'http://$(LISTEN)/api/executions/<exec_id>?wait=10'"
+	@echo "  open http://$(LISTEN)/api/logs"
+	@echo
+	./target/debug/cloudo serve --listen $(LISTEN)
+
+setup:
+	./test-env/setup.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: setup lint
+	$(CARGO) test --workspace --no-fail-fast
+
+bench:
+	$(CARGO) bench -p cloudo-orchestrator --bench engine
+
+clean:
+	$(CARGO) clean
