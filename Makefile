@@ -1,5 +1,7 @@
 # ClouDO in Rust. `make run` starts the engine; `make test` is what CI runs.
 CARGO ?= cargo
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 LISTEN ?= 127.0.0.1:7071
 
 .PHONY: run build release test setup lint fmt bench clean help
@@ -36,8 +38,12 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Unit and integration tests (doc tests: none). The last line sums every test binary's
+# result, so a run that executed no test fails.
 test: setup lint
-	$(CARGO) test --workspace --no-fail-fast
+	@mkdir -p target
+	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f; if (p == 0 || f > 0) exit 1}' target/test-output.log
 
 bench:
 	$(CARGO) bench -p cloudo-orchestrator --bench engine

@@ -134,3 +134,84 @@ async fn sweep(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use cloudo_core::conformance::store::new_execution;
+    use cloudo_core::sqlite::{Db, Durability, SqliteStore};
+    use cloudo_core::{Job, Store};
+
+    fn parts() -> (Executions, SqliteQueue, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), Durability::Process).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::new(db.clone()));
+        let queue = SqliteQueue::new(db, 2);
+        (Executions::new(store, Arc::new(queue.clone())), queue, dir)
+    }
+
+    #[tokio::test]
+    async fn silent_workers_and_dead_letters_are_settled() {
+        let (ex, queue, _dir) = parts();
+        // A running execution whose worker stopped heartbeating.
+        let silent = new_execution("a", Status::Accepted);
+        ex.store().create_execution(&silent, None).await.unwrap();
+        ex.change(&silent.exec_id, StatusChange::to(Status::Running))
+            .await
+            .unwrap();
+        // An accepted execution whose job was delivered twice without a result.
+        let poisoned = new_execution("b", Status::Accepted);
+        ex.store().create_execution(&poisoned, None).await.unwrap();
+        queue
+            .enqueue(
+                "default",
+                &Job::for_execution(&poisoned, Default::default()),
+            )
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let l = queue
+                .lease("default", Duration::from_secs(60))
+                .await
+                .unwrap()
+                .unwrap();
+            queue.release(&l, Duration::ZERO).await.unwrap();
+        }
+        assert!(
+            queue
+                .lease("default", Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // A healthy running one is left alone.
+        let healthy = new_execution("c", Status::Accepted);
+        ex.store().create_execution(&healthy, None).await.unwrap();
+        ex.change(&healthy.exec_id, StatusChange::to(Status::Running))
+            .await
+            .unwrap();
+
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        ex.store()
+            .heartbeat(&healthy.exec_id, time::now())
+            .await
+            .unwrap();
+        sweep(&ex, &queue, &["default".into()], Duration::from_secs(1))
+            .await
+            .unwrap();
+
+        let get = |id: ExecId| {
+            let ex = ex.clone();
+            async move { ex.store().get_execution(&id).await.unwrap().unwrap() }
+        };
+        let s = get(silent.exec_id.clone()).await;
+        assert_eq!(s.status, Status::Lost);
+        assert!(s.error.unwrap().contains("no heartbeat"));
+        let p = get(poisoned.exec_id.clone()).await;
+        assert_eq!(p.status, Status::Error);
+        assert!(p.error.unwrap().contains("2 deliveries"));
+        assert_eq!(get(healthy.exec_id.clone()).await.status, Status::Running);
+    }
+}
