@@ -230,6 +230,45 @@ pub struct Execution {
     pub transitions: Vec<Transition>,
 }
 
+impl Execution {
+    /// A new execution of `schema`, requested now, born in `status` (an initial status).
+    pub fn new(
+        schema: &crate::schema::Schema,
+        status: Status,
+        initiator: &str,
+        team: Option<String>,
+        request_body: Option<String>,
+    ) -> Self {
+        let now = time::now();
+        Self {
+            exec_id: ExecId::generate(),
+            partition_key: time::partition_key(now),
+            schema_id: schema.id.clone(),
+            name: schema.name.clone(),
+            status,
+            initiator: initiator.to_string(),
+            runbook: schema.runbook.clone(),
+            run_args: schema.run_args.clone(),
+            worker: schema.worker.clone(),
+            oncall: schema.oncall,
+            team,
+            timeout_secs: schema.timeout_secs,
+            requested_at: now,
+            started_at: None,
+            finished_at: status.is_terminal().then_some(now),
+            exit_code: None,
+            signal: None,
+            error: None,
+            output: None,
+            output_truncated: false,
+            worker_id: None,
+            heartbeat_at: None,
+            request_body,
+            transitions: Vec::new(),
+        }
+    }
+}
+
 /// What a state change writes besides the new status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusChange {

@@ -64,33 +64,13 @@ impl Executions {
     }
 
     fn new_execution(schema: &Schema, req: &TriggerRequest, status: Status) -> Execution {
-        let now = time::now();
-        Execution {
-            exec_id: ExecId::generate(),
-            partition_key: time::partition_key(now),
-            schema_id: schema.id.clone(),
-            name: schema.name.clone(),
+        Execution::new(
+            schema,
             status,
-            initiator: req.initiator.clone(),
-            runbook: schema.runbook.clone(),
-            run_args: schema.run_args.clone(),
-            worker: schema.worker.clone(),
-            oncall: schema.oncall,
-            team: req.team.clone(),
-            timeout_secs: schema.timeout_secs,
-            requested_at: now,
-            started_at: None,
-            finished_at: status.is_terminal().then_some(now),
-            exit_code: None,
-            signal: None,
-            error: None,
-            output: None,
-            output_truncated: false,
-            worker_id: None,
-            heartbeat_at: None,
-            request_body: req.body.clone(),
-            transitions: Vec::new(),
-        }
+            &req.initiator,
+            req.team.clone(),
+            req.body.clone(),
+        )
     }
 
     /// Records an execution and queues its job. Returns only once both are committed.

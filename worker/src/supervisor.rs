@@ -56,8 +56,9 @@ pub async fn run(mut cmd: Command, limits: &Limits) -> io::Result<RunOutcome> {
     let mut out = pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
     let mut capture = OutputCapture::new(limits.output_cap);
     let mut buf = vec![0u8; 64 * 1024];
-    let deadline = tokio::time::Instant::now() + limits.timeout;
-
+    // At the deadline: SIGTERM to the group, then SIGKILL once the grace period is over.
+    let mut deadline = tokio::time::Instant::now() + limits.timeout;
+    let mut signals_sent = 0;
     let mut timed_out = false;
     let mut pipe_open = true;
     let status = loop {
@@ -67,24 +68,15 @@ pub async fn run(mut cmd: Command, limits: &Limits) -> io::Result<RunOutcome> {
                 Ok(n) => capture.push(&buf[..n]),
             },
             status = child.wait() => break status?,
-            _ = tokio::time::sleep_until(deadline), if !timed_out => {
+            _ = tokio::time::sleep_until(deadline), if signals_sent < 2 => {
                 timed_out = true;
-                signal_group(pgid, libc::SIGTERM);
-                let grace = tokio::time::Instant::now() + limits.kill_grace;
-                let status = loop {
-                    tokio::select! {
-                        n = out.read(&mut buf), if pipe_open => match n {
-                            Ok(0) | Err(_) => pipe_open = false,
-                            Ok(n) => capture.push(&buf[..n]),
-                        },
-                        status = child.wait() => break status?,
-                        _ = tokio::time::sleep_until(grace) => {
-                            signal_group(pgid, libc::SIGKILL);
-                            break child.wait().await?;
-                        }
-                    }
-                };
-                break status;
+                if signals_sent == 0 {
+                    signal_group(pgid, libc::SIGTERM);
+                    deadline = tokio::time::Instant::now() + limits.kill_grace;
+                } else {
+                    signal_group(pgid, libc::SIGKILL);
+                }
+                signals_sent += 1;
             }
         }
     };

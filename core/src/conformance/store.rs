@@ -7,35 +7,21 @@ use crate::schema::Catalog;
 use crate::store::{ExecutionQuery, Store, StoreError};
 use crate::time;
 
-/// An execution as the orchestrator creates it for a manual trigger.
+/// An execution as the orchestrator creates it for a manual trigger of schema `schema_id`.
 pub fn new_execution(schema_id: &str, status: Status) -> Execution {
-    let now = time::now();
-    Execution {
-        exec_id: ExecId::generate(),
-        partition_key: time::partition_key(now),
-        schema_id: schema_id.into(),
-        name: schema_id.into(),
+    let catalog = Catalog::parse(&format!(
+        r#"[{{"partition_key": "p", "entity": [{{"id": "{schema_id}", "runbook": "r.sh",
+            "run_args": "a 'b c'", "oncall": true, "timeout": 30}}]}}]"#
+    ))
+    .expect("valid test schema");
+    let schema = catalog.get(schema_id).expect("test schema");
+    Execution::new(
+        schema,
         status,
-        initiator: "manual".into(),
-        runbook: "r.sh".into(),
-        run_args: "a 'b c'".into(),
-        worker: "default".into(),
-        oncall: true,
-        team: Some("team-a".into()),
-        timeout_secs: 30,
-        requested_at: now,
-        started_at: None,
-        finished_at: None,
-        exit_code: None,
-        signal: None,
-        error: None,
-        output: None,
-        output_truncated: false,
-        worker_id: None,
-        heartbeat_at: None,
-        request_body: Some(r#"{"k": "v"}"#.into()),
-        transitions: Vec::new(),
-    }
+        "manual",
+        Some("team-a".into()),
+        Some(r#"{"k": "v"}"#.into()),
+    )
 }
 
 /// Runs every store test against stores made by `make` (one fresh store per test).

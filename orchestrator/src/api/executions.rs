@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use cloudo_core::store::ExecutionQuery;
+use cloudo_core::store::{ExecutionQuery, Page};
 use cloudo_core::{ExecId, Execution, Status};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,11 @@ pub async fn list(
         .store()
         .list_executions(&q.to_store_query(50)?)
         .await?;
+    Ok(page_json(&state, &page))
+}
+
+/// `{"items": [...], "next": ...}` for a page of executions.
+pub fn page_json(state: &AppState, page: &Page<Execution>) -> Response {
     let items: Vec<_> = page
         .items
         .iter()
@@ -72,7 +77,7 @@ pub async fn list(
             url: state.execution_url(&e.exec_id),
         })
         .collect();
-    Ok(Json(serde_json::json!({"items": items, "next": page.next})).into_response())
+    Json(serde_json::json!({"items": items, "next": page.next})).into_response()
 }
 
 #[derive(Debug, Deserialize)]

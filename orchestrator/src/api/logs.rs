@@ -11,7 +11,7 @@ use cloudo_core::{Execution, time};
 
 use super::AppState;
 use super::error::{ApiError, Path, Query};
-use super::executions::{ExecutionView, ListQuery, parse_id};
+use super::executions::{ExecutionView, ListQuery, page_json, parse_id};
 
 fn wants_json(headers: &HeaderMap) -> bool {
     headers
@@ -31,15 +31,7 @@ pub async fn page(
         .list_executions(&q.to_store_query(100)?)
         .await?;
     if wants_json(&headers) {
-        let items: Vec<_> = page
-            .items
-            .iter()
-            .map(|e| ExecutionView {
-                execution: e,
-                url: state.execution_url(&e.exec_id),
-            })
-            .collect();
-        return Ok(Json(serde_json::json!({"items": items, "next": page.next})).into_response());
+        return Ok(page_json(&state, &page));
     }
     let mut res = Html(render(&page.items, page.next.as_deref())).into_response();
     let h = res.headers_mut();
