@@ -7,11 +7,13 @@
 //!
 //! This crate knows nothing about HTTP, processes or Azure.
 
+pub mod alert;
 pub mod conformance;
 pub mod env;
 pub mod execution;
 pub mod job;
 pub mod queue;
+pub mod routing;
 pub mod schema;
 pub mod sqlite;
 pub mod store;

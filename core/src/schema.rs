@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::routing::{ConditionFilter, SeverityRange};
+
 /// Default wall-clock limit of a runbook, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 900;
 /// The largest accepted `timeout` (one day): nothing may run unbounded.
@@ -36,6 +38,12 @@ pub struct Schema {
     pub tags: Vec<String>,
     pub timeout_secs: u64,
     pub enabled: bool,
+    /// Run only on alerts in this condition (`any` by default).
+    #[serde(default)]
+    pub monitor_condition: ConditionFilter,
+    /// Run only on alerts of these severities (all by default).
+    #[serde(default)]
+    pub severity: Option<SeverityRange>,
 }
 
 impl Schema {
@@ -218,6 +226,10 @@ struct RawEntity {
     timeout: Option<u64>,
     #[serde(default, deserialize_with = "boolish")]
     enabled: Option<bool>,
+    #[serde(default)]
+    monitor_condition: Option<ConditionFilter>,
+    #[serde(default)]
+    severity: Option<SeverityRange>,
 }
 
 impl RawEntity {
@@ -282,6 +294,8 @@ impl RawEntity {
             tags: self.tags,
             timeout_secs,
             enabled: self.enabled.unwrap_or(true),
+            monitor_condition: self.monitor_condition.unwrap_or_default(),
+            severity: self.severity,
         })
     }
 }
@@ -339,7 +353,8 @@ mod tests {
             r#"[{"partition_key": "generic", "entity": [
                 {"id": "a", "name": "A", "runbook": "check_sys.sh", "worker": "Runbook",
                  "oncall": "true", "require_approval": false, "tags": "x, y", "run_args": "a 'b c'"},
-                {"id": "b", "runbook": "b.sh", "oncall": "FALSE", "timeout": 5, "enabled": "false"}]}]"#,
+                {"id": "b", "runbook": "b.sh", "oncall": "FALSE", "timeout": 5, "enabled": "false",
+                 "monitor_condition": "Resolved", "severity": "Sev0-Sev2"}]}]"#,
         )
         .expect("valid catalog");
         let a = c.get("a").expect("a");
@@ -348,8 +363,11 @@ mod tests {
         assert_eq!(a.argv(), vec!["a", "b c"]);
         assert_eq!(a.timeout_secs, DEFAULT_TIMEOUT_SECS);
         let b = c.get("b").expect("b");
+        assert_eq!(a.monitor_condition, ConditionFilter::Any);
         assert_eq!((b.name.as_str(), b.worker.as_str()), ("b", DEFAULT_POOL));
         assert_eq!((b.timeout_secs, b.enabled, b.oncall), (5, false, false));
+        assert_eq!(b.monitor_condition.to_string(), "Resolved");
+        assert_eq!(b.severity.map(|s| s.to_string()).as_deref(), Some("Sev0-Sev2"));
         assert_eq!(c.pools(), vec!["Runbook", "default"]);
     }
 

@@ -39,6 +39,29 @@ pub struct ExecutionQuery {
     pub cursor: Option<String>,
 }
 
+/// An execution to create, with the reason of its first transition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewExecution {
+    pub execution: Execution,
+    pub reason: Option<String>,
+}
+
+/// "Do not create these again for the same key within the window."
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupKey {
+    pub key: String,
+    pub window: std::time::Duration,
+}
+
+/// What [`Store::create_executions`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New,
+    /// The key was seen within the window: nothing was created; these are the executions
+    /// created the first time.
+    Duplicate(Vec<ExecId>),
+}
+
 /// One page of results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -52,8 +75,31 @@ pub trait Store: Send + Sync + 'static {
     async fn replace_schemas(&self, schemas: &[Schema]) -> StoreResult<()>;
     async fn list_schemas(&self) -> StoreResult<Vec<Schema>>;
 
-    /// Records a new execution in an initial status, with its first transition.
-    async fn create_execution(&self, e: &Execution, reason: Option<&str>) -> StoreResult<()>;
+    /// Records new executions (initial statuses, first transitions) atomically, unless
+    /// `dedup`'s key was recorded within its window: then nothing is created and the
+    /// executions of the first time are returned. Check and creation are one atomic step,
+    /// so concurrent duplicates create exactly one set.
+    async fn create_executions(
+        &self,
+        batch: &[NewExecution],
+        dedup: Option<&DedupKey>,
+    ) -> StoreResult<Created>;
+
+    /// Records one new execution.
+    async fn create_execution(&self, e: &Execution, reason: Option<&str>) -> StoreResult<()> {
+        let batch = [NewExecution {
+            execution: e.clone(),
+            reason: reason.map(str::to_string),
+        }];
+        self.create_executions(&batch, None).await.map(|_| ())
+    }
+
+    /// Forgets dedup keys recorded before `before`.
+    async fn purge_dedup(&self, before: Timestamp) -> StoreResult<usize>;
+
+    /// Small named documents (routing rules, ...).
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
     /// One execution with its transitions.
     async fn get_execution(&self, id: &ExecId) -> StoreResult<Option<Execution>>;
     /// Executions newest first, without transitions and without output (`output` is `None`).

@@ -117,6 +117,18 @@ CREATE TABLE queue_dead (
     dead_at       TEXT NOT NULL
 );
 CREATE INDEX queue_dead_by_pool ON queue_dead (pool, dead_at);
+"#, r#"
+CREATE TABLE dedup (
+    key        TEXT PRIMARY KEY,
+    exec_ids   TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX dedup_by_age ON dedup (created_at);
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 "#];
 
 impl Db {

@@ -6,7 +6,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Db, DbError};
 use crate::execution::{ExecId, Execution, Status, StatusChange, Transition};
 use crate::schema::Schema;
-use crate::store::{ExecutionQuery, Page, Store, StoreError, StoreResult};
+use crate::store::{
+    Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError, StoreResult,
+};
 use crate::time::{self, Timestamp};
 
 impl From<DbError> for StoreError {
@@ -113,6 +115,54 @@ fn append_transition(tx: &rusqlite::Connection, id: &str, t: &Transition) -> Sto
     Ok(())
 }
 
+fn insert_execution(
+    tx: &rusqlite::Connection,
+    e: &Execution,
+    reason: Option<&str>,
+) -> StoreResult<()> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO executions (exec_id, partition_key, schema_id, name, status,
+               initiator, runbook, run_args, worker, oncall, team, timeout_secs,
+               requested_at, finished_at, error, request_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             ON CONFLICT (exec_id) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                e.exec_id.as_str(),
+                e.partition_key,
+                e.schema_id,
+                e.name,
+                e.status.as_str(),
+                e.initiator,
+                e.runbook,
+                e.run_args,
+                e.worker,
+                e.oncall,
+                e.team,
+                e.timeout_secs as i64,
+                time::rfc3339(e.requested_at),
+                ts(e.finished_at),
+                e.error,
+                e.request_body,
+            ])
+        })
+        .map_err(db_err)?;
+    if inserted == 0 {
+        return Err(StoreError::Duplicate {
+            exec_id: e.exec_id.clone(),
+        });
+    }
+    let first = Transition {
+        from: None,
+        to: e.status,
+        at: e.requested_at,
+        reason: reason.map(str::to_string),
+    };
+    append_transition(tx, e.exec_id.as_str(), &first)
+}
+
 fn ts(t: Option<Timestamp>) -> Option<String> {
     t.map(time::rfc3339)
 }
@@ -163,55 +213,89 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_execution(&self, e: &Execution, reason: Option<&str>) -> StoreResult<()> {
-        if !e.status.is_initial() {
+    async fn create_executions(
+        &self,
+        batch: &[NewExecution],
+        dedup: Option<&DedupKey>,
+    ) -> StoreResult<Created> {
+        if let Some(bad) = batch.iter().find(|n| !n.execution.status.is_initial()) {
             return Err(StoreError::Corrupt(format!(
                 "an execution cannot be created as {}",
-                e.status
+                bad.execution.status
             )));
         }
-        let e = e.clone();
-        let first = Transition {
-            from: None,
-            to: e.status,
-            at: e.requested_at,
-            reason: reason.map(str::to_string),
-        };
+        let batch = batch.to_vec();
+        let dedup = dedup.cloned();
         self.db
             .write(move |tx| {
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT INTO executions (exec_id, partition_key, schema_id, name, status,
-                           initiator, runbook, run_args, worker, oncall, team, timeout_secs,
-                           requested_at, finished_at, error, request_body)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                         ON CONFLICT (exec_id) DO NOTHING",
+                if let Some(d) = &dedup {
+                    let now = time::now().timestamp_millis();
+                    let window = i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 2);
+                    let seen: Option<(String, i64)> = tx
+                        .prepare_cached("SELECT exec_ids, created_at FROM dedup WHERE key = ?1")
+                        .and_then(|mut s| {
+                            s.query_row([&d.key], |r| Ok((r.get(0)?, r.get(1)?))).optional()
+                        })
+                        .map_err(db_err)?;
+                    if let Some((ids, at)) = seen
+                        && at > now - window
+                    {
+                        let ids: Vec<String> = serde_json::from_str(&ids)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        return Ok(Created::Duplicate(
+                            ids.iter().filter_map(|i| ExecId::parse(i)).collect(),
+                        ));
+                    }
+                    let ids: Vec<&str> = batch.iter().map(|n| n.execution.exec_id.as_str()).collect();
+                    let ids = serde_json::to_string(&ids)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO dedup (key, exec_ids, created_at) VALUES (?1, ?2, ?3)",
                     )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            e.exec_id.as_str(),
-                            e.partition_key,
-                            e.schema_id,
-                            e.name,
-                            e.status.as_str(),
-                            e.initiator,
-                            e.runbook,
-                            e.run_args,
-                            e.worker,
-                            e.oncall,
-                            e.team,
-                            e.timeout_secs as i64,
-                            time::rfc3339(e.requested_at),
-                            ts(e.finished_at),
-                            e.error,
-                            e.request_body,
-                        ])
-                    })
+                    .and_then(|mut s| s.execute(params![d.key, ids, now]))
                     .map_err(db_err)?;
-                if inserted == 0 {
-                    return Err(StoreError::Duplicate { exec_id: e.exec_id });
                 }
-                append_transition(tx, e.exec_id.as_str(), &first)
+                for n in &batch {
+                    insert_execution(tx, &n.execution, n.reason.as_deref())?;
+                }
+                Ok(Created::New)
+            })
+            .await
+    }
+
+    async fn purge_dedup(&self, before: Timestamp) -> StoreResult<usize> {
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM dedup WHERE created_at < ?1",
+                    [before.timestamp_millis()],
+                )
+                .map_err(db_err)
+            })
+            .await
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_string();
+        self.db
+            .read(move |c| {
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()
+                    .map_err(db_err)
+            })
+            .await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)",
+                    params![key, value, time::rfc3339(time::now())],
+                )
+                .map_err(db_err)?;
+                Ok(())
             })
             .await
     }
