@@ -423,7 +423,8 @@ rules:
         let r = Routes::parse(yaml).expect("valid yaml");
         let got: Vec<_> = r.matching(&alert()).iter().map(|(i, _)| *i).collect();
         assert_eq!(got, vec![0, 1]);
-        let json = r#"{"rules": [{"when": {"severity": {"min": "Sev0", "max": "Sev1"}}, "run": ["x"]}]}"#;
+        let json =
+            r#"{"rules": [{"when": {"severity": {"min": "Sev0", "max": "Sev1"}}, "run": ["x"]}]}"#;
         let r = Routes::parse(json).expect("valid json");
         assert!(r.matching(&alert()).is_empty(), "Sev2 is outside Sev0-Sev1");
     }
@@ -431,12 +432,27 @@ rules:
     #[test]
     fn bad_rules_are_refused_with_a_reason() {
         for (text, needle) in [
-            (r#"{"rules": [{"when": {"alert_rule": {"regex": "("}}, "run": "x"}]}"#, "invalid regex"),
-            (r#"{"rules": [{"when": {"severity": "Sev9"}, "run": "x"}]}"#, "severity"),
-            (r#"{"rules": [{"when": {"sevrity": "Sev1"}, "run": "x"}]}"#, "sevrity"),
+            (
+                r#"{"rules": [{"when": {"alert_rule": {"regex": "("}}, "run": "x"}]}"#,
+                "invalid regex",
+            ),
+            (
+                r#"{"rules": [{"when": {"severity": "Sev9"}, "run": "x"}]}"#,
+                "severity",
+            ),
+            (
+                r#"{"rules": [{"when": {"sevrity": "Sev1"}, "run": "x"}]}"#,
+                "sevrity",
+            ),
             (r#"{"rules": [{"when": {}, "run": []}]}"#, "schema ids"),
-            (r#"{"rules": [{"when": {"alert_rule": {"fuzzy": "x"}}, "run": "x"}]}"#, "rules[0].when.alert_rule"),
-            ("rules:\n  - when: {monitor_condition: Maybe}\n    run: x\n", "Maybe"),
+            (
+                r#"{"rules": [{"when": {"alert_rule": {"fuzzy": "x"}}, "run": "x"}]}"#,
+                "rules[0].when.alert_rule",
+            ),
+            (
+                "rules:\n  - when: {monitor_condition: Maybe}\n    run: x\n",
+                "Maybe",
+            ),
         ] {
             let e = Routes::parse(text).expect_err(text);
             assert!(e.0.contains(needle), "{needle:?} not in {e}");

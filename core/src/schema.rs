@@ -47,6 +47,27 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// Stands in for "no schema" on executions that have none (an alert that matched no
+    /// runbook is recorded as `routed`): empty id and runbook.
+    pub fn placeholder(name: &str) -> Self {
+        Self {
+            id: String::new(),
+            partition_key: String::new(),
+            name: name.to_string(),
+            description: String::new(),
+            runbook: String::new(),
+            run_args: String::new(),
+            worker: String::new(),
+            oncall: false,
+            require_approval: false,
+            tags: Vec::new(),
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
+            enabled: true,
+            monitor_condition: ConditionFilter::Any,
+            severity: None,
+        }
+    }
+
     /// `run_args` as argv. The catalog loader has already checked that this parses.
     pub fn argv(&self) -> Vec<String> {
         split_args(&self.run_args).unwrap_or_default()
@@ -367,7 +388,10 @@ mod tests {
         assert_eq!((b.name.as_str(), b.worker.as_str()), ("b", DEFAULT_POOL));
         assert_eq!((b.timeout_secs, b.enabled, b.oncall), (5, false, false));
         assert_eq!(b.monitor_condition.to_string(), "Resolved");
-        assert_eq!(b.severity.map(|s| s.to_string()).as_deref(), Some("Sev0-Sev2"));
+        assert_eq!(
+            b.severity.map(|s| s.to_string()).as_deref(),
+            Some("Sev0-Sev2")
+        );
         assert_eq!(c.pools(), vec!["Runbook", "default"]);
     }
 

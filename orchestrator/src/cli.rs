@@ -101,6 +101,19 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
+    /// Routing rules file (YAML or JSON); replaces the rules stored through the API at start.
+    #[arg(long, env = "CLOUDO_ROUTES", value_name = "FILE")]
+    pub routes: Option<PathBuf>,
+
+    /// Seconds within which the same alert (or Idempotency-Key) is not run again
+    /// [default: 600; 0 turns dedup off].
+    #[arg(long, env = "CLOUDO_DEDUP_WINDOW", value_name = "SECS")]
+    pub dedup_window: Option<u64>,
+
+    /// Lower-case RESOURCE_RG and RESOURCE_NAME as ClouDO did [default: true].
+    #[arg(long, env = "CLOUDO_COMPAT_LOWERCASE_RESOURCE", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub compat_lowercase_resource: Option<bool>,
+
     /// SQLite commit durability [default: normal].
     #[arg(long, env = "CLOUDO_SQLITE_SYNC", value_enum)]
     pub sqlite_sync: Option<SqliteSync>,

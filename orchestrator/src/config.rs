@@ -26,6 +26,9 @@ pub struct ServeConfig {
     pub body_limit: usize,
     pub public_url: String,
     pub sqlite_sync: SqliteSync,
+    pub routes: Option<PathBuf>,
+    pub dedup_window: Duration,
+    pub compat_lowercase_resource: bool,
 }
 
 /// The TOML file: the same keys as the long options.
@@ -45,6 +48,9 @@ struct FileConfig {
     body_limit: Option<usize>,
     public_url: Option<String>,
     sqlite_sync: Option<SqliteSync>,
+    routes: Option<PathBuf>,
+    dedup_window: Option<u64>,
+    compat_lowercase_resource: Option<bool>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -115,6 +121,14 @@ impl ServeConfig {
                 .sqlite_sync
                 .or(file.sqlite_sync)
                 .unwrap_or(SqliteSync::Normal),
+            routes: args.routes.or(file.routes),
+            dedup_window: Duration::from_secs(
+                args.dedup_window.or(file.dedup_window).unwrap_or(600),
+            ),
+            compat_lowercase_resource: args
+                .compat_lowercase_resource
+                .or(file.compat_lowercase_resource)
+                .unwrap_or(true),
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The execution service: the one writer of execution state.
 //!
-//! Triggers create executions here; workers report here (through the [`Reporter`] port);
+//! Triggers submit executions here; workers report here (through the [`Reporter`] port);
 //! the reaper settles abandoned ones here. Every change goes through the store's checked
 //! transition, and terminal changes wake the requests waiting on that execution (`?wait=`)
 //! without polling.
@@ -10,23 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cloudo_core::store::StoreResult;
+use cloudo_core::store::{Created, DedupKey, NewExecution, StoreResult};
 use cloudo_core::{
-    ExecId, Execution, Job, JobQueue, Schema, Status, StatusChange, Store, StoreError, time,
+    ExecId, Execution, Job, JobQueue, Status, StatusChange, Store, StoreError, time,
 };
 use cloudo_worker::{ReportError, Reporter, Start};
 use tokio::sync::Notify;
-
-/// Who asked for an execution, and with what.
-#[derive(Debug, Clone, Default)]
-pub struct TriggerRequest {
-    pub initiator: String,
-    pub team: Option<String>,
-    /// The request body, already checked to be JSON.
-    pub body: Option<String>,
-    /// Contract variables derived from the request.
-    pub env: BTreeMap<String, String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
@@ -34,6 +23,15 @@ pub enum TriggerError {
     Store(#[from] StoreError),
     #[error("the execution was recorded as error because it could not be queued: {0}")]
     Queue(String),
+}
+
+/// What [`Executions::submit`] did.
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    /// Created (accepted ones queued), in batch order.
+    New(Vec<Execution>),
+    /// Seen within the dedup window: the executions of the first delivery, as they are now.
+    Duplicate(Vec<Execution>),
 }
 
 #[derive(Clone)]
@@ -63,53 +61,60 @@ impl Executions {
         &self.store
     }
 
-    fn new_execution(schema: &Schema, req: &TriggerRequest, status: Status) -> Execution {
-        Execution::new(
-            schema,
-            status,
-            &req.initiator,
-            req.team.clone(),
-            req.body.clone(),
-        )
-    }
-
-    /// Records an execution and queues its job. Returns only once both are committed.
-    pub async fn trigger(
+    /// Records executions (atomically, deduplicated by `dedup`) and queues a job for each
+    /// accepted one, with `env` as its context. Returns only once all are committed.
+    pub async fn submit(
         &self,
-        schema: &Schema,
-        req: TriggerRequest,
-    ) -> Result<Execution, TriggerError> {
-        let e = Self::new_execution(schema, &req, Status::Accepted);
-        self.store.create_execution(&e, None).await?;
-        let job = Job::for_execution(&e, req.env);
-        if let Err(err) = self.queue.enqueue(&e.worker, &job).await {
-            let reason = format!("could not queue the job: {err}");
-            tracing::error!(exec_id = %e.exec_id, error = %err, "enqueue failed");
-            self.change(&e.exec_id, StatusChange::to(Status::Error).reason(reason))
-                .await?;
-            return Err(TriggerError::Queue(err.to_string()));
+        batch: Vec<NewExecution>,
+        env: &BTreeMap<String, String>,
+        dedup: Option<&DedupKey>,
+    ) -> Result<Submitted, TriggerError> {
+        if let Created::Duplicate(ids) = self.store.create_executions(&batch, dedup).await? {
+            let mut existing = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(e) = self.store.get_execution(id).await? {
+                    existing.push(e);
+                }
+            }
+            tracing::info!(
+                dedup_key = dedup.map(|d| d.key.as_str()).unwrap_or_default(),
+                executions = existing.len(),
+                "duplicate delivery; nothing new recorded"
+            );
+            return Ok(Submitted::Duplicate(existing));
         }
-        tracing::info!(exec_id = %e.exec_id, schema_id = %e.schema_id, pool = %e.worker,
-            initiator = %e.initiator, "execution accepted");
-        self.announce(&e.exec_id, e.status);
-        Ok(e)
-    }
-
-    /// Records an execution that is terminal at birth (skipped, routed), with its reason.
-    pub async fn record_terminal(
-        &self,
-        schema: &Schema,
-        req: TriggerRequest,
-        status: Status,
-        reason: &str,
-    ) -> StoreResult<Execution> {
-        let mut e = Self::new_execution(schema, &req, status);
-        e.error = Some(reason.to_string());
-        self.store.create_execution(&e, Some(reason)).await?;
-        tracing::info!(exec_id = %e.exec_id, schema_id = %e.schema_id, status = %status,
-            reason, "execution recorded");
-        self.announce(&e.exec_id, status);
-        Ok(e)
+        let mut created = Vec::with_capacity(batch.len());
+        let mut queue_error = None;
+        for NewExecution {
+            mut execution,
+            reason,
+        } in batch
+        {
+            if execution.status == Status::Accepted {
+                let job = Job::for_execution(&execution, env.clone());
+                if let Err(err) = self.queue.enqueue(&execution.worker, &job).await {
+                    tracing::error!(exec_id = %execution.exec_id, error = %err, "enqueue failed");
+                    let reason = format!("could not queue the job: {err}");
+                    execution = self
+                        .change(
+                            &execution.exec_id,
+                            StatusChange::to(Status::Error).reason(reason),
+                        )
+                        .await?;
+                    queue_error = Some(err.to_string());
+                }
+            }
+            tracing::info!(exec_id = %execution.exec_id, schema_id = %execution.schema_id,
+                pool = %execution.worker, initiator = %execution.initiator,
+                status = %execution.status, reason = reason.as_deref().unwrap_or(""),
+                "execution recorded");
+            self.announce(&execution.exec_id, execution.status);
+            created.push(execution);
+        }
+        match queue_error {
+            Some(e) => Err(TriggerError::Queue(e)),
+            None => Ok(Submitted::New(created)),
+        }
     }
 
     /// Applies a checked state change and announces it.

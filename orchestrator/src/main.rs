@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod config;
 mod executions;
+mod ingest;
 mod logging;
 mod reaper;
 mod serve;

@@ -80,6 +80,7 @@ pub async fn run(
     queue: Arc<dyn JobQueue>,
     pools: Vec<String>,
     lost_after: Duration,
+    dedup_window: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let every = (lost_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
@@ -90,6 +91,12 @@ pub async fn run(
         }
         if let Err(e) = sweep(&ex, &*queue, &pools, lost_after).await {
             tracing::error!(error = %e, "reaper sweep failed");
+        }
+        // Dedup keys older than the window can never match again.
+        if let Ok(window) = chrono::Duration::from_std(dedup_window)
+            && let Err(e) = ex.store().purge_dedup(time::now() - window).await
+        {
+            tracing::error!(error = %e, "dedup purge failed");
         }
     }
 }

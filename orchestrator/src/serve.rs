@@ -6,16 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use cloudo_core::routing::Routes;
 use cloudo_core::sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 use cloudo_core::{Catalog, JobQueue, Store, schema::DEFAULT_POOL};
 use cloudo_worker::sandbox::process::ProcessSandbox;
 use cloudo_worker::{LocalRunbooks, PoolConfig, PoolParts, RunbookSource};
 use tokio::sync::watch;
 
+use crate::api::routes::ROUTES_SETTING;
 use crate::api::{self, AppState};
 use crate::cli::SqliteSync;
 use crate::config::ServeConfig;
 use crate::executions::Executions;
+use crate::ingest::Ingest;
 use crate::reaper;
 
 /// How long a stopping engine waits for running runbooks before it exits anyway (they are
@@ -64,6 +67,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
 
     let executions = Executions::new(store.clone(), queue.clone());
     reaper::recover_embedded(&executions, &sqlite_queue).await?;
+    let routes = load_routes(&cfg, &catalog, &*store).await?;
 
     let runbooks: Arc<dyn RunbookSource> = Arc::new(LocalRunbooks::new(&cfg.runbooks));
     if let Err(e) = runbooks.check().await {
@@ -99,12 +103,21 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         queue.clone(),
         pools,
         cfg.lost_after,
+        cfg.dedup_window,
         stopped,
     ));
 
+    let ingest = Ingest::new(
+        executions.clone(),
+        Arc::new(catalog),
+        routes,
+        cfg.dedup_window,
+        cfg.compat_lowercase_resource,
+    );
     let state = AppState {
         executions,
-        catalog: Arc::new(catalog),
+        ingest,
+        routes_file: cfg.routes.as_ref().map(|p| p.display().to_string().into()),
         queue,
         runbooks,
         public_url: cfg.public_url.clone().into(),
@@ -135,6 +148,42 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let _ = reaper.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The routing rules: the `--routes` file when given (stored, replacing API changes), else
+/// what the API stored last, else none.
+async fn load_routes(
+    cfg: &ServeConfig,
+    catalog: &Catalog,
+    store: &dyn Store,
+) -> anyhow::Result<Routes> {
+    let routes = match &cfg.routes {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read routes file {}", path.display()))?;
+            let routes =
+                Routes::parse(&text).with_context(|| format!("routes file {}", path.display()))?;
+            routes
+                .check_schemas(|id| catalog.get(id).is_some())
+                .with_context(|| format!("routes file {}", path.display()))?;
+            store
+                .put_setting(ROUTES_SETTING, &serde_json::to_string(&routes)?)
+                .await?;
+            routes
+        }
+        None => match store.get_setting(ROUTES_SETTING).await? {
+            None => Routes::default(),
+            Some(text) => {
+                let routes = Routes::parse(&text).context("stored routing rules")?;
+                if let Err(e) = routes.check_schemas(|id| catalog.get(id).is_some()) {
+                    tracing::warn!(error = %e, "stored routing rules name schemas no longer in the catalog");
+                }
+                routes
+            }
+        },
+    };
+    tracing::info!(rules = routes.rules.len(), "routing rules loaded");
+    Ok(routes)
 }
 
 async fn shutdown_signal() {

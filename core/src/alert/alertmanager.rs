@@ -57,7 +57,10 @@ fn parse_one(i: usize, a: &Value, common: &[(String, String)]) -> Result<Alert, 
         if let Some(v) = at(a, &[field])
             && !v.is_object()
         {
-            return Err(AlertError::new(path(&format!(".{field}")), "expected an object"));
+            return Err(AlertError::new(
+                path(&format!(".{field}")),
+                "expected an object",
+            ));
         }
     }
     let labels = pairs_of(at(a, &["labels"]));
@@ -125,9 +128,18 @@ mod tests {
             (json!({"version": "4"}), "$.alerts"),
             (json!({"alerts": {}}), "$.alerts"),
             (json!({"alerts": [1]}), "$.alerts[0]"),
-            (json!({"alerts": [{"status": "firing"}, {"labels": {}}]}), "$.alerts[1].status"),
-            (json!({"alerts": [{"status": "pending"}]}), "$.alerts[0].status"),
-            (json!({"alerts": [{"status": "firing", "labels": []}]}), "$.alerts[0].labels"),
+            (
+                json!({"alerts": [{"status": "firing"}, {"labels": {}}]}),
+                "$.alerts[1].status",
+            ),
+            (
+                json!({"alerts": [{"status": "pending"}]}),
+                "$.alerts[0].status",
+            ),
+            (
+                json!({"alerts": [{"status": "firing", "labels": []}]}),
+                "$.alerts[0].labels",
+            ),
         ];
         for (v, path) in cases {
             assert_eq!(parse(&v).expect_err("refused").path, path, "{v}");

@@ -34,7 +34,7 @@ impl ArmId {
             if !types.is_empty() {
                 arm.kind = format!("{namespace}/{}", types.join("/"));
             }
-            if rest.len() >= 2 && rest.len() % 2 == 0 {
+            if rest.len() >= 2 && rest.len().is_multiple_of(2) {
                 arm.name = rest[rest.len() - 1].to_string();
             }
         } else if !arm.resource_group.is_empty() && segs.len() == 4 {
@@ -53,17 +53,32 @@ mod tests {
 
     #[test]
     fn parses_resources_nested_types_groups_and_subscriptions() {
-        let vm = ArmId::parse("/subscriptions/S/resourcegroups/RG-1/providers/microsoft.compute/virtualmachines/VM-1")
-            .expect("vm");
+        let vm = ArmId::parse(
+            "/subscriptions/S/resourcegroups/RG-1/providers/microsoft.compute/virtualmachines/VM-1",
+        )
+        .expect("vm");
         assert_eq!(
-            (vm.subscription.as_str(), vm.resource_group.as_str(), vm.kind.as_str(), vm.name.as_str()),
+            (
+                vm.subscription.as_str(),
+                vm.resource_group.as_str(),
+                vm.kind.as_str(),
+                vm.name.as_str()
+            ),
             ("S", "RG-1", "microsoft.compute/virtualmachines", "VM-1")
         );
-        let db = ArmId::parse("/subscriptions/S/resourceGroups/rg/providers/Microsoft.Sql/servers/s1/databases/db1")
-            .expect("db");
-        assert_eq!((db.kind.as_str(), db.name.as_str()), ("Microsoft.Sql/servers/databases", "db1"));
+        let db = ArmId::parse(
+            "/subscriptions/S/resourceGroups/rg/providers/Microsoft.Sql/servers/s1/databases/db1",
+        )
+        .expect("db");
+        assert_eq!(
+            (db.kind.as_str(), db.name.as_str()),
+            ("Microsoft.Sql/servers/databases", "db1")
+        );
         let rg = ArmId::parse("/subscriptions/S/resourceGroups/rg").expect("rg");
-        assert_eq!((rg.kind.as_str(), rg.name.as_str()), ("Microsoft.Resources/resourceGroups", "rg"));
+        assert_eq!(
+            (rg.kind.as_str(), rg.name.as_str()),
+            ("Microsoft.Resources/resourceGroups", "rg")
+        );
         let sub = ArmId::parse("/subscriptions/S").expect("sub");
         assert_eq!((sub.subscription.as_str(), sub.name.as_str()), ("S", ""));
         assert!(ArmId::parse("not/an/id").is_none());

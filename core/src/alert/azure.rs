@@ -16,13 +16,15 @@ pub const SCHEMA_ID: &str = "azureMonitorCommonAlertSchema";
 /// Does this body claim to be a common-schema alert (so that a bad one is an error rather
 /// than an arbitrary manual-trigger body)?
 pub fn looks_like_alert(v: &Value) -> bool {
-    v.as_object()
-        .is_some_and(|o| o.contains_key("schemaId"))
+    v.as_object().is_some_and(|o| o.contains_key("schemaId"))
 }
 
 pub fn parse(v: &Value) -> Result<Alert, AlertError> {
     let obj = v.as_object().ok_or_else(|| {
-        AlertError::new("$", "expected a JSON object in the Azure Monitor common alert schema")
+        AlertError::new(
+            "$",
+            "expected a JSON object in the Azure Monitor common alert schema",
+        )
     })?;
     match obj.get("schemaId") {
         Some(Value::String(s)) if s == SCHEMA_ID => {}
@@ -38,7 +40,9 @@ pub fn parse(v: &Value) -> Result<Alert, AlertError> {
         None => {
             return Err(AlertError::new(
                 "$.schemaId",
-                format!("missing; expected \"{SCHEMA_ID}\" (enable the common alert schema on the action group)"),
+                format!(
+                    "missing; expected \"{SCHEMA_ID}\" (enable the common alert schema on the action group)"
+                ),
             ));
         }
     }
@@ -91,10 +95,13 @@ pub fn parse(v: &Value) -> Result<Alert, AlertError> {
         target_ids,
         configuration_items: strings_at(ess, &["configurationItems"]),
         context_resource_id: text_at(ctx, &["resourceId"]),
-        context_resource_group: [text_at(ctx, &["resourceGroupName"]), text_at(ctx, &["resourceGroup"])]
-            .into_iter()
-            .find(|s| !s.is_empty())
-            .unwrap_or_default(),
+        context_resource_group: [
+            text_at(ctx, &["resourceGroupName"]),
+            text_at(ctx, &["resourceGroup"]),
+        ]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or_default(),
         context_resource_name: text_at(ctx, &["resourceName"]),
         labels: pairs_of(at(ctx, &["labels"])),
         annotations: pairs_of(at(ctx, &["annotations"])),
@@ -157,9 +164,18 @@ mod tests {
             (json!({"schemaId": "other", "data": {}}), "$.schemaId"),
             (json!({"schemaId": SCHEMA_ID}), "$.data"),
             (json!({"schemaId": SCHEMA_ID, "data": []}), "$.data"),
-            (json!({"schemaId": SCHEMA_ID, "data": {}}), "$.data.essentials"),
-            (json!({"schemaId": SCHEMA_ID, "data": {"essentials": 3}}), "$.data.essentials"),
-            (json!({"schemaId": SCHEMA_ID, "data": {"essentials": {}, "alertContext": "x"}}), "$.data.alertContext"),
+            (
+                json!({"schemaId": SCHEMA_ID, "data": {}}),
+                "$.data.essentials",
+            ),
+            (
+                json!({"schemaId": SCHEMA_ID, "data": {"essentials": 3}}),
+                "$.data.essentials",
+            ),
+            (
+                json!({"schemaId": SCHEMA_ID, "data": {"essentials": {}, "alertContext": "x"}}),
+                "$.data.alertContext",
+            ),
         ];
         for (v, path) in cases {
             assert_eq!(parse(&v).expect_err("refused").path, path, "{v}");

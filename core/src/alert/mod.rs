@@ -5,8 +5,8 @@
 //! payloads); they fail only on a wrong shape, with the JSON path of what was wrong.
 
 pub mod alertmanager;
-pub mod azure;
 mod arm;
+pub mod azure;
 mod json;
 
 use std::collections::BTreeMap;
@@ -108,11 +108,7 @@ impl FromStr for Severity {
         } else {
             t
         };
-        digits
-            .parse::<u8>()
-            .ok()
-            .and_then(Severity::new)
-            .ok_or(())
+        digits.parse::<u8>().ok().and_then(Severity::new).ok_or(())
     }
 }
 
@@ -181,14 +177,46 @@ pub const MAX_PER_FAMILY: usize = 128;
 /// case), in order of preference. The Prometheus label `job` is the scrape job, never a
 /// Kubernetes Job, so it is not a source of `AKS_JOB`.
 const AKS_SOURCES: &[(&str, &[&str])] = &[
-    ("AKS_CLUSTER", &["cluster", "cluster_name", "clustername", "kubernetes_cluster"]),
-    ("AKS_NAMESPACE", &["namespace", "kubernetes_namespace", "k8s_namespace"]),
-    ("AKS_POD", &["pod", "kubernetes_pod_name", "pod_name", "podname"]),
+    (
+        "AKS_CLUSTER",
+        &[
+            "cluster",
+            "cluster_name",
+            "clustername",
+            "kubernetes_cluster",
+        ],
+    ),
+    (
+        "AKS_NAMESPACE",
+        &["namespace", "kubernetes_namespace", "k8s_namespace"],
+    ),
+    (
+        "AKS_POD",
+        &["pod", "kubernetes_pod_name", "pod_name", "podname"],
+    ),
     ("AKS_DEPLOYMENT", &["deployment", "kubernetes_deployment"]),
     ("AKS_JOB", &["job_name", "kubernetes_job_name"]),
-    ("AKS_HPA", &["horizontalpodautoscaler", "kubernetes_horizontalpodautoscaler", "hpa"]),
-    ("AKS_CONTAINER", &["container", "container_name", "containername", "kubernetes_container_name"]),
-    ("AKS_NODE", &["node", "node_name", "nodename", "kubernetes_node"]),
+    (
+        "AKS_HPA",
+        &[
+            "horizontalpodautoscaler",
+            "kubernetes_horizontalpodautoscaler",
+            "hpa",
+        ],
+    ),
+    (
+        "AKS_CONTAINER",
+        &[
+            "container",
+            "container_name",
+            "containername",
+            "kubernetes_container_name",
+        ],
+    ),
+    (
+        "AKS_NODE",
+        &["node", "node_name", "nodename", "kubernetes_node"],
+    ),
 ];
 
 fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -245,7 +273,11 @@ impl Alert {
             .to_string();
         let name = Some(arm.name.as_str())
             .filter(|n| !n.is_empty())
-            .or(self.configuration_items.first().map(String::as_str).filter(|n| !n.is_empty()))
+            .or(self
+                .configuration_items
+                .first()
+                .map(String::as_str)
+                .filter(|n| !n.is_empty()))
             .or(Some(self.context_resource_name.as_str()).filter(|n| !n.is_empty()))
             .or(self.label("resourcename"))
             .unwrap_or_default()

@@ -41,40 +41,90 @@ async fn dedup_creates_once_within_the_window(s: impl Store) {
         window: std::time::Duration::from_secs(600),
     };
     let first = [
-        NewExecution { execution: new_execution("a", Status::Accepted), reason: None },
-        NewExecution { execution: new_execution("b", Status::Skipped), reason: Some("filtered".into()) },
+        NewExecution {
+            execution: new_execution("a", Status::Accepted),
+            reason: None,
+        },
+        NewExecution {
+            execution: new_execution("b", Status::Skipped),
+            reason: Some("filtered".into()),
+        },
     ];
     let ids: Vec<ExecId> = first.iter().map(|n| n.execution.exec_id.clone()).collect();
-    assert_eq!(s.create_executions(&first, Some(&key)).await.unwrap(), Created::New);
-    let again = [NewExecution { execution: new_execution("a", Status::Accepted), reason: None }];
+    assert_eq!(
+        s.create_executions(&first, Some(&key)).await.unwrap(),
+        Created::New
+    );
+    let again = [NewExecution {
+        execution: new_execution("a", Status::Accepted),
+        reason: None,
+    }];
     assert_eq!(
         s.create_executions(&again, Some(&key)).await.unwrap(),
         Created::Duplicate(ids.clone())
     );
-    assert!(s.get_execution(&again[0].execution.exec_id).await.unwrap().is_none());
+    assert!(
+        s.get_execution(&again[0].execution.exec_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let skipped = s.get_execution(&ids[1]).await.unwrap().unwrap();
     assert_eq!(skipped.transitions[0].reason.as_deref(), Some("filtered"));
     // Another key is independent; a purged key can be used again.
-    let other = DedupKey { key: "other".into(), window: key.window };
-    assert_eq!(s.create_executions(&again, Some(&other)).await.unwrap(), Created::New);
-    let purged = s.purge_dedup(time::now() + chrono::Duration::seconds(1)).await.unwrap();
+    let other = DedupKey {
+        key: "other".into(),
+        window: key.window,
+    };
+    assert_eq!(
+        s.create_executions(&again, Some(&other)).await.unwrap(),
+        Created::New
+    );
+    let purged = s
+        .purge_dedup(time::now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
     assert_eq!(purged, 2);
-    let fresh = [NewExecution { execution: new_execution("a", Status::Accepted), reason: None }];
-    assert_eq!(s.create_executions(&fresh, Some(&key)).await.unwrap(), Created::New);
+    let fresh = [NewExecution {
+        execution: new_execution("a", Status::Accepted),
+        reason: None,
+    }];
+    assert_eq!(
+        s.create_executions(&fresh, Some(&key)).await.unwrap(),
+        Created::New
+    );
     // An expired window counts as new too.
-    let short = DedupKey { key: "short".into(), window: std::time::Duration::from_millis(1) };
-    let one = [NewExecution { execution: new_execution("a", Status::Accepted), reason: None }];
-    assert_eq!(s.create_executions(&one, Some(&short)).await.unwrap(), Created::New);
+    let short = DedupKey {
+        key: "short".into(),
+        window: std::time::Duration::from_millis(1),
+    };
+    let one = [NewExecution {
+        execution: new_execution("a", Status::Accepted),
+        reason: None,
+    }];
+    assert_eq!(
+        s.create_executions(&one, Some(&short)).await.unwrap(),
+        Created::New
+    );
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let two = [NewExecution { execution: new_execution("a", Status::Accepted), reason: None }];
-    assert_eq!(s.create_executions(&two, Some(&short)).await.unwrap(), Created::New);
+    let two = [NewExecution {
+        execution: new_execution("a", Status::Accepted),
+        reason: None,
+    }];
+    assert_eq!(
+        s.create_executions(&two, Some(&short)).await.unwrap(),
+        Created::New
+    );
 }
 
 async fn settings_round_trip(s: impl Store) {
     assert_eq!(s.get_setting("routes").await.unwrap(), None);
     s.put_setting("routes", "{\"rules\": []}").await.unwrap();
     s.put_setting("routes", "{\"rules\": [1]}").await.unwrap();
-    assert_eq!(s.get_setting("routes").await.unwrap().as_deref(), Some("{\"rules\": [1]}"));
+    assert_eq!(
+        s.get_setting("routes").await.unwrap().as_deref(),
+        Some("{\"rules\": [1]}")
+    );
 }
 
 async fn round_trip(s: impl Store) {

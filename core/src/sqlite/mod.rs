@@ -55,7 +55,8 @@ impl From<rusqlite::Error> for DbError {
 
 const READERS: usize = 3;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE schemas (
     id        TEXT PRIMARY KEY,
     position  INTEGER NOT NULL,
@@ -117,7 +118,8 @@ CREATE TABLE queue_dead (
     dead_at       TEXT NOT NULL
 );
 CREATE INDEX queue_dead_by_pool ON queue_dead (pool, dead_at);
-"#, r#"
+"#,
+    r#"
 CREATE TABLE dedup (
     key        TEXT PRIMARY KEY,
     exec_ids   TEXT NOT NULL,
@@ -129,7 +131,8 @@ CREATE TABLE settings (
     value      TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-"#];
+"#,
+];
 
 impl Db {
     /// Opens (creating if needed) the database file and brings its schema up to date.

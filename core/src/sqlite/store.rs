@@ -279,9 +279,11 @@ impl Store for SqliteStore {
         let key = key.to_string();
         self.db
             .read(move |c| {
-                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-                    .optional()
-                    .map_err(db_err)
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err)
             })
             .await
     }

@@ -1,9 +1,13 @@
 //! The HTTP API: routes, shared state, and the layers every request goes through.
 
+mod alertmanager;
+mod body;
 mod error;
+pub use error::ApiError;
 mod executions;
 mod health;
 mod logs;
+pub mod routes;
 mod trigger;
 
 use std::sync::Arc;
@@ -11,19 +15,22 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
-use cloudo_core::{Catalog, JobQueue};
+use axum::routing::{get, post};
+use cloudo_core::JobQueue;
 use cloudo_worker::RunbookSource;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::executions::Executions;
+use crate::ingest::Ingest;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub executions: Executions,
-    pub catalog: Arc<Catalog>,
+    pub ingest: Ingest,
+    /// The rules file given at start-up, if any (it replaces API changes at each start).
+    pub routes_file: Option<Arc<str>>,
     pub queue: Arc<dyn JobQueue>,
     pub runbooks: Arc<dyn RunbookSource>,
     /// Base of the links to executions, without a trailing slash.
@@ -52,6 +59,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             "/api/Trigger/{team}",
             get(trigger::trigger_team).post(trigger::trigger_team),
         )
+        .route("/api/webhooks/alertmanager", post(alertmanager::webhook))
+        .route("/api/routes", get(routes::get).put(routes::put))
+        .route("/api/routes/test", post(routes::test))
         .route("/api/executions", get(executions::list))
         .route("/api/executions/{exec_id}", get(executions::get_one))
         .route("/api/logs", get(logs::page))

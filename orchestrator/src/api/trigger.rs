@@ -1,39 +1,55 @@
-//! `GET|POST /api/Trigger?id=<schema id>` and `/api/Trigger/{team}`: ClouDO's trigger URL.
+//! `GET|POST /api/Trigger[/{team}]`: ClouDO's trigger URL, for people and for Azure
+//! Monitor action groups.
 //!
-//! The answer comes only after the execution and its job are both committed: a 202 means
-//! the run will happen (or be recorded as lost/error, never forgotten).
+//! - `?id=<schema>` runs that schema. A body is optional; if it is a common-schema alert,
+//!   its context becomes the runbook's variables.
+//! - Without `?id=`, the body must be a common-schema alert; routing decides what runs.
+//!
+//! The answer comes only after every execution (and job) is committed.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use cloudo_core::alert::azure;
 use cloudo_core::{Execution, Schema, Status};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::AppState;
+use super::body::optional_json;
 use super::error::{ApiError, Path, Query};
-use crate::executions::{TriggerError, TriggerRequest};
+use crate::executions::TriggerError;
+use crate::ingest::{Outcome, Request};
 
 #[derive(Debug, Deserialize)]
 pub struct TriggerQuery {
     id: Option<String>,
 }
 
+impl TriggerQuery {
+    pub fn id(self) -> Option<String> {
+        self.id
+    }
+}
+
 pub async fn trigger(
     State(state): State<AppState>,
     Query(q): Query<TriggerQuery>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    handle(state, None, q, body?).await
+    handle(state, None, q, headers, body?).await
 }
 
 pub async fn trigger_team(
     State(state): State<AppState>,
     Path(team): Path<String>,
     Query(q): Query<TriggerQuery>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     if team.is_empty()
         || team.len() > 64
@@ -45,88 +61,132 @@ pub async fn trigger_team(
             "team must be 1-64 letters, digits, '-' or '_'",
         ));
     }
-    handle(state, Some(team), q, body?).await
+    handle(state, Some(team), q, headers, body?).await
 }
 
-/// The body, if any, must be JSON; it is kept exactly as received.
-fn check_body(body: &Bytes) -> Result<Option<String>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+/// The schema `?id=` names: 404 if unknown.
+pub fn named_schema(state: &AppState, id: Option<String>) -> Result<Option<Schema>, ApiError> {
+    match id.filter(|id| !id.is_empty()) {
+        None => Ok(None),
+        Some(id) => state
+            .ingest
+            .catalog
+            .get(&id)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| ApiError::not_found(format!("no schema with id {id:?} in the catalog"))),
     }
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError::bad_request("request body is not UTF-8 text"))?;
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        return Err(ApiError::bad_request(format!(
-            "request body is not valid JSON: {e}"
-        )));
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.is_empty() && k.len() <= 256 => Ok(Some(k.to_string())),
+            _ => Err(ApiError::bad_request(
+                "Idempotency-Key must be 1-256 visible ASCII characters",
+            )),
+        },
     }
-    Ok(Some(text.to_string()))
 }
 
 async fn handle(
     state: AppState,
     team: Option<String>,
     q: TriggerQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = check_body(&body)?;
-    let id = q.id.filter(|id| !id.is_empty()).ok_or_else(|| {
-        ApiError::bad_request("missing query parameter 'id' (the schema id to run)")
-    })?;
-    let schema = state
-        .catalog
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no schema with id {id:?} in the catalog")))?
-        .clone();
-    let req = TriggerRequest {
-        initiator: "manual".to_string(),
-        team,
-        body,
-        ..TriggerRequest::default()
+    let body = optional_json(&headers, &body)?;
+    let schema = named_schema(&state, q.id)?;
+    let alert = match &body {
+        Some((_, v)) if schema.is_none() || azure::looks_like_alert(v) => {
+            Some(azure::parse(v).map_err(|e| ApiError::bad_request(e.to_string()))?)
+        }
+        _ => None,
     };
-    if !schema.enabled {
-        let e = state
-            .executions
-            .record_terminal(&schema, req, Status::Skipped, "schema is disabled")
-            .await?;
-        return Ok(answer(&state, &schema, &e, StatusCode::OK));
-    }
-    if schema.require_approval {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "approval_unavailable",
-            format!(
-                "schema {id:?} requires approval, and this version has no approval gate yet; \
-                 nothing was run"
-            ),
-        ));
-    }
-    match state.executions.trigger(&schema, req).await {
-        Ok(e) => Ok(answer(&state, &schema, &e, StatusCode::ACCEPTED)),
-        Err(TriggerError::Store(e)) => Err(e.into()),
-        Err(TriggerError::Queue(detail)) => Err(ApiError::unavailable(detail)),
+    let req = Request {
+        initiator: if alert.is_some() { "alert" } else { "manual" }.to_string(),
+        team,
+        body: body.map(|(raw, _)| raw),
+        idempotency_key: idempotency_key(&headers)?,
+    };
+    let outcome = match (alert, schema) {
+        (Some(alert), schema) => state.ingest.alert(&alert, schema.as_ref(), req).await,
+        (None, Some(schema)) => {
+            if schema.require_approval && schema.enabled {
+                return Err(ApiError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "approval_unavailable",
+                    format!(
+                        "schema {:?} requires approval, and this version has no approval gate yet; \
+                         nothing was run",
+                        schema.id
+                    ),
+                ));
+            }
+            state.ingest.manual(&schema, req).await
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "missing query parameter 'id' (the schema id to run), and no alert body",
+            ));
+        }
+    };
+    Ok(answer(&state, &outcome.map_err(trigger_error)?))
+}
+
+pub fn trigger_error(e: TriggerError) -> ApiError {
+    match e {
+        TriggerError::Store(e) => e.into(),
+        TriggerError::Queue(detail) => ApiError::unavailable(detail),
     }
 }
 
-/// ClouDO's answer shape (`schema`, `response`, `log`) plus ours (`exec_id`, `status`, ...).
-fn answer(state: &AppState, schema: &Schema, e: &Execution, code: StatusCode) -> Response {
-    let body = json!({
+/// One execution as the answers list it.
+pub fn summary(state: &AppState, e: &Execution) -> Value {
+    json!({
         "exec_id": e.exec_id,
-        "status": e.status,
         "schema_id": e.schema_id,
-        "url": state.execution_url(&e.exec_id),
+        "status": e.status,
         "reason": e.error,
-        "schema": {
-            "id": schema.id,
-            "name": schema.name,
-            "description": schema.description,
-            "oncall": schema.oncall,
-            "runbook": schema.runbook,
-            "run_args": schema.run_args,
-            "worker": schema.worker,
-        },
-        "response": {"status": e.status, "queue": e.worker},
-        "log": {"partitionKey": e.partition_key, "exec_id": e.exec_id},
+        "url": state.execution_url(&e.exec_id),
+    })
+}
+
+/// 202 if something new was accepted; 200 for duplicates, skips and routed alerts.
+pub fn status_code(o: &Outcome) -> StatusCode {
+    if !o.duplicate && o.executions.iter().any(|e| e.status == Status::Accepted) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// ClouDO's answer shape (`schema`, `response`, `log`) for the first execution, plus ours
+/// (`exec_id`, `status`, `schema_id`, `url`, `reason`, `duplicate`, `executions`).
+fn answer(state: &AppState, o: &Outcome) -> Response {
+    let mut body = json!({
+        "duplicate": o.duplicate,
+        "executions": o.executions.iter().map(|e| summary(state, e)).collect::<Vec<_>>(),
     });
-    (code, Json(body)).into_response()
+    if let Some(e) = o.executions.first() {
+        let first = json!({
+            "exec_id": e.exec_id,
+            "status": e.status,
+            "schema_id": e.schema_id,
+            "url": state.execution_url(&e.exec_id),
+            "reason": e.error,
+            "schema": state.ingest.catalog.get(&e.schema_id).map(|s| json!({
+                "id": s.id, "name": s.name, "description": s.description, "oncall": s.oncall,
+                "runbook": s.runbook, "run_args": s.run_args, "worker": s.worker,
+            })),
+            "response": {"status": e.status, "queue": e.worker},
+            "log": {"partitionKey": e.partition_key, "exec_id": e.exec_id},
+        });
+        if let (Value::Object(b), Value::Object(f)) = (&mut body, first) {
+            b.extend(f);
+        }
+    }
+    (status_code(o), Json(body)).into_response()
 }

@@ -1,0 +1,115 @@
+//! Routing rules over the API: `GET /api/routes`, `PUT /api/routes` (JSON or YAML; replaces
+//! all rules, persisted in the store) and `POST /api/routes/test` (which rules and runbooks
+//! an alert would get, and its variables, without recording or running anything).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use cloudo_core::alert::{Alert, alertmanager, azure};
+use cloudo_core::routing::Routes;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::body::required_json;
+use super::error::{ApiError, Query};
+use crate::ingest::declines;
+
+/// Store key of the rules document.
+pub const ROUTES_SETTING: &str = "routes";
+
+fn show(state: &AppState, routes: &Routes) -> Response {
+    Json(json!({
+        "rules": routes.rules,
+        "file": state.routes_file.as_deref(),
+    }))
+    .into_response()
+}
+
+pub async fn get(State(state): State<AppState>) -> Response {
+    show(&state, &state.ingest.routes())
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !(ct.is_empty() || ct.contains("json") || ct.contains("yaml")) {
+        return Err(ApiError::bad_request(
+            "content-type must be application/json or application/yaml",
+        ));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("request body is not UTF-8 text"))?;
+    let routes = Routes::parse(text)
+        .map_err(|e| ApiError::bad_request(format!("invalid routing rules: {e}")))?;
+    routes
+        .check_schemas(|id| state.ingest.catalog.get(id).is_some())
+        .map_err(|e| ApiError::bad_request(format!("invalid routing rules: {e}")))?;
+    let stored = serde_json::to_string(&routes).map_err(ApiError::internal)?;
+    state
+        .executions
+        .store()
+        .put_setting(ROUTES_SETTING, &stored)
+        .await?;
+    state.ingest.set_routes(routes);
+    tracing::info!(
+        rules = state.ingest.routes().rules.len(),
+        "routing rules replaced"
+    );
+    Ok(show(&state, &state.ingest.routes()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TestQuery {
+    /// `azure` (default) or `alertmanager`.
+    source: Option<String>,
+}
+
+pub async fn test(
+    State(state): State<AppState>,
+    Query(q): Query<TestQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (_, value) = required_json(&headers, &body?, "an alert payload")?;
+    let alerts: Vec<Alert> = match q.source.as_deref().unwrap_or("azure") {
+        "azure" => vec![azure::parse(&value).map_err(|e| ApiError::bad_request(e.to_string()))?],
+        "alertmanager" => {
+            alertmanager::parse(&value).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "source must be azure or alertmanager, got {other:?}"
+            )));
+        }
+    };
+    let routes = state.ingest.routes();
+    let answers: Vec<_> = alerts
+        .iter()
+        .map(|a| {
+            let (chosen, how) = state.ingest.choose(a, None);
+            json!({
+                "alert_rule": a.rule,
+                "condition": a.condition,
+                "severity": a.severity.map(|s| s.to_string()),
+                "dedup_key": a.dedup_key,
+                "matched_rules": routes.matching(a).iter().map(|(i, r)| json!({"index": i, "name": r.name})).collect::<Vec<_>>(),
+                "chosen_by": if chosen.is_empty() { None } else { Some(how) },
+                "schemas": chosen.iter().map(|s| json!({"id": s.id, "declined": declines(s, a)})).collect::<Vec<_>>(),
+                "env": a.env(state.ingest.lowercase_resource),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"alerts": answers})).into_response())
+}

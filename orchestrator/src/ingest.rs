@@ -1,0 +1,267 @@
+//! Ingestion: from a trigger (manual or an alert) to the executions it causes.
+//!
+//! Which runbooks an alert runs, in order: the schema named by `?id=`; else the routing
+//! rules; else ClouDO's fallback (the last path segment of the alert rule, then of the
+//! alert id, equal to a schema id). Each chosen schema may still decline the alert by its
+//! `monitor_condition` / `severity` filters or because it is disabled: that execution is
+//! recorded as `skipped` with the reason. An alert that chooses nothing is recorded as one
+//! `routed` execution with the reason. Nothing is dropped silently.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use cloudo_core::alert::Alert;
+use cloudo_core::routing::Routes;
+use cloudo_core::store::{DedupKey, NewExecution};
+use cloudo_core::{Catalog, Execution, Schema, Status};
+
+use crate::executions::{Executions, Submitted, TriggerError};
+
+/// Who asked, with what.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `manual`, `alert`, ...
+    pub initiator: String,
+    pub team: Option<String>,
+    /// The raw body, already checked to be JSON.
+    pub body: Option<String>,
+    /// `Idempotency-Key` of a manual trigger.
+    pub idempotency_key: Option<String>,
+}
+
+/// The executions one trigger caused (or had caused, for a duplicate).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub executions: Vec<Execution>,
+    pub duplicate: bool,
+}
+
+#[derive(Clone)]
+pub struct Ingest {
+    pub executions: Executions,
+    pub catalog: Arc<Catalog>,
+    routes: Arc<RwLock<Arc<Routes>>>,
+    pub dedup_window: Duration,
+    pub lowercase_resource: bool,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").finish_non_exhaustive()
+    }
+}
+
+/// Why `schema` does not run for `alert`, if it does not.
+pub fn declines(schema: &Schema, alert: &Alert) -> Option<String> {
+    if !schema.enabled {
+        return Some("schema is disabled".into());
+    }
+    if !schema.monitor_condition.allows(alert.condition) {
+        return Some(format!(
+            "schema runs on {} alerts only; this alert is {}",
+            schema.monitor_condition,
+            alert
+                .condition
+                .map(|c| c.as_str())
+                .unwrap_or("neither Fired nor Resolved")
+        ));
+    }
+    if let Some(range) = schema.severity {
+        match alert.severity {
+            Some(s) if range.contains(s) => {}
+            Some(s) => {
+                return Some(format!(
+                    "schema runs on {range} alerts only; this alert is {s}"
+                ));
+            }
+            None => {
+                return Some(format!(
+                    "schema runs on {range} alerts only; this alert has no severity"
+                ));
+            }
+        }
+    }
+    if schema.require_approval {
+        return Some(
+            "schema requires approval, and this version has no approval gate; not run".into(),
+        );
+    }
+    None
+}
+
+impl Ingest {
+    pub fn new(
+        executions: Executions,
+        catalog: Arc<Catalog>,
+        routes: Routes,
+        dedup_window: Duration,
+        lowercase_resource: bool,
+    ) -> Self {
+        Self {
+            executions,
+            catalog,
+            routes: Arc::new(RwLock::new(Arc::new(routes))),
+            dedup_window,
+            lowercase_resource,
+        }
+    }
+
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_routes(&self, routes: Routes) {
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routes);
+    }
+
+    fn dedup(&self, key: Option<String>) -> Option<DedupKey> {
+        key.filter(|_| !self.dedup_window.is_zero())
+            .map(|key| DedupKey {
+                key,
+                window: self.dedup_window,
+            })
+    }
+
+    /// A manual run of `schema`, with an optional opaque body.
+    pub async fn manual(&self, schema: &Schema, req: Request) -> Result<Outcome, TriggerError> {
+        let (status, reason) = if schema.enabled {
+            (Status::Accepted, None)
+        } else {
+            (Status::Skipped, Some("schema is disabled".to_string()))
+        };
+        let mut e = Execution::new(
+            schema,
+            status,
+            &req.initiator,
+            req.team.clone(),
+            req.body.clone(),
+        );
+        e.error.clone_from(&reason);
+        let dedup = self.dedup(
+            req.idempotency_key
+                .as_ref()
+                .map(|k| format!("manual:{}:{k}", schema.id)),
+        );
+        let batch = vec![NewExecution {
+            execution: e,
+            reason,
+        }];
+        self.submit(batch, &BTreeMap::new(), dedup.as_ref()).await
+    }
+
+    /// Which schemas an alert chooses, and how (for answers and `routes/test`).
+    pub fn choose(&self, alert: &Alert, explicit: Option<&Schema>) -> (Vec<Schema>, String) {
+        if let Some(s) = explicit {
+            return (vec![s.clone()], "named by ?id".into());
+        }
+        let routes = self.routes();
+        let matched = routes.matching(alert);
+        if !matched.is_empty() {
+            let mut chosen: Vec<Schema> = Vec::new();
+            for (_, rule) in &matched {
+                for id in &rule.run {
+                    match self.catalog.get(id) {
+                        Some(s) if !chosen.iter().any(|c| c.id == s.id) => chosen.push(s.clone()),
+                        Some(_) => {}
+                        None => {
+                            tracing::warn!(schema_id = %id, "routing rule names an unknown schema")
+                        }
+                    }
+                }
+            }
+            let names: Vec<String> = matched
+                .iter()
+                .map(|(i, r)| r.name.clone().unwrap_or_else(|| format!("#{i}")))
+                .collect();
+            return (chosen, format!("routing rule {}", names.join(", ")));
+        }
+        for id in alert.fallback_schema_ids() {
+            if let Some(s) = self.catalog.get(&id) {
+                return (
+                    vec![s.clone()],
+                    format!("schema id equals the alert rule/id segment {id:?}"),
+                );
+            }
+        }
+        (Vec::new(), String::new())
+    }
+
+    /// The executions for one alert.
+    pub async fn alert(
+        &self,
+        alert: &Alert,
+        explicit: Option<&Schema>,
+        req: Request,
+    ) -> Result<Outcome, TriggerError> {
+        let (chosen, how) = self.choose(alert, explicit);
+        let mut batch = Vec::new();
+        for schema in &chosen {
+            let declined = declines(schema, alert);
+            let status = if declined.is_some() {
+                Status::Skipped
+            } else {
+                Status::Accepted
+            };
+            let mut e = Execution::new(
+                schema,
+                status,
+                &req.initiator,
+                req.team.clone(),
+                req.body.clone(),
+            );
+            e.error.clone_from(&declined);
+            batch.push(NewExecution {
+                execution: e,
+                reason: declined.or_else(|| Some(format!("chosen by {how}"))),
+            });
+        }
+        if batch.is_empty() {
+            let name = if alert.rule.is_empty() {
+                "alert"
+            } else {
+                &alert.rule
+            };
+            let reason = format!(
+                "no runbook for alert rule {:?}: no ?id, no matching routing rule, no schema with that id",
+                alert.rule
+            );
+            let mut e = Execution::new(
+                &Schema::placeholder(name),
+                Status::Routed,
+                &req.initiator,
+                req.team.clone(),
+                req.body.clone(),
+            );
+            e.error = Some(reason.clone());
+            batch.push(NewExecution {
+                execution: e,
+                reason: Some(reason),
+            });
+        }
+        let env = alert.env(self.lowercase_resource);
+        let dedup = self.dedup(alert.dedup_key.clone());
+        self.submit(batch, &env, dedup.as_ref()).await
+    }
+
+    async fn submit(
+        &self,
+        batch: Vec<NewExecution>,
+        env: &BTreeMap<String, String>,
+        dedup: Option<&DedupKey>,
+    ) -> Result<Outcome, TriggerError> {
+        Ok(match self.executions.submit(batch, env, dedup).await? {
+            Submitted::New(executions) => Outcome {
+                executions,
+                duplicate: false,
+            },
+            Submitted::Duplicate(executions) => Outcome {
+                executions,
+                duplicate: true,
+            },
+        })
+    }
+}
