@@ -4,13 +4,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 LISTEN ?= 127.0.0.1:7071
 
-.PHONY: run build release test setup lint fmt bench clean help
+.PHONY: run build release test setup lint fmt bench fuzz clean help
 
 help:
 	@echo "make run     build and start 'cloudo serve' on the embedded defaults"
 	@echo "make test    install test deps, check formatting and lints, run every test"
 	@echo "make bench   benchmark the engine (release build); figures in docs/benchmarks.md"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
+	@echo "make fuzz    long fuzz run of the alert parsers (FUZZ_CASES=200000)"
 
 build:
 	$(CARGO) build -p cloudo-orchestrator --bin cloudo
@@ -47,6 +48,11 @@ test: setup lint
 
 bench:
 	$(CARGO) bench -p cloudo-orchestrator --bench engine
+
+# The long run of the alert-parser fuzzers (make test runs a short one).
+FUZZ_CASES ?= 200000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p cloudo-core --test fuzz_alerts -- --nocapture
 
 clean:
 	$(CARGO) clean
