@@ -48,6 +48,7 @@ test: setup lint
 
 bench:
 	$(CARGO) bench -p cloudo-orchestrator --bench engine
+	$(CARGO) bench -p cloudo-orchestrator --bench ingest
 
 # The long run of the alert-parser fuzzers (make test runs a short one).
 FUZZ_CASES ?= 200000
