@@ -18,7 +18,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Engine {
@@ -77,7 +80,9 @@ fn start() -> Engine {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("cloudo listening");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("cloudo listening");
     Engine {
         child,
         base: format!("http://{addr}"),
@@ -92,7 +97,14 @@ fn alert(rule: &str, n: usize) -> String {
     )
 }
 
-async fn row(http: &reqwest::Client, base: &str, rule: &'static str, n: usize, clients: usize, want: u16) {
+async fn row(
+    http: &reqwest::Client,
+    base: &str,
+    rule: &'static str,
+    n: usize,
+    clients: usize,
+    want: u16,
+) {
     let next = Arc::new(AtomicUsize::new(0));
     let t = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -138,9 +150,15 @@ async fn row(http: &reqwest::Client, base: &str, rule: &'static str, n: usize, c
 fn main() {
     let n = env_or("BENCH_ALERTS", 20000);
     let clients = env_or("BENCH_CLIENTS", 64);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let engine = start();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients * 2)
+        .build()
+        .unwrap();
     println!(
         "alert ingest, {clients} concurrent clients, dedup on, sqlite sync=normal, {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
