@@ -104,6 +104,7 @@ mod tests {
             schema_id: "s".into(),
             name: "n".into(),
             runbook: "r.sh".into(),
+            runbook_ref: None,
             run_args: String::new(),
             worker: "default".into(),
             oncall: true,

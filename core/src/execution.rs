@@ -198,6 +198,12 @@ pub struct Execution {
     /// Who asked: `manual`, `alert`, `schedule`, or a key name once auth exists.
     pub initiator: String,
     pub runbook: String,
+    /// The git ref the schema pins its runbook to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_ref: Option<String>,
+    /// The commit the runbook was read from (git sources), once resolved.
+    #[serde(default)]
+    pub runbook_commit: Option<String>,
     pub run_args: String,
     /// The worker pool (ClouDO's `worker` capability).
     pub worker: String,
@@ -248,6 +254,8 @@ impl Execution {
             status,
             initiator: initiator.to_string(),
             runbook: schema.runbook.clone(),
+            runbook_ref: schema.git_ref.clone(),
+            runbook_commit: None,
             run_args: schema.run_args.clone(),
             worker: schema.worker.clone(),
             oncall: schema.oncall,
@@ -279,6 +287,7 @@ pub struct StatusChange {
     pub output: Option<String>,
     pub output_truncated: bool,
     pub worker_id: Option<String>,
+    pub runbook_commit: Option<String>,
 }
 
 impl StatusChange {
@@ -291,6 +300,7 @@ impl StatusChange {
             output: None,
             output_truncated: false,
             worker_id: None,
+            runbook_commit: None,
         }
     }
 
@@ -325,6 +335,9 @@ impl StatusChange {
         }
         if self.worker_id.is_some() {
             e.worker_id.clone_from(&self.worker_id);
+        }
+        if self.runbook_commit.is_some() {
+            e.runbook_commit.clone_from(&self.runbook_commit);
         }
         if self.reason.is_some() && to != Status::Running {
             e.error.clone_from(&self.reason);

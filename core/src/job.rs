@@ -17,6 +17,9 @@ pub struct Job {
     pub schema_id: String,
     pub name: String,
     pub runbook: String,
+    /// A git branch, tag or commit to read the runbook at, instead of the current one.
+    #[serde(default)]
+    pub runbook_ref: Option<String>,
     pub run_args: String,
     pub worker: String,
     pub oncall: bool,
@@ -40,6 +43,7 @@ impl Job {
             schema_id: e.schema_id.clone(),
             name: e.name.clone(),
             runbook: e.runbook.clone(),
+            runbook_ref: e.runbook_ref.clone(),
             run_args: e.run_args.clone(),
             worker: e.worker.clone(),
             oncall: e.oncall,

@@ -44,6 +44,9 @@ pub struct Schema {
     /// Run only on alerts of these severities (all by default).
     #[serde(default)]
     pub severity: Option<SeverityRange>,
+    /// A git branch, tag or commit this schema's runbook is pinned to.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
 }
 
 impl Schema {
@@ -65,6 +68,7 @@ impl Schema {
             enabled: true,
             monitor_condition: ConditionFilter::Any,
             severity: None,
+            git_ref: None,
         }
     }
 
@@ -251,6 +255,8 @@ struct RawEntity {
     monitor_condition: Option<ConditionFilter>,
     #[serde(default)]
     severity: Option<SeverityRange>,
+    #[serde(default, rename = "ref")]
+    git_ref: Option<String>,
 }
 
 impl RawEntity {
@@ -317,6 +323,7 @@ impl RawEntity {
             enabled: self.enabled.unwrap_or(true),
             monitor_condition: self.monitor_condition.unwrap_or_default(),
             severity: self.severity,
+            git_ref: self.git_ref.filter(|r| !r.trim().is_empty()),
         })
     }
 }

@@ -67,6 +67,27 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_RUNBOOKS", value_name = "DIR")]
     pub runbooks: Option<PathBuf>,
 
+    /// Git repository to take runbooks from (file://, https://, ssh://) instead of the
+    /// --runbooks folder. HTTPS credentials: the CLOUDO_GIT_TOKEN environment variable.
+    #[arg(long, env = "CLOUDO_RUNBOOKS_GIT", value_name = "URL")]
+    pub runbooks_git: Option<String>,
+
+    /// Branch, tag or commit of --runbooks-git [default: the remote's default branch].
+    #[arg(long, env = "CLOUDO_RUNBOOKS_REF", value_name = "REF")]
+    pub runbooks_ref: Option<String>,
+
+    /// Folder of the runbooks inside the repository, e.g. src/runbooks [default: the root].
+    #[arg(long, env = "CLOUDO_RUNBOOKS_PATH", value_name = "PATH")]
+    pub runbooks_path: Option<String>,
+
+    /// Seconds between fetches of --runbooks-git [default: 60].
+    #[arg(long, env = "CLOUDO_RUNBOOKS_REFRESH", value_name = "SECS")]
+    pub runbooks_refresh: Option<u64>,
+
+    /// SSH private key for ssh:// runbook repositories.
+    #[arg(long, env = "CLOUDO_GIT_SSH_KEY", value_name = "FILE")]
+    pub git_ssh_key: Option<PathBuf>,
+
     /// Log output format [default: human].
     #[arg(long, env = "CLOUDO_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,

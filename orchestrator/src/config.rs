@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use cloudo_worker::runbooks::Secret;
+
 use crate::cli::{LogFormat, ServeArgs, SqliteSync};
 
 /// Everything `serve` needs, validated.
@@ -29,6 +31,19 @@ pub struct ServeConfig {
     pub routes: Option<PathBuf>,
     pub dedup_window: Duration,
     pub compat_lowercase_resource: bool,
+    pub git: Option<GitSource>,
+}
+
+/// Runbooks from git.
+#[derive(Debug, Clone)]
+pub struct GitSource {
+    pub url: String,
+    pub reference: Option<String>,
+    pub prefix: String,
+    pub refresh: Duration,
+    pub ssh_key: Option<PathBuf>,
+    /// From `CLOUDO_GIT_TOKEN` only (a flag would show in `ps`).
+    pub token: Option<Secret>,
 }
 
 /// The TOML file: the same keys as the long options.
@@ -51,6 +66,11 @@ struct FileConfig {
     routes: Option<PathBuf>,
     dedup_window: Option<u64>,
     compat_lowercase_resource: Option<bool>,
+    runbooks_git: Option<String>,
+    runbooks_ref: Option<String>,
+    runbooks_path: Option<String>,
+    runbooks_refresh: Option<u64>,
+    git_ssh_key: Option<PathBuf>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -82,6 +102,32 @@ impl ServeConfig {
         if lost_after < 5 {
             bail!("lost-after must be at least 5 seconds, got {lost_after}");
         }
+        let git = match args.runbooks_git.or(file.runbooks_git) {
+            None => None,
+            Some(url) => {
+                let refresh = args
+                    .runbooks_refresh
+                    .or(file.runbooks_refresh)
+                    .unwrap_or(60);
+                if refresh < 5 {
+                    bail!("runbooks-refresh must be at least 5 seconds, got {refresh}");
+                }
+                Some(GitSource {
+                    url,
+                    reference: args.runbooks_ref.or(file.runbooks_ref),
+                    prefix: args
+                        .runbooks_path
+                        .or(file.runbooks_path)
+                        .unwrap_or_default(),
+                    refresh: Duration::from_secs(refresh),
+                    ssh_key: args.git_ssh_key.or(file.git_ssh_key),
+                    token: std::env::var("CLOUDO_GIT_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty())
+                        .map(Secret::new),
+                })
+            }
+        };
         let public_url = args
             .public_url
             .or(file.public_url)
@@ -129,6 +175,7 @@ impl ServeConfig {
                 .compat_lowercase_resource
                 .or(file.compat_lowercase_resource)
                 .unwrap_or(true),
+            git,
         })
     }
 }

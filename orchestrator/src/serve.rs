@@ -10,7 +10,7 @@ use cloudo_core::routing::Routes;
 use cloudo_core::sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 use cloudo_core::{Catalog, JobQueue, Store, schema::DEFAULT_POOL};
 use cloudo_worker::sandbox::process::ProcessSandbox;
-use cloudo_worker::{LocalRunbooks, PoolConfig, PoolParts, RunbookSource};
+use cloudo_worker::{GitConfig, GitRunbooks, LocalRunbooks, PoolConfig, PoolParts, RunbookSource};
 use tokio::sync::watch;
 
 use crate::api::routes::ROUTES_SETTING;
@@ -69,9 +69,24 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     reaper::recover_embedded(&executions, &sqlite_queue).await?;
     let routes = load_routes(&cfg, &catalog, &*store).await?;
 
-    let runbooks: Arc<dyn RunbookSource> = Arc::new(LocalRunbooks::new(&cfg.runbooks));
+    let runbooks: Arc<dyn RunbookSource> = match &cfg.git {
+        None => Arc::new(LocalRunbooks::new(&cfg.runbooks)),
+        Some(git) => Arc::new(GitRunbooks::new(GitConfig {
+            url: git.url.clone(),
+            reference: git.reference.clone(),
+            prefix: git.prefix.clone(),
+            mirror: cfg.data_dir.join("runbooks.git"),
+            token: git.token.clone(),
+            ssh_key: git.ssh_key.clone(),
+        })),
+    };
+    if cfg.git.is_some() {
+        // First fetch before serving; a failure is not fatal (readyz says so, runs end in
+        // error with the reason) and the refresh loop keeps trying.
+        let _ = runbooks.refresh().await;
+    }
     if let Err(e) = runbooks.check().await {
-        tracing::warn!(error = %e, "runbooks folder is not usable; runs will end in error");
+        tracing::warn!(error = %e, "runbooks are not available; runs will end in error until they are");
     }
 
     let mut pools = catalog.pools();
@@ -79,6 +94,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         pools.push(DEFAULT_POOL.to_string());
     }
     let (stop, stopped) = watch::channel(false);
+    let stopped_for_refresh = stopped.clone();
     let pool = tokio::spawn(cloudo_worker::pool::run(
         PoolConfig {
             pools: pools.clone(),
@@ -106,6 +122,14 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         cfg.dedup_window,
         stopped,
     ));
+
+    let refresher = cfg.git.as_ref().map(|git| {
+        tokio::spawn(refresh_loop(
+            runbooks.clone(),
+            git.refresh,
+            stopped_for_refresh.clone(),
+        ))
+    });
 
     let ingest = Ingest::new(
         executions.clone(),
@@ -146,8 +170,27 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         );
     }
     let _ = reaper.await;
+    if let Some(r) = refresher {
+        let _ = r.await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Fetches the runbooks repository every `every` until shutdown.
+async fn refresh_loop(
+    runbooks: Arc<dyn RunbookSource>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        // Failures are logged and shown in readyz by the source; the last good commit stays.
+        let _ = runbooks.refresh().await;
+    }
 }
 
 /// The routing rules: the `--routes` file when given (stored, replacing API changes), else

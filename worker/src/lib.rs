@@ -10,5 +10,8 @@ pub mod supervisor;
 
 pub use pool::{PoolConfig, PoolParts};
 pub use reporter::{ReportError, Reporter, Start};
-pub use runbooks::{LocalRunbooks, ResolvedRunbook, RunbookError, RunbookSource};
+pub use runbooks::{
+    GitConfig, GitRunbooks, LocalRunbooks, ResolvedRunbook, RunbookError, RunbookFile,
+    RunbookSource, SourceStatus,
+};
 pub use sandbox::{RunOutcome, RunSpec, Sandbox, SandboxError};

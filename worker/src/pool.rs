@@ -161,7 +161,11 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
 
 /// Resolves and runs the runbook; always returns the final state change.
 async fn execute(job: &Job, config: &PoolConfig, parts: &PoolParts) -> StatusChange {
-    let runbook = match parts.runbooks.resolve(&job.runbook).await {
+    let runbook = match parts
+        .runbooks
+        .resolve(&job.runbook, job.runbook_ref.as_deref())
+        .await
+    {
         Ok(r) => r,
         Err(e) => return StatusChange::to(Status::Error).reason(e.0),
     };
@@ -169,16 +173,20 @@ async fn execute(job: &Job, config: &PoolConfig, parts: &PoolParts) -> StatusCha
         return StatusChange::to(Status::Error).reason("run_args cannot be split into arguments");
     };
     let spec = RunSpec {
-        runbook: runbook.path,
+        runbook: runbook.path.clone(),
         args,
         env: env::runbook_env(job),
         timeout: Duration::from_secs(job.timeout_secs.max(1)),
         output_cap: config.output_cap,
     };
-    match parts.sandbox.run(spec).await {
+    let mut change = match parts.sandbox.run(spec).await {
         Ok(outcome) => outcome_change(job, outcome),
         Err(e) => StatusChange::to(Status::Error).reason(e.0),
-    }
+    };
+    change.runbook_commit.clone_from(&runbook.commit);
+    // `runbook` (and its private copy) lives until here.
+    drop(runbook);
+    change
 }
 
 /// Maps a run's outcome to the execution's final state.
@@ -216,6 +224,7 @@ pub fn outcome_change(job: &Job, o: RunOutcome) -> StatusChange {
         output: Some(o.output),
         output_truncated: o.output_truncated,
         worker_id: None,
+        runbook_commit: None,
     }
 }
 

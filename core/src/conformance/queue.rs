@@ -16,6 +16,7 @@ fn job(name: &str) -> Job {
         schema_id: name.into(),
         name: name.into(),
         runbook: "r.sh".into(),
+        runbook_ref: None,
         run_args: String::new(),
         worker: "p".into(),
         oncall: false,

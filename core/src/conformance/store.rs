@@ -167,6 +167,7 @@ async fn state_machine_is_enforced(s: impl Store) {
     let mut done = StatusChange::to(Status::Failed).reason("exit code 3");
     done.exit_code = Some(3);
     done.output = Some("out\nerr\n".into());
+    done.runbook_commit = Some("0123456789abcdef0123456789abcdef01234567".into());
     s.transition(&e.exec_id, &done, time::now()).await.unwrap();
     let again = s
         .transition(&e.exec_id, &StatusChange::to(Status::Lost), time::now())
@@ -181,6 +182,10 @@ async fn state_machine_is_enforced(s: impl Store) {
     assert_eq!(got.error.as_deref(), Some("exit code 3"));
     assert_eq!(got.output.as_deref(), Some("out\nerr\n"));
     assert_eq!(got.worker_id.as_deref(), Some("w1"));
+    assert_eq!(
+        got.runbook_commit.as_deref(),
+        Some("0123456789abcdef0123456789abcdef01234567")
+    );
     let path: Vec<_> = got.transitions.iter().map(|t| t.to).collect();
     assert_eq!(
         path,

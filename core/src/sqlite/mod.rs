@@ -132,6 +132,10 @@ CREATE TABLE settings (
     updated_at TEXT NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE executions ADD COLUMN runbook_ref TEXT;
+ALTER TABLE executions ADD COLUMN runbook_commit TEXT;
+"#,
 ];
 
 impl Db {

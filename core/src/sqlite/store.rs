@@ -35,12 +35,14 @@ impl SqliteStore {
 
 const COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
-    exit_code, signal, error, output, output_truncated, worker_id, heartbeat_at, request_body, seq";
+    exit_code, signal, error, output, output_truncated, worker_id, heartbeat_at, request_body, seq, \
+    runbook_ref, runbook_commit";
 
 /// Listings leave the two big columns out.
 const LIST_COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
-    exit_code, signal, error, NULL, output_truncated, worker_id, heartbeat_at, NULL, seq";
+    exit_code, signal, error, NULL, output_truncated, worker_id, heartbeat_at, NULL, seq, \
+    runbook_ref, runbook_commit";
 
 fn parse_time(s: Option<String>) -> Result<Option<Timestamp>, StoreError> {
     s.map(|s| time::parse_rfc3339(&s).ok_or_else(|| StoreError::Corrupt(format!("bad time {s:?}"))))
@@ -65,6 +67,8 @@ fn row_to_execution(r: &Row<'_>) -> Result<(Execution, i64), StoreError> {
         status: parse_status(&get_s(4)?)?,
         initiator: get_s(5)?,
         runbook: get_s(6)?,
+        runbook_ref: get_os(24)?,
+        runbook_commit: get_os(25)?,
         run_args: get_s(7)?,
         worker: get_s(8)?,
         oncall: r.get::<_, bool>(9).map_err(db_err)?,
@@ -124,8 +128,8 @@ fn insert_execution(
         .prepare_cached(
             "INSERT INTO executions (exec_id, partition_key, schema_id, name, status,
                initiator, runbook, run_args, worker, oncall, team, timeout_secs,
-               requested_at, finished_at, error, request_body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+               requested_at, finished_at, error, request_body, runbook_ref)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (exec_id) DO NOTHING",
         )
         .and_then(|mut s| {
@@ -146,6 +150,7 @@ fn insert_execution(
                 ts(e.finished_at),
                 e.error,
                 e.request_body,
+                e.runbook_ref,
             ])
         })
         .map_err(db_err)?;
@@ -395,7 +400,8 @@ impl Store for SqliteStore {
                     .prepare_cached(
                         "UPDATE executions SET status = ?2, started_at = ?3, finished_at = ?4,
                            exit_code = ?5, signal = ?6, error = ?7, output = ?8,
-                           output_truncated = ?9, worker_id = ?10, heartbeat_at = ?11
+                           output_truncated = ?9, worker_id = ?10, heartbeat_at = ?11,
+                           runbook_commit = ?13
                          WHERE exec_id = ?1 AND status = ?12",
                     )
                     .and_then(|mut s| {
@@ -412,6 +418,7 @@ impl Store for SqliteStore {
                             e.worker_id,
                             ts(e.heartbeat_at),
                             from.as_str(),
+                            e.runbook_commit,
                         ])
                     })
                     .map_err(db_err)?;

@@ -36,15 +36,19 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .await
         .map_err(|e| e.to_string());
     let queue = state.queue.ping().await.map_err(|e| e.to_string());
-    let runbooks = state.runbooks.check().await.map_err(|e| e.to_string());
+    let runbooks = state.runbooks.check().await;
     let ok = store.is_ok() && queue.is_ok() && runbooks.is_ok();
+    let runbooks = match runbooks {
+        Ok(status) => json!({"ok": true, "source": status}),
+        Err(e) => json!({"ok": false, "error": e.to_string()}),
+    };
     let show = |r: &Result<(), String>| match r {
         Ok(()) => json!({"ok": true}),
         Err(e) => json!({"ok": false, "error": e}),
     };
     let body = json!({
         "status": if ok { "ready" } else { "not ready" },
-        "checks": {"store": show(&store), "queue": show(&queue), "runbooks": show(&runbooks)},
+        "checks": {"store": show(&store), "queue": show(&queue), "runbooks": runbooks},
     });
     let code = if ok {
         StatusCode::OK

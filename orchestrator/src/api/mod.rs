@@ -8,6 +8,7 @@ mod executions;
 mod health;
 mod logs;
 pub mod routes;
+mod runbooks;
 mod trigger;
 
 use std::sync::Arc;
@@ -62,6 +63,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/api/webhooks/alertmanager", post(alertmanager::webhook))
         .route("/api/routes", get(routes::get).put(routes::put))
         .route("/api/routes/test", post(routes::test))
+        .route("/api/runbooks", get(runbooks::list))
+        .route("/api/runbooks/refresh", post(runbooks::refresh))
+        .route("/api/runbooks/{*path}", get(runbooks::read))
         .route("/api/executions", get(executions::list))
         .route("/api/executions/{exec_id}", get(executions::get_one))
         .route("/api/logs", get(logs::page))
