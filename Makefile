@@ -19,7 +19,7 @@ build:
 release:
 	$(CARGO) build --release -p cloudo-orchestrator --bin cloudo
 
-run: build
+run: setup build
 	@echo
 	@echo "cloudo is starting on http://$(LISTEN). In another terminal, try:"
 	@echo

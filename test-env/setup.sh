@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs, idempotently. Safe to run on every `make test`.
-# Today: the runbook interpreters the tests use (bash, python3 from Debian) and the Rust
-# components for the lint steps.
+# Installs what the build and the test suite need, idempotently. Safe to run on every
+# `make run` / `make test`: the runbook interpreters (bash, python3), git, the OpenSSL
+# headers git2 builds against, and the Rust components for the lint steps.
 set -euo pipefail
 
 need_apt=()
 [ -x /usr/bin/bash ] || need_apt+=(bash)
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 command -v pkill >/dev/null || need_apt+=(procps)
+# git: the runbook-repository tests (and git http-backend for smart HTTP).
+command -v git >/dev/null || need_apt+=(git)
+# git2's HTTPS transport links the system OpenSSL.
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} from Debian"

@@ -117,8 +117,26 @@ fn callbacks(cfg: &GitConfig) -> RemoteCallbacks<'_> {
     cbs
 }
 
+/// A stuck server must not hold the (single) fetch forever.
+const CONNECT_TIMEOUT_MS: i32 = 15_000;
+const IO_TIMEOUT_MS: i32 = 60_000;
+
+#[allow(unsafe_code)]
+fn set_network_timeouts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: libgit2's global options must not be changed while other threads use
+        // libgit2; this runs once, when the first git source is built, before any fetch.
+        unsafe {
+            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(CONNECT_TIMEOUT_MS);
+            let _ = git2::opts::set_server_timeout_in_milliseconds(IO_TIMEOUT_MS);
+        }
+    });
+}
+
 impl GitRunbooks {
     pub fn new(cfg: GitConfig) -> Self {
+        set_network_timeouts();
         Self {
             cfg: Arc::new(cfg),
             state: Arc::default(),

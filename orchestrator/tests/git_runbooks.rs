@@ -1,0 +1,427 @@
+//! Runbooks from git through the real binary: file:// and smart HTTP with a token, pinned
+//! commits per execution, refresh, schema `ref` pins, traversal refused, concurrency
+//! during fetches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use common::{Env, catalog};
+use serde_json::Value;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A work tree and the bare repository it pushes to.
+struct Repo {
+    work: PathBuf,
+    bare: PathBuf,
+}
+
+impl Repo {
+    fn new(root: &Path) -> Self {
+        let work = root.join("work");
+        let bare = root.join("repos/runbooks.git");
+        std::fs::create_dir_all(&work).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
+        git(
+            root,
+            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+        );
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        Self { work, bare }
+    }
+
+    fn write(&self, path: &str, content: &str) {
+        let p = self.work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    /// Commits everything and pushes; returns the commit id.
+    fn commit(&self, msg: &str) -> String {
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "-m", msg]);
+        git(&self.work, &["push", "-q", "origin", "main", "--tags"]);
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+}
+
+fn v1(repo: &Repo) -> String {
+    repo.write("ops/hello.sh", "source \"$(dirname \"$0\")/lib/common.sh\"\necho \"$(cat \"$(dirname \"$0\")/version.txt\") $(greet)\"\n");
+    repo.write("ops/lib/common.sh", "greet() { echo hi-from-lib; }\n");
+    repo.write("ops/version.txt", "v1");
+    repo.write(
+        "ops/slow.sh",
+        "sleep 2\ncat \"$(dirname \"$0\")/version.txt\"\n",
+    );
+    repo.write("secret.sh", "echo SECRET-RAN\n");
+    std::os::unix::fs::symlink("../secret.sh", repo.work.join("ops/escape.sh")).unwrap();
+    std::os::unix::fs::symlink("lib/common.sh", repo.work.join("ops/inside.sh")).unwrap();
+    let c = repo.commit("v1");
+    git(&repo.work, &["tag", "v1"]);
+    git(&repo.work, &["push", "-q", "origin", "v1"]);
+    c
+}
+
+fn schemas() -> String {
+    catalog(&[
+        r#"{"id": "hello", "runbook": "hello.sh"}"#,
+        r#"{"id": "slow", "runbook": "slow.sh"}"#,
+        r#"{"id": "pinned", "runbook": "hello.sh", "ref": "v1"}"#,
+        r#"{"id": "escape", "runbook": "escape.sh"}"#,
+        r#"{"id": "inside", "runbook": "inside.sh"}"#,
+        r#"{"id": "dotdot", "runbook": "../secret.sh"}"#,
+        r#"{"id": "deep-dotdot", "runbook": "../../etc/passwd"}"#,
+        r#"{"id": "absolute", "runbook": "/etc/passwd"}"#,
+        r#"{"id": "missing", "runbook": "nope.sh"}"#,
+    ])
+}
+
+#[tokio::test]
+async fn runs_are_pinned_to_a_commit_and_refresh_moves_new_runs_only() {
+    let env = Env::new(&schemas(), &[]);
+    let repo = Repo::new(env.path());
+    let c1 = v1(&repo);
+    let env = env
+        .arg("--runbooks-git")
+        .arg(&repo.url())
+        .arg("--runbooks-path")
+        .arg("ops")
+        .arg("--runbooks-refresh")
+        .arg("3600");
+    let s = env.start();
+
+    let e = s.wait(&s.trigger("hello").await).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    assert_eq!(
+        e["output"], "v1 hi-from-lib\n",
+        "helper files next to the runbook are there"
+    );
+    assert_eq!(e["runbook_commit"], c1.as_str());
+
+    // A run in progress keeps its commit while a new one lands.
+    let slow = s.trigger("slow").await;
+    s.wait_for_status(&slow, "running").await;
+    repo.write("ops/version.txt", "v2");
+    let c2 = repo.commit("v2");
+    let res = s
+        .http
+        .post(s.url("/api/runbooks/refresh"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["commit"], c2.as_str());
+    let e = s.wait(&slow).await;
+    assert_eq!(
+        (e["output"].as_str(), e["runbook_commit"].as_str()),
+        (Some("v1"), Some(c1.as_str()))
+    );
+
+    let e = s.wait(&s.trigger("hello").await).await;
+    assert_eq!(
+        (e["output"].as_str(), e["runbook_commit"].as_str()),
+        (Some("v2 hi-from-lib\n"), Some(c2.as_str()))
+    );
+    // The schema pinned to the tag v1 still runs v1.
+    let e = s.wait(&s.trigger("pinned").await).await;
+    assert_eq!(
+        (e["output"].as_str(), e["runbook_commit"].as_str()),
+        (Some("v1 hi-from-lib\n"), Some(c1.as_str()))
+    );
+    // A symlink that stays inside the folder is fine.
+    let e = s.wait(&s.trigger("inside").await).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+
+    // Traversal is refused and nothing runs.
+    for (id, needle) in [
+        ("escape", "symlink"),
+        ("dotdot", "'..'"),
+        ("deep-dotdot", "'..'"),
+        ("absolute", "absolute"),
+        ("missing", "not found"),
+    ] {
+        let e = s.wait(&s.trigger(id).await).await;
+        assert_eq!(e["status"], "error", "{id}: {e}");
+        assert!(e["error"].as_str().unwrap().contains(needle), "{id}: {e}");
+        assert!(e["output"].is_null(), "{id} ran something: {e}");
+    }
+
+    // Listing and reading at the current commit.
+    let (code, list) = s.get("/api/runbooks").await;
+    assert_eq!(code, 200);
+    assert_eq!(list["commit"], c2.as_str());
+    let paths: Vec<&str> = list["runbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"hello.sh") && paths.contains(&"lib/common.sh"),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains("secret")),
+        "only the prefix is listed: {paths:?}"
+    );
+    let (code, file) = s.get("/api/runbooks/version.txt").await;
+    assert_eq!((code, file["content"].as_str()), (200, Some("v2")));
+    let (code, _) = s.get("/api/runbooks/../secret.sh").await;
+    assert!(code == 404 || code == 400, "{code}");
+}
+
+#[tokio::test]
+async fn executions_during_fetches_all_succeed() {
+    let env = Env::new(&schemas(), &[]);
+    let repo = Repo::new(env.path());
+    v1(&repo);
+    let env = env
+        .arg("--runbooks-git")
+        .arg(&repo.url())
+        .arg("--runbooks-path")
+        .arg("ops");
+    let s = std::sync::Arc::new(env.start());
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let s = s.clone();
+        if i % 5 == 0 {
+            repo.write("ops/version.txt", &format!("v{i}"));
+            repo.commit(&format!("c{i}"));
+            set.spawn(async move {
+                let res = s
+                    .http
+                    .post(s.url("/api/runbooks/refresh"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 200);
+                None
+            });
+        } else {
+            set.spawn(async move { Some(s.trigger("hello").await) });
+        }
+    }
+    let mut ids = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let Some(id) = r.unwrap() {
+            ids.push(id);
+        }
+    }
+    assert_eq!(ids.len(), 24);
+    for id in ids {
+        let e = s.wait(&id).await;
+        assert_eq!(e["status"], "succeeded", "{e}");
+        assert!(e["runbook_commit"].as_str().unwrap().len() == 40);
+    }
+}
+
+/// `git http-backend` behind a loopback server that wants `Authorization: Basic` with the
+/// token as password (as GitHub and Azure DevOps accept it).
+async fn smart_http(
+    State((root, token)): State<(PathBuf, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .map(base64_decode)
+        .is_some_and(|cred| cred.split_once(':').is_some_and(|(_, pass)| pass == token));
+    if !authorized {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Basic realm=\"git\"")],
+            "auth",
+        )
+            .into_response();
+    }
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.arg("http-backend")
+        .env("GIT_PROJECT_ROOT", &root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("PATH_INFO", uri.path())
+        .env("QUERY_STRING", uri.query().unwrap_or(""))
+        .env("REQUEST_METHOD", method.as_str())
+        .env("REMOTE_USER", "test")
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    for (h, var) in [
+        ("content-type", "CONTENT_TYPE"),
+        ("content-encoding", "HTTP_CONTENT_ENCODING"),
+        ("git-protocol", "GIT_PROTOCOL"),
+    ] {
+        if let Some(v) = headers.get(h).and_then(|v| v.to_str().ok()) {
+            cmd.env(var, v);
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, &body)
+        .await
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    let split = out
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| {
+            out.stdout
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, 2))
+        })
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout[..split.0]).to_string();
+    let mut res = Response::builder().status(200);
+    for line in head.lines() {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("status") {
+                let code: u16 = v.trim().split(' ').next().unwrap().parse().unwrap();
+                res = res.status(code);
+            } else {
+                res = res.header(k.trim(), v.trim());
+            }
+        }
+    }
+    res.body(axum::body::Body::from(
+        out.stdout[split.0 + split.1..].to_vec(),
+    ))
+    .unwrap()
+}
+
+fn base64_decode(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|&c| c != b'=') {
+        let Some(v) = A.iter().position(|&a| a == c) else {
+            return String::new();
+        };
+        bits = (bits << 6) | v as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+// Multi-threaded: the git server below runs while the test blocks starting cloudo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_http_needs_the_token_and_keeps_it_secret() {
+    let env = Env::new(&schemas(), &[]);
+    let repo = Repo::new(env.path());
+    let c1 = v1(&repo);
+    let token = "tok-3f9a71c2e5-never-log-me";
+    let app = axum::Router::new()
+        .fallback(smart_http)
+        .with_state((env.path().join("repos"), token.to_string()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{addr}/runbooks.git");
+
+    // Without the token: not ready, the error says why, runs end in error with a reason.
+    let no_token = Env::new(&schemas(), &[])
+        .arg("--runbooks-git")
+        .arg(&url)
+        .arg("--runbooks-path")
+        .arg("ops");
+    let s = no_token.start();
+    let (code, ready) = s.get("/api/readyz").await;
+    assert_eq!(code, 503, "{ready}");
+    let err = ready["checks"]["runbooks"]["error"].as_str().unwrap();
+    assert!(err.contains("credentials") || err.contains("auth"), "{err}");
+    let e = s.wait(&s.trigger("hello").await).await;
+    assert_eq!(e["status"], "error");
+    assert!(
+        e["error"].as_str().unwrap().contains("no runbooks yet"),
+        "{e}"
+    );
+    let res = s
+        .http
+        .post(s.url("/api/runbooks/refresh"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    drop(s);
+
+    // With it: ready, runs work; the token appears in no log line and no answer.
+    let with_token = Env::new(&schemas(), &[])
+        .arg("--runbooks-git")
+        .arg(&url)
+        .arg("--runbooks-path")
+        .arg("ops")
+        .env("CLOUDO_GIT_TOKEN", token);
+    let s = with_token.start();
+    let (code, ready) = s.get("/api/readyz").await;
+    assert_eq!(code, 200, "{ready}");
+    let e = s.wait(&s.trigger("hello").await).await;
+    assert_eq!(
+        (e["status"].as_str(), e["runbook_commit"].as_str()),
+        (Some("succeeded"), Some(c1.as_str()))
+    );
+    let (_, list) = s.get("/api/runbooks").await;
+    assert!(!list.to_string().contains(token));
+    assert!(!ready.to_string().contains(token));
+    assert!(!s.logs().contains(token), "token in logs");
+}
+
+#[tokio::test]
+async fn an_unreachable_repository_fails_readiness_with_a_clear_reason() {
+    let env = Env::new(&schemas(), &[]);
+    let missing = format!("file://{}/nowhere.git", env.path().display());
+    let env = env.arg("--runbooks-git").arg(&missing);
+    let s = env.start();
+    let (code, ready) = s.get("/api/readyz").await;
+    assert_eq!(code, 503);
+    assert!(
+        ready["checks"]["runbooks"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("has not been fetched"),
+        "{ready}"
+    );
+    let e = s.wait(&s.trigger("hello").await).await;
+    assert_eq!(e["status"], "error");
+    assert!(e["error"].as_str().unwrap().contains("nowhere.git"), "{e}");
+}
