@@ -106,6 +106,7 @@ mod tests {
             runbook: "r.sh".into(),
             runbook_ref: None,
             run_args: String::new(),
+            runtime: Default::default(),
             worker: "default".into(),
             oncall: true,
             timeout_secs: 5,

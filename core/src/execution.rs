@@ -205,6 +205,15 @@ pub struct Execution {
     #[serde(default)]
     pub runbook_commit: Option<String>,
     pub run_args: String,
+    /// How the schema asked to run it.
+    #[serde(default)]
+    pub runtime: crate::schema::Runtime,
+    /// The sandbox it ran in (`process`, `bwrap`, `docker`), once it ran.
+    #[serde(default)]
+    pub sandbox: Option<String>,
+    /// Killed for reaching its memory limit.
+    #[serde(default)]
+    pub oom: bool,
     /// The worker pool (ClouDO's `worker` capability).
     pub worker: String,
     pub oncall: bool,
@@ -257,6 +266,9 @@ impl Execution {
             runbook_ref: schema.git_ref.clone(),
             runbook_commit: None,
             run_args: schema.run_args.clone(),
+            runtime: schema.runtime.clone(),
+            sandbox: None,
+            oom: false,
             worker: schema.worker.clone(),
             oncall: schema.oncall,
             team,
@@ -288,6 +300,8 @@ pub struct StatusChange {
     pub output_truncated: bool,
     pub worker_id: Option<String>,
     pub runbook_commit: Option<String>,
+    pub sandbox: Option<String>,
+    pub oom: bool,
 }
 
 impl StatusChange {
@@ -301,6 +315,8 @@ impl StatusChange {
             output_truncated: false,
             worker_id: None,
             runbook_commit: None,
+            sandbox: None,
+            oom: false,
         }
     }
 
@@ -339,6 +355,10 @@ impl StatusChange {
         if self.runbook_commit.is_some() {
             e.runbook_commit.clone_from(&self.runbook_commit);
         }
+        if self.sandbox.is_some() {
+            e.sandbox.clone_from(&self.sandbox);
+        }
+        e.oom |= self.oom;
         if self.reason.is_some() && to != Status::Running {
             e.error.clone_from(&self.reason);
         }

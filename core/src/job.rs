@@ -21,6 +21,8 @@ pub struct Job {
     #[serde(default)]
     pub runbook_ref: Option<String>,
     pub run_args: String,
+    #[serde(default)]
+    pub runtime: crate::schema::Runtime,
     pub worker: String,
     pub oncall: bool,
     pub timeout_secs: u64,
@@ -45,6 +47,7 @@ impl Job {
             runbook: e.runbook.clone(),
             runbook_ref: e.runbook_ref.clone(),
             run_args: e.run_args.clone(),
+            runtime: e.runtime.clone(),
             worker: e.worker.clone(),
             oncall: e.oncall,
             timeout_secs: e.timeout_secs,

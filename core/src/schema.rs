@@ -20,6 +20,41 @@ pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// The pool a schema without `worker` runs on.
 pub const DEFAULT_POOL: &str = "default";
 
+/// Resource limits of one run; unset fields take the worker's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<u64>,
+    /// CPU cores (a quota, e.g. 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+    /// Seconds of wall clock (same as the schema's `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// How a schema's runbook is to be run (sandbox choice, network, image, limits).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Runtime {
+    /// `process`, `bwrap` or `docker`; `None` for the worker's choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
+    /// Network access (bwrap, docker); off by default.
+    #[serde(default)]
+    pub network: bool,
+    /// Container image (docker); `None` for the worker's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Sandboxes a schema may name.
+pub const SANDBOXES: [&str; 3] = ["process", "bwrap", "docker"];
+
 /// One catalog entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
@@ -47,6 +82,8 @@ pub struct Schema {
     /// A git branch, tag or commit this schema's runbook is pinned to.
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub git_ref: Option<String>,
+    #[serde(default)]
+    pub runtime: Runtime,
 }
 
 impl Schema {
@@ -69,6 +106,7 @@ impl Schema {
             monitor_condition: ConditionFilter::Any,
             severity: None,
             git_ref: None,
+            runtime: Runtime::default(),
         }
     }
 
@@ -257,6 +295,14 @@ struct RawEntity {
     severity: Option<SeverityRange>,
     #[serde(default, rename = "ref")]
     git_ref: Option<String>,
+    #[serde(default)]
+    sandbox: Option<String>,
+    #[serde(default, deserialize_with = "boolish")]
+    network: Option<bool>,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    limits: Option<Limits>,
 }
 
 impl RawEntity {
@@ -288,7 +334,25 @@ impl RawEntity {
                 "cannot be split into arguments (an unclosed quote?)",
             ));
         }
-        let timeout_secs = self.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
+        let limits = self.limits.unwrap_or_default();
+        let timeout_secs = limits
+            .timeout
+            .or(self.timeout)
+            .unwrap_or(DEFAULT_TIMEOUT_SECS);
+        if let Some(s) = &self.sandbox
+            && !SANDBOXES.contains(&s.as_str())
+        {
+            return Err(bad("sandbox", "must be one of process, bwrap, docker"));
+        }
+        if limits.memory_mb == Some(0) || limits.pids == Some(0) {
+            return Err(bad("limits", "memory_mb and pids must be positive"));
+        }
+        if limits
+            .cpu
+            .is_some_and(|c| c.is_nan() || c <= 0.0 || c > 256.0)
+        {
+            return Err(bad("limits", "cpu must be between 0 and 256 cores"));
+        }
         if timeout_secs == 0 || timeout_secs > MAX_TIMEOUT_SECS {
             return Err(bad(
                 "timeout",
@@ -324,6 +388,12 @@ impl RawEntity {
             monitor_condition: self.monitor_condition.unwrap_or_default(),
             severity: self.severity,
             git_ref: self.git_ref.filter(|r| !r.trim().is_empty()),
+            runtime: Runtime {
+                sandbox: self.sandbox,
+                network: self.network.unwrap_or(false),
+                image: self.image.filter(|i| !i.trim().is_empty()),
+                limits,
+            },
         })
     }
 }

@@ -54,6 +54,7 @@ fn start() -> Engine {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudo"))
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--sandbox", "process"])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--catalog")

@@ -88,6 +88,35 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_GIT_SSH_KEY", value_name = "FILE")]
     pub git_ssh_key: Option<PathBuf>,
 
+    /// Sandbox for runbooks: process, bwrap, docker, or auto (the strongest available)
+    /// [default: auto]. A schema's `sandbox` field overrides it per runbook.
+    #[arg(long, env = "CLOUDO_SANDBOX", value_name = "KIND")]
+    pub sandbox: Option<String>,
+
+    /// Default container image of the docker sandbox [default: cloudo-runbook:latest].
+    #[arg(long, env = "CLOUDO_SANDBOX_IMAGE", value_name = "IMAGE")]
+    pub sandbox_image: Option<String>,
+
+    /// Let the docker sandbox pull missing images (never by default).
+    #[arg(long, env = "CLOUDO_SANDBOX_PULL", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub sandbox_pull: Option<bool>,
+
+    /// Docker network for runbooks whose schema allows network [default: the daemon's default].
+    #[arg(long, env = "CLOUDO_SANDBOX_NETWORK", value_name = "NAME")]
+    pub sandbox_network: Option<String>,
+
+    /// Default memory limit of a runbook, MiB (bwrap, docker) [default: 512].
+    #[arg(long, env = "CLOUDO_LIMIT_MEMORY_MB", value_name = "MIB")]
+    pub limit_memory_mb: Option<u64>,
+
+    /// Default process limit of a runbook (bwrap, docker) [default: 256].
+    #[arg(long, env = "CLOUDO_LIMIT_PIDS", value_name = "N")]
+    pub limit_pids: Option<u64>,
+
+    /// Default CPU quota of a runbook, in cores (bwrap, docker) [default: 1].
+    #[arg(long, env = "CLOUDO_LIMIT_CPU", value_name = "CORES")]
+    pub limit_cpu: Option<f64>,
+
     /// Log output format [default: human].
     #[arg(long, env = "CLOUDO_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use cloudo_worker::runbooks::Secret;
+use cloudo_worker::{Choice, ResolvedLimits, SandboxOptions};
 
 use crate::cli::{LogFormat, ServeArgs, SqliteSync};
 
@@ -22,7 +23,6 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub concurrency: usize,
     pub output_cap: usize,
-    pub kill_grace: Duration,
     pub lost_after: Duration,
     pub max_deliveries: u32,
     pub body_limit: usize,
@@ -32,6 +32,7 @@ pub struct ServeConfig {
     pub dedup_window: Duration,
     pub compat_lowercase_resource: bool,
     pub git: Option<GitSource>,
+    pub sandbox: SandboxOptions,
 }
 
 /// Runbooks from git.
@@ -71,6 +72,13 @@ struct FileConfig {
     runbooks_path: Option<String>,
     runbooks_refresh: Option<u64>,
     git_ssh_key: Option<PathBuf>,
+    sandbox: Option<String>,
+    sandbox_image: Option<String>,
+    sandbox_pull: Option<bool>,
+    sandbox_network: Option<String>,
+    limit_memory_mb: Option<u64>,
+    limit_pids: Option<u64>,
+    limit_cpu: Option<f64>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -128,6 +136,36 @@ impl ServeConfig {
                 })
             }
         };
+        let choice: Choice = args
+            .sandbox
+            .or(file.sandbox)
+            .as_deref()
+            .unwrap_or("auto")
+            .parse()
+            .map_err(anyhow::Error::msg)?;
+        let defaults = ResolvedLimits {
+            memory_mb: args.limit_memory_mb.or(file.limit_memory_mb).unwrap_or(512),
+            pids: args.limit_pids.or(file.limit_pids).unwrap_or(256),
+            cpu: args.limit_cpu.or(file.limit_cpu).unwrap_or(1.0),
+        };
+        if defaults.memory_mb < 4
+            || defaults.pids < 4
+            || defaults.cpu.is_nan()
+            || defaults.cpu <= 0.0
+        {
+            bail!("limits: memory at least 4 MiB, pids at least 4, cpu above 0");
+        }
+        let sandbox = SandboxOptions {
+            choice,
+            kill_grace: Duration::from_secs(args.kill_grace.or(file.kill_grace).unwrap_or(5)),
+            image: args
+                .sandbox_image
+                .or(file.sandbox_image)
+                .unwrap_or_else(|| "cloudo-runbook:latest".into()),
+            pull: args.sandbox_pull.or(file.sandbox_pull).unwrap_or(false),
+            docker_network: args.sandbox_network.or(file.sandbox_network),
+            defaults,
+        };
         let public_url = args
             .public_url
             .or(file.public_url)
@@ -154,7 +192,6 @@ impl ServeConfig {
                 .unwrap_or(LogFormat::Human),
             concurrency,
             output_cap,
-            kill_grace: Duration::from_secs(args.kill_grace.or(file.kill_grace).unwrap_or(5)),
             lost_after: Duration::from_secs(lost_after),
             max_deliveries: args
                 .max_deliveries
@@ -176,6 +213,7 @@ impl ServeConfig {
                 .or(file.compat_lowercase_resource)
                 .unwrap_or(true),
             git,
+            sandbox,
         })
     }
 }

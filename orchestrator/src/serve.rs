@@ -9,8 +9,9 @@ use anyhow::{Context, bail};
 use cloudo_core::routing::Routes;
 use cloudo_core::sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 use cloudo_core::{Catalog, JobQueue, Store, schema::DEFAULT_POOL};
-use cloudo_worker::sandbox::process::ProcessSandbox;
-use cloudo_worker::{GitConfig, GitRunbooks, LocalRunbooks, PoolConfig, PoolParts, RunbookSource};
+use cloudo_worker::{
+    GitConfig, GitRunbooks, LocalRunbooks, PoolConfig, PoolParts, RunbookSource, Sandboxes,
+};
 use tokio::sync::watch;
 
 use crate::api::routes::ROUTES_SETTING;
@@ -93,6 +94,11 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     if !pools.iter().any(|p| p == DEFAULT_POOL) {
         pools.push(DEFAULT_POOL.to_string());
     }
+    let sandboxes = Arc::new(
+        Sandboxes::build(cfg.sandbox.clone())
+            .await
+            .map_err(anyhow::Error::msg)?,
+    );
     let (stop, stopped) = watch::channel(false);
     let stopped_for_refresh = stopped.clone();
     let pool = tokio::spawn(cloudo_worker::pool::run(
@@ -107,9 +113,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         PoolParts {
             queue: queue.clone(),
             runbooks: runbooks.clone(),
-            sandbox: Arc::new(ProcessSandbox {
-                kill_grace: cfg.kill_grace,
-            }),
+            sandboxes,
             reporter: Arc::new(executions.clone()),
         },
         stopped.clone(),

@@ -14,4 +14,6 @@ pub use runbooks::{
     GitConfig, GitRunbooks, LocalRunbooks, ResolvedRunbook, RunbookError, RunbookFile,
     RunbookSource, SourceStatus,
 };
-pub use sandbox::{RunOutcome, RunSpec, Sandbox, SandboxError};
+pub use sandbox::{
+    Choice, ResolvedLimits, RunOutcome, RunSpec, Sandbox, SandboxError, SandboxOptions, Sandboxes,
+};

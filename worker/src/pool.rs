@@ -14,7 +14,8 @@ use tokio::task::JoinSet;
 
 use crate::reporter::{ReportError, Reporter, Start};
 use crate::runbooks::RunbookSource;
-use crate::sandbox::{RunOutcome, RunSpec, Sandbox};
+use crate::sandbox::bwrap::resolve_limits;
+use crate::sandbox::{RunOutcome, RunSpec, Sandboxes};
 
 /// How a pool behaves.
 #[derive(Debug, Clone)]
@@ -36,14 +37,14 @@ pub struct PoolConfig {
 pub struct PoolParts {
     pub queue: Arc<dyn JobQueue>,
     pub runbooks: Arc<dyn RunbookSource>,
-    pub sandbox: Arc<dyn Sandbox>,
+    pub sandboxes: Arc<Sandboxes>,
     pub reporter: Arc<dyn Reporter>,
 }
 
 impl std::fmt::Debug for PoolParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolParts")
-            .field("sandbox", &self.sandbox.name())
+            .field("sandboxes", &self.sandboxes)
             .finish_non_exhaustive()
     }
 }
@@ -57,7 +58,7 @@ pub async fn run(config: PoolConfig, parts: PoolParts, shutdown: watch::Receiver
         worker_id = %config.worker_id,
         pools = ?config.pools,
         concurrency = config.concurrency,
-        sandbox = parts.sandbox.name(),
+        sandbox = parts.sandboxes.default_name(),
         "worker pool started"
     );
     for pool in &config.pools {
@@ -172,29 +173,56 @@ async fn execute(job: &Job, config: &PoolConfig, parts: &PoolParts) -> StatusCha
     let Some(args) = split_args(&job.run_args) else {
         return StatusChange::to(Status::Error).reason("run_args cannot be split into arguments");
     };
+    let sandbox = match parts.sandboxes.pick(job.runtime.sandbox.as_deref()) {
+        Ok(s) => s,
+        Err(why) => {
+            let mut change = StatusChange::to(Status::Error).reason(why);
+            change.runbook_commit.clone_from(&runbook.commit);
+            return change;
+        }
+    };
+    let limits = resolve_limits(&job.runtime.limits, &parts.sandboxes.defaults);
     let spec = RunSpec {
+        exec_id: job.exec_id.to_string(),
         runbook: runbook.path.clone(),
         args,
         env: env::runbook_env(job),
         timeout: Duration::from_secs(job.timeout_secs.max(1)),
         output_cap: config.output_cap,
+        network: job.runtime.network,
+        limits,
+        image: job.runtime.image.clone(),
     };
-    let mut change = match parts.sandbox.run(spec).await {
-        Ok(outcome) => outcome_change(job, outcome),
+    let mut change = match sandbox.run(spec).await {
+        Ok(outcome) => outcome_change(job, outcome, limits.memory_mb),
         Err(e) => StatusChange::to(Status::Error).reason(e.0),
     };
+    change.sandbox = Some(sandbox.name().to_string());
     change.runbook_commit.clone_from(&runbook.commit);
     // `runbook` (and its private copy) lives until here.
     drop(runbook);
     change
 }
 
-/// Maps a run's outcome to the execution's final state.
-pub fn outcome_change(job: &Job, o: RunOutcome) -> StatusChange {
+/// Maps a run's outcome to the execution's final state. The reason names the cause:
+/// timeout, memory limit (oom), exit code, signal (152 / SIGXCPU: the CPU-time limit).
+pub fn outcome_change(job: &Job, o: RunOutcome, memory_mb: u64) -> StatusChange {
     let (status, reason) = if o.timed_out {
         (
             Status::Timeout,
             Some(format!("killed after the {} s timeout", job.timeout_secs)),
+        )
+    } else if o.oom {
+        (
+            Status::Failed,
+            Some(format!(
+                "killed: out of memory (the {memory_mb} MiB limit; oom)"
+            )),
+        )
+    } else if o.exit_code == Some(152) || o.signal == Some(libc::SIGXCPU) {
+        (
+            Status::Failed,
+            Some("killed: CPU-time limit reached (SIGXCPU)".to_string()),
         )
     } else if o.exit_code == Some(0) {
         (Status::Succeeded, None)
@@ -225,6 +253,8 @@ pub fn outcome_change(job: &Job, o: RunOutcome) -> StatusChange {
         output_truncated: o.output_truncated,
         worker_id: None,
         runbook_commit: None,
+        sandbox: None,
+        oom: o.oom,
     }
 }
 

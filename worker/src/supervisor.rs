@@ -104,6 +104,7 @@ pub async fn run(mut cmd: Command, limits: &Limits) -> io::Result<RunOutcome> {
         output_truncated,
         output_bytes,
         duration: started.elapsed(),
+        oom: false,
     })
 }
 

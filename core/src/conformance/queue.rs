@@ -18,6 +18,7 @@ fn job(name: &str) -> Job {
         runbook: "r.sh".into(),
         runbook_ref: None,
         run_args: String::new(),
+        runtime: Default::default(),
         worker: "p".into(),
         oncall: false,
         timeout_secs: 5,

@@ -136,6 +136,11 @@ CREATE TABLE settings (
 ALTER TABLE executions ADD COLUMN runbook_ref TEXT;
 ALTER TABLE executions ADD COLUMN runbook_commit TEXT;
 "#,
+    r#"
+ALTER TABLE executions ADD COLUMN runtime TEXT;
+ALTER TABLE executions ADD COLUMN sandbox TEXT;
+ALTER TABLE executions ADD COLUMN oom INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 impl Db {

@@ -36,13 +36,13 @@ impl SqliteStore {
 const COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, output, output_truncated, worker_id, heartbeat_at, request_body, seq, \
-    runbook_ref, runbook_commit";
+    runbook_ref, runbook_commit, runtime, sandbox, oom";
 
 /// Listings leave the two big columns out.
 const LIST_COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, NULL, output_truncated, worker_id, heartbeat_at, NULL, seq, \
-    runbook_ref, runbook_commit";
+    runbook_ref, runbook_commit, runtime, sandbox, oom";
 
 fn parse_time(s: Option<String>) -> Result<Option<Timestamp>, StoreError> {
     s.map(|s| time::parse_rfc3339(&s).ok_or_else(|| StoreError::Corrupt(format!("bad time {s:?}"))))
@@ -70,6 +70,12 @@ fn row_to_execution(r: &Row<'_>) -> Result<(Execution, i64), StoreError> {
         runbook_ref: get_os(24)?,
         runbook_commit: get_os(25)?,
         run_args: get_s(7)?,
+        runtime: match get_os(26)? {
+            None => Default::default(),
+            Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        },
+        sandbox: get_os(27)?,
+        oom: r.get::<_, bool>(28).map_err(db_err)?,
         worker: get_s(8)?,
         oncall: r.get::<_, bool>(9).map_err(db_err)?,
         team: get_os(10)?,
@@ -124,12 +130,14 @@ fn insert_execution(
     e: &Execution,
     reason: Option<&str>,
 ) -> StoreResult<()> {
+    let runtime =
+        serde_json::to_string(&e.runtime).map_err(|err| StoreError::Corrupt(err.to_string()))?;
     let inserted = tx
         .prepare_cached(
             "INSERT INTO executions (exec_id, partition_key, schema_id, name, status,
                initiator, runbook, run_args, worker, oncall, team, timeout_secs,
-               requested_at, finished_at, error, request_body, runbook_ref)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+               requested_at, finished_at, error, request_body, runbook_ref, runtime)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
              ON CONFLICT (exec_id) DO NOTHING",
         )
         .and_then(|mut s| {
@@ -151,6 +159,7 @@ fn insert_execution(
                 e.error,
                 e.request_body,
                 e.runbook_ref,
+                runtime,
             ])
         })
         .map_err(db_err)?;
@@ -401,7 +410,7 @@ impl Store for SqliteStore {
                         "UPDATE executions SET status = ?2, started_at = ?3, finished_at = ?4,
                            exit_code = ?5, signal = ?6, error = ?7, output = ?8,
                            output_truncated = ?9, worker_id = ?10, heartbeat_at = ?11,
-                           runbook_commit = ?13
+                           runbook_commit = ?13, sandbox = ?14, oom = ?15
                          WHERE exec_id = ?1 AND status = ?12",
                     )
                     .and_then(|mut s| {
@@ -419,6 +428,8 @@ impl Store for SqliteStore {
                             ts(e.heartbeat_at),
                             from.as_str(),
                             e.runbook_commit,
+                            e.sandbox,
+                            e.oom,
                         ])
                     })
                     .map_err(db_err)?;

@@ -51,6 +51,15 @@ impl Env {
         self
     }
 
+    /// The process sandbox unless the test chose one.
+    fn sandbox_args(&self) -> Vec<&str> {
+        if self.extra_args.iter().any(|a| a == "--sandbox") {
+            Vec::new()
+        } else {
+            vec!["--sandbox", "process"]
+        }
+    }
+
     fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudo"));
         cmd.arg("serve")
@@ -61,6 +70,7 @@ impl Env {
             .arg(self.path().join("schemas.json"))
             .arg("--runbooks")
             .arg(self.path().join("runbooks"))
+            .args(self.sandbox_args())
             .args(&self.extra_args)
             .env_remove("RUST_LOG")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))

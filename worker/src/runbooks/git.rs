@@ -319,6 +319,10 @@ impl RunbookSource for GitRunbooks {
                 .tempdir()
                 .map_err(|e| RunbookError(format!("cannot create a private folder: {e}")))?;
             tree::materialize(&repo, &tree, &folder, workspace.path()).map_err(at)?;
+            // Readable by the unprivileged user sandboxes run as.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(workspace.path(), std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| RunbookError(format!("cannot prepare the runbook: {e}")))?;
             let file_name = file.file_name().map(PathBuf::from).unwrap_or_default();
             Ok(ResolvedRunbook {
                 path: workspace.path().join(file_name),

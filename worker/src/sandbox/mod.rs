@@ -1,20 +1,30 @@
 //! The `Sandbox` port: run one resolved runbook with a given environment and limits.
 //!
 //! Implementations: [`process::ProcessSandbox`] (a plain process in its own group, clean
-//! environment, private working directory). bubblewrap and Docker sandboxes plug in here.
+//! environment, private working directory), [`bwrap::BwrapSandbox`] (namespaces, read-only
+//! root, cgroup limits) and [`docker::DockerSandbox`] (a container through the Docker Engine
+//! API). [`Sandboxes`] holds the ones a worker has and picks one per run.
 
+pub mod bwrap;
+pub mod cgroup;
+pub mod docker;
 pub mod process;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use cgroup::ResolvedLimits;
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
-    /// The runbook file.
+    /// The execution, for naming cgroups and containers.
+    pub exec_id: String,
+    /// The runbook file; its folder is what the sandbox exposes (read-only).
     pub runbook: PathBuf,
     /// argv after the program (from `run_args`).
     pub args: Vec<String>,
@@ -22,6 +32,11 @@ pub struct RunSpec {
     pub env: BTreeMap<String, String>,
     pub timeout: Duration,
     pub output_cap: usize,
+    /// Network access (ignored by `process`, which cannot take it away).
+    pub network: bool,
+    pub limits: ResolvedLimits,
+    /// Container image (docker); `None` for the worker's default.
+    pub image: Option<String>,
 }
 
 /// How a run ended.
@@ -37,6 +52,8 @@ pub struct RunOutcome {
     /// Bytes the runbook wrote in all.
     pub output_bytes: u64,
     pub duration: Duration,
+    /// Killed for reaching its memory limit.
+    pub oom: bool,
 }
 
 /// The runbook could not be started at all.
@@ -73,7 +90,7 @@ pub fn interpreter(runbook: &Path) -> Result<(PathBuf, Vec<String>), SandboxErro
 }
 
 /// The first executable `name` in the runbook `PATH`, cached.
-fn find_in_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     static CACHE: OnceLock<Mutex<HashMap<String, Option<PathBuf>>>> = OnceLock::new();
@@ -92,4 +109,144 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
                 })
         })
         .clone()
+}
+
+/// Which sandbox a worker uses by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Process,
+    Bwrap,
+    Docker,
+    /// The strongest available: docker, then bwrap, then process.
+    Auto,
+}
+
+impl std::str::FromStr for Choice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "process" => Ok(Choice::Process),
+            "bwrap" => Ok(Choice::Bwrap),
+            "docker" => Ok(Choice::Docker),
+            "auto" => Ok(Choice::Auto),
+            other => Err(format!(
+                "unknown sandbox {other:?}; use process, bwrap, docker or auto"
+            )),
+        }
+    }
+}
+
+/// Options for building the sandboxes.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    pub choice: Choice,
+    pub kill_grace: Duration,
+    pub image: String,
+    pub pull: bool,
+    pub docker_network: Option<String>,
+    pub defaults: ResolvedLimits,
+}
+
+/// The sandboxes a worker has, and its default.
+pub struct Sandboxes {
+    default: &'static str,
+    available: HashMap<&'static str, Arc<dyn Sandbox>>,
+    /// Why the missing ones are missing (for the reason of a run that asks for one).
+    missing: HashMap<&'static str, String>,
+    pub defaults: ResolvedLimits,
+}
+
+impl std::fmt::Debug for Sandboxes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandboxes")
+            .field("default", &self.default)
+            .field("available", &self.available.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandboxes {
+    /// Detects what this host offers. An explicit choice that is not available is an error;
+    /// `auto` takes the strongest available and says which.
+    pub async fn build(o: SandboxOptions) -> Result<Self, String> {
+        let mut available: HashMap<&'static str, Arc<dyn Sandbox>> = HashMap::new();
+        let mut missing = HashMap::new();
+        available.insert(
+            "process",
+            Arc::new(process::ProcessSandbox {
+                kill_grace: o.kill_grace,
+            }),
+        );
+        match bwrap::BwrapSandbox::detect(o.kill_grace) {
+            Ok(b) => {
+                tracing::info!(sandbox = %b.describe(), "bwrap sandbox available");
+                available.insert("bwrap", Arc::new(b));
+            }
+            Err(e) => {
+                missing.insert("bwrap", e);
+            }
+        }
+        match docker::DockerSandbox::connect(&o.image, o.pull, o.docker_network.clone()).await {
+            Ok(d) => {
+                tracing::info!(sandbox = %d.describe(), "docker sandbox available");
+                available.insert("docker", Arc::new(d));
+            }
+            Err(e) => {
+                missing.insert("docker", e);
+            }
+        }
+        let default = match o.choice {
+            Choice::Process => "process",
+            Choice::Bwrap => "bwrap",
+            Choice::Docker => "docker",
+            Choice::Auto => ["docker", "bwrap", "process"]
+                .into_iter()
+                .find(|s| available.contains_key(s))
+                .unwrap_or("process"),
+        };
+        if let Some(why) = missing.get(default) {
+            return Err(format!("sandbox {default} is not available: {why}"));
+        }
+        if default == "process" {
+            tracing::warn!(
+                "runbooks run in the process sandbox: no filesystem, network or resource isolation"
+            );
+        }
+        tracing::info!(default, "sandbox chosen");
+        Ok(Self {
+            default,
+            available,
+            missing,
+            defaults: o.defaults,
+        })
+    }
+
+    /// Only the process sandbox (tests, minimal set-ups).
+    pub fn process_only(kill_grace: Duration, defaults: ResolvedLimits) -> Self {
+        let mut available: HashMap<&'static str, Arc<dyn Sandbox>> = HashMap::new();
+        available.insert("process", Arc::new(process::ProcessSandbox { kill_grace }));
+        Self {
+            default: "process",
+            available,
+            missing: HashMap::new(),
+            defaults,
+        }
+    }
+
+    pub fn default_name(&self) -> &'static str {
+        self.default
+    }
+
+    /// The sandbox a run asked for, or the default.
+    pub fn pick(&self, wanted: Option<&str>) -> Result<Arc<dyn Sandbox>, String> {
+        let name = wanted.unwrap_or(self.default);
+        self.available
+            .get(name)
+            .cloned()
+            .ok_or_else(|| match self.missing.get(name) {
+                Some(why) => format!("sandbox {name} is not available on this worker: {why}"),
+                None => format!("unknown sandbox {name:?}"),
+            })
+    }
 }

@@ -1,0 +1,282 @@
+//! The `bwrap` sandbox: bubblewrap namespaces plus per-run cgroups.
+//!
+//! The runbook gets: new user, pid, ipc, uts, cgroup and network namespaces (the network one
+//! is shared only when the schema sets `network: true`); a read-only root with `/usr` and a
+//! few files of `/etc` bound read-only; the runbook's folder read-only at `/runbook`; a
+//! private tmpfs `/tmp` as working directory and `HOME`; an empty environment plus the
+//! contract; all capabilities dropped; as root, the unprivileged uid 65534 (through
+//! `setpriv`, so it is 65534 outside the namespace too); memory, pids and CPU quota through
+//! cgroups, CPU time through `RLIMIT_CPU`. `--die-with-parent` and the pid namespace take
+//! the whole tree down with bwrap.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::process::Command;
+
+use super::cgroup::{Cgroups, ResolvedLimits};
+use super::{RunOutcome, RunSpec, Sandbox, SandboxError, find_in_path, interpreter};
+use crate::supervisor::{self, Limits};
+
+/// Files of `/etc` a runbook may need, bound read-only when present.
+const ETC_FILES: &[&str] = &[
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/etc/hosts",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/alternatives",
+];
+
+/// Largest runbook folder staged for a run.
+const MAX_STAGE_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Clone)]
+pub struct BwrapSandbox {
+    bwrap: PathBuf,
+    /// To drop to uid 65534 when we are root.
+    setpriv: Option<PathBuf>,
+    cgroups: Cgroups,
+    kill_grace: Duration,
+}
+
+#[allow(unsafe_code)]
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl BwrapSandbox {
+    /// Usable here? Needs the bwrap binary and a writable cgroup hierarchy.
+    pub fn detect(kill_grace: Duration) -> Result<Self, String> {
+        let bwrap = find_in_path("bwrap").ok_or("bwrap is not installed (Debian: bubblewrap)")?;
+        let cgroups = Cgroups::detect()?;
+        let setpriv = if is_root() {
+            find_in_path("setpriv")
+        } else {
+            None
+        };
+        Ok(Self {
+            bwrap,
+            setpriv,
+            cgroups,
+            kill_grace,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "bwrap ({}, cgroup {}, {})",
+            self.bwrap.display(),
+            self.cgroups.version(),
+            if self.setpriv.is_some() {
+                "uid 65534"
+            } else {
+                "current uid"
+            }
+        )
+    }
+
+    fn command(&self, spec: &RunSpec, stage: &Path) -> Result<Command, SandboxError> {
+        let file = spec
+            .runbook
+            .file_name()
+            .ok_or_else(|| SandboxError("runbook has no file name".into()))?;
+        let inside = Path::new("/runbook").join(file);
+        let (program, mut argv) = interpreter(&inside)?;
+        argv.extend(spec.args.iter().cloned());
+        let mut cmd = match &self.setpriv {
+            Some(setpriv) => {
+                let mut c = Command::new(setpriv);
+                c.args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--inh-caps=-all",
+                    "--",
+                ])
+                .arg(&self.bwrap);
+                c
+            }
+            None => Command::new(&self.bwrap),
+        };
+        cmd.args(["--unshare-all", "--die-with-parent", "--new-session"]);
+        if spec.network {
+            cmd.arg("--share-net");
+        }
+        cmd.args(["--uid", "65534", "--gid", "65534", "--hostname", "runbook"])
+            .args(["--ro-bind", "/usr", "/usr"])
+            .args([
+                "--symlink",
+                "usr/bin",
+                "/bin",
+                "--symlink",
+                "usr/sbin",
+                "/sbin",
+            ])
+            .args([
+                "--symlink",
+                "usr/lib",
+                "/lib",
+                "--symlink",
+                "usr/lib64",
+                "/lib64",
+            ]);
+        for f in ETC_FILES {
+            cmd.args(["--ro-bind-try", f, f]);
+        }
+        if spec.network {
+            cmd.args(["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]);
+        }
+        let tmp_size = (spec.limits.memory_mb << 20).to_string();
+        cmd.args(["--proc", "/proc", "--dev", "/dev"])
+            .args(["--size", &tmp_size, "--tmpfs", "/tmp"])
+            .arg("--ro-bind")
+            .arg(stage)
+            .arg("/runbook")
+            .args(["--chdir", "/tmp", "--clearenv"]);
+        for (k, v) in &spec.env {
+            cmd.arg("--setenv").arg(k).arg(v);
+        }
+        cmd.args([
+            "--setenv",
+            "HOME",
+            "/tmp",
+            "--cap-drop",
+            "ALL",
+            "--remount-ro",
+            "/",
+            "--",
+        ])
+        .arg(&program)
+        .args(&argv)
+        .env_clear();
+        Ok(cmd)
+    }
+}
+
+/// Copies the runbook's folder to a world-readable place the unprivileged sandbox can bind
+/// (regular files and folders only; symlinks are not followed).
+fn stage(folder: &Path) -> Result<tempfile::TempDir, SandboxError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("cloudo-stage-")
+        .tempdir()
+        .map_err(|e| SandboxError(format!("cannot stage the runbook: {e}")))?;
+    let mut budget = MAX_STAGE_BYTES;
+    fn copy(from: &Path, to: &Path, budget: &mut u64) -> std::io::Result<()> {
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755))?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let meta = std::fs::symlink_metadata(entry.path())?;
+            let dest = to.join(entry.file_name());
+            if meta.is_dir() {
+                std::fs::create_dir(&dest)?;
+                copy(&entry.path(), &dest, budget)?;
+            } else if meta.is_file() {
+                *budget = budget.checked_sub(meta.len()).ok_or_else(|| {
+                    std::io::Error::other(format!(
+                        "the runbook's folder is over {MAX_STAGE_BYTES} bytes"
+                    ))
+                })?;
+                std::fs::copy(entry.path(), &dest)?;
+                let mode = if meta.permissions().mode() & 0o111 != 0 {
+                    0o755
+                } else {
+                    0o644
+                };
+                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))?;
+            }
+        }
+        Ok(())
+    }
+    copy(folder, dir.path(), &mut budget)
+        .map_err(|e| SandboxError(format!("cannot stage the runbook's folder: {e}")))?;
+    Ok(dir)
+}
+
+/// The child's last steps before exec: join the run's cgroups, cap CPU time. Only
+/// async-signal-safe calls, on data prepared before fork.
+#[allow(unsafe_code)]
+fn join_cgroups(cmd: &mut Command, procs: Vec<CString>, cpu_secs: u64) {
+    // SAFETY: the hook runs in the forked child before exec and only calls open, write,
+    // close and setrlimit on memory allocated before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            for p in &procs {
+                let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+                libc::close(fd);
+                if !ok {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            let lim = libc::rlimit {
+                rlim_cur: cpu_secs,
+                rlim_max: cpu_secs + 1,
+            };
+            if libc::setrlimit(libc::RLIMIT_CPU, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[async_trait]
+impl Sandbox for BwrapSandbox {
+    fn name(&self) -> &'static str {
+        "bwrap"
+    }
+
+    async fn run(&self, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
+        let folder = spec
+            .runbook
+            .parent()
+            .ok_or_else(|| SandboxError("runbook has no folder".into()))?
+            .to_path_buf();
+        let staged = tokio::task::spawn_blocking(move || stage(&folder))
+            .await
+            .map_err(|e| SandboxError(e.to_string()))??;
+        let name = format!("{}-{}", spec.exec_id, std::process::id());
+        let cg = self
+            .cgroups
+            .create(&name, &spec.limits)
+            .map_err(|e| SandboxError(format!("cannot apply limits: {e}")))?;
+        let mut cmd = self.command(&spec, staged.path())?;
+        let cpu_secs = spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64);
+        join_cgroups(&mut cmd, cg.procs_files(), cpu_secs);
+        let limits = Limits {
+            timeout: spec.timeout,
+            kill_grace: self.kill_grace,
+            output_cap: spec.output_cap,
+        };
+        let result = supervisor::run(cmd, &limits).await;
+        let oom = cg.oom_killed();
+        cg.finish().await;
+        drop(staged);
+        let mut outcome = result.map_err(|e| SandboxError(format!("cannot start bwrap: {e}")))?;
+        outcome.oom = oom;
+        Ok(outcome)
+    }
+}
+
+/// Default limits when a schema sets none (also used by the docker sandbox).
+pub fn resolve_limits(
+    wanted: &cloudo_core::schema::Limits,
+    defaults: &ResolvedLimits,
+) -> ResolvedLimits {
+    ResolvedLimits {
+        memory_mb: wanted.memory_mb.unwrap_or(defaults.memory_mb),
+        pids: wanted.pids.unwrap_or(defaults.pids),
+        cpu: wanted.cpu.unwrap_or(defaults.cpu),
+    }
+}

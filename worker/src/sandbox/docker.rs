@@ -1,0 +1,286 @@
+//! The `docker` sandbox: a container through the Docker Engine API (bollard), against
+//! `DOCKER_HOST` or the default socket; Docker Engine and Podman's compatible API.
+//!
+//! Per run: the image of the schema or the worker's default (never pulled unless the
+//! worker allows it), the runbook's folder bind-mounted read-only at `/runbook`, the
+//! contract as environment, `network_mode: none` unless the schema allows network,
+//! read-only root, tmpfs `/tmp` as working directory, all capabilities dropped,
+//! no-new-privileges, an init process, uid 65534, memory (= memory + swap), pids, CPU quota
+//! and CPU-time limits. Output is attached before start and streamed into the capture; the
+//! wall-clock timeout kills the container; the container is always removed.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    KillContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::{RunOutcome, RunSpec, Sandbox, SandboxError};
+use crate::output::OutputCapture;
+
+#[derive(Debug, Clone)]
+pub struct DockerSandbox {
+    docker: Docker,
+    default_image: String,
+    pull: bool,
+    /// Network mode for schemas that allow network (default: the daemon's default).
+    network: Option<String>,
+}
+
+/// How long to keep draining output after the container stopped.
+const DRAIN: Duration = Duration::from_secs(5);
+
+fn err(what: &str) -> impl Fn(bollard::errors::Error) -> SandboxError + '_ {
+    move |e| SandboxError(format!("docker: {what}: {e}"))
+}
+
+impl DockerSandbox {
+    /// Connects (DOCKER_HOST or the default socket), negotiates the API version and checks
+    /// that the default image is there (or may be pulled).
+    pub async fn connect(
+        default_image: &str,
+        pull: bool,
+        network: Option<String>,
+    ) -> Result<Self, String> {
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| format!("cannot connect to the Docker API: {e}"))?
+            .negotiate_version()
+            .await
+            .map_err(|e| format!("Docker API not answering: {e}"))?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| format!("Docker API not answering: {e}"))?;
+        let me = Self {
+            docker,
+            default_image: default_image.to_string(),
+            pull,
+            network,
+        };
+        if !pull && me.docker.inspect_image(default_image).await.is_err() {
+            return Err(format!(
+                "image {default_image} is not present and pulling is off (--sandbox-pull)"
+            ));
+        }
+        Ok(me)
+    }
+
+    pub fn describe(&self) -> String {
+        format!("docker (image {})", self.default_image)
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<(), SandboxError> {
+        if self.docker.inspect_image(image).await.is_ok() {
+            return Ok(());
+        }
+        if !self.pull {
+            return Err(SandboxError(format!(
+                "image {image} is not present on the worker, and pulling is off (--sandbox-pull)"
+            )));
+        }
+        let opts = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let mut progress = self.docker.create_image(Some(opts), None, None);
+        while let Some(step) = progress.next().await {
+            step.map_err(err("pull"))?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, id: &str) {
+        let opts = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        if let Err(e) = self.docker.remove_container(id, Some(opts)).await {
+            tracing::warn!(container = id, error = %e, "cannot remove container");
+        }
+    }
+}
+
+#[async_trait]
+impl Sandbox for DockerSandbox {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn run(&self, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
+        let image = spec
+            .image
+            .clone()
+            .unwrap_or_else(|| self.default_image.clone());
+        self.ensure_image(&image).await?;
+        let folder = spec
+            .runbook
+            .parent()
+            .ok_or_else(|| SandboxError("runbook has no folder".into()))?;
+        let file = spec
+            .runbook
+            .file_name()
+            .ok_or_else(|| SandboxError("runbook has no file name".into()))?;
+        let inside = Path::new("/runbook").join(file).display().to_string();
+        let mut cmd = match spec.runbook.extension().and_then(|e| e.to_str()) {
+            Some("sh") => vec!["bash".to_string(), inside],
+            Some("py") => vec!["python3".to_string(), inside],
+            _ => vec![inside],
+        };
+        cmd.extend(spec.args.iter().cloned());
+        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.push("HOME=/tmp".into());
+        let cpu_secs =
+            (spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64)) as i64;
+        let ulimit = |name: &str, soft: i64, hard: i64| ResourcesUlimits {
+            name: Some(name.into()),
+            soft: Some(soft),
+            hard: Some(hard),
+        };
+        let memory = (spec.limits.memory_mb << 20) as i64;
+        let host = HostConfig {
+            binds: Some(vec![format!("{}:/runbook:ro", folder.display())]),
+            network_mode: Some(if spec.network {
+                self.network.clone().unwrap_or_else(|| "default".into())
+            } else {
+                "none".into()
+            }),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                format!("rw,nosuid,nodev,size={}m,mode=1777", spec.limits.memory_mb),
+            )])),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            init: Some(true),
+            memory: Some(memory),
+            memory_swap: Some(memory),
+            pids_limit: Some(spec.limits.pids as i64),
+            nano_cpus: Some((spec.limits.cpu * 1e9) as i64),
+            // Podman replaces its defaults with any ulimit sent: always send nofile/nproc.
+            ulimits: Some(vec![
+                ulimit("cpu", cpu_secs, cpu_secs + 1),
+                ulimit("nofile", 4096, 4096),
+                ulimit("nproc", 4096, 4096),
+            ]),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image),
+            cmd: Some(cmd),
+            env: Some(env),
+            working_dir: Some("/tmp".into()),
+            user: Some("65534:65534".into()),
+            network_disabled: Some(!spec.network),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let name = format!("cloudo-{}", spec.exec_id);
+        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        let id = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(err("create"))?
+            .id;
+        let result = self.run_created(&id, &spec, started).await;
+        self.remove(&id).await;
+        result
+    }
+}
+
+impl DockerSandbox {
+    async fn run_created(
+        &self,
+        id: &str,
+        spec: &RunSpec,
+        started: Instant,
+    ) -> Result<RunOutcome, SandboxError> {
+        let attach = AttachContainerOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .logs(false)
+            .build();
+        let mut output = self
+            .docker
+            .attach_container(id, Some(attach))
+            .await
+            .map_err(err("attach"))?
+            .output;
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(err("start"))?;
+
+        let mut capture = OutputCapture::new(spec.output_cap);
+        let deadline = tokio::time::Instant::now() + spec.timeout;
+        let mut timed_out = false;
+        loop {
+            tokio::select! {
+                frame = output.next() => match frame {
+                    Some(Ok(f)) => capture.push(&f.into_bytes()),
+                    Some(Err(_)) | None => break,
+                },
+                _ = tokio::time::sleep_until(deadline), if !timed_out => {
+                    timed_out = true;
+                    let kill = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
+                    let _ = self.docker.kill_container(id, Some(kill)).await;
+                    // Keep draining briefly: the stream ends when the container is gone.
+                    let drain = tokio::time::Instant::now() + DRAIN;
+                    loop {
+                        tokio::select! {
+                            frame = output.next() => match frame {
+                                Some(Ok(f)) => capture.push(&f.into_bytes()),
+                                Some(Err(_)) | None => break,
+                            },
+                            _ = tokio::time::sleep_until(drain) => break,
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        // The exit status comes from inspect, once the container has stopped.
+        let mut state = None;
+        for _ in 0..100 {
+            let s = self
+                .docker
+                .inspect_container(id, None)
+                .await
+                .map_err(err("inspect"))?
+                .state;
+            if s.as_ref().is_some_and(|s| s.running != Some(true)) {
+                state = s;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let state =
+            state.ok_or_else(|| SandboxError("docker: the container did not stop".into()))?;
+        let exit_code = state.exit_code.map(|c| c as i32);
+        let oom = state.oom_killed == Some(true);
+        let output_bytes = capture.total();
+        let (text, output_truncated) = capture.finish();
+        Ok(RunOutcome {
+            // A container killed by a signal exits 128+N.
+            signal: exit_code.filter(|c| *c > 128 && *c < 160).map(|c| c - 128),
+            exit_code,
+            timed_out,
+            output: text,
+            output_truncated,
+            output_bytes,
+            duration: started.elapsed(),
+            oom,
+        })
+    }
+}
