@@ -136,8 +136,12 @@ impl RunCgroup {
             .ok()
             .and_then(|s| {
                 s.lines().find_map(|l| {
-                    l.strip_prefix(key)
-                        .map(|n| n.trim().parse::<u64>().unwrap_or(0))
+                    let mut it = l.split_whitespace();
+                    if it.next() == Some(key) {
+                        it.next().and_then(|n| n.parse::<u64>().ok())
+                    } else {
+                        None
+                    }
                 })
             })
             .is_some_and(|n| n > 0)

@@ -2,8 +2,9 @@
 //!
 //! Isolation it gives: an empty environment plus the contract, a fresh private working
 //! directory (also `HOME`) removed afterwards, its own process group killed as a whole at
-//! the timeout and at exit, death with the worker. It does not restrict the filesystem or
-//! the network; the bwrap and docker sandboxes do.
+//! the timeout and at exit; at a timeout also any process that left the group (`setsid`)
+//! but still carries the run's `CLOUDO_EXEC_ID`. It does not restrict the filesystem, the
+//! network or resources; the bwrap and docker sandboxes do.
 
 use async_trait::async_trait;
 use tokio::process::Command;
@@ -51,6 +52,11 @@ impl Sandbox for ProcessSandbox {
         let outcome = supervisor::run(cmd, &limits)
             .await
             .map_err(|e| SandboxError(format!("cannot start {}: {e}", program.display())));
+        // At a timeout, also what left the process group (setsid): found by its exec id.
+        if outcome.as_ref().is_ok_and(|o| o.timed_out) {
+            let id = spec.exec_id.clone();
+            let _ = tokio::task::spawn_blocking(move || supervisor::kill_strays(&id)).await;
+        }
         // Removed here, not on drop in a blocking context; a failure only leaves a temp dir.
         if let Err(e) = workdir.close() {
             tracing::warn!(error = %e, "could not remove a runbook working directory");
