@@ -48,7 +48,7 @@ test: setup lint
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f; if (p == 0 || f > 0) exit 1}' target/test-output.log
 
 bench:
-	$(CARGO) bench -p cloudo-orchestrator --bench engine
+	./test-env/with-sandboxes.sh $(CARGO) bench -p cloudo-orchestrator --bench engine
 	$(CARGO) bench -p cloudo-orchestrator --bench ingest
 
 # The long run of the alert-parser fuzzers (make test runs a short one).

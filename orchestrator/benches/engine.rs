@@ -45,7 +45,7 @@ impl Drop for Engine {
     }
 }
 
-fn start(sync: &str) -> Engine {
+fn start(sync: &str, sandbox: &str) -> Engine {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("schemas.json"),
@@ -64,6 +64,9 @@ fn start(sync: &str) -> Engine {
             "--sqlite-sync",
             sync,
         ])
+        .args(["--sandbox", sandbox, "--kill-grace", "1"])
+        .arg("--sandbox-image")
+        .arg(std::env::var("CLOUDO_TEST_IMAGE").unwrap_or_else(|_| "cloudo-runbook:latest".into()))
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--catalog")
@@ -138,6 +141,92 @@ fn report(label: &str, mut lat: Vec<Duration>, wall: Duration) {
     );
 }
 
+/// p50 and p99 of `runs` executions of a command: the raw cost of a sandbox.
+fn raw(cmd: &[&str], runs: usize) -> (Duration, Duration) {
+    let mut lat: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            let ok = Command::new(cmd[0])
+                .args(&cmd[1..])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "raw command failed: {cmd:?}");
+            t.elapsed()
+        })
+        .collect();
+    lat.sort();
+    (pct(&lat, 0.5), pct(&lat, 0.99))
+}
+
+/// Per-sandbox rows: engine trigger->done next to the raw spawn cost of the same sandbox.
+fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes: &str) {
+    let image = std::env::var("CLOUDO_TEST_IMAGE").unwrap_or_default();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("noop.sh"), "exit 0\n").unwrap();
+    let script = dir.path().join("noop.sh").display().to_string();
+    println!("\nper sandbox: engine trigger->done vs raw spawn of the same sandbox (sequential)");
+    for sandbox in sandboxes.split(',').filter(|s| !s.is_empty()) {
+        let n = if sandbox == "docker" { 40 } else { 200 };
+        let raw_cmd: Vec<String> = match sandbox {
+            "process" => vec!["bash".into(), script.clone()],
+            // The same invocation the bwrap sandbox makes (as root: through setpriv).
+            "bwrap" => "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all -- \
+                bwrap --unshare-all --die-with-parent --new-session --uid 65534 --gid 65534 \
+                --hostname runbook --ro-bind /usr /usr --symlink usr/bin /bin \
+                --symlink usr/sbin /sbin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
+                --ro-bind-try /etc/passwd /etc/passwd --ro-bind-try /etc/group /etc/group \
+                --ro-bind-try /etc/nsswitch.conf /etc/nsswitch.conf \
+                --ro-bind-try /etc/ld.so.cache /etc/ld.so.cache --ro-bind-try /etc/ssl /etc/ssl \
+                --proc /proc --dev /dev --tmpfs /tmp --chdir /tmp --clearenv \
+                --cap-drop ALL --remount-ro / -- /usr/bin/bash -c true"
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            "docker" => vec![
+                "docker".into(),
+                "run".into(),
+                "--rm".into(),
+                "--network".into(),
+                "none".into(),
+                "--read-only".into(),
+                "--init".into(),
+                image.clone(),
+                "bash".into(),
+                "-c".into(),
+                "true".into(),
+            ],
+            other => panic!("unknown sandbox {other}"),
+        };
+        let refs: Vec<&str> = raw_cmd.iter().map(String::as_str).collect();
+        let (raw50, raw99) = raw(&refs, n);
+        let engine = start("normal", sandbox);
+        let base = engine.base.clone();
+        let mut lat = rt.block_on(async {
+            for _ in 0..3 {
+                one_run(http, &base).await;
+            }
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                lat.push(one_run(http, &base).await);
+            }
+            lat
+        });
+        lat.sort();
+        let (e50, e99) = (pct(&lat, 0.5), pct(&lat, 0.99));
+        println!(
+            "{sandbox:<8} n={n:<4} engine p50={:<10} p99={:<10} raw p50={:<10} p99={:<10} overhead p50={}",
+            ms(e50),
+            ms(e99),
+            ms(raw50),
+            ms(raw99),
+            ms(e50.saturating_sub(raw50)),
+        );
+    }
+}
+
 fn main() {
     let n = env_or("BENCH_N", 1000);
     let clients = env_or("BENCH_CLIENTS", 64);
@@ -146,7 +235,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let engine = start(&sync);
+    let engine = start(&sync, "process");
     let base = Arc::new(engine.base.clone());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients * 2)
@@ -186,4 +275,8 @@ fn main() {
         }
         report(&format!("concurrent ({clients} clients)"), lat, t.elapsed());
     });
+    drop(engine);
+    let sandboxes =
+        std::env::var("BENCH_SANDBOXES").unwrap_or_else(|_| "process,bwrap,docker".into());
+    sandbox_rows(&rt, &http, &sandboxes);
 }

@@ -243,13 +243,16 @@ impl Sandbox for BwrapSandbox {
             .parent()
             .ok_or_else(|| SandboxError("runbook has no folder".into()))?
             .to_path_buf();
-        let staged = tokio::task::spawn_blocking(move || stage(&folder))
-            .await
-            .map_err(|e| SandboxError(e.to_string()))??;
+        // Staging the folder and creating the cgroups are independent: do both at once.
         let name = format!("{}-{}", spec.exec_id, std::process::id());
-        let cg = self
-            .cgroups
-            .create(&name, &spec.limits)
+        let (cgroups, limits_wanted) = (self.cgroups.clone(), spec.limits);
+        let (staged, cg) = tokio::join!(
+            tokio::task::spawn_blocking(move || stage(&folder)),
+            tokio::task::spawn_blocking(move || cgroups.create(&name, &limits_wanted)),
+        );
+        let staged = staged.map_err(|e| SandboxError(e.to_string()))??;
+        let cg = cg
+            .map_err(|e| SandboxError(e.to_string()))?
             .map_err(|e| SandboxError(format!("cannot apply limits: {e}")))?;
         let mut cmd = self.command(&spec, staged.path())?;
         let cpu_secs = spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64);
@@ -261,8 +264,12 @@ impl Sandbox for BwrapSandbox {
         };
         let result = supervisor::run(cmd, &limits).await;
         let oom = cg.oom_killed();
-        cg.finish().await;
-        drop(staged);
+        // bwrap is gone, so is its pid namespace; what is left is removing the groups,
+        // which can take a few retries while the last tasks exit: not on the run's clock.
+        tokio::spawn(async move {
+            cg.finish().await;
+            drop(staged);
+        });
         let mut outcome = result.map_err(|e| SandboxError(format!("cannot start bwrap: {e}")))?;
         outcome.oom = oom;
         Ok(outcome)
