@@ -161,6 +161,58 @@ fn raw(cmd: &[&str], runs: usize) -> (Duration, Duration) {
     (pct(&lat, 0.5), pct(&lat, 0.99))
 }
 
+/// The sandbox alone, driven in process through the worker crate: what the engine adds on
+/// top of it is its own overhead.
+fn direct(
+    rt: &tokio::runtime::Runtime,
+    sandbox: &str,
+    script: &std::path::Path,
+    n: usize,
+) -> (Duration, Duration) {
+    use cloudo_worker::sandbox::bwrap::BwrapSandbox;
+    use cloudo_worker::sandbox::docker::DockerSandbox;
+    use cloudo_worker::sandbox::process::ProcessSandbox;
+    use cloudo_worker::{ResolvedLimits, RunSpec, Sandbox};
+    let grace = Duration::from_secs(1);
+    let sb: Box<dyn Sandbox> = match sandbox {
+        "process" => Box::new(ProcessSandbox { kill_grace: grace }),
+        "bwrap" => Box::new(BwrapSandbox::detect(grace).expect("bwrap")),
+        _ => Box::new(
+            rt.block_on(DockerSandbox::connect(
+                &std::env::var("CLOUDO_TEST_IMAGE").unwrap_or_default(),
+                false,
+                None,
+            ))
+            .expect("docker"),
+        ),
+    };
+    let mut lat: Vec<Duration> = (0..n)
+        .map(|i| {
+            let spec = RunSpec {
+                exec_id: format!("00000000-0000-4000-8000-{i:012}"),
+                runbook: script.to_path_buf(),
+                args: Vec::new(),
+                env: [("PATH".to_string(), "/usr/bin:/bin".to_string())].into(),
+                timeout: Duration::from_secs(60),
+                output_cap: 1 << 20,
+                network: false,
+                limits: ResolvedLimits {
+                    memory_mb: 512,
+                    pids: 256,
+                    cpu: 1.0,
+                },
+                image: None,
+            };
+            let t = Instant::now();
+            let out = rt.block_on(sb.run(spec)).expect("sandbox run");
+            assert_eq!(out.exit_code, Some(0));
+            t.elapsed()
+        })
+        .collect();
+    lat.sort();
+    (pct(&lat, 0.5), pct(&lat, 0.99))
+}
+
 /// Per-sandbox rows: engine trigger->done next to the raw spawn cost of the same sandbox.
 fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes: &str) {
     let image = std::env::var("CLOUDO_TEST_IMAGE").unwrap_or_default();
@@ -202,6 +254,7 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
         };
         let refs: Vec<&str> = raw_cmd.iter().map(String::as_str).collect();
         let (raw50, raw99) = raw(&refs, n);
+        let (direct50, _) = direct(rt, sandbox, &dir.path().join("noop.sh"), n);
         let engine = start("normal", sandbox);
         let base = engine.base.clone();
         let mut lat = rt.block_on(async {
@@ -217,12 +270,14 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
         lat.sort();
         let (e50, e99) = (pct(&lat, 0.5), pct(&lat, 0.99));
         println!(
-            "{sandbox:<8} n={n:<4} engine p50={:<10} p99={:<10} raw p50={:<10} p99={:<10} overhead p50={}",
+            "{sandbox:<8} n={n:<4} engine p50={:<10} p99={:<10} raw p50={:<10} p99={:<10} sandbox.run p50={:<10} overhead vs raw={:<10} engine overhead vs sandbox.run={}",
             ms(e50),
             ms(e99),
             ms(raw50),
             ms(raw99),
+            ms(direct50),
             ms(e50.saturating_sub(raw50)),
+            ms(e50.saturating_sub(direct50)),
         );
     }
 }
