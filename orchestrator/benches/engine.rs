@@ -11,7 +11,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+#[path = "support/mod.rs"]
+mod common;
+
+use common::Engine;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,73 +36,22 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-struct Engine {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(sync: &str, sandbox: &str) -> Engine {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("schemas.json"),
-        r#"[{"partition_key": "bench", "entity": [{"id": "noop", "runbook": "noop.sh"}]}]"#,
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
-    std::fs::write(dir.path().join("runbooks/noop.sh"), "exit 0\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudo"))
-        .arg("serve")
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
+    let image =
+        std::env::var("CLOUDO_TEST_IMAGE").unwrap_or_else(|_| "cloudo-runbook:latest".into());
+    common::start(
+        &[
             "--sqlite-sync",
             sync,
-        ])
-        .args(["--sandbox", sandbox, "--kill-grace", "1"])
-        .arg("--sandbox-image")
-        .arg(std::env::var("CLOUDO_TEST_IMAGE").unwrap_or_else(|_| "cloudo-runbook:latest".into()))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--catalog")
-        .arg(dir.path().join("schemas.json"))
-        .arg("--runbooks")
-        .arg(dir.path().join("runbooks"))
-        .env("RUST_LOG", "warn,cloudo::serve=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cloudo");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v["message"] == "listening"
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("cloudo listening");
-    Engine {
-        child,
-        base: format!("http://{addr}"),
-        _dir: dir,
-    }
+            "--sandbox",
+            sandbox,
+            "--kill-grace",
+            "1",
+            "--sandbox-image",
+            &image,
+        ],
+        None,
+    )
 }
 
 /// One run: trigger, then long-poll until terminal. Returns trigger -> done.

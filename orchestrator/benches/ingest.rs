@@ -11,11 +11,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+#[path = "support/mod.rs"]
+mod common;
+
+use common::Engine;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -24,71 +27,11 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-struct Engine {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start() -> Engine {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("schemas.json"),
-        r#"[{"partition_key": "bench", "entity": [{"id": "noop", "runbook": "noop.sh"}]}]"#,
+    common::start(
+        &["--sandbox", "process"],
+        Some("rules:\n  - when: {alert_rule: bench-run}\n    run: noop\n"),
     )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("routes.yaml"),
-        "rules:\n  - when: {alert_rule: bench-run}\n    run: noop\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
-    std::fs::write(dir.path().join("runbooks/noop.sh"), "exit 0\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudo"))
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-        .args(["--sandbox", "process"])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--catalog")
-        .arg(dir.path().join("schemas.json"))
-        .arg("--runbooks")
-        .arg(dir.path().join("runbooks"))
-        .arg("--routes")
-        .arg(dir.path().join("routes.yaml"))
-        .env("RUST_LOG", "warn,cloudo::serve=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cloudo");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v["message"] == "listening"
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("cloudo listening");
-    Engine {
-        child,
-        base: format!("http://{addr}"),
-        _dir: dir,
-    }
 }
 
 /// A metric alert like Azure's test action, with its own alert id.

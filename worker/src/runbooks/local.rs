@@ -95,13 +95,6 @@ impl RunbookSource for LocalRunbooks {
         .map_err(|e| RunbookError(format!("listing failed: {e}")))
     }
 
-    async fn read(&self, name: &str) -> Result<Vec<u8>, RunbookError> {
-        let resolved = self.resolve(name, None).await?;
-        tokio::fs::read(&resolved.path)
-            .await
-            .map_err(|e| RunbookError(format!("runbook {name:?}: {e}")))
-    }
-
     async fn refresh(&self) -> Result<Option<String>, RunbookError> {
         Ok(None)
     }

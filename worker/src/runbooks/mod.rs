@@ -66,7 +66,12 @@ pub trait RunbookSource: Send + Sync + 'static {
     /// Every runbook file at the current version.
     async fn list(&self) -> Result<Vec<RunbookFile>, RunbookError>;
     /// One file's content at the current version.
-    async fn read(&self, name: &str) -> Result<Vec<u8>, RunbookError>;
+    async fn read(&self, name: &str) -> Result<Vec<u8>, RunbookError> {
+        let resolved = self.resolve(name, None).await?;
+        tokio::fs::read(&resolved.path)
+            .await
+            .map_err(|e| RunbookError(format!("runbook {name:?}: {e}")))
+    }
     /// Fetches new versions now (a no-op for a folder). Returns the current commit.
     async fn refresh(&self) -> Result<Option<String>, RunbookError>;
 }

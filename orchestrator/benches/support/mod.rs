@@ -1,0 +1,74 @@
+//! Starting a real `cloudo serve` for the benchmarks: release binary, temporary data dir,
+//! one `noop` schema whose runbook is `exit 0`.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Engine {
+    child: std::process::Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the engine with `extra` options; `routes` is written to `routes.yaml` and passed
+/// with `--routes` when given.
+pub fn start(extra: &[&str], routes: Option<&str>) -> Engine {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("schemas.json"),
+        r#"[{"partition_key": "bench", "entity": [{"id": "noop", "runbook": "noop.sh"}]}]"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("runbooks")).unwrap();
+    std::fs::write(dir.path().join("runbooks/noop.sh"), "exit 0\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudo"));
+    cmd.arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--catalog")
+        .arg(dir.path().join("schemas.json"))
+        .arg("--runbooks")
+        .arg(dir.path().join("runbooks"))
+        .env("RUST_LOG", "warn,cloudo::serve=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(routes) = routes {
+        std::fs::write(dir.path().join("routes.yaml"), routes).unwrap();
+        cmd.arg("--routes").arg(dir.path().join("routes.yaml"));
+    }
+    let mut child = cmd.spawn().expect("start cloudo");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["message"] == "listening"
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("cloudo listening");
+    Engine {
+        child,
+        base: format!("http://{addr}"),
+        dir,
+    }
+}
