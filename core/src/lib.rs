@@ -8,6 +8,7 @@
 //! This crate knows nothing about HTTP, processes or Azure.
 
 pub mod alert;
+pub mod auth;
 pub mod conformance;
 pub mod env;
 pub mod execution;

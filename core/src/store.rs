@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 
+use crate::auth::{ApiKey, AuditRecord};
 use crate::execution::{ExecId, Execution, IllegalTransition, Status, StatusChange};
 use crate::schema::Schema;
 use crate::time::Timestamp;
@@ -21,6 +22,8 @@ pub enum StoreError {
     Illegal(#[from] IllegalTransition),
     #[error("invalid cursor")]
     BadCursor,
+    #[error("{0}")]
+    Conflict(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
@@ -62,6 +65,16 @@ pub enum Created {
     Duplicate(Vec<ExecId>),
 }
 
+/// Filters and paging for [`Store::list_audit`]; newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    /// Matches the start of the action, e.g. `POST` or `DELETE /api/keys`.
+    pub action: Option<String>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
 /// One page of results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -96,6 +109,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets dedup keys recorded before `before`.
     async fn purge_dedup(&self, before: Timestamp) -> StoreResult<usize>;
+
+    /// Stores a key; `replace` overwrites one of the same name, else a name in use is a
+    /// [`StoreError::Conflict`].
+    async fn put_key(&self, key: &ApiKey, replace: bool) -> StoreResult<()>;
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>>;
+    /// Revokes (deletes) a key; false if there was none of that name.
+    async fn delete_key(&self, name: &str) -> StoreResult<bool>;
+    async fn touch_key(&self, name: &str, at: Timestamp) -> StoreResult<()>;
+
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()>;
+    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Page<AuditRecord>>;
 
     /// Small named documents (routing rules, ...).
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;

@@ -141,6 +141,27 @@ ALTER TABLE executions ADD COLUMN runtime TEXT;
 ALTER TABLE executions ADD COLUMN sandbox TEXT;
 ALTER TABLE executions ADD COLUMN oom INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+CREATE TABLE api_keys (
+    name         TEXT PRIMARY KEY,
+    role         TEXT NOT NULL,
+    hash         TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT,
+    last_used_at TEXT
+);
+CREATE TABLE audit (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      TEXT NOT NULL,
+    actor   TEXT NOT NULL,
+    role    TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    target  TEXT NOT NULL,
+    source  TEXT NOT NULL,
+    outcome INTEGER NOT NULL
+);
+CREATE INDEX audit_by_actor ON audit (actor, seq);
+"#,
 ];
 
 impl Db {
