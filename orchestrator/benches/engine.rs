@@ -245,10 +245,7 @@ fn main() {
         .unwrap();
     let engine = start(&sync, "process");
     let base = Arc::new(engine.base.clone());
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients * 2)
-        .build()
-        .unwrap();
+    let http = common::client(clients * 2);
     println!(
         "embedded engine (sqlite sync={sync}, sandbox=process, runbook `exit 0`), {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())

@@ -99,10 +99,7 @@ fn main() {
         .build()
         .unwrap();
     let engine = start();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients * 2)
-        .build()
-        .unwrap();
+    let http = common::client(clients * 2);
     println!(
         "alert ingest, {clients} concurrent clients, dedup on, sqlite sync=normal, {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())

@@ -21,7 +21,39 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole engine in one process: HTTP API, embedded store and queue (SQLite),
     /// and an in-process worker pool.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Manage API keys in the data dir's database (works with the server running or not).
+    Keys(KeysArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    /// Folder of the database [default: ./data].
+    #[arg(long, env = "CLOUDO_DATA_DIR", value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (it is shown only this once).
+    Create {
+        /// A name for the key (what the audit log shows).
+        #[arg(long)]
+        name: String,
+        /// ingest, viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// Expiry, RFC 3339 (e.g. 2027-01-01T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
+    },
+    /// List keys (names, roles, expiry, last use; never the keys).
+    List,
+    /// Revoke (delete) a key.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -163,6 +195,12 @@ pub struct ServeArgs {
     /// Lower-case RESOURCE_RG and RESOURCE_NAME as ClouDO did [default: true].
     #[arg(long, env = "CLOUDO_COMPAT_LOWERCASE_RESOURCE", value_name = "BOOL", action = clap::ArgAction::Set)]
     pub compat_lowercase_resource: Option<bool>,
+
+    /// Turn authentication off (every request is an admin). For a laptop only; a warning
+    /// is logged at every start. The bootstrap admin key comes from CLOUDO_ADMIN_KEY, or
+    /// is generated and printed once when no key exists.
+    #[arg(long, env = "CLOUDO_DEV_NO_AUTH", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub dev_no_auth: Option<bool>,
 
     /// SQLite commit durability [default: normal].
     #[arg(long, env = "CLOUDO_SQLITE_SYNC", value_enum)]

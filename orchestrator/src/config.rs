@@ -33,6 +33,9 @@ pub struct ServeConfig {
     pub compat_lowercase_resource: bool,
     pub git: Option<GitSource>,
     pub sandbox: SandboxOptions,
+    pub dev_no_auth: bool,
+    /// From `CLOUDO_ADMIN_KEY` only.
+    pub admin_key: Option<Secret>,
 }
 
 /// Runbooks from git.
@@ -214,6 +217,11 @@ impl ServeConfig {
                 .unwrap_or(true),
             git,
             sandbox,
+            dev_no_auth: args.dev_no_auth.unwrap_or(false),
+            admin_key: std::env::var("CLOUDO_ADMIN_KEY")
+                .ok()
+                .filter(|k| !k.is_empty())
+                .map(Secret::new),
         })
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod executions;
 mod ingest;
+mod keys_cli;
 mod logging;
 mod reaper;
 mod serve;
@@ -18,13 +19,18 @@ use crate::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => config::ServeConfig::resolve(args).and_then(|cfg| {
+        Command::Serve(args) => config::ServeConfig::resolve(*args).and_then(|cfg| {
             logging::init(cfg.log_format);
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
                 .block_on(serve::run(cfg))
         }),
+        Command::Keys(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(keys_cli::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

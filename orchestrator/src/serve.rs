@@ -14,6 +14,8 @@ use cloudo_worker::{
 };
 use tokio::sync::watch;
 
+use cloudo_worker::runbooks::Secret;
+
 use crate::api::routes::ROUTES_SETTING;
 use crate::api::{self, AppState};
 use crate::cli::SqliteSync;
@@ -149,7 +151,18 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         queue,
         runbooks,
         public_url: cfg.public_url.clone().into(),
+        auth_table: Arc::default(),
+        keys: Arc::default(),
+        dev_no_auth: cfg.dev_no_auth,
     };
+    if cfg.dev_no_auth {
+        tracing::warn!(
+            "AUTHENTICATION IS OFF (--dev-no-auth): anyone who can reach {} is an admin",
+            cfg.listen
+        );
+    } else {
+        bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
+    }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -178,6 +191,32 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         let _ = r.await;
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The first admin key: `CLOUDO_ADMIN_KEY` (stored as the key `admin`, replacing an older
+/// one), or, when no key exists at all, a generated one printed once on stderr.
+async fn bootstrap_admin(store: &dyn Store, key: Option<&Secret>) -> anyhow::Result<()> {
+    use cloudo_core::auth::{ApiKey, Role, generate_key, hash_key};
+    let record = |k: &str| ApiKey {
+        name: "admin".into(),
+        role: Role::Admin,
+        hash: hash_key(k),
+        created_at: cloudo_core::time::now(),
+        expires_at: None,
+        last_used_at: None,
+    };
+    match key {
+        Some(k) => store.put_key(&record(k.expose()), true).await?,
+        None if store.list_keys().await?.is_empty() => {
+            let k = generate_key().map_err(anyhow::Error::msg)?;
+            store.put_key(&record(&k), false).await?;
+            eprintln!(
+                "cloudo: no API key existed, so an admin key was created. It is shown only now:\n\n    {k}\n\nUse it as 'Authorization: Bearer <key>'; create others with 'cloudo keys create'."
+            );
+        }
+        None => {}
+    }
     Ok(())
 }
 

@@ -7,6 +7,23 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// The admin key of benchmark servers; clients send it as a bearer token.
+pub const ADMIN_KEY: &str = "cloudo_bench_admin_key_0123456789abcdef";
+
+/// A client that authenticates as the admin.
+pub fn client(pool: usize) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {ADMIN_KEY}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(pool)
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 #[derive(Debug)]
 pub struct Engine {
     child: std::process::Child,
@@ -43,6 +60,7 @@ pub fn start(extra: &[&str], routes: Option<&str>) -> Engine {
         .arg("--runbooks")
         .arg(dir.path().join("runbooks"))
         .env("RUST_LOG", "warn,cloudo::serve=info")
+        .env("CLOUDO_ADMIN_KEY", ADMIN_KEY)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(routes) = routes {

@@ -1,11 +1,13 @@
 //! The HTTP API: routes, shared state, and the layers every request goes through.
 
 mod alertmanager;
+pub mod auth;
 mod body;
 mod error;
 pub use error::ApiError;
 mod executions;
 mod health;
+mod keys;
 mod logs;
 pub mod routes;
 mod runbooks;
@@ -16,14 +18,17 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::http::Method;
+use axum::routing::{delete, get, post, put};
 use cloudo_core::JobQueue;
+use cloudo_core::auth::Permission;
 use cloudo_worker::RunbookSource;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::executions::Executions;
 use crate::ingest::Ingest;
+use auth::{KeyCache, Routes, Table};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -36,6 +41,11 @@ pub struct AppState {
     pub runbooks: Arc<dyn RunbookSource>,
     /// Base of the links to executions, without a trailing slash.
     pub public_url: Arc<str>,
+    /// Filled by [`router`].
+    pub auth_table: Table,
+    pub keys: Arc<KeyCache>,
+    /// `--dev-no-auth`: every request is an admin.
+    pub dev_no_auth: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,26 +62,99 @@ impl AppState {
     }
 }
 
-/// The whole API.
-pub fn router(state: AppState, body_limit: usize) -> Router {
-    Router::new()
-        .route("/api/Trigger", get(trigger::trigger).post(trigger::trigger))
-        .route(
-            "/api/Trigger/{team}",
-            get(trigger::trigger_team).post(trigger::trigger_team),
+/// Every route with the permission it needs (the single source for the middleware and
+/// for docs/security.md).
+fn routes() -> Routes {
+    use Method as M;
+    use Permission as P;
+    Routes::new()
+        .add(
+            "/api/Trigger",
+            vec![
+                (M::GET, P::Ingest, get(trigger::trigger)),
+                (M::POST, P::Ingest, post(trigger::trigger)),
+            ],
         )
-        .route("/api/webhooks/alertmanager", post(alertmanager::webhook))
-        .route("/api/routes", get(routes::get).put(routes::put))
-        .route("/api/routes/test", post(routes::test))
-        .route("/api/runbooks", get(runbooks::list))
-        .route("/api/runbooks/refresh", post(runbooks::refresh))
-        .route("/api/runbooks/{*path}", get(runbooks::read))
-        .route("/api/executions", get(executions::list))
-        .route("/api/executions/{exec_id}", get(executions::get_one))
-        .route("/api/logs", get(logs::page))
-        .route("/api/logs/{partition}/{exec_id}", get(logs::one))
-        .route("/api/healthz", get(health::healthz))
-        .route("/api/readyz", get(health::readyz))
+        .add(
+            "/api/Trigger/{team}",
+            vec![
+                (M::GET, P::Ingest, get(trigger::trigger_team)),
+                (M::POST, P::Ingest, post(trigger::trigger_team)),
+            ],
+        )
+        .add(
+            "/api/webhooks/alertmanager",
+            vec![(M::POST, P::Ingest, post(alertmanager::webhook))],
+        )
+        .add(
+            "/api/routes",
+            vec![
+                (M::GET, P::Read, get(routes::get)),
+                (M::PUT, P::Admin, put(routes::put)),
+            ],
+        )
+        .add(
+            "/api/routes/test",
+            vec![(M::POST, P::Operate, post(routes::test))],
+        )
+        .add(
+            "/api/runbooks",
+            vec![(M::GET, P::Read, get(runbooks::list))],
+        )
+        .add(
+            "/api/runbooks/refresh",
+            vec![(M::POST, P::Operate, post(runbooks::refresh))],
+        )
+        .add(
+            "/api/runbooks/{*path}",
+            vec![(M::GET, P::Read, get(runbooks::read))],
+        )
+        .add(
+            "/api/executions",
+            vec![(M::GET, P::Read, get(executions::list))],
+        )
+        .add(
+            "/api/executions/{exec_id}",
+            vec![(M::GET, P::Read, get(executions::get_one))],
+        )
+        .add("/api/logs", vec![(M::GET, P::Read, get(logs::page))])
+        .add(
+            "/api/logs/{partition}/{exec_id}",
+            vec![(M::GET, P::Read, get(logs::one))],
+        )
+        .add(
+            "/api/keys",
+            vec![
+                (M::GET, P::Admin, get(keys::list)),
+                (M::POST, P::Admin, post(keys::create)),
+            ],
+        )
+        .add(
+            "/api/keys/{name}",
+            vec![(M::DELETE, P::Admin, delete(keys::revoke))],
+        )
+        .add("/api/audit", vec![(M::GET, P::Admin, get(keys::audit))])
+        .add(
+            "/api/healthz",
+            vec![(M::GET, P::Public, get(health::healthz))],
+        )
+        .add(
+            "/api/readyz",
+            vec![(M::GET, P::Public, get(health::readyz))],
+        )
+}
+
+/// The permission table, for docs and tests.
+#[cfg(test)]
+pub fn route_table() -> Table {
+    routes().finish().1
+}
+
+/// The whole API.
+pub fn router(mut state: AppState, body_limit: usize) -> Router {
+    let (api, table) = routes().finish();
+    state.auth_table = table;
+    api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
@@ -85,4 +168,37 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             }),
         )
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// docs/security.md lists exactly the routes the router has, with their roles: adding a
+    /// route (which needs a permission to compile) without documenting it fails here.
+    #[test]
+    fn every_route_is_documented_with_its_role() {
+        let doc = include_str!("../../../docs/security.md");
+        let documented: BTreeSet<(String, String, String)> = doc
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(|c| c.trim().trim_matches('`')).collect();
+                (cells.len() >= 5 && cells[2].starts_with("/api/")).then(|| {
+                    (
+                        cells[1].to_string(),
+                        cells[2].to_string(),
+                        cells[3].to_string(),
+                    )
+                })
+            })
+            .collect();
+        let actual: BTreeSet<(String, String, String)> = super::route_table()
+            .iter()
+            .map(|((m, p), perm)| (m.to_string(), p.to_string(), perm.describe().to_string()))
+            .collect();
+        assert_eq!(
+            documented, actual,
+            "docs/security.md and the router disagree"
+        );
+    }
 }

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The bootstrap admin key every test server gets (and every test client sends).
+pub const ADMIN_KEY: &str = "cloudo_test_admin_key_0123456789abcdef";
+
 /// A test environment: files on disk, and at most one running server over them.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -73,6 +76,7 @@ impl Env {
             .args(self.sandbox_args())
             .args(&self.extra_args)
             .env_remove("RUST_LOG")
+            .env("CLOUDO_ADMIN_KEY", ADMIN_KEY)
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -112,10 +116,7 @@ impl Env {
             child,
             base: format!("http://{addr}"),
             logs,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap(),
+            http: client(Some(ADMIN_KEY)),
         }
     }
 
@@ -129,6 +130,22 @@ impl Env {
         assert!(!out.status.success(), "cloudo should have refused to start");
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
+}
+
+/// An HTTP client sending `key` as a bearer token.
+pub fn client(key: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(k) = key {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {k}").parse().unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 pub struct Server {

@@ -1,0 +1,326 @@
+//! Authentication, authorization and audit: one mechanism for every route.
+//!
+//! Routes are only ever added through [`Routes::add`], which records the permission each
+//! (method, path) needs, so a route cannot exist without a declared role. The middleware
+//! (a route layer, so it sees the matched path) finds the caller's key, checks its role
+//! against the table, and writes an audit record for every state-changing request.
+//!
+//! Keys come as `Authorization: Bearer <key>`, `x-cloudo-key: <key>` (ClouDO), basic auth
+//! with the key as password (Alertmanager), or - on ingest routes only, for senders that
+//! cannot set headers (Azure action groups) - `?code=<key>` / ClouDO's `?x-cloud-key=`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use base64::Engine as _;
+use cloudo_core::auth::{ApiKey, AuditRecord, Permission, Role, hash_key};
+use cloudo_core::{Store, time};
+
+use super::{ApiError, AppState};
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub role: Role,
+}
+
+/// The permission table, filled by [`Routes::add`].
+pub type Table = Arc<HashMap<(Method, &'static str), Permission>>;
+
+/// A router that cannot get a route without a permission.
+pub struct Routes {
+    router: Router<AppState>,
+    table: HashMap<(Method, &'static str), Permission>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            table: HashMap::new(),
+        }
+    }
+
+    /// Adds `path` with one (method, permission, handler) per method.
+    pub fn add(
+        mut self,
+        path: &'static str,
+        methods: Vec<(Method, Permission, MethodRouter<AppState>)>,
+    ) -> Self {
+        let mut mr = MethodRouter::new();
+        for (method, perm, handler) in methods {
+            self.table.insert((method, path), perm);
+            mr = mr.merge(handler);
+        }
+        self.router = self.router.route(path, mr);
+        self
+    }
+
+    pub fn finish(self) -> (Router<AppState>, Table) {
+        (self.router, Arc::new(self.table))
+    }
+}
+
+/// Caches key look-ups briefly (a revocation in this process clears it at once; other
+/// replicas see it within [`CACHE_TTL`]) and throttles `last_used_at` writes.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (Option<ApiKey>, Instant)>>,
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+const CACHE_TTL: Duration = Duration::from_secs(5);
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+impl KeyCache {
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    async fn lookup(&self, store: &Arc<dyn Store>, key: &str) -> Result<Option<ApiKey>, ApiError> {
+        let hash = hash_key(key);
+        if let Some((k, at)) = self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(k.clone());
+        }
+        let found = store.key_by_hash(&hash).await?;
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash, (found.clone(), Instant::now()));
+        Ok(found)
+    }
+
+    fn should_touch(&self, name: &str) -> bool {
+        let mut t = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        match t.get(name) {
+            Some(at) if at.elapsed() < TOUCH_EVERY => false,
+            _ => {
+                t.insert(name.to_string(), Instant::now());
+                true
+            }
+        }
+    }
+}
+
+/// The credential a request carries, if any.
+fn credential(headers: &HeaderMap, query: Option<&str>, allow_query: bool) -> Option<String> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(k) = v.strip_prefix("Bearer ") {
+            return Some(k.trim().to_string());
+        }
+        if let Some(b) = v.strip_prefix("Basic ") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            return text.split_once(':').map(|(_, pass)| pass.to_string());
+        }
+    }
+    if let Some(k) = headers.get("x-cloudo-key").and_then(|v| v.to_str().ok()) {
+        return Some(k.to_string());
+    }
+    if allow_query {
+        for pair in query.unwrap_or_default().split('&') {
+            if let Some((k, v)) = pair.split_once('=')
+                && (k == "code" || k == "x-cloud-key")
+                && !v.is_empty()
+            {
+                return Some(v.to_string());
+            }
+        }
+    }
+    None
+}
+
+fn unauthorized(msg: &str) -> Response {
+    let mut res = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg).into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"cloudo\""),
+    );
+    res
+}
+
+/// The middleware: authenticate, authorize, audit.
+pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+    let method = if req.method() == Method::HEAD {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+    else {
+        return next.run(req).await;
+    };
+    let Some(&perm) = state
+        .auth_table
+        .iter()
+        .find(|((m, p), _)| *m == method && *p == path)
+        .map(|(_, perm)| perm)
+    else {
+        // Fails closed: a route without a declared role is not served.
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "route has no declared role",
+        )
+        .into_response();
+    };
+    if perm == Permission::Public {
+        return next.run(req).await;
+    }
+    let source = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let target = req.uri().path().to_string();
+    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let action = format!("{method} {path}");
+
+    let (identity, denied) = if state.dev_no_auth {
+        (
+            Some(Identity {
+                name: "anonymous".into(),
+                role: Role::Admin,
+            }),
+            None,
+        )
+    } else {
+        let cred = credential(req.headers(), req.uri().query(), perm == Permission::Ingest);
+        match cred {
+            None => (
+                None,
+                Some(unauthorized("a key is needed: Authorization: Bearer <key>")),
+            ),
+            Some(k) => match state.keys.lookup(state.executions.store(), &k).await {
+                Err(e) => return e.into_response(),
+                Ok(None) => (None, Some(unauthorized("unknown or revoked key"))),
+                Ok(Some(key)) if key.expired(time::now()) => {
+                    (None, Some(unauthorized("expired key")))
+                }
+                Ok(Some(key)) if !key.role.allows(perm) => (
+                    Some(Identity {
+                        name: key.name.clone(),
+                        role: key.role,
+                    }),
+                    Some(
+                        ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "forbidden",
+                            format!(
+                                "role {} may not {action}; it needs {}",
+                                key.role,
+                                perm.describe()
+                            ),
+                        )
+                        .into_response(),
+                    ),
+                ),
+                Ok(Some(key)) => {
+                    if state.keys.should_touch(&key.name) {
+                        let store = state.executions.store().clone();
+                        let name = key.name.clone();
+                        tokio::spawn(async move {
+                            let _ = store.touch_key(&name, time::now()).await;
+                        });
+                    }
+                    (
+                        Some(Identity {
+                            name: key.name,
+                            role: key.role,
+                        }),
+                        None,
+                    )
+                }
+            },
+        }
+    };
+    let response = match denied {
+        Some(r) => r,
+        None => {
+            let mut req = req;
+            if let Some(id) = identity.clone() {
+                req.extensions_mut().insert(id);
+            }
+            next.run(req).await
+        }
+    };
+    if mutating {
+        let record = AuditRecord {
+            at: time::now(),
+            actor: identity
+                .as_ref()
+                .map_or_else(|| "unknown".into(), |i| i.name.clone()),
+            role: identity
+                .as_ref()
+                .map_or_else(|| "-".into(), |i| i.role.to_string()),
+            action,
+            target,
+            source,
+            outcome: response.status().as_u16(),
+        };
+        // Written right after the answer, off its latency.
+        let store = state.executions.store().clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.append_audit(&record).await {
+                tracing::error!(error = %e, "cannot write audit record");
+            }
+        });
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_from_every_place() {
+        let mut h = HeaderMap::new();
+        assert_eq!(credential(&h, Some("code=k1"), true).as_deref(), Some("k1"));
+        assert_eq!(
+            credential(&h, Some("id=x&x-cloud-key=k2"), true).as_deref(),
+            Some("k2")
+        );
+        assert_eq!(
+            credential(&h, Some("code=k1"), false),
+            None,
+            "query keys only on ingest routes"
+        );
+        h.insert("x-cloudo-key", HeaderValue::from_static("k3"));
+        assert_eq!(credential(&h, None, false).as_deref(), Some("k3"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic dXNlcjprNA=="),
+        );
+        assert_eq!(credential(&h, None, false).as_deref(), Some("k4"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer k5"));
+        assert_eq!(credential(&h, None, false).as_deref(), Some("k5"));
+    }
+}

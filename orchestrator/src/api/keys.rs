@@ -1,0 +1,116 @@
+//! `POST /api/keys` (the secret is in the answer, once), `GET /api/keys`,
+//! `DELETE /api/keys/{name}`, and `GET /api/audit`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cloudo_core::auth::{ApiKey, Role, generate_key, hash_key, valid_name};
+use cloudo_core::store::AuditQuery;
+use cloudo_core::{StoreError, time};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::{ApiError, Path, Query};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+    role: String,
+    expires_at: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let new: NewKey = serde_json::from_slice(&body?).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"name\", \"role\", \"expires_at\"?}}: {e}"
+        ))
+    })?;
+    if !valid_name(&new.name) {
+        return Err(ApiError::bad_request(
+            "name: 1-64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    let role: Role = new.role.parse().map_err(ApiError::bad_request)?;
+    let expires_at = match new.expires_at {
+        None => None,
+        Some(t) => Some(
+            time::parse_rfc3339(&t)
+                .filter(|t| *t > time::now())
+                .ok_or_else(|| {
+                    ApiError::bad_request("expires_at: an RFC 3339 time in the future")
+                })?,
+        ),
+    };
+    let key = generate_key().map_err(ApiError::internal)?;
+    let record = ApiKey {
+        name: new.name,
+        role,
+        hash: hash_key(&key),
+        created_at: time::now(),
+        expires_at,
+        last_used_at: None,
+    };
+    match state.executions.store().put_key(&record, false).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(m)) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "conflict", m));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mut body = serde_json::to_value(&record).map_err(ApiError::internal)?;
+    body["key"] = json!(key);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let keys = state.executions.store().list_keys().await?;
+    Ok(Json(json!({"items": keys})).into_response())
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    if !state.executions.store().delete_key(&name).await? {
+        return Err(ApiError::not_found(format!("no key named {name:?}")));
+    }
+    state.keys.clear();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditParams {
+    actor: Option<String>,
+    action: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    Query(q): Query<AuditParams>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let page = state
+        .executions
+        .store()
+        .list_audit(&AuditQuery {
+            actor: q.actor.filter(|s| !s.is_empty()),
+            action: q.action.filter(|s| !s.is_empty()),
+            limit,
+            cursor: q.cursor.filter(|s| !s.is_empty()),
+        })
+        .await?;
+    Ok(Json(json!({"items": page.items, "next": page.next})).into_response())
+}

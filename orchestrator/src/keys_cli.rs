@@ -1,0 +1,77 @@
+//! `cloudo keys`: create, list and revoke API keys straight in the database (SQLite allows
+//! it while the server runs; the server sees changes within seconds).
+
+use anyhow::{Context, bail};
+use cloudo_core::auth::{ApiKey, Role, generate_key, hash_key, valid_name};
+use cloudo_core::sqlite::{Db, Durability, SqliteStore};
+use cloudo_core::{Store, time};
+
+use crate::cli::{KeysArgs, KeysCommand};
+
+pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
+    let dir = args.data_dir.unwrap_or_else(|| "data".into());
+    let path = dir.join("cloudo.db");
+    if !path.exists() {
+        bail!(
+            "no database at {} (start `cloudo serve` once, or pass --data-dir)",
+            path.display()
+        );
+    }
+    let store = SqliteStore::new(Db::open(&path, Durability::Process).context("open database")?);
+    match args.command {
+        KeysCommand::Create {
+            name,
+            role,
+            expires_at,
+        } => {
+            if !valid_name(&name) {
+                bail!("name: 1-64 letters, digits, '-', '_' or '.'");
+            }
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let expires_at = match expires_at {
+                None => None,
+                Some(t) => {
+                    Some(time::parse_rfc3339(&t).context("expires-at: not an RFC 3339 time")?)
+                }
+            };
+            let key = generate_key().map_err(anyhow::Error::msg)?;
+            store
+                .put_key(
+                    &ApiKey {
+                        name: name.clone(),
+                        role,
+                        hash: hash_key(&key),
+                        created_at: time::now(),
+                        expires_at,
+                        last_used_at: None,
+                    },
+                    false,
+                )
+                .await?;
+            eprintln!("created key {name:?} with role {role}; it is shown only now:");
+            println!("{key}");
+        }
+        KeysCommand::List => {
+            for k in store.list_keys().await? {
+                println!(
+                    "{}\t{}\texpires={}\tlast_used={}",
+                    k.name,
+                    k.role,
+                    k.expires_at
+                        .map(time::rfc3339)
+                        .unwrap_or_else(|| "never".into()),
+                    k.last_used_at
+                        .map(time::rfc3339)
+                        .unwrap_or_else(|| "never".into()),
+                );
+            }
+        }
+        KeysCommand::Revoke { name } => {
+            if !store.delete_key(&name).await? {
+                bail!("no key named {name:?}");
+            }
+            eprintln!("revoked {name:?}");
+        }
+    }
+    Ok(())
+}

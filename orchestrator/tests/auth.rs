@@ -1,0 +1,314 @@
+//! Keys, roles and audit through the real binary: a role x route matrix, query and basic
+//! credentials for senders, the keys API and CLI, audit records, no key in any log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ADMIN_KEY, Env, Server, catalog, client};
+use serde_json::{Value, json};
+
+/// (method, sample path, role needed) for every route of docs/security.md.
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/api/Trigger?id=ok", "ingest"),
+    ("POST", "/api/Trigger?id=ok", "ingest"),
+    ("GET", "/api/Trigger/team-a?id=ok", "ingest"),
+    ("POST", "/api/Trigger/team-a?id=ok", "ingest"),
+    ("POST", "/api/webhooks/alertmanager?id=ok", "ingest"),
+    ("GET", "/api/routes", "viewer"),
+    ("PUT", "/api/routes", "admin"),
+    ("POST", "/api/routes/test", "operator"),
+    ("GET", "/api/runbooks", "viewer"),
+    ("POST", "/api/runbooks/refresh", "operator"),
+    ("GET", "/api/runbooks/ok.sh", "viewer"),
+    ("GET", "/api/executions", "viewer"),
+    (
+        "GET",
+        "/api/executions/01a20047-ed88-7272-ba6c-fec97cd44c93",
+        "viewer",
+    ),
+    ("GET", "/api/logs", "viewer"),
+    (
+        "GET",
+        "/api/logs/20261121/01a20047-ed88-7272-ba6c-fec97cd44c93",
+        "viewer",
+    ),
+    ("GET", "/api/keys", "admin"),
+    ("POST", "/api/keys", "admin"),
+    ("DELETE", "/api/keys/nobody", "admin"),
+    ("GET", "/api/audit", "admin"),
+    ("GET", "/api/healthz", "none"),
+    ("GET", "/api/readyz", "none"),
+];
+
+fn allowed(role: &str, needed: &str) -> bool {
+    match needed {
+        "none" => true,
+        "viewer" => matches!(role, "viewer" | "operator" | "admin"),
+        "ingest" => matches!(role, "ingest" | "operator" | "admin"),
+        "operator" => matches!(role, "operator" | "admin"),
+        _ => role == "admin",
+    }
+}
+
+fn body_for(path: &str) -> Option<&'static str> {
+    if path.starts_with("/api/webhooks") {
+        Some(r#"{"version": "4", "alerts": []}"#)
+    } else if path == "/api/routes" {
+        Some(r#"{"rules": []}"#)
+    } else if path == "/api/routes/test" {
+        Some(r#"{"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {}}}"#)
+    } else if path == "/api/keys" {
+        Some(r#"{"name": "made-in-matrix", "role": "viewer"}"#)
+    } else {
+        None
+    }
+}
+
+async fn call(http: &reqwest::Client, s: &Server, method: &str, path: &str) -> u16 {
+    let mut req = http.request(method.parse().unwrap(), s.url(path));
+    if let Some(b) = body_for(path) {
+        req = req.header("content-type", "application/json").body(b);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+async fn make_key(s: &Server, name: &str, role: &str, expires: Option<String>) -> String {
+    let mut body = json!({"name": name, "role": role});
+    if let Some(e) = expires {
+        body["expires_at"] = json!(e);
+    }
+    let res = s
+        .http
+        .post(s.url("/api/keys"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["role"], role);
+    assert!(v.get("hash").is_none());
+    v["key"].as_str().unwrap().to_string()
+}
+
+fn env() -> Env {
+    Env::new(
+        &catalog(&[r#"{"id": "ok", "runbook": "ok.sh"}"#]),
+        &[("ok.sh", "echo ok\n")],
+    )
+}
+
+#[tokio::test]
+async fn every_route_enforces_its_role() {
+    let env = env();
+    let s = env.start();
+    let mut keys = vec![("admin".to_string(), ADMIN_KEY.to_string())];
+    for role in ["viewer", "operator", "ingest"] {
+        keys.push((
+            role.to_string(),
+            make_key(&s, &format!("k-{role}"), role, None).await,
+        ));
+    }
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let expired = make_key(&s, "k-expiring", "admin", Some(soon)).await;
+    let revoked = make_key(&s, "k-revoked", "admin", None).await;
+    let res = s
+        .http
+        .delete(s.url("/api/keys/k-revoked"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let bad_keys = [
+        ("none", client(None)),
+        ("wrong", client(Some("cloudo_not_a_key"))),
+        ("revoked", client(Some(&revoked))),
+        ("expired", client(Some(&expired))),
+    ];
+    for (method, path, needed) in ROUTES {
+        for (what, http) in &bad_keys {
+            let code = call(http, &s, method, path).await;
+            let want_ok = *needed == "none";
+            assert_eq!(
+                code == 401,
+                !want_ok,
+                "{what} key on {method} {path}: {code}"
+            );
+        }
+        for (role, key) in &keys {
+            let code = call(&client(Some(key)), &s, method, path).await;
+            if allowed(role, needed) {
+                assert!(
+                    code != 401 && code != 403,
+                    "{role} on {method} {path}: {code}"
+                );
+            } else {
+                assert_eq!(code, 403, "{role} on {method} {path}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn senders_without_headers_use_ingest_keys_in_the_url_and_everything_is_audited() {
+    let env = env();
+    let s = env.start();
+    let ingest = make_key(&s, "azure-ag", "ingest", None).await;
+    let anon = client(None);
+    let res = anon
+        .post(s.url(&format!("/api/Trigger?id=ok&code={ingest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let res = anon
+        .post(s.url(&format!("/api/Trigger?id=ok&x-cloud-key={ingest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "ClouDO's query parameter");
+    let res = anon
+        .get(s.url(&format!("/api/executions?code={ingest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "keys in URLs only on ingest routes");
+    let res = anon
+        .post(s.url("/api/webhooks/alertmanager?id=ok"))
+        .basic_auth("alertmanager", Some(&ingest))
+        .header("content-type", "application/json")
+        .body(r#"{"version": "4", "alerts": []}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "basic auth with the key as password");
+    let viewer = make_key(&s, "dash", "viewer", None).await;
+    let res = client(Some(&viewer))
+        .post(s.url("/api/Trigger?id=ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // The CLI writes keys into the running server's database.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudo"))
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "from-cli",
+            "--role",
+            "operator",
+            "--data-dir",
+        ])
+        .arg(env.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let res = client(Some(&cli_key))
+        .post(s.url("/api/Trigger?id=ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+
+    // Key API refusals.
+    let res = s
+        .http
+        .post(s.url("/api/keys"))
+        .json(&json!({"name": "dash", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let res = s
+        .http
+        .post(s.url("/api/keys"))
+        .json(&json!({"name": "x", "role": "root"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let (_, listed) = s.get("/api/keys").await;
+    let text = listed.to_string();
+    assert!(
+        text.contains("from-cli") && !text.contains(&cli_key) && !text.contains("hash"),
+        "{text}"
+    );
+
+    // Audit: who, role, action, target, source, outcome; refusals too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, audit) = s.get("/api/audit?limit=100").await;
+    let items = audit["items"].as_array().unwrap();
+    let find = |actor: &str, outcome: u64| {
+        items
+            .iter()
+            .find(|r| r["actor"] == actor && r["outcome"] == outcome)
+            .cloned()
+    };
+    let r = find("azure-ag", 202).expect("ingest trigger audited");
+    assert_eq!(r["action"], "POST /api/Trigger");
+    assert_eq!(
+        (r["role"].as_str(), r["source"].as_str()),
+        (Some("ingest"), Some("127.0.0.1"))
+    );
+    assert!(find("dash", 403).is_some(), "a refused trigger is audited");
+    assert!(find("admin", 201).is_some(), "key creation audited");
+    let (_, only_dash) = s.get("/api/audit?actor=dash").await;
+    assert!(
+        only_dash["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["actor"] == "dash")
+    );
+
+    // No key reaches the logs.
+    let logs = s.logs();
+    for k in [ADMIN_KEY, &ingest, &viewer, &cli_key] {
+        assert!(!logs.contains(k), "a key is in the logs");
+    }
+}
+
+#[tokio::test]
+async fn without_keys_a_first_admin_key_is_printed_once_and_dev_mode_is_loud() {
+    let env = env().env("CLOUDO_ADMIN_KEY", "");
+    let mut s = env.start();
+    let logs = s.logs();
+    let key = logs
+        .split_whitespace()
+        .find(|w| w.starts_with("cloudo_") && w.len() == 71)
+        .unwrap_or_else(|| panic!("no key printed: {logs}"))
+        .to_string();
+    let res = client(Some(&key))
+        .get(s.url("/api/keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the printed key is an admin key");
+    s.stop();
+    drop(s);
+    let s = env.start();
+    assert!(!s.logs().contains("shown only now"), "printed once only");
+    drop(s);
+
+    let dev = self::env().arg("--dev-no-auth");
+    let s = dev.start();
+    assert!(s.logs().contains("AUTHENTICATION IS OFF"), "{}", s.logs());
+    let res = client(None)
+        .post(s.url("/api/Trigger?id=ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+}
