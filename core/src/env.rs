@@ -107,6 +107,7 @@ mod tests {
             runbook_ref: None,
             run_args: String::new(),
             runtime: Default::default(),
+            secrets: Vec::new(),
             worker: "default".into(),
             oncall: true,
             timeout_secs: 5,

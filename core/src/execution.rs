@@ -208,6 +208,9 @@ pub struct Execution {
     /// How the schema asked to run it.
     #[serde(default)]
     pub runtime: crate::schema::Runtime,
+    /// Names (never values) of the secrets the runbook gets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
     /// The sandbox it ran in (`process`, `bwrap`, `docker`), once it ran.
     #[serde(default)]
     pub sandbox: Option<String>,
@@ -267,6 +270,7 @@ impl Execution {
             runbook_commit: None,
             run_args: schema.run_args.clone(),
             runtime: schema.runtime.clone(),
+            secrets: schema.secrets.clone(),
             sandbox: None,
             oom: false,
             worker: schema.worker.clone(),

@@ -23,6 +23,9 @@ pub struct Job {
     pub run_args: String,
     #[serde(default)]
     pub runtime: crate::schema::Runtime,
+    /// Names of the secrets to resolve on the worker (values never travel in a job).
+    #[serde(default)]
+    pub secrets: Vec<String>,
     pub worker: String,
     pub oncall: bool,
     pub timeout_secs: u64,
@@ -48,6 +51,7 @@ impl Job {
             runbook_ref: e.runbook_ref.clone(),
             run_args: e.run_args.clone(),
             runtime: e.runtime.clone(),
+            secrets: e.secrets.clone(),
             worker: e.worker.clone(),
             oncall: e.oncall,
             timeout_secs: e.timeout_secs,

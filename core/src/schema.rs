@@ -84,6 +84,10 @@ pub struct Schema {
     pub git_ref: Option<String>,
     #[serde(default)]
     pub runtime: Runtime,
+    /// Names of secrets this runbook gets as environment variables (resolved on the worker,
+    /// masked in its output).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 impl Schema {
@@ -107,6 +111,7 @@ impl Schema {
             severity: None,
             git_ref: None,
             runtime: Runtime::default(),
+            secrets: Vec::new(),
         }
     }
 
@@ -303,6 +308,40 @@ struct RawEntity {
     image: Option<String>,
     #[serde(default)]
     limits: Option<Limits>,
+    #[serde(default)]
+    secrets: Vec<String>,
+}
+
+/// May a secret be called this? Upper-case names that cannot shadow the contract or the
+/// process variables.
+pub fn valid_secret_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && !n.as_bytes()[0].is_ascii_digit()
+        && ![
+            "CLOUDO_",
+            "RESOURCE_",
+            "AKS_",
+            "ALERT_",
+            "MONITOR_",
+            "LD_",
+            "BASH_",
+        ]
+        .iter()
+        .any(|p| n.starts_with(p))
+        && ![
+            "PATH",
+            "HOME",
+            "LANG",
+            "SHELL",
+            "IFS",
+            "ENV",
+            "PYTHONPATH",
+            "PYTHONSTARTUP",
+        ]
+        .contains(&n)
 }
 
 impl RawEntity {
@@ -314,6 +353,10 @@ impl RawEntity {
         let bad = |field: &str, message: &str| ParseError {
             location: at(field),
             message: message.to_string(),
+        };
+        let bad_owned = |field: &str, message: String| ParseError {
+            location: at(field),
+            message,
         };
         if self.id.trim().is_empty() {
             return Err(bad("id", "must not be empty"));
@@ -339,6 +382,14 @@ impl RawEntity {
             .timeout
             .or(self.timeout)
             .unwrap_or(DEFAULT_TIMEOUT_SECS);
+        if let Some(bad) = self.secrets.iter().find(|n| !valid_secret_name(n)) {
+            return Err(bad_owned(
+                "secrets",
+                format!(
+                    "{bad:?} is not a usable secret name (upper-case letters, digits, '_'; not PATH, HOME, LD_*, or a contract prefix)"
+                ),
+            ));
+        }
         if let Some(s) = &self.sandbox
             && !SANDBOXES.contains(&s.as_str())
         {
@@ -394,6 +445,7 @@ impl RawEntity {
                 image: self.image.filter(|i| !i.trim().is_empty()),
                 limits,
             },
+            secrets: self.secrets,
         })
     }
 }

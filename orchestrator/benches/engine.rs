@@ -49,6 +49,8 @@ fn start(sync: &str, sandbox: &str) -> Engine {
             "1",
             "--sandbox-image",
             &image,
+            "--ingest-rate",
+            "0",
         ],
         None,
     )

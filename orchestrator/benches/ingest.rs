@@ -29,7 +29,7 @@ fn env_or(name: &str, default: usize) -> usize {
 
 fn start() -> Engine {
     common::start(
-        &["--sandbox", "process"],
+        &["--sandbox", "process", "--ingest-rate", "0"],
         Some("rules:\n  - when: {alert_rule: bench-run}\n    run: noop\n"),
     )
 }

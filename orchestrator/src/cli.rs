@@ -202,6 +202,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_DEV_NO_AUTH", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub dev_no_auth: Option<bool>,
 
+    /// Secrets for runbooks that name them (`"secrets": ["NAME"]`): a JSON object of
+    /// NAME -> value, read at start. Environment variables CLOUDO_SECRET_<NAME> add to it.
+    #[arg(long, env = "CLOUDO_SECRETS_FILE", value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+
+    /// Requests a second one client may make to the ingest routes (bursts of twice that);
+    /// over it: 429 with Retry-After. 0 turns the limit off [default: 200].
+    #[arg(long, env = "CLOUDO_INGEST_RATE", value_name = "N")]
+    pub ingest_rate: Option<u32>,
+
     /// SQLite commit durability [default: normal].
     #[arg(long, env = "CLOUDO_SQLITE_SYNC", value_enum)]
     pub sqlite_sync: Option<SqliteSync>,

@@ -1,6 +1,7 @@
 //! Configuration of `cloudo serve`, resolved once: command line and environment (clap),
 //! then the TOML file, then defaults. The rest of the program only sees [`ServeConfig`].
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +37,43 @@ pub struct ServeConfig {
     pub dev_no_auth: bool,
     /// From `CLOUDO_ADMIN_KEY` only.
     pub admin_key: Option<Secret>,
+    /// Runbook secrets by name (values never printed).
+    pub secrets: HashMap<String, Secret>,
+    pub ingest_rate: u32,
+}
+
+/// `--secrets-file` (a JSON object) plus `CLOUDO_SECRET_<NAME>` variables.
+fn load_secrets(file: Option<&Path>) -> anyhow::Result<HashMap<String, Secret>> {
+    let mut out = HashMap::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read secrets file {}", path.display()))?;
+        let map: HashMap<String, String> = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "secrets file {}: expected a JSON object of strings",
+                path.display()
+            )
+        })?;
+        for (k, v) in map {
+            out.insert(k, Secret::new(v));
+        }
+    }
+    for (k, v) in std::env::vars() {
+        if let Some(name) = k.strip_prefix("CLOUDO_SECRET_")
+            && !name.is_empty()
+        {
+            out.insert(name.to_string(), Secret::new(v));
+        }
+    }
+    if let Some(bad) = out
+        .keys()
+        .find(|n| !cloudo_core::schema::valid_secret_name(n))
+    {
+        bail!(
+            "secret name {bad:?} is not usable (upper-case letters, digits, '_'; not PATH, HOME, LD_*, or a contract prefix)"
+        );
+    }
+    Ok(out)
 }
 
 /// Runbooks from git.
@@ -82,6 +120,8 @@ struct FileConfig {
     limit_memory_mb: Option<u64>,
     limit_pids: Option<u64>,
     limit_cpu: Option<f64>,
+    secrets_file: Option<PathBuf>,
+    ingest_rate: Option<u32>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -218,6 +258,8 @@ impl ServeConfig {
             git,
             sandbox,
             dev_no_auth: args.dev_no_auth.unwrap_or(false),
+            ingest_rate: args.ingest_rate.or(file.ingest_rate).unwrap_or(200),
+            secrets: load_secrets(args.secrets_file.or(file.secrets_file).as_deref())?,
             admin_key: std::env::var("CLOUDO_ADMIN_KEY")
                 .ok()
                 .filter(|k| !k.is_empty())

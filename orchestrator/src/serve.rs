@@ -116,6 +116,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             queue: queue.clone(),
             runbooks: runbooks.clone(),
             sandboxes,
+            secrets: Arc::new(cfg.secrets.clone()),
             reporter: Arc::new(executions.clone()),
         },
         stopped.clone(),
@@ -154,6 +155,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         auth_table: Arc::default(),
         keys: Arc::default(),
         dev_no_auth: cfg.dev_no_auth,
+        ingest_limit: Arc::new(crate::api::auth::RateLimit::new(cfg.ingest_rate)),
     };
     if cfg.dev_no_auth {
         tracing::warn!(

@@ -312,3 +312,91 @@ async fn without_keys_a_first_admin_key_is_printed_once_and_dev_mode_is_loud() {
         .unwrap();
     assert_eq!(res.status(), 202);
 }
+
+#[tokio::test]
+async fn ingest_is_rate_limited_per_client() {
+    let env = env().arg("--ingest-rate").arg("5");
+    let s = env.start();
+    let mut codes = Vec::new();
+    for _ in 0..14 {
+        let res = s
+            .http
+            .post(s.url("/api/Trigger?id=ok"))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 429 {
+            let retry: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=2).contains(&retry), "{retry}");
+        }
+        codes.push(res.status().as_u16());
+    }
+    assert_eq!(
+        codes.iter().filter(|&&c| c == 202).count(),
+        10,
+        "a burst of twice the rate: {codes:?}"
+    );
+    assert!(codes[10..].iter().all(|&c| c == 429), "{codes:?}");
+    let (code, _) = s.get("/api/executions").await;
+    assert_eq!(code, 200, "reads are not limited");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let res = s
+        .http
+        .post(s.url("/api/Trigger?id=ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "tokens come back");
+}
+
+#[tokio::test]
+async fn named_secrets_reach_only_their_runbook_and_are_masked() {
+    let secret = "s3cr3t-value-7f2a9c";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets.json");
+    std::fs::write(&file, r#"{"DB_PASSWORD": "file-secret-81bc"}"#).unwrap();
+    let env = Env::new(
+        &catalog(&[
+            r#"{"id": "uses", "runbook": "show.sh", "secrets": ["API_TOKEN", "DB_PASSWORD"]}"#,
+            r#"{"id": "other", "runbook": "show.sh"}"#,
+            r#"{"id": "missing", "runbook": "show.sh", "secrets": ["NOT_THERE"]}"#,
+        ]),
+        &[("show.sh", "echo \"token=$API_TOKEN db=${DB_PASSWORD:-}\"; env | grep -c -e s3cr3t -e file-secret || true\n")],
+    )
+    .env("CLOUDO_SECRET_API_TOKEN", secret)
+    .arg("--secrets-file")
+    .arg(file.to_str().unwrap());
+    let s = env.start();
+    let e = s.wait(&s.trigger("uses").await).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    assert_eq!(
+        e["output"], "token=*** db=***\n2\n",
+        "values arrive, and are masked in the output"
+    );
+    assert_eq!(
+        e["secrets"],
+        json!(["API_TOKEN", "DB_PASSWORD"]),
+        "names are recorded, not values"
+    );
+    let e = s.wait(&s.trigger("other").await).await;
+    assert_eq!(
+        e["output"], "token= db=\n0\n",
+        "a runbook that does not name them does not get them"
+    );
+    let e = s.wait(&s.trigger("missing").await).await;
+    assert_eq!(e["status"], "error");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("secret NOT_THERE is not available"),
+        "{e}"
+    );
+    let (_, all) = s.get("/api/executions?limit=10").await;
+    assert!(!all.to_string().contains(secret));
+    assert!(!s.logs().contains(secret) && !s.logs().contains("file-secret-81bc"));
+}

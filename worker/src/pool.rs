@@ -5,6 +5,7 @@
 //! was reported, so a worker that dies mid-run leaves a message that comes back and an
 //! execution the reaper can settle.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::reporter::{ReportError, Reporter, Start};
-use crate::runbooks::RunbookSource;
+use crate::runbooks::{RunbookSource, Secret};
 use crate::sandbox::bwrap::resolve_limits;
 use crate::sandbox::{RunOutcome, RunSpec, Sandboxes};
 
@@ -38,6 +39,8 @@ pub struct PoolParts {
     pub queue: Arc<dyn JobQueue>,
     pub runbooks: Arc<dyn RunbookSource>,
     pub sandboxes: Arc<Sandboxes>,
+    /// Secrets this worker can give to runbooks that name them.
+    pub secrets: Arc<HashMap<String, Secret>>,
     pub reporter: Arc<dyn Reporter>,
 }
 
@@ -182,11 +185,28 @@ async fn execute(job: &Job, config: &PoolConfig, parts: &PoolParts) -> StatusCha
         }
     };
     let limits = resolve_limits(&job.runtime.limits, &parts.sandboxes.defaults);
+    let mut run_env = env::runbook_env(job);
+    let mut secret_values = Vec::new();
+    for name in &job.secrets {
+        match parts.secrets.get(name) {
+            Some(v) => {
+                run_env.insert(name.clone(), v.expose().to_string());
+                secret_values.push(v.expose().to_string());
+            }
+            None => {
+                let mut change = StatusChange::to(Status::Error).reason(format!(
+                    "secret {name} is not available on this worker (set CLOUDO_SECRET_{name} or put it in the secrets file)"
+                ));
+                change.runbook_commit.clone_from(&runbook.commit);
+                return change;
+            }
+        }
+    }
     let spec = RunSpec {
         exec_id: job.exec_id.to_string(),
         runbook: runbook.path.clone(),
         args,
-        env: env::runbook_env(job),
+        env: run_env,
         timeout: Duration::from_secs(job.timeout_secs.max(1)),
         output_cap: config.output_cap,
         network: job.runtime.network,
@@ -198,6 +218,9 @@ async fn execute(job: &Job, config: &PoolConfig, parts: &PoolParts) -> StatusCha
         Err(e) => StatusChange::to(Status::Error).reason(e.0),
     };
     change.sandbox = Some(sandbox.name().to_string());
+    if let Some(out) = change.output.as_mut() {
+        mask(out, &secret_values);
+    }
     change.runbook_commit.clone_from(&runbook.commit);
     // `runbook` (and its private copy) lives until here.
     drop(runbook);
@@ -255,6 +278,19 @@ pub fn outcome_change(job: &Job, o: RunOutcome, memory_mb: u64) -> StatusChange 
         runbook_commit: None,
         sandbox: None,
         oom: o.oom,
+    }
+}
+
+/// Replaces every secret value in `text` with `***` (longest first, so one secret that
+/// contains another is masked whole). Values shorter than 4 characters are not masked: they
+/// would mangle the output and protect nothing.
+pub fn mask(text: &mut String, secrets: &[String]) {
+    let mut values: Vec<&String> = secrets.iter().filter(|s| s.len() >= 4).collect();
+    values.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for v in values {
+        if text.contains(v.as_str()) {
+            *text = text.replace(v.as_str(), "***");
+        }
     }
 }
 

@@ -19,6 +19,7 @@ fn job(name: &str) -> Job {
         runbook_ref: None,
         run_args: String::new(),
         runtime: Default::default(),
+        secrets: Vec::new(),
         worker: "p".into(),
         oncall: false,
         timeout_secs: 5,

@@ -162,6 +162,9 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_by_actor ON audit (actor, seq);
 "#,
+    r#"
+ALTER TABLE executions ADD COLUMN secrets TEXT;
+"#,
 ];
 
 impl Db {

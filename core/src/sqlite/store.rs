@@ -38,13 +38,13 @@ impl SqliteStore {
 const COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, output, output_truncated, worker_id, heartbeat_at, request_body, seq, \
-    runbook_ref, runbook_commit, runtime, sandbox, oom";
+    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets";
 
 /// Listings leave the two big columns out.
 const LIST_COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, NULL, output_truncated, worker_id, heartbeat_at, NULL, seq, \
-    runbook_ref, runbook_commit, runtime, sandbox, oom";
+    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets";
 
 fn parse_time(s: Option<String>) -> Result<Option<Timestamp>, StoreError> {
     s.map(|s| time::parse_rfc3339(&s).ok_or_else(|| StoreError::Corrupt(format!("bad time {s:?}"))))
@@ -78,6 +78,10 @@ fn row_to_execution(r: &Row<'_>) -> Result<(Execution, i64), StoreError> {
         },
         sandbox: get_os(27)?,
         oom: r.get::<_, bool>(28).map_err(db_err)?,
+        secrets: match get_os(29)? {
+            None => Vec::new(),
+            Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        },
         worker: get_s(8)?,
         oncall: r.get::<_, bool>(9).map_err(db_err)?,
         team: get_os(10)?,
@@ -134,12 +138,16 @@ fn insert_execution(
 ) -> StoreResult<()> {
     let runtime =
         serde_json::to_string(&e.runtime).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+    let secrets = (!e.secrets.is_empty())
+        .then(|| serde_json::to_string(&e.secrets))
+        .transpose()
+        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
     let inserted = tx
         .prepare_cached(
             "INSERT INTO executions (exec_id, partition_key, schema_id, name, status,
                initiator, runbook, run_args, worker, oncall, team, timeout_secs,
-               requested_at, finished_at, error, request_body, runbook_ref, runtime)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+               requested_at, finished_at, error, request_body, runbook_ref, runtime, secrets)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
              ON CONFLICT (exec_id) DO NOTHING",
         )
         .and_then(|mut s| {
@@ -162,6 +170,7 @@ fn insert_execution(
                 e.request_body,
                 e.runbook_ref,
                 runtime,
+                secrets,
             ])
         })
         .map_err(db_err)?;

@@ -121,6 +121,48 @@ impl KeyCache {
     }
 }
 
+/// A token bucket per client address for the ingest routes.
+#[derive(Debug)]
+pub struct RateLimit {
+    per_sec: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<std::net::IpAddr, (f64, Instant)>>,
+}
+
+impl RateLimit {
+    /// `per_sec` requests a second per client, bursts of twice that; 0 turns it off.
+    pub fn new(per_sec: u32) -> Self {
+        Self {
+            per_sec: f64::from(per_sec),
+            burst: f64::from(per_sec) * 2.0,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// `Err(seconds to wait)` when the client is over its rate.
+    fn check(&self, ip: std::net::IpAddr) -> Result<(), u64> {
+        if self.per_sec <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if b.len() > 10_000 {
+            // Forget clients that have been quiet long enough to be full again.
+            let full_after = Duration::from_secs_f64(self.burst / self.per_sec);
+            b.retain(|_, (_, at)| now.duration_since(*at) < full_after);
+        }
+        let (tokens, at) = b.entry(ip).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.per_sec).ceil().max(1.0) as u64)
+        }
+    }
+}
+
 /// The credential a request carries, if any.
 fn credential(headers: &HeaderMap, query: Option<&str>, allow_query: bool) -> Option<String> {
     if let Some(v) = headers
@@ -194,11 +236,26 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
     if perm == Permission::Public {
         return next.run(req).await;
     }
-    let source = req
+    let client_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+        .map(|c| c.0.ip());
+    let source = client_ip.map(|ip| ip.to_string()).unwrap_or_default();
+    if perm == Permission::Ingest
+        && let Some(ip) = client_ip
+        && let Err(wait) = state.ingest_limit.check(ip)
+    {
+        let mut res = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests from {ip}; retry in {wait} s"),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
     let target = req.uri().path().to_string();
     let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let action = format!("{method} {path}");

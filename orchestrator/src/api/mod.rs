@@ -46,6 +46,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// `--dev-no-auth`: every request is an admin.
     pub dev_no_auth: bool,
+    /// Per-client rate of the ingest routes.
+    pub ingest_limit: Arc<auth::RateLimit>,
 }
 
 impl std::fmt::Debug for AppState {
