@@ -21,13 +21,14 @@ release:
 
 run: setup build
 	@echo
-	@echo "cloudo is starting on http://$(LISTEN). In another terminal, try:"
+	@echo "cloudo is starting on http://$(LISTEN), without authentication (--dev-no-auth: a laptop default only)."
+	@echo "In another terminal, try:"
 	@echo
 	@echo "  curl -X POST 'http://$(LISTEN)/api/Trigger?id=test'"
 	@echo "  curl 'http://$(LISTEN)/api/executions/<exec_id>?wait=10'"
 	@echo "  open http://$(LISTEN)/api/logs"
 	@echo
-	./target/debug/cloudo serve --listen $(LISTEN)
+	./target/debug/cloudo serve --listen $(LISTEN) --dev-no-auth
 
 setup:
 	./test-env/setup.sh
