@@ -5,6 +5,7 @@
 //! Both adapters share the same file, which keeps the embedded deployment a single file
 //! to back up.
 
+mod access;
 mod queue;
 mod store;
 

@@ -19,14 +19,14 @@ impl From<DbError> for StoreError {
     }
 }
 
-fn db_err(e: rusqlite::Error) -> StoreError {
+pub(super) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
 /// The embedded store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    db: Db,
+    pub(super) db: Db,
 }
 
 impl SqliteStore {
@@ -46,7 +46,7 @@ const LIST_COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, ini
     exit_code, signal, error, NULL, output_truncated, worker_id, heartbeat_at, NULL, seq, \
     runbook_ref, runbook_commit, runtime, sandbox, oom, secrets";
 
-fn parse_time(s: Option<String>) -> Result<Option<Timestamp>, StoreError> {
+pub(super) fn parse_time(s: Option<String>) -> Result<Option<Timestamp>, StoreError> {
     s.map(|s| time::parse_rfc3339(&s).ok_or_else(|| StoreError::Corrupt(format!("bad time {s:?}"))))
         .transpose()
 }
@@ -188,20 +188,7 @@ fn insert_execution(
     append_transition(tx, e.exec_id.as_str(), &first)
 }
 
-fn row_to_key(r: &Row<'_>) -> StoreResult<ApiKey> {
-    let role: String = r.get(1).map_err(db_err)?;
-    Ok(ApiKey {
-        name: r.get(0).map_err(db_err)?,
-        role: role.parse().map_err(StoreError::Corrupt)?,
-        hash: r.get(2).map_err(db_err)?,
-        created_at: parse_time(Some(r.get(3).map_err(db_err)?))?
-            .ok_or_else(|| StoreError::Corrupt("key without creation time".into()))?,
-        expires_at: parse_time(r.get(4).map_err(db_err)?)?,
-        last_used_at: parse_time(r.get(5).map_err(db_err)?)?,
-    })
-}
-
-fn ts(t: Option<Timestamp>) -> Option<String> {
+pub(super) fn ts(t: Option<Timestamp>) -> Option<String> {
     t.map(time::rfc3339)
 }
 
@@ -314,169 +301,31 @@ impl Store for SqliteStore {
     }
 
     async fn put_key(&self, key: &ApiKey, replace: bool) -> StoreResult<()> {
-        let k = key.clone();
-        self.db
-            .write(move |tx| {
-                let verb = if replace { "INSERT OR REPLACE" } else { "INSERT OR IGNORE" };
-                let n = tx
-                    .execute(
-                        &format!(
-                            "{verb} INTO api_keys (name, role, hash, created_at, expires_at, last_used_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                        ),
-                        params![
-                            k.name,
-                            k.role.as_str(),
-                            k.hash,
-                            time::rfc3339(k.created_at),
-                            ts(k.expires_at),
-                            ts(k.last_used_at)
-                        ],
-                    )
-                    .map_err(db_err)?;
-                if n == 0 {
-                    return Err(StoreError::Conflict(format!("a key named {:?} exists", k.name)));
-                }
-                Ok(())
-            })
-            .await
+        self.put_key_inner(key, replace).await
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
-        self.db
-            .read(|c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT name, role, hash, created_at, expires_at, last_used_at FROM api_keys ORDER BY name",
-                    )
-                    .map_err(db_err)?;
-                let mut rows = stmt.query([]).map_err(db_err)?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next().map_err(db_err)? {
-                    out.push(row_to_key(r)?);
-                }
-                Ok(out)
-            })
-            .await
+        self.list_keys_inner().await
     }
 
     async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
-        let hash = hash.to_string();
-        self.db
-            .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT name, role, hash, created_at, expires_at, last_used_at FROM api_keys WHERE hash = ?1",
-                    )
-                    .map_err(db_err)?;
-                let mut rows = stmt.query([hash]).map_err(db_err)?;
-                match rows.next().map_err(db_err)? {
-                    Some(r) => Ok(Some(row_to_key(r)?)),
-                    None => Ok(None),
-                }
-            })
-            .await
+        self.key_by_hash_inner(hash).await
     }
 
     async fn delete_key(&self, name: &str) -> StoreResult<bool> {
-        let name = name.to_string();
-        self.db
-            .write(move |tx| {
-                let n = tx
-                    .execute("DELETE FROM api_keys WHERE name = ?1", [name])
-                    .map_err(db_err)?;
-                Ok(n == 1)
-            })
-            .await
+        self.delete_key_inner(name).await
     }
 
     async fn touch_key(&self, name: &str, at: Timestamp) -> StoreResult<()> {
-        let name = name.to_string();
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE api_keys SET last_used_at = ?2 WHERE name = ?1",
-                    params![name, time::rfc3339(at)],
-                )
-                .map_err(db_err)?;
-                Ok(())
-            })
-            .await
+        self.touch_key_inner(name, at).await
     }
 
     async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()> {
-        let r = r.clone();
-        self.db
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO audit (at, actor, role, action, target, source, outcome)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        time::rfc3339(r.at),
-                        r.actor,
-                        r.role,
-                        r.action,
-                        r.target,
-                        r.source,
-                        r.outcome
-                    ])
-                })
-                .map_err(db_err)?;
-                Ok(())
-            })
-            .await
+        self.append_audit_inner(r).await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Page<AuditRecord>> {
-        let before = match &q.cursor {
-            None => i64::MAX,
-            Some(c) => c.parse::<i64>().map_err(|_| StoreError::BadCursor)?,
-        };
-        let limit = q.limit.clamp(1, 1000);
-        let actor = q.actor.clone();
-        let action = q.action.clone().map(|a| format!("{a}%"));
-        self.db
-            .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT seq, at, actor, role, action, target, source, outcome FROM audit
-                         WHERE seq < ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR action LIKE ?3)
-                         ORDER BY seq DESC LIMIT ?4",
-                    )
-                    .map_err(db_err)?;
-                let mut rows = stmt
-                    .query(params![before, actor, action, (limit + 1) as i64])
-                    .map_err(db_err)?;
-                let mut items = Vec::new();
-                while let Some(r) = rows.next().map_err(db_err)? {
-                    let at: String = r.get(1).map_err(db_err)?;
-                    items.push((
-                        r.get::<_, i64>(0).map_err(db_err)?,
-                        AuditRecord {
-                            at: parse_time(Some(at))?.unwrap_or_else(time::now),
-                            actor: r.get(2).map_err(db_err)?,
-                            role: r.get(3).map_err(db_err)?,
-                            action: r.get(4).map_err(db_err)?,
-                            target: r.get(5).map_err(db_err)?,
-                            source: r.get(6).map_err(db_err)?,
-                            outcome: r.get(7).map_err(db_err)?,
-                        },
-                    ));
-                }
-                let next = if items.len() > limit {
-                    items.truncate(limit);
-                    items.last().map(|(seq, _)| seq.to_string())
-                } else {
-                    None
-                };
-                Ok(Page {
-                    items: items.into_iter().map(|(_, r)| r).collect(),
-                    next,
-                })
-            })
-            .await
+        self.list_audit_inner(q).await
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {

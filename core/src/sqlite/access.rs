@@ -1,0 +1,189 @@
+//! Keys and audit records of [`SqliteStore`] (the `Store` impl delegates here).
+
+use rusqlite::{Row, params};
+
+use super::store::{SqliteStore, db_err, parse_time, ts};
+use crate::auth::{ApiKey, AuditRecord};
+use crate::store::{AuditQuery, Page, StoreError, StoreResult};
+use crate::time::{self, Timestamp};
+
+impl SqliteStore {
+    pub(super) async fn put_key_inner(&self, key: &ApiKey, replace: bool) -> StoreResult<()> {
+        let k = key.clone();
+        self.db
+            .write(move |tx| {
+                let verb = if replace { "INSERT OR REPLACE" } else { "INSERT OR IGNORE" };
+                let n = tx
+                    .execute(
+                        &format!(
+                            "{verb} INTO api_keys (name, role, hash, created_at, expires_at, last_used_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                        ),
+                        params![
+                            k.name,
+                            k.role.as_str(),
+                            k.hash,
+                            time::rfc3339(k.created_at),
+                            ts(k.expires_at),
+                            ts(k.last_used_at)
+                        ],
+                    )
+                    .map_err(db_err)?;
+                if n == 0 {
+                    return Err(StoreError::Conflict(format!("a key named {:?} exists", k.name)));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    pub(super) async fn list_keys_inner(&self) -> StoreResult<Vec<ApiKey>> {
+        self.db
+            .read(|c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT name, role, hash, created_at, expires_at, last_used_at FROM api_keys ORDER BY name",
+                    )
+                    .map_err(db_err)?;
+                let mut rows = stmt.query([]).map_err(db_err)?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next().map_err(db_err)? {
+                    out.push(row_to_key(r)?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    pub(super) async fn key_by_hash_inner(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        let hash = hash.to_string();
+        self.db
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT name, role, hash, created_at, expires_at, last_used_at FROM api_keys WHERE hash = ?1",
+                    )
+                    .map_err(db_err)?;
+                let mut rows = stmt.query([hash]).map_err(db_err)?;
+                match rows.next().map_err(db_err)? {
+                    Some(r) => Ok(Some(row_to_key(r)?)),
+                    None => Ok(None),
+                }
+            })
+            .await
+    }
+
+    pub(super) async fn delete_key_inner(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.db
+            .write(move |tx| {
+                let n = tx
+                    .execute("DELETE FROM api_keys WHERE name = ?1", [name])
+                    .map_err(db_err)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    pub(super) async fn touch_key_inner(&self, name: &str, at: Timestamp) -> StoreResult<()> {
+        let name = name.to_string();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE api_keys SET last_used_at = ?2 WHERE name = ?1",
+                    params![name, time::rfc3339(at)],
+                )
+                .map_err(db_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    pub(super) async fn append_audit_inner(&self, r: &AuditRecord) -> StoreResult<()> {
+        let r = r.clone();
+        self.db
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO audit (at, actor, role, action, target, source, outcome)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        time::rfc3339(r.at),
+                        r.actor,
+                        r.role,
+                        r.action,
+                        r.target,
+                        r.source,
+                        r.outcome
+                    ])
+                })
+                .map_err(db_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    pub(super) async fn list_audit_inner(&self, q: &AuditQuery) -> StoreResult<Page<AuditRecord>> {
+        let before = match &q.cursor {
+            None => i64::MAX,
+            Some(c) => c.parse::<i64>().map_err(|_| StoreError::BadCursor)?,
+        };
+        let limit = q.limit.clamp(1, 1000);
+        let actor = q.actor.clone();
+        let action = q.action.clone().map(|a| format!("{a}%"));
+        self.db
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT seq, at, actor, role, action, target, source, outcome FROM audit
+                         WHERE seq < ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR action LIKE ?3)
+                         ORDER BY seq DESC LIMIT ?4",
+                    )
+                    .map_err(db_err)?;
+                let mut rows = stmt
+                    .query(params![before, actor, action, (limit + 1) as i64])
+                    .map_err(db_err)?;
+                let mut items = Vec::new();
+                while let Some(r) = rows.next().map_err(db_err)? {
+                    let at: String = r.get(1).map_err(db_err)?;
+                    items.push((
+                        r.get::<_, i64>(0).map_err(db_err)?,
+                        AuditRecord {
+                            at: parse_time(Some(at))?.unwrap_or_else(time::now),
+                            actor: r.get(2).map_err(db_err)?,
+                            role: r.get(3).map_err(db_err)?,
+                            action: r.get(4).map_err(db_err)?,
+                            target: r.get(5).map_err(db_err)?,
+                            source: r.get(6).map_err(db_err)?,
+                            outcome: r.get(7).map_err(db_err)?,
+                        },
+                    ));
+                }
+                let next = if items.len() > limit {
+                    items.truncate(limit);
+                    items.last().map(|(seq, _)| seq.to_string())
+                } else {
+                    None
+                };
+                Ok(Page {
+                    items: items.into_iter().map(|(_, r)| r).collect(),
+                    next,
+                })
+            })
+            .await
+    }
+}
+
+fn row_to_key(r: &Row<'_>) -> StoreResult<ApiKey> {
+    let role: String = r.get(1).map_err(db_err)?;
+    Ok(ApiKey {
+        name: r.get(0).map_err(db_err)?,
+        role: role.parse().map_err(StoreError::Corrupt)?,
+        hash: r.get(2).map_err(db_err)?,
+        created_at: parse_time(Some(r.get(3).map_err(db_err)?))?
+            .ok_or_else(|| StoreError::Corrupt("key without creation time".into()))?,
+        expires_at: parse_time(r.get(4).map_err(db_err)?)?,
+        last_used_at: parse_time(r.get(5).map_err(db_err)?)?,
+    })
+}
