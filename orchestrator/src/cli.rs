@@ -212,6 +212,21 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_INGEST_RATE", value_name = "N")]
     pub ingest_rate: Option<u32>,
 
+    /// Entra ID tenant whose "Secure Webhook" tokens the ingest routes accept (Azure action
+    /// groups with Entra authentication). Needs --entra-audience.
+    #[arg(long, env = "CLOUDO_ENTRA_TENANT", value_name = "TENANT_ID")]
+    pub entra_tenant: Option<String>,
+
+    /// Audience the tokens must carry: the Application ID URI or client id of the app
+    /// registration the action group targets.
+    #[arg(long, env = "CLOUDO_ENTRA_AUDIENCE", value_name = "AUDIENCE")]
+    pub entra_audience: Option<String>,
+
+    /// Where the tenant's signing keys are [default:
+    /// https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys].
+    #[arg(long, env = "CLOUDO_ENTRA_JWKS_URL", value_name = "URL")]
+    pub entra_jwks_url: Option<String>,
+
     /// SQLite commit durability [default: normal].
     #[arg(long, env = "CLOUDO_SQLITE_SYNC", value_enum)]
     pub sqlite_sync: Option<SqliteSync>,

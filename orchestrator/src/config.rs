@@ -40,6 +40,7 @@ pub struct ServeConfig {
     /// Runbook secrets by name (values never printed).
     pub secrets: HashMap<String, Secret>,
     pub ingest_rate: u32,
+    pub entra: Option<crate::api::entra::EntraConfig>,
 }
 
 /// `--secrets-file` (a JSON object) plus `CLOUDO_SECRET_<NAME>` variables.
@@ -122,6 +123,9 @@ struct FileConfig {
     limit_cpu: Option<f64>,
     secrets_file: Option<PathBuf>,
     ingest_rate: Option<u32>,
+    entra_tenant: Option<String>,
+    entra_audience: Option<String>,
+    entra_jwks_url: Option<String>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -259,6 +263,25 @@ impl ServeConfig {
             sandbox,
             dev_no_auth: args.dev_no_auth.unwrap_or(false),
             ingest_rate: args.ingest_rate.or(file.ingest_rate).unwrap_or(200),
+            entra: match (
+                args.entra_tenant.or(file.entra_tenant),
+                args.entra_audience.or(file.entra_audience),
+            ) {
+                (None, None) => None,
+                (Some(tenant), Some(audience)) => Some(crate::api::entra::EntraConfig {
+                    jwks_url: args
+                        .entra_jwks_url
+                        .or(file.entra_jwks_url)
+                        .unwrap_or_else(|| {
+                            format!(
+                                "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"
+                            )
+                        }),
+                    tenant,
+                    audience,
+                }),
+                _ => bail!("--entra-tenant and --entra-audience go together"),
+            },
             secrets: load_secrets(args.secrets_file.or(file.secrets_file).as_deref())?,
             admin_key: std::env::var("CLOUDO_ADMIN_KEY")
                 .ok()

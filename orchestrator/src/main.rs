@@ -17,6 +17,8 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // One TLS stack, rustls with ring, for every HTTPS client (JWKS today).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => config::ServeConfig::resolve(*args).and_then(|cfg| {

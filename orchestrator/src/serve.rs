@@ -156,6 +156,12 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         keys: Arc::default(),
         dev_no_auth: cfg.dev_no_auth,
         ingest_limit: Arc::new(crate::api::auth::RateLimit::new(cfg.ingest_rate)),
+        entra: match &cfg.entra {
+            None => None,
+            Some(e) => Some(Arc::new(
+                crate::api::entra::EntraValidator::new(e.clone()).map_err(anyhow::Error::msg)?,
+            )),
+        },
     };
     if cfg.dev_no_auth {
         tracing::warn!(

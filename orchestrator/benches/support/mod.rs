@@ -12,6 +12,9 @@ pub const ADMIN_KEY: &str = "cloudo_bench_admin_key_0123456789abcdef";
 
 /// A client that authenticates as the admin.
 pub fn client(pool: usize) -> reqwest::Client {
+    // reqwest is built with rustls and no default crypto provider: the binary installs ring,
+    // and so do the test clients.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,

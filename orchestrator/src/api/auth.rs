@@ -260,6 +260,14 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
     let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let action = format!("{method} {path}");
 
+    let bearer_jwt = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| super::entra::looks_like_jwt(t))
+        .map(str::to_string);
     let (identity, denied) = if state.dev_no_auth {
         (
             Some(Identity {
@@ -268,6 +276,25 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
             }),
             None,
         )
+    } else if let (Some(token), Some(entra), Permission::Ingest) = (&bearer_jwt, &state.entra, perm)
+    {
+        match entra.validate(token).await {
+            Ok(app) => (
+                Some(Identity {
+                    name: format!("entra:{app}"),
+                    role: Role::Ingest,
+                }),
+                None,
+            ),
+            Err(why) if why.contains(super::entra::ROLE) => (
+                None,
+                Some(ApiError::new(StatusCode::FORBIDDEN, "forbidden", why).into_response()),
+            ),
+            Err(why) => (
+                None,
+                Some(unauthorized(&format!("Entra token refused: {why}"))),
+            ),
+        }
     } else {
         let cred = credential(req.headers(), req.uri().query(), perm == Permission::Ingest);
         match cred {

@@ -3,6 +3,7 @@
 mod alertmanager;
 pub mod auth;
 mod body;
+pub mod entra;
 mod error;
 pub use error::ApiError;
 mod executions;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub dev_no_auth: bool,
     /// Per-client rate of the ingest routes.
     pub ingest_limit: Arc<auth::RateLimit>,
+    /// Entra ID Secure Webhook tokens, when configured.
+    pub entra: Option<Arc<entra::EntraValidator>>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -134,6 +134,9 @@ impl Env {
 
 /// An HTTP client sending `key` as a bearer token.
 pub fn client(key: Option<&str>) -> reqwest::Client {
+    // reqwest is built with rustls and no default crypto provider: the binary installs ring,
+    // and so do the test clients.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(k) = key {
         headers.insert(
