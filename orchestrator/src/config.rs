@@ -43,6 +43,22 @@ pub struct ServeConfig {
     pub entra: Option<crate::api::entra::EntraConfig>,
 }
 
+impl ServeConfig {
+    /// Every secret value this process holds, for the log redaction layer.
+    pub fn known_secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .secrets
+            .values()
+            .map(|s| s.expose().to_string())
+            .collect();
+        out.extend(self.admin_key.iter().map(|k| k.expose().to_string()));
+        if let Some(t) = self.git.as_ref().and_then(|g| g.token.as_ref()) {
+            out.push(t.expose().to_string());
+        }
+        out
+    }
+}
+
 /// `--secrets-file` (a JSON object) plus `CLOUDO_SECRET_<NAME>` variables.
 fn load_secrets(file: Option<&Path>) -> anyhow::Result<HashMap<String, Secret>> {
     let mut out = HashMap::new();

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => config::ServeConfig::resolve(*args).and_then(|cfg| {
-            logging::init(cfg.log_format);
+            logging::init(cfg.log_format, cfg.known_secrets());
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
