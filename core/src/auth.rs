@@ -16,6 +16,8 @@ use crate::time::{self, Timestamp};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// A standalone worker of one pool: reports on that pool's executions only.
+    Worker,
     Ingest,
     Viewer,
     Operator,
@@ -25,6 +27,7 @@ pub enum Role {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Worker => "worker",
             Role::Ingest => "ingest",
             Role::Viewer => "viewer",
             Role::Operator => "operator",
@@ -40,6 +43,7 @@ impl Role {
             Permission::Ingest => matches!(self, Role::Ingest | Role::Operator | Role::Admin),
             Permission::Operate => matches!(self, Role::Operator | Role::Admin),
             Permission::Admin => self == Role::Admin,
+            Permission::Worker => self == Role::Worker,
         }
     }
 }
@@ -55,6 +59,7 @@ impl FromStr for Role {
 
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "worker" => Ok(Role::Worker),
             "ingest" => Ok(Role::Ingest),
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
@@ -79,6 +84,8 @@ pub enum Permission {
     Operate,
     /// Keys, routes, audit.
     Admin,
+    /// Worker reports (a `worker` key, limited to its pool's executions).
+    Worker,
 }
 
 impl Permission {
@@ -90,6 +97,7 @@ impl Permission {
             Permission::Ingest => "ingest",
             Permission::Operate => "operator",
             Permission::Admin => "admin",
+            Permission::Worker => "worker",
         }
     }
 }
@@ -99,6 +107,9 @@ impl Permission {
 pub struct ApiKey {
     pub name: String,
     pub role: Role,
+    /// The pool a `worker` key may report for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
     #[serde(skip_serializing)]
     pub hash: String,
     #[serde(with = "time::serde_rfc3339")]

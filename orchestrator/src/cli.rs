@@ -49,6 +49,9 @@ pub enum KeysCommand {
         /// Expiry, RFC 3339 (e.g. 2027-01-01T00:00:00Z).
         #[arg(long, value_name = "TIME")]
         expires_at: Option<String>,
+        /// The pool of a worker key.
+        #[arg(long)]
+        pool: Option<String>,
     },
     /// List keys (names, roles, expiry, last use; never the keys).
     List,
@@ -201,6 +204,16 @@ pub struct ServeArgs {
     /// is generated and printed once when no key exists.
     #[arg(long, env = "CLOUDO_DEV_NO_AUTH", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub dev_no_auth: Option<bool>,
+
+    /// Pools the in-process workers serve, comma-separated [default: every pool of the
+    /// catalog]. Other pools wait for standalone workers; `none` serves no pool.
+    #[arg(
+        long,
+        env = "CLOUDO_WORKER_POOLS",
+        value_name = "POOLS",
+        value_delimiter = ','
+    )]
+    pub worker_pools: Option<Vec<String>>,
 
     /// Secrets for runbooks that name them (`"secrets": ["NAME"]`): a JSON object of
     /// NAME -> value, read at start. Environment variables CLOUDO_SECRET_<NAME> add to it.

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub secrets: HashMap<String, Secret>,
     pub ingest_rate: u32,
     pub entra: Option<crate::api::entra::EntraConfig>,
+    /// `None`: every pool of the catalog.
+    pub worker_pools: Option<Vec<String>>,
 }
 
 impl ServeConfig {
@@ -142,6 +144,7 @@ struct FileConfig {
     entra_tenant: Option<String>,
     entra_audience: Option<String>,
     entra_jwks_url: Option<String>,
+    worker_pools: Option<Vec<String>>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -279,6 +282,7 @@ impl ServeConfig {
             sandbox,
             dev_no_auth: args.dev_no_auth.unwrap_or(false),
             ingest_rate: args.ingest_rate.or(file.ingest_rate).unwrap_or(200),
+            worker_pools: args.worker_pools.or(file.worker_pools),
             entra: match (
                 args.entra_tenant.or(file.entra_tenant),
                 args.entra_audience.or(file.entra_audience),

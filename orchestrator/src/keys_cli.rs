@@ -23,11 +23,13 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             name,
             role,
             expires_at,
+            pool,
         } => {
             if !valid_name(&name) {
                 bail!("name: 1-64 letters, digits, '-', '_' or '.'");
             }
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let pool = crate::api::check_pool(role, pool).map_err(anyhow::Error::msg)?;
             let expires_at = match expires_at {
                 None => None,
                 Some(t) => {
@@ -40,6 +42,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                     &ApiKey {
                         name: name.clone(),
                         role,
+                        pool,
                         hash: hash_key(&key),
                         created_at: time::now(),
                         expires_at,

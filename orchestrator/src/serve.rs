@@ -92,8 +92,15 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "runbooks are not available; runs will end in error until they are");
     }
 
-    let mut pools = catalog.pools();
-    if !pools.iter().any(|p| p == DEFAULT_POOL) {
+    let mut pools = match &cfg.worker_pools {
+        Some(list) => list
+            .iter()
+            .filter(|p| !p.is_empty() && p.as_str() != "none")
+            .cloned()
+            .collect(),
+        None => catalog.pools(),
+    };
+    if cfg.worker_pools.is_none() && !pools.iter().any(|p| p == DEFAULT_POOL) {
         pools.push(DEFAULT_POOL.to_string());
     }
     let sandboxes = Arc::new(
@@ -209,6 +216,7 @@ async fn bootstrap_admin(store: &dyn Store, key: Option<&Secret>) -> anyhow::Res
     let record = |k: &str| ApiKey {
         name: "admin".into(),
         role: Role::Admin,
+        pool: None,
         hash: hash_key(k),
         created_at: cloudo_core::time::now(),
         expires_at: None,

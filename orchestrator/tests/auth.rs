@@ -39,6 +39,21 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/keys", "admin"),
     ("DELETE", "/api/keys/nobody", "admin"),
     ("GET", "/api/audit", "admin"),
+    (
+        "POST",
+        "/api/worker/executions/01a20047-ed88-7272-ba6c-fec97cd44c93/start",
+        "worker",
+    ),
+    (
+        "POST",
+        "/api/worker/executions/01a20047-ed88-7272-ba6c-fec97cd44c93/heartbeat",
+        "worker",
+    ),
+    (
+        "POST",
+        "/api/worker/executions/01a20047-ed88-7272-ba6c-fec97cd44c93/finish",
+        "worker",
+    ),
     ("GET", "/api/healthz", "none"),
     ("GET", "/api/readyz", "none"),
 ];
@@ -49,6 +64,7 @@ fn allowed(role: &str, needed: &str) -> bool {
         "viewer" => matches!(role, "viewer" | "operator" | "admin"),
         "ingest" => matches!(role, "ingest" | "operator" | "admin"),
         "operator" => matches!(role, "operator" | "admin"),
+        "worker" => role == "worker",
         _ => role == "admin",
     }
 }
@@ -62,6 +78,10 @@ fn body_for(path: &str) -> Option<&'static str> {
         Some(r#"{"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {}}}"#)
     } else if path == "/api/keys" {
         Some(r#"{"name": "made-in-matrix", "role": "viewer"}"#)
+    } else if path.ends_with("/start") {
+        Some(r#"{"worker_id": "w1"}"#)
+    } else if path.ends_with("/finish") {
+        Some(r#"{"status": "succeeded"}"#)
     } else {
         None
     }
@@ -77,6 +97,9 @@ async fn call(http: &reqwest::Client, s: &Server, method: &str, path: &str) -> u
 
 async fn make_key(s: &Server, name: &str, role: &str, expires: Option<String>) -> String {
     let mut body = json!({"name": name, "role": role});
+    if role == "worker" {
+        body["pool"] = json!("default");
+    }
     if let Some(e) = expires {
         body["expires_at"] = json!(e);
     }
@@ -106,7 +129,7 @@ async fn every_route_enforces_its_role() {
     let env = env();
     let s = env.start();
     let mut keys = vec![("admin".to_string(), ADMIN_KEY.to_string())];
-    for role in ["viewer", "operator", "ingest"] {
+    for role in ["viewer", "operator", "ingest", "worker"] {
         keys.push((
             role.to_string(),
             make_key(&s, &format!("k-{role}"), role, None).await,
@@ -399,4 +422,130 @@ async fn named_secrets_reach_only_their_runbook_and_are_masked() {
     let (_, all) = s.get("/api/executions?limit=10").await;
     assert!(!all.to_string().contains(secret));
     assert!(!s.logs().contains(secret) && !s.logs().contains("file-secret-81bc"));
+}
+
+#[tokio::test]
+async fn worker_keys_report_only_on_their_pool() {
+    let env = Env::new(
+        &catalog(&[
+            r#"{"id": "remote", "runbook": "ok.sh", "worker": "aks"}"#,
+            r#"{"id": "elsewhere", "runbook": "ok.sh", "worker": "vm"}"#,
+        ]),
+        &[("ok.sh", "echo ok\n")],
+    )
+    // No in-process worker: the jobs wait for standalone workers.
+    .arg("--worker-pools")
+    .arg("none");
+    let s = env.start();
+    let res = s
+        .http
+        .post(s.url("/api/keys"))
+        .json(&json!({"name": "w", "role": "worker"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "a worker key needs a pool");
+    let res = s
+        .http
+        .post(s.url("/api/keys"))
+        .json(&json!({"name": "v", "role": "viewer", "pool": "aks"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "only worker keys have a pool");
+    let res = s
+        .http
+        .post(s.url("/api/keys"))
+        .json(&json!({"name": "aks-1", "role": "worker", "pool": "aks"}))
+        .send()
+        .await
+        .unwrap();
+    let aks: Value = res.json().await.unwrap();
+    assert_eq!(aks["pool"], "aks");
+    let aks = client(aks["key"].as_str());
+    let res = s
+        .http
+        .post(s.url("/api/keys"))
+        .json(&json!({"name": "vm-1", "role": "worker", "pool": "vm"}))
+        .send()
+        .await
+        .unwrap();
+    let vm: Value = res.json().await.unwrap();
+    let vm = client(vm["key"].as_str());
+
+    let id = s.trigger("remote").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, e) = s.get(&format!("/api/executions/{id}")).await;
+    assert_eq!(e["status"], "accepted", "queued for a standalone worker");
+
+    let path = |what: &str| s.url(&format!("/api/worker/executions/{id}/{what}"));
+    let res = vm
+        .post(path("start"))
+        .json(&json!({"worker_id": "vm-host"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "another pool's worker");
+    let res = s
+        .http
+        .post(path("start"))
+        .json(&json!({"worker_id": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "an admin is not a worker");
+    let res = aks
+        .post(path("start"))
+        .json(&json!({"worker_id": "aks-host"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["run"], true);
+    let res = aks
+        .post(path("start"))
+        .json(&json!({"worker_id": "aks-host"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["run"],
+        false,
+        "started once only"
+    );
+    let res = aks.post(path("heartbeat")).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["running"], true);
+    let res = vm
+        .post(path("finish"))
+        .json(&json!({"status": "succeeded"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = aks
+        .post(path("finish"))
+        .json(&json!({"status": "failed", "reason": "exit code 2", "exit_code": 2, "output": "boom\n", "sandbox": "docker"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = aks
+        .post(path("finish"))
+        .json(&json!({"status": "succeeded"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409, "a final status is final");
+    let e = s.wait(&id).await;
+    assert_eq!(
+        (
+            e["status"].as_str(),
+            e["exit_code"].as_i64(),
+            e["worker_id"].as_str()
+        ),
+        (Some("failed"), Some(2), Some("aks-host"))
+    );
+    assert_eq!(
+        (e["output"].as_str(), e["sandbox"].as_str()),
+        (Some("boom\n"), Some("docker"))
+    );
 }

@@ -42,6 +42,7 @@ async fn keys_and_audit(s: impl Store) {
     let key = ApiKey {
         name: "ci".into(),
         role: Role::Operator,
+        pool: None,
         hash: hash_key("secret-1"),
         created_at: time::now(),
         expires_at: None,

@@ -16,8 +16,8 @@ impl SqliteStore {
                 let n = tx
                     .execute(
                         &format!(
-                            "{verb} INTO api_keys (name, role, hash, created_at, expires_at, last_used_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                            "{verb} INTO api_keys (name, role, hash, created_at, expires_at, last_used_at, pool)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                         ),
                         params![
                             k.name,
@@ -25,7 +25,8 @@ impl SqliteStore {
                             k.hash,
                             time::rfc3339(k.created_at),
                             ts(k.expires_at),
-                            ts(k.last_used_at)
+                            ts(k.last_used_at),
+                            k.pool
                         ],
                     )
                     .map_err(db_err)?;
@@ -42,7 +43,7 @@ impl SqliteStore {
             .read(|c| {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT name, role, hash, created_at, expires_at, last_used_at FROM api_keys ORDER BY name",
+                        "SELECT name, role, hash, created_at, expires_at, last_used_at, pool FROM api_keys ORDER BY name",
                     )
                     .map_err(db_err)?;
                 let mut rows = stmt.query([]).map_err(db_err)?;
@@ -61,7 +62,7 @@ impl SqliteStore {
             .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT name, role, hash, created_at, expires_at, last_used_at FROM api_keys WHERE hash = ?1",
+                        "SELECT name, role, hash, created_at, expires_at, last_used_at, pool FROM api_keys WHERE hash = ?1",
                     )
                     .map_err(db_err)?;
                 let mut rows = stmt.query([hash]).map_err(db_err)?;
@@ -185,5 +186,6 @@ fn row_to_key(r: &Row<'_>) -> StoreResult<ApiKey> {
             .ok_or_else(|| StoreError::Corrupt("key without creation time".into()))?,
         expires_at: parse_time(r.get(4).map_err(db_err)?)?,
         last_used_at: parse_time(r.get(5).map_err(db_err)?)?,
+        pool: r.get(6).map_err(db_err)?,
     })
 }

@@ -166,6 +166,9 @@ CREATE INDEX audit_by_actor ON audit (actor, seq);
     r#"
 ALTER TABLE executions ADD COLUMN secrets TEXT;
 "#,
+    r#"
+ALTER TABLE api_keys ADD COLUMN pool TEXT;
+"#,
 ];
 
 impl Db {

@@ -32,6 +32,8 @@ use super::{ApiError, AppState};
 pub struct Identity {
     pub name: String,
     pub role: Role,
+    /// The pool of a `worker` key.
+    pub pool: Option<String>,
 }
 
 /// The permission table, filled by [`Routes::add`].
@@ -273,6 +275,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
             Some(Identity {
                 name: "anonymous".into(),
                 role: Role::Admin,
+                pool: None,
             }),
             None,
         )
@@ -283,6 +286,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                 Some(Identity {
                     name: format!("entra:{app}"),
                     role: Role::Ingest,
+                    pool: None,
                 }),
                 None,
             ),
@@ -312,6 +316,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                     Some(Identity {
                         name: key.name.clone(),
                         role: key.role,
+                        pool: key.pool.clone(),
                     }),
                     Some(
                         ApiError::new(
@@ -338,6 +343,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                         Some(Identity {
                             name: key.name,
                             role: key.role,
+                            pool: key.pool,
                         }),
                         None,
                     )

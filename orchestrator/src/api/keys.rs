@@ -22,6 +22,8 @@ struct NewKey {
     name: String,
     role: String,
     expires_at: Option<String>,
+    /// Required for, and only for, `worker` keys.
+    pool: Option<String>,
 }
 
 pub async fn create(
@@ -39,6 +41,7 @@ pub async fn create(
         ));
     }
     let role: Role = new.role.parse().map_err(ApiError::bad_request)?;
+    let pool = check_pool(role, new.pool).map_err(ApiError::bad_request)?;
     let expires_at = match new.expires_at {
         None => None,
         Some(t) => Some(
@@ -53,6 +56,7 @@ pub async fn create(
     let record = ApiKey {
         name: new.name,
         role,
+        pool,
         hash: hash_key(&key),
         created_at: time::now(),
         expires_at,
@@ -68,6 +72,22 @@ pub async fn create(
     let mut body = serde_json::to_value(&record).map_err(ApiError::internal)?;
     body["key"] = json!(key);
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A `worker` key names exactly one pool; other keys name none.
+pub fn check_pool(role: Role, pool: Option<String>) -> Result<Option<String>, String> {
+    match (role, pool) {
+        (Role::Worker, Some(p))
+            if !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            Ok(Some(p))
+        }
+        (Role::Worker, _) => Err("a worker key needs \"pool\": the pool it serves".into()),
+        (_, Some(_)) => Err("only worker keys have a pool".into()),
+        (_, None) => Ok(None),
+    }
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {

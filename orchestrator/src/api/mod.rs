@@ -9,10 +9,12 @@ pub use error::ApiError;
 mod executions;
 mod health;
 mod keys;
+pub use keys::check_pool;
 mod logs;
 pub mod routes;
 mod runbooks;
 mod trigger;
+mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,6 +141,18 @@ fn routes() -> Routes {
             vec![(M::DELETE, P::Admin, delete(keys::revoke))],
         )
         .add("/api/audit", vec![(M::GET, P::Admin, get(keys::audit))])
+        .add(
+            "/api/worker/executions/{exec_id}/start",
+            vec![(M::POST, P::Worker, post(worker::start))],
+        )
+        .add(
+            "/api/worker/executions/{exec_id}/heartbeat",
+            vec![(M::POST, P::Worker, post(worker::heartbeat))],
+        )
+        .add(
+            "/api/worker/executions/{exec_id}/finish",
+            vec![(M::POST, P::Worker, post(worker::finish))],
+        )
         .add(
             "/api/healthz",
             vec![(M::GET, P::Public, get(health::healthz))],
