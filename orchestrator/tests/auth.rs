@@ -175,6 +175,55 @@ async fn every_route_enforces_its_role() {
             }
         }
     }
+
+    // Every state-changing route left audit records, with actor, role and outcome.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, audit) = s.get("/api/audit?limit=1000").await;
+    let items = audit["items"].as_array().unwrap();
+    let patterns = [
+        "GET /api/Trigger",
+        "POST /api/Trigger",
+        "GET /api/Trigger/{team}",
+        "POST /api/Trigger/{team}",
+        "POST /api/webhooks/alertmanager",
+        "PUT /api/routes",
+        "POST /api/routes/test",
+        "POST /api/runbooks/refresh",
+        "POST /api/keys",
+        "DELETE /api/keys/{name}",
+        "POST /api/worker/executions/{exec_id}/start",
+        "POST /api/worker/executions/{exec_id}/heartbeat",
+        "POST /api/worker/executions/{exec_id}/finish",
+    ];
+    for action in patterns {
+        let recs: Vec<&Value> = items.iter().filter(|r| r["action"] == action).collect();
+        assert!(
+            recs.iter()
+                .any(|r| r["outcome"] == 401 && r["actor"] == "unknown"),
+            "{action}: refusal audited"
+        );
+        assert!(
+            recs.iter().any(|r| r["outcome"] == 403),
+            "{action}: forbidden audited"
+        );
+        assert!(
+            recs.iter()
+                .any(|r| r["outcome"].as_u64().is_some_and(|c| c != 401 && c != 403)),
+            "{action}: allowed call audited"
+        );
+        assert!(
+            recs.iter()
+                .all(|r| r["source"] == "127.0.0.1" && r["at"].is_string()),
+            "{action}"
+        );
+    }
+    assert!(
+        !items
+            .iter()
+            .any(|r| r["action"].as_str().unwrap().starts_with("GET")
+                && !r["action"].as_str().unwrap().contains("Trigger")),
+        "reads are not audited"
+    );
 }
 
 #[tokio::test]

@@ -259,7 +259,9 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
         return res;
     }
     let target = req.uri().path().to_string();
-    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    // Triggers change state even through GET (ClouDO's trigger URL accepts it).
+    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || perm == Permission::Ingest;
     let action = format!("{method} {path}");
 
     let bearer_jwt = req
