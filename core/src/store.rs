@@ -120,6 +120,13 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_key(&self, name: &str, at: Timestamp) -> StoreResult<()>;
 
     async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// Several records at once (one transaction where the adapter can).
+    async fn append_audit_batch(&self, records: &[AuditRecord]) -> StoreResult<()> {
+        for r in records {
+            self.append_audit(r).await?;
+        }
+        Ok(())
+    }
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Page<AuditRecord>>;
 
     /// Small named documents (routing rules, ...).

@@ -152,6 +152,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         cfg.dedup_window,
         cfg.compat_lowercase_resource,
     );
+    let (audit, audit_writer) = crate::api::auth::AuditSink::start(store.clone());
     let state = AppState {
         executions,
         ingest,
@@ -163,6 +164,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         keys: Arc::default(),
         dev_no_auth: cfg.dev_no_auth,
         ingest_limit: Arc::new(crate::api::auth::RateLimit::new(cfg.ingest_rate)),
+        audit,
         entra: match &cfg.entra {
             None => None,
             Some(e) => Some(Arc::new(
@@ -193,6 +195,13 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     .await
     .context("HTTP server failed")?;
 
+    // The router (and every audit sink) is gone: the writer stores what is queued and ends.
+    if tokio::time::timeout(Duration::from_secs(10), audit_writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("audit records still queued after 10 s");
+    }
     tracing::info!("stopping: waiting for running runbooks");
     let _ = stop.send(true);
     if tokio::time::timeout(DRAIN_TIMEOUT, pool).await.is_err() {

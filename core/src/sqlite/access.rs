@@ -100,16 +100,18 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn append_audit_inner(&self, r: &AuditRecord) -> StoreResult<()> {
-        let r = r.clone();
+    pub(super) async fn append_audit_inner(&self, records: &[AuditRecord]) -> StoreResult<()> {
+        let records = records.to_vec();
         self.db
             .write(move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO audit (at, actor, role, action, target, source, outcome)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO audit (at, actor, role, action, target, source, outcome)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )
+                    .map_err(db_err)?;
+                for r in &records {
+                    stmt.execute(params![
                         time::rfc3339(r.at),
                         r.actor,
                         r.role,
@@ -118,8 +120,8 @@ impl SqliteStore {
                         r.source,
                         r.outcome
                     ])
-                })
-                .map_err(db_err)?;
+                    .map_err(db_err)?;
+                }
                 Ok(())
             })
             .await

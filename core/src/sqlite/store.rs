@@ -321,7 +321,11 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()> {
-        self.append_audit_inner(r).await
+        self.append_audit_inner(std::slice::from_ref(r)).await
+    }
+
+    async fn append_audit_batch(&self, records: &[AuditRecord]) -> StoreResult<()> {
+        self.append_audit_inner(records).await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Page<AuditRecord>> {

@@ -51,6 +51,8 @@ pub struct AppState {
     pub dev_no_auth: bool,
     /// Per-client rate of the ingest routes.
     pub ingest_limit: Arc<auth::RateLimit>,
+    /// Where audit records go.
+    pub audit: auth::AuditSink,
     /// Entra ID Secure Webhook tokens, when configured.
     pub entra: Option<Arc<entra::EntraValidator>>,
 }
