@@ -121,6 +121,25 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// A record for the secret `key`, created now.
+    pub fn for_secret(
+        key: &str,
+        name: String,
+        role: Role,
+        pool: Option<String>,
+        expires_at: Option<Timestamp>,
+    ) -> Self {
+        Self {
+            name,
+            role,
+            pool,
+            hash: hash_key(key),
+            created_at: time::now(),
+            expires_at,
+            last_used_at: None,
+        }
+    }
+
     pub fn expired(&self, now: Timestamp) -> bool {
         self.expires_at.is_some_and(|e| e <= now)
     }

@@ -2,7 +2,7 @@
 //! it while the server runs; the server sees changes within seconds).
 
 use anyhow::{Context, bail};
-use cloudo_core::auth::{ApiKey, Role, generate_key, hash_key, valid_name};
+use cloudo_core::auth::{ApiKey, Role, generate_key, valid_name};
 use cloudo_core::sqlite::{Db, Durability, SqliteStore};
 use cloudo_core::{Store, time};
 
@@ -37,20 +37,8 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                 }
             };
             let key = generate_key().map_err(anyhow::Error::msg)?;
-            store
-                .put_key(
-                    &ApiKey {
-                        name: name.clone(),
-                        role,
-                        pool,
-                        hash: hash_key(&key),
-                        created_at: time::now(),
-                        expires_at,
-                        last_used_at: None,
-                    },
-                    false,
-                )
-                .await?;
+            let record = ApiKey::for_secret(&key, name.clone(), role, pool, expires_at);
+            store.put_key(&record, false).await?;
             eprintln!("created key {name:?} with role {role}; it is shown only now:");
             println!("{key}");
         }

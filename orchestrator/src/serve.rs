@@ -221,16 +221,8 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
 /// The first admin key: `CLOUDO_ADMIN_KEY` (stored as the key `admin`, replacing an older
 /// one), or, when no key exists at all, a generated one printed once on stderr.
 async fn bootstrap_admin(store: &dyn Store, key: Option<&Secret>) -> anyhow::Result<()> {
-    use cloudo_core::auth::{ApiKey, Role, generate_key, hash_key};
-    let record = |k: &str| ApiKey {
-        name: "admin".into(),
-        role: Role::Admin,
-        pool: None,
-        hash: hash_key(k),
-        created_at: cloudo_core::time::now(),
-        expires_at: None,
-        last_used_at: None,
-    };
+    use cloudo_core::auth::{ApiKey, Role, generate_key};
+    let record = |k: &str| ApiKey::for_secret(k, "admin".into(), Role::Admin, None, None);
     match key {
         Some(k) => store.put_key(&record(k.expose()), true).await?,
         None if store.list_keys().await?.is_empty() => {

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cloudo_core::auth::{ApiKey, Role, generate_key, hash_key, valid_name};
+use cloudo_core::auth::{ApiKey, Role, generate_key, valid_name};
 use cloudo_core::store::AuditQuery;
 use cloudo_core::{StoreError, time};
 use serde::Deserialize;
@@ -53,15 +53,7 @@ pub async fn create(
         ),
     };
     let key = generate_key().map_err(ApiError::internal)?;
-    let record = ApiKey {
-        name: new.name,
-        role,
-        pool,
-        hash: hash_key(&key),
-        created_at: time::now(),
-        expires_at,
-        last_used_at: None,
-    };
+    let record = ApiKey::for_secret(&key, new.name, role, pool, expires_at);
     match state.executions.store().put_key(&record, false).await {
         Ok(()) => {}
         Err(StoreError::Conflict(m)) => {
