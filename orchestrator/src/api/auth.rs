@@ -25,6 +25,8 @@ use base64::Engine as _;
 use cloudo_core::auth::{ApiKey, AuditRecord, Permission, Role, hash_key};
 use cloudo_core::{Store, time};
 
+pub use super::audit::AuditSink;
+pub use super::ratelimit::RateLimit;
 use super::{ApiError, AppState};
 
 /// Who is calling.
@@ -119,84 +121,6 @@ impl KeyCache {
                 t.insert(name.to_string(), Instant::now());
                 true
             }
-        }
-    }
-}
-
-/// A token bucket per client address for the ingest routes.
-#[derive(Debug)]
-pub struct RateLimit {
-    per_sec: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<std::net::IpAddr, (f64, Instant)>>,
-}
-
-impl RateLimit {
-    /// `per_sec` requests a second per client, bursts of twice that; 0 turns it off.
-    pub fn new(per_sec: u32) -> Self {
-        Self {
-            per_sec: f64::from(per_sec),
-            burst: f64::from(per_sec) * 2.0,
-            buckets: Mutex::default(),
-        }
-    }
-
-    /// `Err(seconds to wait)` when the client is over its rate.
-    fn check(&self, ip: std::net::IpAddr) -> Result<(), u64> {
-        if self.per_sec <= 0.0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if b.len() > 10_000 {
-            // Forget clients that have been quiet long enough to be full again.
-            let full_after = Duration::from_secs_f64(self.burst / self.per_sec);
-            b.retain(|_, (_, at)| now.duration_since(*at) < full_after);
-        }
-        let (tokens, at) = b.entry(ip).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / self.per_sec).ceil().max(1.0) as u64)
-        }
-    }
-}
-
-/// Audit records go through one writer task that stores them in batches (one transaction
-/// for whatever has queued up), so auditing costs the request path a channel send.
-#[derive(Debug, Clone)]
-pub struct AuditSink {
-    tx: tokio::sync::mpsc::Sender<AuditRecord>,
-}
-
-impl AuditSink {
-    /// The sink and its writer; the writer ends (after writing everything) when the last
-    /// sink is dropped.
-    pub fn start(store: Arc<dyn Store>) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<AuditRecord>(16_384);
-        let writer = tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < 1000 {
-                    match rx.try_recv() {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
-                    }
-                }
-                if let Err(e) = store.append_audit_batch(&batch).await {
-                    tracing::error!(error = %e, records = batch.len(), "cannot write audit records");
-                }
-            }
-        });
-        (Self { tx }, writer)
-    }
-
-    async fn record(&self, r: AuditRecord) {
-        if self.tx.send(r).await.is_err() {
-            tracing::error!("audit writer is gone; record lost");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, and the layers every request goes through.
 
 mod alertmanager;
+mod audit;
 pub mod auth;
 mod body;
 pub mod entra;
@@ -11,6 +12,7 @@ mod health;
 mod keys;
 pub use keys::check_pool;
 mod logs;
+mod ratelimit;
 pub mod routes;
 mod runbooks;
 mod trigger;
