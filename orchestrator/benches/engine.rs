@@ -7,25 +7,18 @@
 //! its output is persisted as in production (SQLite, WAL).
 //!
 //! Knobs: `BENCH_N` (default 1000), `BENCH_CLIENTS` (default 64), `BENCH_SYNC` (`normal` or
-//! `full`), `BENCH_SANDBOX` (later: bwrap, docker).
+//! `full`), `BENCH_SANDBOXES` (default `process,bwrap,docker`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/mod.rs"]
 mod common;
 
-use common::Engine;
+use common::{Engine, env_or};
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

@@ -14,18 +14,11 @@
 #[path = "support/mod.rs"]
 mod common;
 
-use common::Engine;
+use common::{Engine, env_or};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn start() -> Engine {
     common::start(

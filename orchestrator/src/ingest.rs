@@ -52,6 +52,19 @@ impl std::fmt::Debug for Ingest {
     }
 }
 
+/// A new execution of `schema` for `req`, born in `status`, with `error` as its reason.
+fn recorded(schema: &Schema, status: Status, error: Option<String>, req: &Request) -> Execution {
+    let mut e = Execution::new(
+        schema,
+        status,
+        &req.initiator,
+        req.team.clone(),
+        req.body.clone(),
+    );
+    e.error = error;
+    e
+}
+
 /// Why `schema` does not run for `alert`, if it does not.
 pub fn declines(schema: &Schema, alert: &Alert) -> Option<String> {
     if !schema.enabled {
@@ -133,14 +146,7 @@ impl Ingest {
         } else {
             (Status::Skipped, Some("schema is disabled".to_string()))
         };
-        let mut e = Execution::new(
-            schema,
-            status,
-            &req.initiator,
-            req.team.clone(),
-            req.body.clone(),
-        );
-        e.error.clone_from(&reason);
+        let e = recorded(schema, status, reason.clone(), &req);
         let dedup = self.dedup(
             req.idempotency_key
                 .as_ref()
@@ -206,14 +212,7 @@ impl Ingest {
             } else {
                 Status::Accepted
             };
-            let mut e = Execution::new(
-                schema,
-                status,
-                &req.initiator,
-                req.team.clone(),
-                req.body.clone(),
-            );
-            e.error.clone_from(&declined);
+            let e = recorded(schema, status, declined.clone(), &req);
             batch.push(NewExecution {
                 execution: e,
                 reason: declined.or_else(|| Some(format!("chosen by {how}"))),
@@ -229,14 +228,12 @@ impl Ingest {
                 "no runbook for alert rule {:?}: no ?id, no matching routing rule, no schema with that id",
                 alert.rule
             );
-            let mut e = Execution::new(
+            let e = recorded(
                 &Schema::placeholder(name),
                 Status::Routed,
-                &req.initiator,
-                req.team.clone(),
-                req.body.clone(),
+                Some(reason.clone()),
+                &req,
             );
-            e.error = Some(reason.clone());
             batch.push(NewExecution {
                 execution: e,
                 reason: Some(reason),

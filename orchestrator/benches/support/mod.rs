@@ -7,6 +7,14 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// A numeric knob from the environment.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The admin key of benchmark servers; clients send it as a bearer token.
 pub const ADMIN_KEY: &str = "cloudo_bench_admin_key_0123456789abcdef";
 
