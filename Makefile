@@ -40,12 +40,12 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Unit and integration tests (doc tests: none), with bubblewrap and a private dockerd up
-# (test-env/with-sandboxes.sh starts and stops them). The last line sums every test
+# Unit and integration tests (doc tests: none), with bubblewrap, a private dockerd and
+# Azurite up (test-env/with-sandboxes.sh and with-azurite.sh start and stop them). The last line sums every test
 # binary's result, so a run that executed no test fails.
 test: setup lint
 	@mkdir -p target
-	./test-env/with-sandboxes.sh $(CARGO) test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee target/test-output.log
+	./test-env/with-azurite.sh ./test-env/with-sandboxes.sh $(CARGO) test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f; if (p == 0 || f > 0) exit 1}' target/test-output.log
 
 bench:

@@ -26,4 +26,6 @@ if command -v rustup >/dev/null; then
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
   done
 fi
+# Azurite (the Azure Storage emulator), pinned, from npm.
+"$(dirname "$0")/setup-azurite.sh" >/dev/null
 echo "setup: ok"

@@ -75,6 +75,23 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
+/// A worker instance as it last reported itself (`GET /api/workers`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerInfo {
+    /// Unique per process (`host/pid/start`).
+    pub id: String,
+    pub pool: String,
+    pub version: String,
+    /// How many runbooks it runs at once.
+    pub capacity: u32,
+    /// Executions it is running now.
+    pub running: Vec<ExecId>,
+    #[serde(with = "crate::time::serde_rfc3339")]
+    pub started_at: Timestamp,
+    #[serde(with = "crate::time::serde_rfc3339")]
+    pub last_seen: Timestamp,
+}
+
 /// One page of results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -148,6 +165,23 @@ pub trait Store: Send + Sync + 'static {
     async fn heartbeat(&self, id: &ExecId, at: Timestamp) -> StoreResult<bool>;
     /// Executions in `status`, oldest first (for the reaper and recovery).
     async fn executions_in(&self, status: Status, limit: usize) -> StoreResult<Vec<Execution>>;
+    /// Records a worker's latest report (replacing its previous one).
+    async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()>;
+    /// Workers seen since `since`, by pool then id.
+    async fn list_workers(&self, since: Timestamp) -> StoreResult<Vec<WorkerInfo>>;
+
+    /// Takes or renews the named lease for `holder` until `now + ttl`: true when `holder`
+    /// holds it now. Another holder's lease is taken only once it has expired, and two
+    /// contenders never both get true (this is how one of many orchestrators becomes the
+    /// reaper).
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
     /// Cheap round trip, for readiness.
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -11,10 +11,14 @@ fn db() -> Db {
 
 #[tokio::test]
 async fn sqlite_store_conforms() {
-    conformance::store::run_all(|| SqliteStore::new(db())).await;
+    conformance::store::run_all(|| async { SqliteStore::new(db()) }).await;
 }
 
 #[tokio::test]
 async fn sqlite_queue_conforms() {
-    conformance::queue::run_all(|| SqliteQueue::new(db(), 3)).await;
+    conformance::queue::run_all(
+        || async { SqliteQueue::new(db(), 3) },
+        std::time::Duration::from_millis(200),
+    )
+    .await;
 }

@@ -25,15 +25,105 @@ pub fn new_execution(schema_id: &str, status: Status) -> Execution {
 }
 
 /// Runs every store test against stores made by `make` (one fresh store per test).
-pub async fn run_all<S: Store, F: Fn() -> S>(make: F) {
-    round_trip(make()).await;
-    state_machine_is_enforced(make()).await;
-    listing_pages_and_filters(make()).await;
-    schemas_replace(make()).await;
-    heartbeat_only_while_running(make()).await;
-    dedup_creates_once_within_the_window(make()).await;
-    settings_round_trip(make()).await;
-    keys_and_audit(make()).await;
+pub async fn run_all<S: Store, F: Fn() -> Fut, Fut: std::future::Future<Output = S>>(make: F) {
+    round_trip(make().await).await;
+    state_machine_is_enforced(make().await).await;
+    listing_pages_and_filters(make().await).await;
+    schemas_replace(make().await).await;
+    heartbeat_only_while_running(make().await).await;
+    dedup_creates_once_within_the_window(make().await).await;
+    settings_round_trip(make().await).await;
+    keys_and_audit(make().await).await;
+    workers_and_leases(make().await).await;
+    big_output_and_body_round_trip(make().await).await;
+}
+
+async fn workers_and_leases(s: impl Store) {
+    use crate::store::WorkerInfo;
+    use std::time::Duration;
+    let t0 = time::now();
+    let w = |id: &str, pool: &str, seen| WorkerInfo {
+        id: id.into(),
+        pool: pool.into(),
+        version: "0.1.0".into(),
+        capacity: 4,
+        running: vec![ExecId::generate()],
+        started_at: t0,
+        last_seen: seen,
+    };
+    s.put_worker(&w("w2", "b", t0)).await.unwrap();
+    s.put_worker(&w("w1", "b", t0 - chrono::Duration::seconds(600)))
+        .await
+        .unwrap();
+    s.put_worker(&w("w3", "a", t0)).await.unwrap();
+    let mut again = w("w1", "b", t0);
+    again.running.clear();
+    s.put_worker(&again).await.unwrap();
+    let seen = s
+        .list_workers(t0 - chrono::Duration::seconds(60))
+        .await
+        .unwrap();
+    let ids: Vec<_> = seen.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(ids, ["w3", "w1", "w2"], "by pool, then id");
+    assert_eq!(seen[1], again, "replaced, not added");
+    let stale = s
+        .list_workers(t0 + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(stale.is_empty());
+
+    let ttl = Duration::from_secs(30);
+    assert!(s.try_lease("reaper", "A", ttl, t0).await.unwrap());
+    assert!(
+        !s.try_lease("reaper", "B", ttl, t0).await.unwrap(),
+        "held by A"
+    );
+    assert!(
+        s.try_lease("reaper", "A", ttl, t0).await.unwrap(),
+        "A renews"
+    );
+    assert!(
+        s.try_lease("other", "B", ttl, t0).await.unwrap(),
+        "names are separate"
+    );
+    let later = t0 + chrono::Duration::seconds(31);
+    assert!(
+        s.try_lease("reaper", "B", ttl, later).await.unwrap(),
+        "expired: B takes it"
+    );
+    assert!(!s.try_lease("reaper", "A", ttl, later).await.unwrap());
+}
+
+/// Outputs and request bodies far larger than one table entity property round-trip whole.
+async fn big_output_and_body_round_trip(s: impl Store) {
+    let mut e = new_execution("a", Status::Accepted);
+    let body: String = (0..40_000)
+        .map(|n| format!("{{\"n\":{n}}}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let body = format!("[{body}]");
+    e.request_body = Some(body.clone());
+    s.create_execution(&e, None).await.unwrap();
+    s.transition(&e.exec_id, &StatusChange::to(Status::Running), time::now())
+        .await
+        .unwrap();
+    // 1 MiB of multi-byte text, cut at no particular boundary.
+    let output: String = "é€𝄞x\n".repeat(1 << 17);
+    let mut done = StatusChange::to(Status::Succeeded);
+    done.output = Some(output.clone());
+    done.output_truncated = true;
+    s.transition(&e.exec_id, &done, time::now()).await.unwrap();
+    let got = s.get_execution(&e.exec_id).await.unwrap().unwrap();
+    assert_eq!(got.output.as_deref().map(str::len), Some(output.len()));
+    assert!(
+        got.output.as_deref() == Some(output.as_str()),
+        "output intact"
+    );
+    assert!(got.output_truncated);
+    assert!(
+        got.request_body.as_deref() == Some(body.as_str()),
+        "body intact"
+    );
 }
 
 async fn keys_and_audit(s: impl Store) {

@@ -169,6 +169,19 @@ ALTER TABLE executions ADD COLUMN secrets TEXT;
     r#"
 ALTER TABLE api_keys ADD COLUMN pool TEXT;
 "#,
+    r#"
+CREATE TABLE workers (
+    id        TEXT PRIMARY KEY,
+    pool      TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    body      TEXT NOT NULL
+);
+CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 impl Db {

@@ -9,7 +9,7 @@ use crate::execution::{ExecId, Execution, Status, StatusChange, Transition};
 use crate::schema::Schema;
 use crate::store::{
     AuditQuery, Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError,
-    StoreResult,
+    StoreResult, WorkerInfo,
 };
 use crate::time::{self, Timestamp};
 
@@ -517,6 +517,70 @@ impl Store for SqliteStore {
                     out.push(row_to_execution(r)?.0);
                 }
                 Ok(out)
+            })
+            .await
+    }
+
+    async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()> {
+        let body = serde_json::to_string(w).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (id, pool, seen) = (w.id.clone(), w.pool.clone(), w.last_seen.timestamp_millis());
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO workers (id, pool, last_seen, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, pool, seen, body],
+                )
+                .map_err(db_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_workers(&self, since: Timestamp) -> StoreResult<Vec<WorkerInfo>> {
+        let since = since.timestamp_millis();
+        self.db
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT body FROM workers WHERE last_seen >= ?1 ORDER BY pool, id",
+                    )
+                    .map_err(db_err)?;
+                let bodies = stmt
+                    .query_map([since], |r| r.get::<_, String>(0))
+                    .map_err(db_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(db_err)?;
+                bodies
+                    .iter()
+                    .map(|b| {
+                        serde_json::from_str(b).map_err(|e| StoreError::Corrupt(e.to_string()))
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        let now_ms = now.timestamp_millis();
+        let until = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2));
+        self.db
+            .write(move |tx| {
+                let n = tx
+                    .execute(
+                        "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (name) DO UPDATE SET holder = ?2, expires_ms = ?3
+                         WHERE leases.holder = ?2 OR leases.expires_ms < ?4",
+                        params![name, holder, until, now_ms],
+                    )
+                    .map_err(db_err)?;
+                Ok(n == 1)
             })
             .await
     }

@@ -1,0 +1,445 @@
+//! [`JobQueue`] on Azure Storage Queues (`azure_storage_queue` 1.x).
+//!
+//! One queue per worker pool, `<prefix>-<pool>`, and its dead-letter queue
+//! `<prefix>-<pool>-poison`. A message's text is the [`Job`] as JSON, base64-encoded (the
+//! convention of Azure Functions queue triggers and the other SDKs' default encoders). Jobs
+//! carry secret *names* only. A lease is Azure's visibility timeout (whole seconds); its pop
+//! receipt changes on every renewal. A message received for the (N+1)th time is moved to the
+//! poison queue, wrapped with the time and the delivery count, instead of being handed out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use azure_core::http::Url;
+use azure_core::http::headers::HeaderName;
+use azure_storage_queue::models::{
+    QueueClientPeekMessagesOptions, QueueClientReceiveMessagesOptions, QueueMessage,
+};
+use azure_storage_queue::{QueueClient, QueueClientOptions};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cloudo_core::job::Job;
+use cloudo_core::queue::{DeadLetter, JobQueue, Lease, QueueError, QueueResult};
+use cloudo_core::time::{self, Timestamp};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::auth::{Account, Auth, Service, SharedKeyPolicy};
+
+/// What the poison queue holds: the original message text and why it is there.
+#[derive(Debug, Serialize, Deserialize)]
+struct Poisoned {
+    #[serde(with = "time::serde_rfc3339")]
+    dead_at: Timestamp,
+    dequeue_count: u32,
+    message_id: String,
+    /// The original message text (base64 JSON).
+    body: String,
+}
+
+/// Queues of one deployment.
+pub struct AzureQueue {
+    account: Account,
+    prefix: String,
+    max_deliveries: u32,
+    poll: Duration,
+    clients: Mutex<HashMap<String, Arc<QueueClient>>>,
+    /// Wakes local waiters on local enqueues (one process can be orchestrator and worker).
+    wake: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl std::fmt::Debug for AzureQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureQueue")
+            .field("account", &self.account)
+            .field("prefix", &self.prefix)
+            .field("max_deliveries", &self.max_deliveries)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+/// Is this error "the message or receipt is not (any more) what you hold"?
+fn lease_lost(e: &azure_core::Error) -> bool {
+    match e.kind() {
+        azure_core::error::ErrorKind::HttpResponse {
+            status, error_code, ..
+        } => {
+            u16::from(*status) == 404
+                || error_code.as_deref() == Some("PopReceiptMismatch")
+                || error_code.as_deref() == Some("MessageNotFound")
+        }
+        _ => false,
+    }
+}
+
+fn not_found(e: &azure_core::Error) -> bool {
+    e.http_status().is_some_and(|s| u16::from(s) == 404)
+}
+
+/// Visibility timeouts are whole seconds; round up so a lease never ends early.
+fn secs(d: Duration, min: u64) -> i32 {
+    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    i32::try_from(s.max(min))
+        .unwrap_or(i32::MAX)
+        .min(7 * 24 * 3600)
+}
+
+/// A valid queue name for a pool (3-63 of `a-z0-9-`, no double dash, leaving room for
+/// `-poison`). Pool names that had to be changed get a short hash so two never collide.
+pub fn queue_name(prefix: &str, pool: &str) -> String {
+    let mut clean = String::new();
+    for c in pool.chars() {
+        let c = c.to_ascii_lowercase();
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && clean.ends_with('-')) {
+            clean.push(c);
+        }
+    }
+    let clean = clean.trim_matches('-').to_string();
+    let head = if prefix.is_empty() {
+        "jobs".to_string()
+    } else {
+        prefix.to_ascii_lowercase()
+    };
+    let changed = clean != pool;
+    let mut name = format!("{head}-{clean}");
+    name.truncate(if changed { 47 } else { 56 });
+    let mut name = name.trim_end_matches('-').to_string();
+    if changed {
+        let h: String = Sha256::digest(pool.as_bytes())[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        name = format!("{name}-{h}");
+    }
+    name
+}
+
+impl AzureQueue {
+    /// `max_deliveries`: deliveries before a message goes to the poison queue.
+    pub fn new(account: Account, prefix: &str, max_deliveries: u32) -> Self {
+        Self {
+            account,
+            prefix: prefix.to_string(),
+            max_deliveries: max_deliveries.max(1),
+            poll: Duration::from_millis(250),
+            clients: Mutex::new(HashMap::new()),
+            wake: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How often an idle `wait` looks again (default 250 ms).
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    fn client(&self, name: &str) -> QueueResult<Arc<QueueClient>> {
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| unavailable("poisoned lock"))?;
+        if let Some(c) = clients.get(name) {
+            return Ok(c.clone());
+        }
+        let url = Url::parse(&format!(
+            "{}/{name}",
+            self.account.queue_endpoint.as_str().trim_end_matches('/')
+        ))
+        .map_err(unavailable)?;
+        let mut options = QueueClientOptions::default();
+        if let Some(transport) = crate::tables::transport() {
+            options.client_options.transport = Some(transport);
+        }
+        let credential = match &self.account.auth {
+            Auth::SharedKey(key) => {
+                options
+                    .client_options
+                    .per_try_policies
+                    .push(Arc::new(SharedKeyPolicy::new(
+                        &self.account.name,
+                        key.clone(),
+                        Service::Queue,
+                    )));
+                None
+            }
+            Auth::Token(c) => Some(c.clone()),
+        };
+        let c = Arc::new(QueueClient::new(url, credential, Some(options)).map_err(unavailable)?);
+        clients.insert(name.to_string(), c.clone());
+        Ok(c)
+    }
+
+    fn notify(&self, pool: &str) -> Arc<Notify> {
+        match self.wake.lock() {
+            Ok(mut m) => m.entry(pool.to_string()).or_default().clone(),
+            Err(_) => Arc::new(Notify::new()),
+        }
+    }
+
+    async fn create(&self, name: &str) -> QueueResult<()> {
+        self.client(name)?.create(None).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn send(&self, name: &str, text: String) -> QueueResult<String> {
+        let client = self.client(name)?;
+        let msg = || -> QueueResult<_> {
+            QueueMessage {
+                message_text: Some(text.clone()),
+            }
+            .try_into()
+            .map_err(unavailable)
+        };
+        let sent = match client.send_message(msg()?, None).await {
+            Err(e) if not_found(&e) => {
+                self.create(name).await?;
+                client.send_message(msg()?, None).await
+            }
+            other => other,
+        }
+        .map_err(unavailable)?;
+        let sent = sent.into_model().map_err(unavailable)?;
+        Ok(sent
+            .items
+            .and_then(|i| i.into_iter().next())
+            .and_then(|m| m.message_id)
+            .unwrap_or_default())
+    }
+
+    async fn poison(
+        &self,
+        pool: &str,
+        id: &str,
+        receipt: &str,
+        count: u32,
+        text: String,
+    ) -> QueueResult<()> {
+        let name = queue_name(&self.prefix, pool);
+        let wrapped = Poisoned {
+            dead_at: time::now(),
+            dequeue_count: count,
+            message_id: id.to_string(),
+            body: text,
+        };
+        let wrapped = serde_json::to_vec(&wrapped).map_err(unavailable)?;
+        self.send(&format!("{name}-poison"), B64.encode(wrapped))
+            .await?;
+        match self.client(&name)?.delete_message(id, receipt, None).await {
+            Ok(_) => Ok(()),
+            // Someone else got it meanwhile: they will poison it too; the copy is harmless.
+            Err(e) if lease_lost(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+fn decode(text: &str) -> Result<Job, String> {
+    let raw = B64
+        .decode(text.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    serde_json::from_slice(&raw).map_err(|e| format!("not a job: {e}"))
+}
+
+#[async_trait]
+impl JobQueue for AzureQueue {
+    async fn enqueue(&self, pool: &str, job: &Job) -> QueueResult<String> {
+        let body = serde_json::to_vec(job).map_err(unavailable)?;
+        let id = self
+            .send(&queue_name(&self.prefix, pool), B64.encode(body))
+            .await?;
+        self.notify(pool).notify_waiters();
+        Ok(id)
+    }
+
+    async fn lease(&self, pool: &str, visibility: Duration) -> QueueResult<Option<Lease>> {
+        let name = queue_name(&self.prefix, pool);
+        let client = self.client(&name)?;
+        loop {
+            let options = QueueClientReceiveMessagesOptions {
+                number_of_messages: Some(1),
+                visibility_timeout: Some(secs(visibility, 1)),
+                ..Default::default()
+            };
+            let received = match client.receive_messages(Some(options)).await {
+                Ok(r) => r.into_model().map_err(unavailable)?,
+                Err(e) if not_found(&e) => {
+                    self.create(&name).await?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(unavailable(e)),
+            };
+            let Some(m) = received.items.and_then(|i| i.into_iter().next()) else {
+                return Ok(None);
+            };
+            let (Some(id), Some(receipt)) = (m.message_id, m.pop_receipt) else {
+                return Err(unavailable("received a message without id or pop receipt"));
+            };
+            let count = u32::try_from(m.dequeue_count.unwrap_or(1)).unwrap_or(u32::MAX);
+            let text = m.message_text.unwrap_or_default();
+            if count > self.max_deliveries {
+                tracing::warn!(pool, message_id = %id, deliveries = count - 1, "dead-lettering a message");
+                self.poison(pool, &id, &receipt, count - 1, text).await?;
+                continue;
+            }
+            match decode(&text) {
+                Ok(job) => {
+                    return Ok(Some(Lease {
+                        pool: pool.to_string(),
+                        message_id: id,
+                        pop_receipt: receipt,
+                        dequeue_count: count,
+                        job,
+                    }));
+                }
+                Err(why) => {
+                    tracing::warn!(pool, message_id = %id, %why, "dead-lettering a corrupt message");
+                    self.poison(pool, &id, &receipt, count, text).await?;
+                }
+            }
+        }
+    }
+
+    async fn renew(&self, lease: &Lease, visibility: Duration) -> QueueResult<Lease> {
+        let client = self.client(&queue_name(&self.prefix, &lease.pool))?;
+        let rsp = client
+            .update_message(
+                &lease.message_id,
+                &lease.pop_receipt,
+                secs(visibility, 1),
+                None,
+            )
+            .await
+            .map_err(|e| {
+                if lease_lost(&e) {
+                    QueueError::LeaseLost(lease.message_id.clone())
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        let receipt = rsp
+            .headers()
+            .get_optional_string(&HeaderName::from_static("x-ms-popreceipt"))
+            .ok_or_else(|| unavailable("update without a new pop receipt"))?;
+        Ok(Lease {
+            pop_receipt: receipt,
+            ..lease.clone()
+        })
+    }
+
+    async fn ack(&self, lease: &Lease) -> QueueResult<()> {
+        let client = self.client(&queue_name(&self.prefix, &lease.pool))?;
+        client
+            .delete_message(&lease.message_id, &lease.pop_receipt, None)
+            .await
+            .map_err(|e| {
+                if lease_lost(&e) {
+                    QueueError::LeaseLost(lease.message_id.clone())
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn release(&self, lease: &Lease, delay: Duration) -> QueueResult<()> {
+        let client = self.client(&queue_name(&self.prefix, &lease.pool))?;
+        client
+            .update_message(&lease.message_id, &lease.pop_receipt, secs(delay, 0), None)
+            .await
+            .map_err(|e| {
+                if lease_lost(&e) {
+                    QueueError::LeaseLost(lease.message_id.clone())
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        self.notify(&lease.pool).notify_waiters();
+        Ok(())
+    }
+
+    async fn dead_letters(&self, pool: &str, limit: usize) -> QueueResult<Vec<DeadLetter>> {
+        let name = format!("{}-poison", queue_name(&self.prefix, pool));
+        let options = QueueClientPeekMessagesOptions {
+            number_of_messages: Some(i32::try_from(limit.clamp(1, 32)).unwrap_or(32)),
+            ..Default::default()
+        };
+        let peeked = match self.client(&name)?.peek_messages(Some(options)).await {
+            Ok(p) => p.into_model().map_err(unavailable)?,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut out = Vec::new();
+        for m in peeked.items.unwrap_or_default() {
+            let text = m.message_text.unwrap_or_default();
+            let p: Poisoned = B64
+                .decode(text.trim())
+                .ok()
+                .and_then(|raw| serde_json::from_slice(&raw).ok())
+                .ok_or_else(|| QueueError::Corrupt("poison message is not ours".into()))?;
+            out.push(DeadLetter {
+                pool: pool.to_string(),
+                message_id: p.message_id,
+                dequeue_count: p.dequeue_count,
+                job: decode(&p.body).ok(),
+                body: p.body,
+                dead_at: p.dead_at,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn wait(&self, pool: &str, max: Duration) {
+        let notify = self.notify(pool);
+        tokio::select! {
+            () = notify.notified() => {}
+            () = tokio::time::sleep(max.min(self.poll)) => {}
+        }
+    }
+
+    async fn ping(&self) -> QueueResult<()> {
+        let client = self.client(&queue_name(&self.prefix, "ping"))?;
+        client.exists().await.map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_are_valid_and_distinct() {
+        assert_eq!(queue_name("cloudo", "default"), "cloudo-default");
+        let a = queue_name("cloudo", "Team_A");
+        let b = queue_name("cloudo", "team-a");
+        assert_ne!(a, b);
+        for n in [
+            a,
+            b,
+            queue_name("p", &"x".repeat(200)),
+            queue_name("", "--"),
+        ] {
+            assert!(n.len() >= 3 && n.len() + "-poison".len() <= 63, "{n}");
+            assert!(!n.contains("--") && !n.ends_with('-'), "{n}");
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            );
+        }
+        assert_eq!(secs(Duration::from_millis(200), 1), 1);
+        assert_eq!(secs(Duration::ZERO, 0), 0);
+        assert_eq!(secs(Duration::from_millis(1500), 1), 2);
+    }
+}
