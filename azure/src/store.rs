@@ -839,7 +839,7 @@ impl Store for AzureStore {
                 serde_json::from_str::<WorkerInfo>(&doc).map_err(corrupt)
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        out.sort_by(|a, b| (&a.pool, &a.id).cmp(&(&b.pool, &b.id)));
+        out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
 

@@ -3,7 +3,8 @@
 //! ```text
 //!  (created) ─▶ pending ─▶ accepted ─▶ running ─▶ succeeded | failed | timeout | error | stopped | lost
 //!      │           └─▶ rejected | stopped | error    │
-//!      ├─▶ accepted                                 └─▶ (accepted ─▶ error | stopped | lost)
+//!      ├─▶ accepted                                 ├─▶ (accepted ─▶ error | stopped | lost)
+//!      │                                            └─▶ accepted (requeued after a lost worker: retry_on_lost)
 //!      └─▶ skipped | routed | error   (terminal at birth)
 //! ```
 //! Every change goes through [`check_transition`]; adapters call it inside the same atomic
@@ -164,7 +165,11 @@ pub fn check_transition(from: Status, to: Status) -> Result<(), IllegalTransitio
     let ok = match from {
         Pending => matches!(to, Accepted | Rejected | Stopped | Error),
         Accepted => matches!(to, Running | Error | Stopped | Lost),
-        Running => matches!(to, Succeeded | Failed | Timeout | Error | Stopped | Lost),
+        // Running -> Accepted: requeued by the reaper after its worker was lost.
+        Running => matches!(
+            to,
+            Succeeded | Failed | Timeout | Error | Stopped | Lost | Accepted
+        ),
         _ => false,
     };
     if ok {
@@ -243,9 +248,21 @@ pub struct Execution {
     pub heartbeat_at: Option<Timestamp>,
     /// The request body exactly as received (always JSON when present).
     pub request_body: Option<String>,
+    /// The runbook's context (`RESOURCE_*`, `MONITOR_CONDITION`, ...) as queued, so a retry
+    /// runs with the same. Never secrets: those are added on the worker.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// How many times the reaper requeues it when its worker is lost (the schema's
+    /// `retry_on_lost`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retry_on_lost: u32,
     /// Filled by `Store::get_execution`; empty in listings.
     #[serde(default)]
     pub transitions: Vec<Transition>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Execution {
@@ -288,6 +305,8 @@ impl Execution {
             worker_id: None,
             heartbeat_at: None,
             request_body,
+            env: Default::default(),
+            retry_on_lost: schema.retry_on_lost,
             transitions: Vec::new(),
         }
     }
@@ -363,7 +382,10 @@ impl StatusChange {
             e.sandbox.clone_from(&self.sandbox);
         }
         e.oom |= self.oom;
-        if self.reason.is_some() && to != Status::Running {
+        if to == Status::Accepted {
+            // Requeued: whatever went wrong before is history (in the transitions).
+            e.error = None;
+        } else if self.reason.is_some() && to != Status::Running {
             e.error.clone_from(&self.reason);
         }
         Ok(Transition {
@@ -401,7 +423,7 @@ mod tests {
         ] {
             assert!(check_transition(Status::Running, end).is_ok());
         }
-        assert!(check_transition(Status::Running, Status::Accepted).is_err());
+        assert!(check_transition(Status::Running, Status::Pending).is_err());
         assert!(check_transition(Status::Accepted, Status::Succeeded).is_err());
     }
 

@@ -88,6 +88,10 @@ pub struct Schema {
     /// masked in its output).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// When its worker is lost (killed, machine gone), requeue it this many times before it
+    /// ends `lost`.
+    #[serde(default)]
+    pub retry_on_lost: u32,
 }
 
 impl Schema {
@@ -112,6 +116,7 @@ impl Schema {
             git_ref: None,
             runtime: Runtime::default(),
             secrets: Vec::new(),
+            retry_on_lost: 0,
         }
     }
 
@@ -310,6 +315,9 @@ struct RawEntity {
     limits: Option<Limits>,
     #[serde(default)]
     secrets: Vec<String>,
+    /// Requeue (instead of ending `lost`) this many times when the worker is lost.
+    #[serde(default)]
+    retry_on_lost: Option<u32>,
 }
 
 /// May a secret be called this? Upper-case names that cannot shadow the contract or the
@@ -404,6 +412,9 @@ impl RawEntity {
         {
             return Err(bad("limits", "cpu must be between 0 and 256 cores"));
         }
+        if self.retry_on_lost.is_some_and(|n| n > 10) {
+            return Err(bad("retry_on_lost", "must be between 0 and 10"));
+        }
         if timeout_secs == 0 || timeout_secs > MAX_TIMEOUT_SECS {
             return Err(bad(
                 "timeout",
@@ -446,6 +457,7 @@ impl RawEntity {
                 limits,
             },
             secrets: self.secrets,
+            retry_on_lost: self.retry_on_lost.unwrap_or(0),
         })
     }
 }

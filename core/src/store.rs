@@ -78,9 +78,10 @@ pub struct AuditQuery {
 /// A worker instance as it last reported itself (`GET /api/workers`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WorkerInfo {
-    /// Unique per process (`host/pid/start`).
+    /// Unique per process (`host-pid-start`).
     pub id: String,
-    pub pool: String,
+    /// The pools it serves.
+    pub pools: Vec<String>,
     pub version: String,
     /// How many runbooks it runs at once.
     pub capacity: u32,
@@ -167,7 +168,7 @@ pub trait Store: Send + Sync + 'static {
     async fn executions_in(&self, status: Status, limit: usize) -> StoreResult<Vec<Execution>>;
     /// Records a worker's latest report (replacing its previous one).
     async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()>;
-    /// Workers seen since `since`, by pool then id.
+    /// Workers seen since `since`, by id.
     async fn list_workers(&self, since: Timestamp) -> StoreResult<Vec<WorkerInfo>>;
 
     /// Takes or renews the named lease for `holder` until `now + ttl`: true when `holder`

@@ -22,8 +22,47 @@ pub enum Command {
     /// Run the whole engine in one process: HTTP API, embedded store and queue (SQLite),
     /// and an in-process worker pool.
     Serve(Box<ServeArgs>),
+    /// Run a standalone worker: consume one pool's queue (Azure Storage), run the runbooks,
+    /// report to the orchestrator over HTTP with a worker key (CLOUDO_WORKER_KEY).
+    Worker(Box<WorkerArgs>),
     /// Manage API keys in the data dir's database (works with the server running or not).
     Keys(KeysArgs),
+}
+
+/// `cloudo-worker`: a standalone worker only.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cloudo-worker",
+    version,
+    about = "A standalone cloudo worker",
+    long_about
+)]
+pub struct WorkerCli {
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+}
+
+/// Options of `cloudo worker`. The worker key comes from CLOUDO_WORKER_KEY only (a flag
+/// would show in `ps`). Runbook, sandbox, secret and Azure options are those of `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    /// The pool to serve (a schema's `worker` field); the key must be of this pool.
+    #[arg(long, env = "CLOUDO_WORKER_POOL", value_name = "POOL")]
+    pub pool: String,
+
+    /// Base URL of the orchestrator (or of the load balancer in front of several); several,
+    /// comma-separated, are tried in turn when one is unreachable.
+    #[arg(
+        long,
+        env = "CLOUDO_ORCHESTRATOR_URL",
+        value_name = "URL",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub orchestrator: Vec<String>,
+
+    #[command(flatten)]
+    pub common: ServeArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -243,4 +282,34 @@ pub struct ServeArgs {
     /// SQLite commit durability [default: normal].
     #[arg(long, env = "CLOUDO_SQLITE_SYNC", value_enum)]
     pub sqlite_sync: Option<SqliteSync>,
+
+    /// Where executions and jobs live: `sqlite` (embedded, one process) or `azure` (Table
+    /// Storage and Storage Queues, shared by many orchestrators and workers). Azure needs
+    /// CLOUDO_AZURE_STORAGE_CONNECTION_STRING or --azure-storage-account [default: sqlite].
+    #[arg(long, env = "CLOUDO_BACKEND", value_enum)]
+    pub backend: Option<Backend>,
+
+    /// Storage account reached with an Entra ID credential (instead of a connection
+    /// string, which comes from CLOUDO_AZURE_STORAGE_CONNECTION_STRING only).
+    #[arg(long, env = "CLOUDO_AZURE_STORAGE_ACCOUNT", value_name = "NAME")]
+    pub azure_storage_account: Option<String>,
+
+    /// Credential for --azure-storage-account: auto (workload identity when its variables
+    /// are set, managed identity where one is advertised, else Azure CLI / azd), workload,
+    /// managed, developer [default: auto].
+    #[arg(long, env = "CLOUDO_AZURE_CREDENTIAL", value_name = "KIND")]
+    pub azure_credential: Option<String>,
+
+    /// Prefix of table and queue names, letters and digits [default: cloudo].
+    #[arg(long, env = "CLOUDO_AZURE_PREFIX", value_name = "PREFIX")]
+    pub azure_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SQLite store and queue in the data dir.
+    Sqlite,
+    /// Azure Table Storage and Storage Queues.
+    Azure,
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use cloudo_worker::runbooks::Secret;
 use cloudo_worker::{Choice, ResolvedLimits, SandboxOptions};
 
-use crate::cli::{LogFormat, ServeArgs, SqliteSync};
+use crate::cli::{Backend, LogFormat, ServeArgs, SqliteSync};
 
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
@@ -43,6 +43,55 @@ pub struct ServeConfig {
     pub entra: Option<crate::api::entra::EntraConfig>,
     /// `None`: every pool of the catalog.
     pub worker_pools: Option<Vec<String>>,
+    /// `Some` with `--backend azure`.
+    pub azure: Option<AzureBackend>,
+}
+
+/// The Azure Storage account and the names in it.
+#[derive(Debug, Clone)]
+pub struct AzureBackend {
+    pub account: cloudo_azure::Account,
+    pub prefix: String,
+}
+
+impl AzureBackend {
+    fn resolve(
+        account: Option<String>,
+        credential: Option<String>,
+        prefix: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let prefix = prefix.unwrap_or_else(|| "cloudo".into());
+        cloudo_azure::store::check_prefix(&prefix).map_err(anyhow::Error::msg)?;
+        let conn = std::env::var("CLOUDO_AZURE_STORAGE_CONNECTION_STRING")
+            .ok()
+            .filter(|s| !s.trim().is_empty());
+        let account = match (conn, account) {
+            (Some(_), Some(_)) => bail!(
+                "give either CLOUDO_AZURE_STORAGE_CONNECTION_STRING or --azure-storage-account, not both"
+            ),
+            (Some(cs), None) => cloudo_azure::Account::from_connection_string(&cs)?,
+            (None, Some(name)) => {
+                let kind: cloudo_azure::CredentialKind = credential
+                    .as_deref()
+                    .unwrap_or("auto")
+                    .parse()
+                    .map_err(anyhow::Error::msg)?;
+                cloudo_azure::Account::with_credential(&name, kind.credential()?)?
+            }
+            (None, None) => bail!(
+                "--backend azure needs CLOUDO_AZURE_STORAGE_CONNECTION_STRING or --azure-storage-account"
+            ),
+        };
+        Ok(Self { account, prefix })
+    }
+
+    /// The account key, for log redaction.
+    pub fn secret(&self) -> Option<String> {
+        match &self.account.auth {
+            cloudo_azure::auth::Auth::SharedKey(k) => Some(k.secret().to_string()),
+            cloudo_azure::auth::Auth::Token(_) => None,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -57,6 +106,7 @@ impl ServeConfig {
         if let Some(t) = self.git.as_ref().and_then(|g| g.token.as_ref()) {
             out.push(t.expose().to_string());
         }
+        out.extend(self.azure.as_ref().and_then(AzureBackend::secret));
         out
     }
 }
@@ -145,6 +195,10 @@ struct FileConfig {
     entra_audience: Option<String>,
     entra_jwks_url: Option<String>,
     worker_pools: Option<Vec<String>>,
+    backend: Option<Backend>,
+    azure_storage_account: Option<String>,
+    azure_credential: Option<String>,
+    azure_prefix: Option<String>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -303,6 +357,14 @@ impl ServeConfig {
                 _ => bail!("--entra-tenant and --entra-audience go together"),
             },
             secrets: load_secrets(args.secrets_file.or(file.secrets_file).as_deref())?,
+            azure: match args.backend.or(file.backend).unwrap_or(Backend::Sqlite) {
+                Backend::Sqlite => None,
+                Backend::Azure => Some(AzureBackend::resolve(
+                    args.azure_storage_account.or(file.azure_storage_account),
+                    args.azure_credential.or(file.azure_credential),
+                    args.azure_prefix.or(file.azure_prefix),
+                )?),
+            },
             admin_key: std::env::var("CLOUDO_ADMIN_KEY")
                 .ok()
                 .filter(|k| !k.is_empty())

@@ -40,6 +40,9 @@ pub struct Executions {
     queue: Arc<dyn JobQueue>,
     /// Waiters per execution; an entry lives while someone waits.
     waiters: Arc<Mutex<HashMap<ExecId, Arc<Notify>>>>,
+    /// With a shared store, another orchestrator may record the end: waiters also look
+    /// at the store this often.
+    poll: Option<Duration>,
 }
 
 impl std::fmt::Debug for Executions {
@@ -54,7 +57,14 @@ impl Executions {
             store,
             queue,
             waiters: Arc::default(),
+            poll: None,
         }
+    }
+
+    /// For a store shared by several orchestrators: `?wait=` also polls every `poll`.
+    pub fn shared(mut self, poll: Duration) -> Self {
+        self.poll = Some(poll);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -65,14 +75,29 @@ impl Executions {
     /// accepted one, with `env` as its context. Returns only once all are committed.
     pub async fn submit(
         &self,
-        batch: Vec<NewExecution>,
+        mut batch: Vec<NewExecution>,
         env: &BTreeMap<String, String>,
         dedup: Option<&DedupKey>,
     ) -> Result<Submitted, TriggerError> {
+        for n in &mut batch {
+            if n.execution.status == Status::Accepted {
+                n.execution.env = env.clone();
+            }
+        }
         if let Created::Duplicate(ids) = self.store.create_executions(&batch, dedup).await? {
             let mut existing = Vec::with_capacity(ids.len());
             for id in &ids {
                 if let Some(e) = self.store.get_execution(id).await? {
+                    // Still waiting for a worker: the first delivery's orchestrator may have
+                    // died between recording and queueing. Queue it again; a second message
+                    // for one execution is dropped at start, so it still runs once.
+                    if e.status == Status::Accepted {
+                        let job = Job::for_execution(&e, e.env.clone());
+                        self.queue
+                            .enqueue(&e.worker, &job)
+                            .await
+                            .map_err(|err| TriggerError::Queue(err.to_string()))?;
+                    }
                     existing.push(e);
                 }
             }
@@ -91,7 +116,7 @@ impl Executions {
         } in batch
         {
             if execution.status == Status::Accepted {
-                let job = Job::for_execution(&execution, env.clone());
+                let job = Job::for_execution(&execution, execution.env.clone());
                 if let Err(err) = self.queue.enqueue(&execution.worker, &job).await {
                     tracing::error!(exec_id = %execution.exec_id, error = %err, "enqueue failed");
                     let reason = format!("could not queue the job: {err}");
@@ -153,8 +178,22 @@ impl Executions {
                 Some(e) if !e.status.is_terminal() => {}
                 other => return Ok(other),
             }
-            let _ = tokio::time::timeout(max, notified).await;
-            self.store.get_execution(id).await
+            let deadline = tokio::time::Instant::now() + max;
+            loop {
+                let step = self.poll.unwrap_or(max);
+                let until = deadline.min(tokio::time::Instant::now() + step);
+                if tokio::time::timeout_at(until, notified.as_mut())
+                    .await
+                    .is_ok()
+                    || tokio::time::Instant::now() >= deadline
+                {
+                    return self.store.get_execution(id).await;
+                }
+                match self.store.get_execution(id).await? {
+                    Some(e) if !e.status.is_terminal() => {}
+                    other => return Ok(other),
+                }
+            }
         }
         .await;
         let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
@@ -200,5 +239,9 @@ impl Reporter for Executions {
             .await
             .map(|_| ())
             .map_err(report_error)
+    }
+
+    async fn alive(&self, info: &cloudo_core::store::WorkerInfo) -> Result<(), ReportError> {
+        self.store.put_worker(info).await.map_err(report_error)
     }
 }

@@ -74,20 +74,43 @@ pub async fn recover_embedded(ex: &Executions, queue: &SqliteQueue) -> anyhow::R
     Ok(())
 }
 
-/// The periodic reaper.
+/// The periodic reaper. With several orchestrators on one store, only the holder of the
+/// store's `reaper` lease sweeps (`holder` names this process); the lease outlives three
+/// sweep periods, so a dead holder is replaced within that.
 pub async fn run(
     ex: Executions,
     queue: Arc<dyn JobQueue>,
     pools: Vec<String>,
     lost_after: Duration,
     dedup_window: Duration,
+    holder: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let every = (lost_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let mut leading = false;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
+        }
+        match ex
+            .store()
+            .try_lease("reaper", &holder, every * 3, time::now())
+            .await
+        {
+            Ok(now_leading) => {
+                if now_leading != leading {
+                    tracing::info!(holder = %holder, leading = now_leading, "reaper lease changed hands");
+                    leading = now_leading;
+                }
+                if !now_leading {
+                    continue;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take the reaper lease");
+                continue;
+            }
         }
         if let Err(e) = sweep(&ex, &*queue, &pools, lost_after).await {
             tracing::error!(error = %e, "reaper sweep failed");
@@ -116,7 +139,9 @@ async fn sweep(
                 e.worker_id.as_deref().unwrap_or("?"),
                 lost_after.as_secs()
             );
-            settle(ex, &e.exec_id, Status::Lost, &reason).await;
+            if !requeue(ex, queue, &e.exec_id, &reason).await? {
+                settle(ex, &e.exec_id, Status::Lost, &reason).await;
+            }
         }
     }
     for pool in pools {
@@ -142,6 +167,56 @@ async fn sweep(
     Ok(())
 }
 
+/// Requeues a running execution whose worker was lost, if its schema asked for retries
+/// and some are left: back to `accepted` and a new job (same context). Returns whether it
+/// did. The old message, if it comes back, finds the execution started or done and is
+/// dropped, so the runbook runs once per attempt.
+async fn requeue(
+    ex: &Executions,
+    queue: &dyn JobQueue,
+    id: &ExecId,
+    lost: &str,
+) -> anyhow::Result<bool> {
+    let Some(e) = ex.store().get_execution(id).await? else {
+        return Ok(false);
+    };
+    let done = e
+        .transitions
+        .iter()
+        .filter(|t| t.from == Some(Status::Running) && t.to == Status::Accepted)
+        .count() as u32;
+    if e.retry_on_lost <= done {
+        return Ok(false);
+    }
+    let reason = format!(
+        "{lost}; requeued (retry {} of {})",
+        done + 1,
+        e.retry_on_lost
+    );
+    let e = match ex
+        .change(id, StatusChange::to(Status::Accepted).reason(&reason))
+        .await
+    {
+        Ok(e) => e,
+        // It ended meanwhile.
+        Err(StoreError::Illegal(_)) => return Ok(true),
+        Err(err) => return Err(err.into()),
+    };
+    let job = cloudo_core::Job::for_execution(&e, e.env.clone());
+    if let Err(err) = queue.enqueue(&e.worker, &job).await {
+        settle(
+            ex,
+            id,
+            Status::Error,
+            &format!("{reason}; could not queue: {err}"),
+        )
+        .await;
+    } else {
+        tracing::warn!(exec_id = %id, reason, "execution requeued after its worker was lost");
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -149,6 +224,46 @@ mod tests {
     use super::*;
     use cloudo_core::conformance::store::new_execution;
     use cloudo_core::sqlite::{Db, Durability, SqliteStore};
+
+    #[tokio::test]
+    async fn lost_runs_are_requeued_as_many_times_as_the_schema_asks() {
+        let (ex, queue, _dir) = parts();
+        let mut e = new_execution("a", Status::Accepted);
+        e.retry_on_lost = 1;
+        e.env.insert("RESOURCE_NAME".into(), "vm-1".into());
+        ex.store().create_execution(&e, None).await.unwrap();
+        for round in 0..2 {
+            ex.change(&e.exec_id, StatusChange::to(Status::Running))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            sweep(&ex, &queue, &[], Duration::from_secs(1))
+                .await
+                .unwrap();
+            let now = ex.store().get_execution(&e.exec_id).await.unwrap().unwrap();
+            if round == 0 {
+                assert_eq!(now.status, Status::Accepted);
+                let why = now.transitions.last().and_then(|t| t.reason.clone());
+                assert!(
+                    why.as_deref().unwrap_or("").contains("retry 1 of 1"),
+                    "{why:?}"
+                );
+                assert!(now.error.is_none(), "a requeued execution has no error yet");
+                let l = queue
+                    .lease("default", Duration::from_secs(60))
+                    .await
+                    .unwrap();
+                let job = l.expect("requeued job").job;
+                assert_eq!(job.exec_id, e.exec_id);
+                assert_eq!(
+                    job.env.get("RESOURCE_NAME").map(String::as_str),
+                    Some("vm-1")
+                );
+            } else {
+                assert_eq!(now.status, Status::Lost, "retries used up");
+            }
+        }
+    }
     use cloudo_core::{Job, Store};
 
     fn parts() -> (Executions, SqliteQueue, tempfile::TempDir) {

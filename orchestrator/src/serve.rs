@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use cloudo_azure::{AzureQueue, AzureStore};
 use cloudo_core::routing::Routes;
 use cloudo_core::sqlite::{Db, Durability, SqliteQueue, SqliteStore};
-use cloudo_core::{Catalog, JobQueue, Store, schema::DEFAULT_POOL};
+use cloudo_core::{Catalog, JobQueue, Store, schema::DEFAULT_POOL, time};
 use cloudo_worker::{
     GitConfig, GitRunbooks, LocalRunbooks, PoolConfig, PoolParts, RunbookSource, Sandboxes,
 };
@@ -30,7 +31,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Takes the data directory for this process alone; two engines on one database would
 /// each believe the other's runs were lost.
-fn lock_data_dir(cfg: &ServeConfig) -> anyhow::Result<File> {
+pub(crate) fn lock_data_dir(cfg: &ServeConfig) -> anyhow::Result<File> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
     let path = cfg.data_dir.join("cloudo.lock");
@@ -44,7 +45,7 @@ fn lock_data_dir(cfg: &ServeConfig) -> anyhow::Result<File> {
     Ok(file)
 }
 
-fn worker_id() -> String {
+pub(crate) fn worker_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
@@ -56,41 +57,43 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let catalog = Catalog::load(&cfg.catalog)?;
     tracing::info!(catalog = %cfg.catalog.display(), schemas = catalog.schemas().len(), "catalog loaded");
 
-    let durability = match cfg.sqlite_sync {
-        SqliteSync::Normal => Durability::Process,
-        SqliteSync::Full => Durability::Power,
+    // This process among many (orchestrators and workers on one Azure store).
+    let instance = format!("{}-{}", worker_id(), time::now().timestamp_millis());
+    let (store, queue, sqlite_queue): (Arc<dyn Store>, Arc<dyn JobQueue>, _) = match &cfg.azure {
+        None => {
+            let durability = match cfg.sqlite_sync {
+                SqliteSync::Normal => Durability::Process,
+                SqliteSync::Full => Durability::Power,
+            };
+            let db_path = cfg.data_dir.join("cloudo.db");
+            let db = Db::open(&db_path, durability)
+                .with_context(|| format!("cannot open database {}", db_path.display()))?;
+            let q = SqliteQueue::new(db.clone(), cfg.max_deliveries);
+            (Arc::new(SqliteStore::new(db)), Arc::new(q.clone()), Some(q))
+        }
+        Some(az) => {
+            let store = AzureStore::open(&az.account, &az.prefix)
+                .await
+                .with_context(|| format!("cannot open the Azure tables of {:?}", az.account))?;
+            tracing::info!(account = %az.account.name, prefix = %az.prefix, "backend: Azure Storage");
+            let queue = AzureQueue::new(az.account.clone(), &az.prefix, cfg.max_deliveries);
+            (Arc::new(store), Arc::new(queue), None)
+        }
     };
-    let db_path = cfg.data_dir.join("cloudo.db");
-    let db = Db::open(&db_path, durability)
-        .with_context(|| format!("cannot open database {}", db_path.display()))?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::new(db.clone()));
-    let sqlite_queue = SqliteQueue::new(db, cfg.max_deliveries);
-    let queue: Arc<dyn JobQueue> = Arc::new(sqlite_queue.clone());
     store.replace_schemas(catalog.schemas()).await?;
 
-    let executions = Executions::new(store.clone(), queue.clone());
-    reaper::recover_embedded(&executions, &sqlite_queue).await?;
+    let mut executions = Executions::new(store.clone(), queue.clone());
+    match &sqlite_queue {
+        // The embedded engine owns its database: settle what the previous process left.
+        Some(q) => reaper::recover_embedded(&executions, q).await?,
+        // A shared store: other processes' runs are not ours to settle at start; the
+        // reaper (one at a time, by lease) settles silent ones. Waiters also poll, since
+        // another orchestrator may record the end.
+        None => executions = executions.shared(Duration::from_millis(250)),
+    }
     let routes = load_routes(&cfg, &catalog, &*store).await?;
 
-    let runbooks: Arc<dyn RunbookSource> = match &cfg.git {
-        None => Arc::new(LocalRunbooks::new(&cfg.runbooks)),
-        Some(git) => Arc::new(GitRunbooks::new(GitConfig {
-            url: git.url.clone(),
-            reference: git.reference.clone(),
-            prefix: git.prefix.clone(),
-            mirror: cfg.data_dir.join("runbooks.git"),
-            token: git.token.clone(),
-            ssh_key: git.ssh_key.clone(),
-        })),
-    };
-    if cfg.git.is_some() {
-        // First fetch before serving; a failure is not fatal (readyz says so, runs end in
-        // error with the reason) and the refresh loop keeps trying.
-        let _ = runbooks.refresh().await;
-    }
-    if let Err(e) = runbooks.check().await {
-        tracing::warn!(error = %e, "runbooks are not available; runs will end in error until they are");
-    }
+    let runbooks = runbook_source(&cfg).await;
 
     let mut pools = match &cfg.worker_pools {
         Some(list) => list
@@ -118,6 +121,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             lease: Duration::from_secs(60),
             output_cap: cfg.output_cap,
             idle_poll: Duration::from_secs(1),
+            alive_every: Duration::from_secs(5),
         },
         PoolParts {
             queue: queue.clone(),
@@ -125,6 +129,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             sandboxes,
             secrets: Arc::new(cfg.secrets.clone()),
             reporter: Arc::new(executions.clone()),
+            running: Arc::default(),
         },
         stopped.clone(),
     ));
@@ -134,6 +139,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         pools,
         cfg.lost_after,
         cfg.dedup_window,
+        instance.clone(),
         stopped,
     ));
 
@@ -237,8 +243,31 @@ async fn bootstrap_admin(store: &dyn Store, key: Option<&Secret>) -> anyhow::Res
     Ok(())
 }
 
+/// The runbooks, from the folder or from git (fetched once before returning; a failure is
+/// not fatal: readyz says so, runs end in error with the reason, the refresh loop retries).
+pub(crate) async fn runbook_source(cfg: &ServeConfig) -> Arc<dyn RunbookSource> {
+    let runbooks: Arc<dyn RunbookSource> = match &cfg.git {
+        None => Arc::new(LocalRunbooks::new(&cfg.runbooks)),
+        Some(git) => Arc::new(GitRunbooks::new(GitConfig {
+            url: git.url.clone(),
+            reference: git.reference.clone(),
+            prefix: git.prefix.clone(),
+            mirror: cfg.data_dir.join("runbooks.git"),
+            token: git.token.clone(),
+            ssh_key: git.ssh_key.clone(),
+        })),
+    };
+    if cfg.git.is_some() {
+        let _ = runbooks.refresh().await;
+    }
+    if let Err(e) = runbooks.check().await {
+        tracing::warn!(error = %e, "runbooks are not available; runs will end in error until they are");
+    }
+    runbooks
+}
+
 /// Fetches the runbooks repository every `every` until shutdown.
-async fn refresh_loop(
+pub(crate) async fn refresh_loop(
     runbooks: Arc<dyn RunbookSource>,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -289,7 +318,7 @@ async fn load_routes(
     Ok(routes)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

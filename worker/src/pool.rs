@@ -5,11 +5,14 @@
 //! was reported, so a worker that dies mid-run leaves a message that comes back and an
 //! execution the reaper can settle.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudo_core::{Job, JobQueue, Lease, Status, StatusChange, env, schema::split_args};
+use cloudo_core::store::WorkerInfo;
+use cloudo_core::{
+    ExecId, Job, JobQueue, Lease, Status, StatusChange, env, schema::split_args, time,
+};
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -31,7 +34,12 @@ pub struct PoolConfig {
     pub output_cap: usize,
     /// Upper bound of an idle dispatcher's wait for new messages.
     pub idle_poll: Duration,
+    /// How often the worker reports itself alive (`Reporter::alive`).
+    pub alive_every: Duration,
 }
+
+/// Executions this worker is running now.
+pub type Running = Arc<std::sync::Mutex<BTreeSet<ExecId>>>;
 
 /// The moving parts a pool drives.
 #[derive(Clone)]
@@ -42,6 +50,7 @@ pub struct PoolParts {
     /// Secrets this worker can give to runbooks that name them.
     pub secrets: Arc<HashMap<String, Secret>>,
     pub reporter: Arc<dyn Reporter>,
+    pub running: Running,
 }
 
 impl std::fmt::Debug for PoolParts {
@@ -73,10 +82,52 @@ pub async fn run(config: PoolConfig, parts: PoolParts, shutdown: watch::Receiver
             shutdown.clone(),
         ));
     }
+    let alive = tokio::spawn(report_alive(
+        config.clone(),
+        parts.clone(),
+        shutdown.clone(),
+    ));
     while dispatchers.join_next().await.is_some() {}
     // Draining: every slot back means every job has reported.
     let _all = slots.acquire_many(config.concurrency.max(1) as u32).await;
+    alive.abort();
     tracing::info!(worker_id = %config.worker_id, "worker pool drained");
+}
+
+/// Reports the worker alive every `alive_every` (and once at start) until shutdown.
+async fn report_alive(
+    config: Arc<PoolConfig>,
+    parts: PoolParts,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let started_at = time::now();
+    loop {
+        let running: Vec<ExecId> = parts
+            .running
+            .lock()
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default();
+        let info = WorkerInfo {
+            id: config.worker_id.clone(),
+            pools: config.pools.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            capacity: u32::try_from(config.concurrency).unwrap_or(u32::MAX),
+            running,
+            started_at,
+            last_seen: time::now(),
+        };
+        if let Err(e) = parts.reporter.alive(&info).await {
+            tracing::warn!(error = %e, "cannot report this worker alive");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.alive_every) => {}
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 async fn dispatch(
@@ -142,6 +193,9 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
         }
     }
 
+    if let Ok(mut r) = parts.running.lock() {
+        r.insert(exec_id.clone());
+    }
     let lease = Arc::new(Mutex::new(lease));
     let (stop_keepalive, keepalive_stopped) = watch::channel(false);
     let keepalive = tokio::spawn(keep_alive(
@@ -160,6 +214,9 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     let _ = keepalive.await;
     let lease = lease.lock().await.clone();
     ack(&*parts.queue, &lease).await;
+    if let Ok(mut r) = parts.running.lock() {
+        r.remove(&exec_id);
+    }
     tracing::info!(exec_id = %exec_id, status = %status, "job finished");
 }
 

@@ -5,6 +5,7 @@
 //! a standalone worker reports the same things over HTTP.
 
 use async_trait::async_trait;
+use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Job, StatusChange};
 
 /// The orchestrator's answer to "may I start this job?".
@@ -32,4 +33,7 @@ pub trait Reporter: Send + Sync + 'static {
     /// Returns false when the execution should no longer run.
     async fn heartbeat(&self, exec_id: &ExecId) -> Result<bool, ReportError>;
     async fn finish(&self, exec_id: &ExecId, change: StatusChange) -> Result<(), ReportError>;
+    /// "This worker is alive, serves these pools, runs these executions" (every few seconds;
+    /// what `GET /api/workers` shows).
+    async fn alive(&self, info: &WorkerInfo) -> Result<(), ReportError>;
 }

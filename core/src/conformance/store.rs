@@ -44,7 +44,7 @@ async fn workers_and_leases(s: impl Store) {
     let t0 = time::now();
     let w = |id: &str, pool: &str, seen| WorkerInfo {
         id: id.into(),
-        pool: pool.into(),
+        pools: vec![pool.into()],
         version: "0.1.0".into(),
         capacity: 4,
         running: vec![ExecId::generate()],
@@ -64,8 +64,8 @@ async fn workers_and_leases(s: impl Store) {
         .await
         .unwrap();
     let ids: Vec<_> = seen.iter().map(|w| w.id.as_str()).collect();
-    assert_eq!(ids, ["w3", "w1", "w2"], "by pool, then id");
-    assert_eq!(seen[1], again, "replaced, not added");
+    assert_eq!(ids, ["w1", "w2", "w3"], "by id");
+    assert_eq!(seen[0], again, "replaced, not added");
     let stale = s
         .list_workers(t0 + chrono::Duration::seconds(1))
         .await

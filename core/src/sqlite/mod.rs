@@ -181,6 +181,8 @@ CREATE TABLE leases (
     holder     TEXT NOT NULL,
     expires_ms INTEGER NOT NULL
 );
+ALTER TABLE executions ADD COLUMN env TEXT;
+ALTER TABLE executions ADD COLUMN retry_on_lost INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 

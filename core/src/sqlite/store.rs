@@ -38,13 +38,13 @@ impl SqliteStore {
 const COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, output, output_truncated, worker_id, heartbeat_at, request_body, seq, \
-    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets";
+    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost";
 
 /// Listings leave the two big columns out.
 const LIST_COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, NULL, output_truncated, worker_id, heartbeat_at, NULL, seq, \
-    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets";
+    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost";
 
 pub(super) fn parse_time(s: Option<String>) -> Result<Option<Timestamp>, StoreError> {
     s.map(|s| time::parse_rfc3339(&s).ok_or_else(|| StoreError::Corrupt(format!("bad time {s:?}"))))
@@ -98,6 +98,11 @@ fn row_to_execution(r: &Row<'_>) -> Result<(Execution, i64), StoreError> {
         worker_id: get_os(20)?,
         heartbeat_at: parse_time(get_os(21)?)?,
         request_body: get_os(22)?,
+        env: match get_os(30)? {
+            None => Default::default(),
+            Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        },
+        retry_on_lost: r.get::<_, u32>(31).map_err(db_err)?,
         transitions: Vec::new(),
     };
     Ok((e, r.get(23).map_err(db_err)?))
@@ -138,6 +143,10 @@ fn insert_execution(
 ) -> StoreResult<()> {
     let runtime =
         serde_json::to_string(&e.runtime).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+    let env = (!e.env.is_empty())
+        .then(|| serde_json::to_string(&e.env))
+        .transpose()
+        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
     let secrets = (!e.secrets.is_empty())
         .then(|| serde_json::to_string(&e.secrets))
         .transpose()
@@ -146,8 +155,10 @@ fn insert_execution(
         .prepare_cached(
             "INSERT INTO executions (exec_id, partition_key, schema_id, name, status,
                initiator, runbook, run_args, worker, oncall, team, timeout_secs,
-               requested_at, finished_at, error, request_body, runbook_ref, runtime, secrets)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+               requested_at, finished_at, error, request_body, runbook_ref, runtime, secrets,
+               env, retry_on_lost)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+               ?20, ?21)
              ON CONFLICT (exec_id) DO NOTHING",
         )
         .and_then(|mut s| {
@@ -171,6 +182,8 @@ fn insert_execution(
                 e.runbook_ref,
                 runtime,
                 secrets,
+                env,
+                e.retry_on_lost,
             ])
         })
         .map_err(db_err)?;
@@ -523,7 +536,11 @@ impl Store for SqliteStore {
 
     async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()> {
         let body = serde_json::to_string(w).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let (id, pool, seen) = (w.id.clone(), w.pool.clone(), w.last_seen.timestamp_millis());
+        let (id, pool, seen) = (
+            w.id.clone(),
+            w.pools.join(","),
+            w.last_seen.timestamp_millis(),
+        );
         self.db
             .write(move |tx| {
                 tx.execute(
@@ -541,9 +558,7 @@ impl Store for SqliteStore {
         self.db
             .read(move |c| {
                 let mut stmt = c
-                    .prepare_cached(
-                        "SELECT body FROM workers WHERE last_seen >= ?1 ORDER BY pool, id",
-                    )
+                    .prepare_cached("SELECT body FROM workers WHERE last_seen >= ?1 ORDER BY id")
                     .map_err(db_err)?;
                 let bodies = stmt
                     .query_map([since], |r| r.get::<_, String>(0))

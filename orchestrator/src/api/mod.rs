@@ -158,6 +158,11 @@ fn routes() -> Routes {
             vec![(M::POST, P::Worker, post(worker::finish))],
         )
         .add(
+            "/api/worker/alive",
+            vec![(M::POST, P::Worker, post(worker::alive))],
+        )
+        .add("/api/workers", vec![(M::GET, P::Read, get(worker::list))])
+        .add(
             "/api/healthz",
             vec![(M::GET, P::Public, get(health::healthz))],
         )

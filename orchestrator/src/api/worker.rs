@@ -1,5 +1,6 @@
 //! What a standalone worker reports: `POST /api/worker/executions/{id}/start`,
-//! `/heartbeat` and `/finish`. A `worker` key serves one pool and may report only on
+//! `/heartbeat` and `/finish`, and `POST /api/worker/alive` every few seconds; and
+//! `GET /api/workers`, what the workers last said. A `worker` key serves one pool and may report only on
 //! executions of that pool; the orchestrator stays the one writer of execution state (the
 //! same checked transitions as the in-process workers).
 
@@ -7,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Status, StatusChange, StoreError, time};
 use serde::Deserialize;
 use serde_json::json;
@@ -125,4 +127,95 @@ pub async fn finish(
         .await
         .map_err(conflict)?;
     Ok(Json(json!({"exec_id": e.exec_id, "status": e.status})).into_response())
+}
+
+/// A worker is shown for this long after its last report, and counted alive for a third
+/// of it.
+const SHOWN_FOR: chrono::Duration = chrono::Duration::minutes(5);
+const ALIVE_FOR: chrono::Duration = chrono::Duration::seconds(30);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliveBody {
+    id: String,
+    pools: Vec<String>,
+    version: String,
+    capacity: u32,
+    #[serde(default)]
+    running: Vec<ExecId>,
+    #[serde(with = "time::serde_rfc3339")]
+    started_at: time::Timestamp,
+}
+
+pub async fn alive(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Json(b): Json<AliveBody>,
+) -> Result<Response, ApiError> {
+    if b.id.is_empty() || b.id.len() > 200 || b.version.len() > 64 || b.running.len() > 4096 {
+        return Err(ApiError::bad_request(
+            "id (1-200 characters), version (at most 64) and running (at most 4096) are required",
+        ));
+    }
+    if let Some(pool) = &who.pool
+        && b.pools.iter().any(|p| p != pool)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this worker key serves pool {pool:?} only"),
+        ));
+    }
+    let info = WorkerInfo {
+        id: b.id,
+        pools: b.pools,
+        version: b.version,
+        capacity: b.capacity,
+        running: b.running,
+        started_at: b.started_at,
+        // The orchestrator's clock, not the worker's.
+        last_seen: time::now(),
+    };
+    state.executions.store().put_worker(&info).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Pools (workers, capacity, running) and every worker seen in the last five minutes.
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let now = time::now();
+    let workers = state
+        .executions
+        .store()
+        .list_workers(now - SHOWN_FOR)
+        .await?;
+    let mut pools = std::collections::BTreeMap::<String, (u32, u32, usize)>::new();
+    let mut shown = Vec::with_capacity(workers.len());
+    for w in workers {
+        let alive = w.last_seen > now - ALIVE_FOR;
+        if alive {
+            for p in &w.pools {
+                let e = pools.entry(p.clone()).or_default();
+                e.0 += 1;
+                e.1 += w.capacity;
+                e.2 += w.running.len();
+            }
+        }
+        shown.push(json!({
+            "id": w.id,
+            "pools": w.pools,
+            "version": w.version,
+            "capacity": w.capacity,
+            "running": w.running,
+            "started_at": time::rfc3339(w.started_at),
+            "last_seen": time::rfc3339(w.last_seen),
+            "alive": alive,
+        }));
+    }
+    let pools: Vec<_> = pools
+        .into_iter()
+        .map(|(name, (workers, capacity, running))| {
+            json!({"pool": name, "workers": workers, "capacity": capacity, "running": running})
+        })
+        .collect();
+    Ok(Json(json!({"pools": pools, "workers": shown})).into_response())
 }
