@@ -122,6 +122,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             output_cap: cfg.output_cap,
             idle_poll: Duration::from_secs(1),
             alive_every: Duration::from_secs(5),
+            heartbeat_every: Duration::from_secs(3),
         },
         PoolParts {
             queue: queue.clone(),

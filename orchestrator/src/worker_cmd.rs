@@ -82,6 +82,7 @@ async fn run(cfg: ServeConfig, pool: String, base: Vec<String>, key: Secret) -> 
             output_cap: cfg.output_cap,
             idle_poll: Duration::from_secs(1),
             alive_every: Duration::from_secs(5),
+            heartbeat_every: Duration::from_secs(3),
         },
         PoolParts {
             queue,

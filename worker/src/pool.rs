@@ -36,6 +36,9 @@ pub struct PoolConfig {
     pub idle_poll: Duration,
     /// How often the worker reports itself alive (`Reporter::alive`).
     pub alive_every: Duration,
+    /// How often a running job's execution is heartbeated (the orchestrator's `lost-after`
+    /// must be well above it).
+    pub heartbeat_every: Duration,
 }
 
 /// Executions this worker is running now.
@@ -202,7 +205,7 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
         lease.clone(),
         parts.clone(),
         exec_id.clone(),
-        config.lease,
+        (config.lease, config.heartbeat_every),
         keepalive_stopped,
     ));
 
@@ -371,26 +374,33 @@ async fn report_finish(reporter: &dyn Reporter, job: &Job, change: StatusChange)
     }
 }
 
-/// Renews the lease and heartbeats the execution until told to stop.
+/// Heartbeats the execution every `heartbeat` and renews the lease every third of its
+/// `visibility`, until told to stop.
 async fn keep_alive(
     lease: Arc<Mutex<Lease>>,
     parts: PoolParts,
     exec_id: cloudo_core::ExecId,
-    visibility: Duration,
+    (visibility, heartbeat): (Duration, Duration),
     mut stop: watch::Receiver<bool>,
 ) {
-    let every = (visibility / 3).max(Duration::from_millis(100));
+    let renew_every = (visibility / 3).max(Duration::from_millis(100));
+    let every = heartbeat.min(renew_every).max(Duration::from_millis(100));
+    let mut renewed_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        let mut held = lease.lock().await;
-        match parts.queue.renew(&held, visibility).await {
-            Ok(renewed) => *held = renewed,
-            Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "cannot renew lease"),
+        if renewed_at.elapsed() + every > renew_every {
+            let mut held = lease.lock().await;
+            match parts.queue.renew(&held, visibility).await {
+                Ok(renewed) => {
+                    *held = renewed;
+                    renewed_at = tokio::time::Instant::now();
+                }
+                Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "cannot renew lease"),
+            }
         }
-        drop(held);
         if let Err(e) = parts.reporter.heartbeat(&exec_id).await {
             tracing::warn!(exec_id = %exec_id, error = %e, "heartbeat failed");
         }

@@ -1,0 +1,353 @@
+//! Scale-out on Azure Storage (Azurite): two orchestrators and standalone workers in two
+//! pools, all real processes sharing one storage account.
+//!
+//! One test, in stages, because each stage needs the processes of the one before: 200
+//! triggers spread over both orchestrators; kill -9 of a worker mid-run (lost within the
+//! bound; requeued when the schema asks); kill -9 of an orchestrator right after it
+//! accepted triggers (the other one serves on, nothing accepted is lost).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{ADMIN_KEY, Env, Server, catalog};
+use serde_json::{Value, json};
+
+/// Workers heartbeat every 3 s.
+const LOST_AFTER: u64 = 6;
+
+fn connection_string() -> String {
+    std::env::var("CLOUDO_TEST_AZURE_CONNECTION_STRING").expect(
+        "CLOUDO_TEST_AZURE_CONNECTION_STRING is not set: run through test-env/with-azurite.sh (make test does)",
+    )
+}
+
+/// A standalone worker process (`cloudo-worker`).
+struct Worker {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    _data: tempfile::TempDir,
+}
+
+impl Worker {
+    fn start(runbooks: &Path, prefix: &str, pool: &str, orchestrators: &str, key: &str) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudo-worker"))
+            .args(["--pool", pool, "--orchestrator", orchestrators])
+            .args([
+                "--backend",
+                "azure",
+                "--sandbox",
+                "process",
+                "--log-format",
+                "json",
+            ])
+            .args(["--concurrency", "16"])
+            .arg("--runbooks")
+            .arg(runbooks)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env_remove("RUST_LOG")
+            .env("CLOUDO_WORKER_KEY", key)
+            .env(
+                "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
+                connection_string(),
+            )
+            .env("CLOUDO_AZURE_PREFIX", prefix)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cloudo-worker");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            logs,
+            _data: data,
+        }
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn orchestrator(shared: &Path, prefix: &str) -> (Env, Server) {
+    let marks = shared.join("marks");
+    let slow = |marks: &str, flag: &str| {
+        format!(
+            "{} {}",
+            shared.join(marks).display(),
+            shared.join(flag).display()
+        )
+    };
+    let cat = catalog(&[
+        &format!(
+            r#"{{"id": "mark-a", "runbook": "mark.sh", "run_args": "{}", "worker": "alpha"}}"#,
+            marks.display()
+        ),
+        &format!(
+            r#"{{"id": "mark-b", "runbook": "mark.sh", "run_args": "{}", "worker": "beta"}}"#,
+            marks.display()
+        ),
+        &format!(
+            r#"{{"id": "slow", "runbook": "slow.sh", "run_args": "{}", "worker": "alpha", "timeout": 300}}"#,
+            slow("slow-marks", "slow-flag")
+        ),
+        &format!(
+            r#"{{"id": "slow-retry", "runbook": "slow.sh", "run_args": "{}", "worker": "alpha", "timeout": 300, "retry_on_lost": 1}}"#,
+            slow("retry-marks", "retry-flag")
+        ),
+    ]);
+    let env = Env::new(
+        &cat,
+        &[
+            ("mark.sh", "echo \"$CLOUDO_EXEC_ID\" >> \"$1\"\necho marked\n"),
+            // Records each start; the first attempt hangs, a later one (flag set) succeeds.
+            (
+                "slow.sh",
+                "echo \"$CLOUDO_EXEC_ID\" >> \"$1\"\n[ -e \"$2\" ] && exit 0\ntouch \"$2\"\nexec -a \"cloudo-e2e-sleep $2\" sleep 600\n",
+            ),
+        ],
+    )
+    .arg("--backend")
+    .arg("azure")
+    .arg("--worker-pools")
+    .arg("none")
+    .arg("--lost-after")
+    .arg(&LOST_AFTER.to_string())
+    .env("CLOUDO_AZURE_STORAGE_CONNECTION_STRING", &connection_string())
+    .env("CLOUDO_AZURE_PREFIX", prefix);
+    let server = env.start();
+    (env, server)
+}
+
+async fn worker_key(s: &Server, name: &str, pool: &str) -> String {
+    let res = s
+        .http
+        .post(s.url("/api/keys"))
+        .json(&json!({"name": name, "role": "worker", "pool": pool}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    body["key"].as_str().unwrap().to_string()
+}
+
+/// Triggers `id` on each server in turn, `n` times in all, concurrently; all must be 202.
+async fn trigger_many(servers: &[&Server], ids: &[&str], n: usize) -> Vec<String> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let s = servers[i % servers.len()];
+        let url = s.url(&format!("/api/Trigger?id={}", ids[i % ids.len()]));
+        let http = s.http.clone();
+        set.spawn(async move {
+            let res = http.post(url).send().await.unwrap();
+            assert_eq!(res.status(), 202);
+            let body: Value = res.json().await.unwrap();
+            body["exec_id"].as_str().unwrap().to_string()
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(id) = set.join_next().await {
+        out.push(id.unwrap());
+    }
+    out
+}
+
+fn lines(path: &PathBuf) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
+    let shared = tempfile::tempdir().unwrap();
+    let prefix = format!("e2e{}", &uuid_like());
+    let (env_a, mut a) = orchestrator(shared.path(), &prefix);
+    let (_env_b, b) = orchestrator(shared.path(), &prefix);
+    let runbooks = env_a.path().join("runbooks");
+    let alpha_key = worker_key(&a, "w-alpha", "alpha").await;
+    let beta_key = worker_key(&b, "w-beta", "beta").await;
+    let both = format!("{},{}", a.base, b.base);
+    let both_b_first = format!("{},{}", b.base, a.base);
+    let mut alpha = Worker::start(&runbooks, &prefix, "alpha", &both, &alpha_key);
+    let beta = Worker::start(&runbooks, &prefix, "beta", &both_b_first, &beta_key);
+
+    // Both workers report themselves; either orchestrator shows them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, w) = b.get("/api/workers").await;
+        assert_eq!(code, 200, "{w}");
+        let pools: BTreeSet<String> = w["pools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pool"].as_str().unwrap().to_string())
+            .collect();
+        if pools.contains("alpha") && pools.contains("beta") {
+            let one = &w["workers"][0];
+            assert_eq!(one["capacity"], 16, "{w}");
+            assert_eq!(one["alive"], true, "{w}");
+            assert!(
+                one["version"].as_str().is_some_and(|v| !v.is_empty()),
+                "{w}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers never showed up: {w}\nalpha:\n{}\nbeta:\n{}",
+            alpha.logs(),
+            beta.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // 200 triggers over both orchestrators and both pools: 200 executions, each run once.
+    let started = Instant::now();
+    let ids = trigger_many(&[&a, &b], &["mark-a", "mark-b"], 200).await;
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 200);
+    for (n, id) in ids.iter().enumerate() {
+        let e = if n % 2 == 0 {
+            a.wait(id).await
+        } else {
+            b.wait(id).await
+        };
+        assert_eq!(e["status"], "succeeded", "{e}");
+        assert_eq!(e["output"], "marked\n", "{e}");
+    }
+    eprintln!(
+        "200 runs over 2 orchestrators and 2 workers: {:?}",
+        started.elapsed()
+    );
+    let marks = lines(&shared.path().join("marks"));
+    assert_eq!(marks.len(), 200, "each execution ran exactly once");
+    let ran: BTreeSet<&String> = marks.iter().collect();
+    assert_eq!(ran, unique);
+
+    // kill -9 of a worker mid-run: the execution ends lost within the bound.
+    let slow = a.trigger("slow").await;
+    b.wait_for_status(&slow, "running").await;
+    alpha.kill9();
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(60);
+    let lost = loop {
+        let (_, e) = b.get(&format!("/api/executions/{slow}")).await;
+        if e["status"] != "running" {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "never settled: {e}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let took = killed_at.elapsed();
+    assert_eq!(lost["status"], "lost", "{lost}");
+    assert!(
+        lost["error"].as_str().unwrap().contains("no heartbeat"),
+        "{lost}"
+    );
+    // lost-after plus a few reaper periods (lost-after / 4) and heartbeat slack.
+    assert!(took < Duration::from_secs(LOST_AFTER * 3), "took {took:?}");
+    eprintln!("killed worker's execution lost after {took:?} (lost-after {LOST_AFTER} s)");
+
+    // A schema with retry_on_lost: the run is requeued and a new worker finishes it.
+    let mut alpha2 = Worker::start(&runbooks, &prefix, "alpha", &both, &alpha_key);
+    let retried = b.trigger("slow-retry").await;
+    a.wait_for_status(&retried, "running").await;
+    alpha2.kill9();
+    let _alpha3 = Worker::start(&runbooks, &prefix, "alpha", &both, &alpha_key);
+    let e = b.wait(&retried).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    let path: Vec<&str> = e["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        path,
+        ["accepted", "running", "accepted", "running", "succeeded"],
+        "{e}"
+    );
+    assert!(
+        e["transitions"][2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("requeued (retry 1 of 1)"),
+        "{e}"
+    );
+    assert_eq!(
+        lines(&shared.path().join("retry-marks")),
+        [retried.clone(), retried.clone()]
+    );
+
+    // kill -9 of an orchestrator right after it accepted triggers: nothing accepted is
+    // lost, and the other one keeps serving (workers fail over to it).
+    let accepted = trigger_many(&[&a], &["mark-a", "mark-b"], 20).await;
+    a.kill9();
+    for id in &accepted {
+        let e = b.wait(id).await;
+        assert_eq!(e["status"], "succeeded", "{e}");
+    }
+    let more = trigger_many(&[&b], &["mark-a", "mark-b"], 10).await;
+    for id in &more {
+        assert_eq!(b.wait(id).await["status"], "succeeded");
+    }
+    let marks = lines(&shared.path().join("marks"));
+    assert_eq!(marks.len(), 230, "each execution ran exactly once");
+    for secret in [ADMIN_KEY, alpha_key.as_str(), beta_key.as_str()] {
+        assert!(!b.logs().contains(secret), "a key reached the logs");
+        assert!(
+            !beta.logs().contains(secret),
+            "a key reached the worker logs"
+        );
+    }
+    // The hung first attempts are still sleeping: end them.
+    let _ = Command::new("pkill")
+        .args([
+            "-f",
+            &format!("cloudo-e2e-sleep {}", shared.path().display()),
+        ])
+        .status();
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 0xffff_ffff
+    )
+}
