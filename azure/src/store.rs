@@ -753,13 +753,21 @@ impl Store for AzureStore {
         )))
     }
 
-    async fn heartbeat(&self, id: &ExecId, at: Timestamp) -> StoreResult<bool> {
+    async fn heartbeat(
+        &self,
+        id: &ExecId,
+        at: Timestamp,
+        output: Option<&str>,
+    ) -> StoreResult<bool> {
         for _ in 0..CAS_TRIES {
             let Some((mut e, tag, mut x)) = self.load(id).await? else {
                 return Ok(false);
             };
             if x.status != Status::Running {
                 return Ok(false);
+            }
+            if output.is_some() {
+                self.put_big(&mut e, id, "output", output).await?;
             }
             x.heartbeat_at = Some(at);
             encode(&mut e, &x)?;

@@ -161,9 +161,15 @@ pub trait Store: Send + Sync + 'static {
         change: &StatusChange,
         at: Timestamp,
     ) -> StoreResult<Execution>;
-    /// Records that the worker running `id` is alive. Returns false when the execution is
-    /// no longer running (the worker should stop it).
-    async fn heartbeat(&self, id: &ExecId, at: Timestamp) -> StoreResult<bool>;
+    /// Records that the worker running `id` is alive, with the output so far when it
+    /// changed (the live view; the final output replaces it). Returns false when the
+    /// execution is no longer running (the worker should stop it).
+    async fn heartbeat(
+        &self,
+        id: &ExecId,
+        at: Timestamp,
+        output: Option<&str>,
+    ) -> StoreResult<bool>;
     /// Executions in `status`, oldest first (for the reaper and recovery).
     async fn executions_in(&self, status: Status, limit: usize) -> StoreResult<Vec<Execution>>;
     /// Records a worker's latest report (replacing its previous one).

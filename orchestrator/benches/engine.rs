@@ -150,6 +150,7 @@ fn direct(
                     cpu: 1.0,
                 },
                 image: None,
+                live: None,
             };
             let t = Instant::now();
             let out = rt.block_on(sb.run(spec)).expect("sandbox run");

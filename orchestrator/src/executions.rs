@@ -227,9 +227,9 @@ impl Reporter for Executions {
         }
     }
 
-    async fn heartbeat(&self, exec_id: &ExecId) -> Result<bool, ReportError> {
+    async fn heartbeat(&self, exec_id: &ExecId, output: Option<&str>) -> Result<bool, ReportError> {
         self.store
-            .heartbeat(exec_id, time::now())
+            .heartbeat(exec_id, time::now(), output)
             .await
             .map_err(report_error)
     }

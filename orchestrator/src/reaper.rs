@@ -317,7 +317,7 @@ mod tests {
 
         tokio::time::sleep(Duration::from_millis(1100)).await;
         ex.store()
-            .heartbeat(&healthy.exec_id, time::now())
+            .heartbeat(&healthy.exec_id, time::now(), None)
             .await
             .unwrap();
         sweep(&ex, &queue, &["default".into()], Duration::from_secs(1))

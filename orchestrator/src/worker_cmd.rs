@@ -204,9 +204,13 @@ impl Reporter for HttpReporter {
         }
     }
 
-    async fn heartbeat(&self, exec_id: &ExecId) -> Result<bool, ReportError> {
+    async fn heartbeat(&self, exec_id: &ExecId, output: Option<&str>) -> Result<bool, ReportError> {
+        let body = match output {
+            Some(o) => json!({ "output": o }),
+            None => json!({}),
+        };
         let v = self
-            .post(&Self::exec_path(exec_id, "heartbeat"), &json!({}))
+            .post(&Self::exec_path(exec_id, "heartbeat"), &body)
             .await?;
         Ok(v["running"] != json!(false))
     }

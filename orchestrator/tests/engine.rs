@@ -373,3 +373,33 @@ async fn a_bad_catalog_stops_start_up_naming_file_entry_and_field() {
     let err = env.start_fails();
     assert!(err.contains("duplicate id"), "{err}");
 }
+
+#[tokio::test]
+async fn output_shows_while_running_with_secrets_masked() {
+    let env = Env::new(
+        &catalog(&[
+            r#"{"id": "live", "runbook": "live.sh", "secrets": ["LIVE_TOKEN"], "timeout": 60}"#,
+        ]),
+        &[(
+            "live.sh",
+            "echo \"start with $LIVE_TOKEN\"\nsleep 5\necho end\n",
+        )],
+    )
+    .env("CLOUDO_SECRET_LIVE_TOKEN", "tok-very-secret-123");
+    let s = env.start();
+    let id = s.trigger("live").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, e) = s.get(&format!("/api/executions/{id}")).await;
+        if e["status"] == "running" && e["output"].is_string() {
+            assert_eq!(e["output"], "start with ***\n", "{e}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no live output: {e}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let e = s.wait(&id).await;
+    assert_eq!(e["status"], "succeeded");
+    assert_eq!(e["output"], "start with ***\nend\n");
+    assert!(!s.logs().contains("tok-very-secret-123"));
+}

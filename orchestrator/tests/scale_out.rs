@@ -130,7 +130,7 @@ fn orchestrator(shared: &Path, prefix: &str) -> (Env, Server) {
             // Records each start; the first attempt hangs, a later one (flag set) succeeds.
             (
                 "slow.sh",
-                "echo \"$CLOUDO_EXEC_ID\" >> \"$1\"\n[ -e \"$2\" ] && exit 0\ntouch \"$2\"\nexec -a \"cloudo-e2e-sleep $2\" sleep 600\n",
+                "echo \"$CLOUDO_EXEC_ID\" >> \"$1\"\n[ -e \"$2\" ] && exit 0\ntouch \"$2\"\necho waiting\nexec -a \"cloudo-e2e-sleep $2\" sleep 600\n",
             ),
         ],
     )
@@ -258,6 +258,17 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     // kill -9 of a worker mid-run: the execution ends lost within the bound.
     let slow = a.trigger("slow").await;
     b.wait_for_status(&slow, "running").await;
+    // Output streams while it runs (with the heartbeats, through either orchestrator).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, e) = a.get(&format!("/api/executions/{slow}")).await;
+        if e["output"] == "waiting\n" {
+            assert_eq!(e["status"], "running", "{e}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no live output: {e}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     alpha.kill9();
     let killed_at = Instant::now();
     let deadline = killed_at + Duration::from_secs(60);

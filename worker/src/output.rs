@@ -5,6 +5,38 @@
 //! keep the first half of the cap and the last half, with a marker between them saying how
 //! much was dropped.
 
+use std::sync::{Arc, Mutex};
+
+/// Bytes of output a running execution shows (head and tail), refreshed with each
+/// heartbeat; the whole capped output is stored when it ends.
+pub const LIVE_CAP: usize = 48 * 1024;
+
+/// The output of a run while it runs: the sandbox writes, the heartbeat reads snapshots.
+#[derive(Debug, Clone)]
+pub struct LiveOutput(Arc<Mutex<OutputCapture>>);
+
+impl Default for LiveOutput {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(OutputCapture::new(LIVE_CAP))))
+    }
+}
+
+impl LiveOutput {
+    pub fn push(&self, chunk: &[u8]) {
+        if let Ok(mut c) = self.0.lock() {
+            c.push(chunk);
+        }
+    }
+
+    /// The output so far and how many bytes were written in all.
+    pub fn snapshot(&self) -> (String, u64) {
+        match self.0.lock() {
+            Ok(c) => (c.render().0, c.total()),
+            Err(_) => (String::new(), 0),
+        }
+    }
+}
+
 /// Accumulates output up to `cap` bytes (plus the marker).
 #[derive(Debug)]
 pub struct OutputCapture {
@@ -61,10 +93,16 @@ impl OutputCapture {
     }
 
     /// The captured text (invalid UTF-8 replaced) and whether anything was dropped.
-    pub fn finish(mut self) -> (String, bool) {
+    pub fn finish(self) -> (String, bool) {
+        self.render()
+    }
+
+    /// What [`Self::finish`] would return, without consuming the capture.
+    pub fn render(&self) -> (String, bool) {
         if !self.truncated() {
-            self.head.extend_from_slice(&self.tail);
-            return (String::from_utf8_lossy(&self.head).into_owned(), false);
+            let mut all = self.head.clone();
+            all.extend_from_slice(&self.tail);
+            return (String::from_utf8_lossy(&all).into_owned(), false);
         }
         let keep = self.tail_cap();
         let tail = &self.tail[self.tail.len().saturating_sub(keep)..];

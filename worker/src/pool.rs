@@ -200,16 +200,17 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
         r.insert(exec_id.clone());
     }
     let lease = Arc::new(Mutex::new(lease));
+    let live = crate::output::LiveOutput::default();
     let (stop_keepalive, keepalive_stopped) = watch::channel(false);
     let keepalive = tokio::spawn(keep_alive(
         lease.clone(),
         parts.clone(),
-        exec_id.clone(),
+        (job.clone(), live.clone()),
         (config.lease, config.heartbeat_every),
         keepalive_stopped,
     ));
 
-    let change = execute(&job, config, parts).await;
+    let change = execute(&job, config, parts, live).await;
     let status = change.to;
     report_finish(&*parts.reporter, &job, change).await;
 
@@ -224,7 +225,12 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
 }
 
 /// Resolves and runs the runbook; always returns the final state change.
-async fn execute(job: &Job, config: &PoolConfig, parts: &PoolParts) -> StatusChange {
+async fn execute(
+    job: &Job,
+    config: &PoolConfig,
+    parts: &PoolParts,
+    live: crate::output::LiveOutput,
+) -> StatusChange {
     let runbook = match parts
         .runbooks
         .resolve(&job.runbook, job.runbook_ref.as_deref())
@@ -272,6 +278,7 @@ async fn execute(job: &Job, config: &PoolConfig, parts: &PoolParts) -> StatusCha
         network: job.runtime.network,
         limits,
         image: job.runtime.image.clone(),
+        live: Some(live),
     };
     let mut change = match sandbox.run(spec).await {
         Ok(outcome) => outcome_change(job, outcome, limits.memory_mb),
@@ -379,10 +386,18 @@ async fn report_finish(reporter: &dyn Reporter, job: &Job, change: StatusChange)
 async fn keep_alive(
     lease: Arc<Mutex<Lease>>,
     parts: PoolParts,
-    exec_id: cloudo_core::ExecId,
+    (job, live): (Job, crate::output::LiveOutput),
     (visibility, heartbeat): (Duration, Duration),
     mut stop: watch::Receiver<bool>,
 ) {
+    let exec_id = job.exec_id.clone();
+    // What the live view must not show: the values of the secrets this job gets.
+    let secret_values: Vec<String> = job
+        .secrets
+        .iter()
+        .filter_map(|n| parts.secrets.get(n).map(|s| s.expose().to_string()))
+        .collect();
+    let mut sent_bytes = 0;
     let renew_every = (visibility / 3).max(Duration::from_millis(100));
     let every = heartbeat.min(renew_every).max(Duration::from_millis(100));
     let mut renewed_at = tokio::time::Instant::now();
@@ -401,8 +416,14 @@ async fn keep_alive(
                 Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "cannot renew lease"),
             }
         }
-        if let Err(e) = parts.reporter.heartbeat(&exec_id).await {
-            tracing::warn!(exec_id = %exec_id, error = %e, "heartbeat failed");
+        let (mut text, total) = live.snapshot();
+        let output = (total != sent_bytes).then(|| {
+            mask(&mut text, &secret_values);
+            text
+        });
+        match parts.reporter.heartbeat(&exec_id, output.as_deref()).await {
+            Ok(_) => sent_bytes = total,
+            Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "heartbeat failed"),
         }
     }
 }

@@ -30,8 +30,9 @@ pub enum ReportError {
 #[async_trait]
 pub trait Reporter: Send + Sync + 'static {
     async fn start(&self, job: &Job, worker_id: &str) -> Result<Start, ReportError>;
-    /// Returns false when the execution should no longer run.
-    async fn heartbeat(&self, exec_id: &ExecId) -> Result<bool, ReportError>;
+    /// "Still running", with the output so far when it changed. Returns false when the
+    /// execution should no longer run.
+    async fn heartbeat(&self, exec_id: &ExecId, output: Option<&str>) -> Result<bool, ReportError>;
     async fn finish(&self, exec_id: &ExecId, change: StatusChange) -> Result<(), ReportError>;
     /// "This worker is alive, serves these pools, runs these executions" (every few seconds;
     /// what `GET /api/workers` shows).

@@ -33,6 +33,8 @@ pub struct Limits {
     /// Between SIGTERM and SIGKILL when the timeout hits.
     pub kill_grace: Duration,
     pub output_cap: usize,
+    /// Also fed with every chunk, for the live view.
+    pub live: Option<crate::output::LiveOutput>,
 }
 
 /// How long to keep reading output after the runbook exited and its group was killed:
@@ -65,7 +67,12 @@ pub async fn run(mut cmd: Command, limits: &Limits) -> io::Result<RunOutcome> {
         tokio::select! {
             n = out.read(&mut buf), if pipe_open => match n {
                 Ok(0) | Err(_) => pipe_open = false,
-                Ok(n) => capture.push(&buf[..n]),
+                Ok(n) => {
+                    capture.push(&buf[..n]);
+                    if let Some(l) = &limits.live {
+                        l.push(&buf[..n]);
+                    }
+                }
             },
             status = child.wait() => break status?,
             _ = tokio::time::sleep_until(deadline), if signals_sent < 2 => {
@@ -88,7 +95,12 @@ pub async fn run(mut cmd: Command, limits: &Limits) -> io::Result<RunOutcome> {
             tokio::select! {
                 n = out.read(&mut buf) => match n {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => capture.push(&buf[..n]),
+                    Ok(n) => {
+                    capture.push(&buf[..n]);
+                    if let Some(l) = &limits.live {
+                        l.push(&buf[..n]);
+                    }
+                }
                 },
                 _ = tokio::time::sleep_until(drain) => break,
             }

@@ -61,6 +61,7 @@ impl Runner {
             network: false,
             limits: LIMITS,
             image: None,
+            live: None,
         };
         f(&mut spec);
         let out = self.sandbox.run(spec).await.expect("sandbox runs");

@@ -424,9 +424,37 @@ async fn schemas_replace(s: impl Store) {
 async fn heartbeat_only_while_running(s: impl Store) {
     let e = new_execution("a", Status::Accepted);
     s.create_execution(&e, None).await.unwrap();
-    assert!(!s.heartbeat(&e.exec_id, time::now()).await.unwrap());
+    assert!(!s.heartbeat(&e.exec_id, time::now(), None).await.unwrap());
     s.transition(&e.exec_id, &StatusChange::to(Status::Running), time::now())
         .await
         .unwrap();
-    assert!(s.heartbeat(&e.exec_id, time::now()).await.unwrap());
+    assert!(s.heartbeat(&e.exec_id, time::now(), None).await.unwrap());
+    assert!(
+        s.heartbeat(&e.exec_id, time::now(), Some("line 1\n"))
+            .await
+            .unwrap()
+    );
+    let live = s.get_execution(&e.exec_id).await.unwrap().unwrap();
+    assert_eq!(live.output.as_deref(), Some("line 1\n"), "output so far");
+    assert!(s.heartbeat(&e.exec_id, time::now(), None).await.unwrap());
+    let still = s.get_execution(&e.exec_id).await.unwrap().unwrap();
+    assert_eq!(
+        still.output.as_deref(),
+        Some("line 1\n"),
+        "kept when not resent"
+    );
+    let mut done = StatusChange::to(Status::Succeeded);
+    done.output = Some("line 1\nline 2\n".into());
+    s.transition(&e.exec_id, &done, time::now()).await.unwrap();
+    assert!(
+        !s.heartbeat(&e.exec_id, time::now(), Some("late"))
+            .await
+            .unwrap()
+    );
+    let end = s.get_execution(&e.exec_id).await.unwrap().unwrap();
+    assert_eq!(
+        end.output.as_deref(),
+        Some("line 1\nline 2\n"),
+        "a late heartbeat changes nothing"
+    );
 }

@@ -500,15 +500,22 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn heartbeat(&self, id: &ExecId, at: Timestamp) -> StoreResult<bool> {
+    async fn heartbeat(
+        &self,
+        id: &ExecId,
+        at: Timestamp,
+        output: Option<&str>,
+    ) -> StoreResult<bool> {
         let id = id.clone();
+        let output = output.map(str::to_string);
         self.db
             .write(move |tx| {
                 let n = tx
                     .prepare_cached(
-                        "UPDATE executions SET heartbeat_at = ?2 WHERE exec_id = ?1 AND status = 'running'",
+                        "UPDATE executions SET heartbeat_at = ?2, output = COALESCE(?3, output)
+                         WHERE exec_id = ?1 AND status = 'running'",
                     )
-                    .and_then(|mut s| s.execute(params![id.as_str(), time::rfc3339(at)]))
+                    .and_then(|mut s| s.execute(params![id.as_str(), time::rfc3339(at), output]))
                     .map_err(db_err)?;
                 Ok(n == 1)
             })

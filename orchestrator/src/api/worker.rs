@@ -74,14 +74,32 @@ pub async fn start(
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatBody {
+    /// The output so far (head and tail, at most a few tens of KiB), when it changed.
+    output: Option<String>,
+}
+
 pub async fn heartbeat(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(raw): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
+    let body: HeartbeatBody = if body.is_empty() {
+        HeartbeatBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("expected {{\"output\"?: string}}: {e}")))?
+    };
     own(&state, &id, &who).await?;
-    let running = state.executions.store().heartbeat(&id, time::now()).await?;
+    let running = state
+        .executions
+        .store()
+        .heartbeat(&id, time::now(), body.output.as_deref())
+        .await?;
     Ok(Json(json!({"running": running})).into_response())
 }
 

@@ -261,6 +261,7 @@ impl Sandbox for BwrapSandbox {
             timeout: spec.timeout,
             kill_grace: self.kill_grace,
             output_cap: spec.output_cap,
+            live: spec.live.clone(),
         };
         let result = supervisor::run(cmd, &limits).await;
         let oom = cg.oom_killed();

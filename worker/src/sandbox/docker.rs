@@ -228,7 +228,13 @@ impl DockerSandbox {
         loop {
             tokio::select! {
                 frame = output.next() => match frame {
-                    Some(Ok(f)) => capture.push(&f.into_bytes()),
+                    Some(Ok(f)) => {
+                        let bytes = f.into_bytes();
+                        capture.push(&bytes);
+                        if let Some(l) = &spec.live {
+                            l.push(&bytes);
+                        }
+                    }
                     Some(Err(_)) | None => break,
                 },
                 _ = tokio::time::sleep_until(deadline), if !timed_out => {

@@ -37,6 +37,8 @@ pub struct RunSpec {
     pub limits: ResolvedLimits,
     /// Container image (docker); `None` for the worker's default.
     pub image: Option<String>,
+    /// Where output also goes while the run lasts (the live view), if anywhere.
+    pub live: Option<crate::output::LiveOutput>,
 }
 
 /// How a run ended.

@@ -48,6 +48,7 @@ impl Sandbox for ProcessSandbox {
             timeout: spec.timeout,
             kill_grace: self.kill_grace,
             output_cap: spec.output_cap,
+            live: spec.live.clone(),
         };
         let outcome = supervisor::run(cmd, &limits)
             .await
