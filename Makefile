@@ -51,6 +51,7 @@ test: setup lint
 bench:
 	./test-env/with-sandboxes.sh $(CARGO) bench -p cloudo-orchestrator --bench engine
 	$(CARGO) bench -p cloudo-orchestrator --bench ingest
+	./test-env/with-azurite.sh $(CARGO) bench -p cloudo-orchestrator --bench azure
 
 # The long run of the alert-parser fuzzers (make test runs a short one).
 FUZZ_CASES ?= 200000

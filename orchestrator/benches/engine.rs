@@ -14,20 +14,11 @@
 #[path = "support/mod.rs"]
 mod common;
 
-use common::{Engine, env_or};
+use common::{Engine, env_or, ms, one_run, pct, report};
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
 
 fn start(sync: &str, sandbox: &str) -> Engine {
     let image =
@@ -47,46 +38,6 @@ fn start(sync: &str, sandbox: &str) -> Engine {
         ],
         None,
     )
-}
-
-/// One run: trigger, then long-poll until terminal. Returns trigger -> done.
-async fn one_run(http: &reqwest::Client, base: &str) -> Duration {
-    let t0 = Instant::now();
-    let res = http
-        .post(format!("{base}/api/Trigger?id=noop"))
-        .send()
-        .await
-        .expect("trigger");
-    assert_eq!(res.status(), 202);
-    let ack: serde_json::Value = res.json().await.unwrap();
-    let id = ack["exec_id"].as_str().unwrap().to_string();
-    loop {
-        let e: serde_json::Value = http
-            .get(format!("{base}/api/executions/{id}?wait=30"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        match e["status"].as_str() {
-            Some("succeeded") => return t0.elapsed(),
-            Some("accepted" | "running") => continue,
-            other => panic!("run ended {other:?}: {e}"),
-        }
-    }
-}
-
-fn report(label: &str, mut lat: Vec<Duration>, wall: Duration) {
-    lat.sort();
-    println!(
-        "{label:<32} n={:<6} p50={:<10} p99={:<10} max={:<10} runs/s={:.0}",
-        lat.len(),
-        ms(pct(&lat, 0.50)),
-        ms(pct(&lat, 0.99)),
-        ms(*lat.last().unwrap()),
-        lat.len() as f64 / wall.as_secs_f64()
-    );
 }
 
 /// p50 and p99 of `runs` executions of a command: the raw cost of a sandbox.

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A numeric knob from the environment.
 pub fn env_or(name: &str, default: usize) -> usize {
@@ -52,6 +52,11 @@ impl Drop for Engine {
 /// Starts the engine with `extra` options; `routes` is written to `routes.yaml` and passed
 /// with `--routes` when given.
 pub fn start(extra: &[&str], routes: Option<&str>) -> Engine {
+    start_with_env(extra, routes, &[])
+}
+
+/// [`start`] with extra environment variables.
+pub fn start_with_env(extra: &[&str], routes: Option<&str>, env: &[(&str, &str)]) -> Engine {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("schemas.json"),
@@ -72,6 +77,7 @@ pub fn start(extra: &[&str], routes: Option<&str>) -> Engine {
         .arg(dir.path().join("runbooks"))
         .env("RUST_LOG", "warn,cloudo::serve=info")
         .env("CLOUDO_ADMIN_KEY", ADMIN_KEY)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(routes) = routes {
@@ -100,4 +106,53 @@ pub fn start(extra: &[&str], routes: Option<&str>) -> Engine {
         base: format!("http://{addr}"),
         dir,
     }
+}
+
+pub fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// One run: trigger, then long-poll until terminal. Returns trigger -> done.
+pub async fn one_run(http: &reqwest::Client, base: &str) -> Duration {
+    let t0 = Instant::now();
+    let res = http
+        .post(format!("{base}/api/Trigger?id=noop"))
+        .send()
+        .await
+        .expect("trigger");
+    assert_eq!(res.status(), 202);
+    let ack: serde_json::Value = res.json().await.unwrap();
+    let id = ack["exec_id"].as_str().unwrap().to_string();
+    loop {
+        let e: serde_json::Value = http
+            .get(format!("{base}/api/executions/{id}?wait=30"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match e["status"].as_str() {
+            Some("succeeded") => return t0.elapsed(),
+            Some("accepted" | "running") => continue,
+            other => panic!("run ended {other:?}: {e}"),
+        }
+    }
+}
+
+pub fn report(label: &str, mut lat: Vec<Duration>, wall: Duration) {
+    lat.sort();
+    println!(
+        "{label:<32} n={:<6} p50={:<10} p99={:<10} max={:<10} runs/s={:.0}",
+        lat.len(),
+        ms(pct(&lat, 0.50)),
+        ms(pct(&lat, 0.99)),
+        ms(*lat.last().unwrap()),
+        lat.len() as f64 / wall.as_secs_f64()
+    );
 }
