@@ -49,6 +49,8 @@ pub struct AzureQueue {
     clients: Mutex<HashMap<String, Arc<QueueClient>>>,
     /// Wakes local waiters on local enqueues (one process can be orchestrator and worker).
     wake: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Empty polls in a row per pool: idle waits grow from 25 ms to `poll`.
+    idle: Mutex<HashMap<String, u32>>,
 }
 
 impl std::fmt::Debug for AzureQueue {
@@ -76,6 +78,17 @@ fn lease_lost(e: &azure_core::Error) -> bool {
                 || error_code.as_deref() == Some("MessageNotFound")
         }
         _ => false,
+    }
+}
+
+/// Maps an error on a leased message: [`QueueError::LeaseLost`] when the receipt is void.
+fn on_lease(lease: &Lease) -> impl Fn(azure_core::Error) -> QueueError + '_ {
+    move |e| {
+        if lease_lost(&e) {
+            QueueError::LeaseLost(lease.message_id.clone())
+        } else {
+            unavailable(e)
+        }
     }
 }
 
@@ -133,13 +146,16 @@ impl AzureQueue {
             account,
             prefix: prefix.to_string(),
             max_deliveries: max_deliveries.max(1),
-            poll: Duration::from_millis(250),
+            poll: Duration::from_secs(1),
             clients: Mutex::new(HashMap::new()),
             wake: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::new()),
         }
     }
 
-    /// How often an idle `wait` looks again (default 250 ms).
+    /// The longest an idle `wait` sleeps (default 1 s). Waits start at 25 ms after a
+    /// message was seen and double with every empty poll, so a busy pool is polled often
+    /// and an idle one about once a second.
     pub fn with_poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self
@@ -283,6 +299,9 @@ impl JobQueue for AzureQueue {
             let Some(m) = received.items.and_then(|i| i.into_iter().next()) else {
                 return Ok(None);
             };
+            if let Ok(mut idle) = self.idle.lock() {
+                idle.remove(pool);
+            }
             let (Some(id), Some(receipt)) = (m.message_id, m.pop_receipt) else {
                 return Err(unavailable("received a message without id or pop receipt"));
             };
@@ -321,13 +340,7 @@ impl JobQueue for AzureQueue {
                 None,
             )
             .await
-            .map_err(|e| {
-                if lease_lost(&e) {
-                    QueueError::LeaseLost(lease.message_id.clone())
-                } else {
-                    unavailable(e)
-                }
-            })?;
+            .map_err(on_lease(lease))?;
         let receipt = rsp
             .headers()
             .get_optional_string(&HeaderName::from_static("x-ms-popreceipt"))
@@ -343,13 +356,7 @@ impl JobQueue for AzureQueue {
         client
             .delete_message(&lease.message_id, &lease.pop_receipt, None)
             .await
-            .map_err(|e| {
-                if lease_lost(&e) {
-                    QueueError::LeaseLost(lease.message_id.clone())
-                } else {
-                    unavailable(e)
-                }
-            })?;
+            .map_err(on_lease(lease))?;
         Ok(())
     }
 
@@ -358,13 +365,7 @@ impl JobQueue for AzureQueue {
         client
             .update_message(&lease.message_id, &lease.pop_receipt, secs(delay, 0), None)
             .await
-            .map_err(|e| {
-                if lease_lost(&e) {
-                    QueueError::LeaseLost(lease.message_id.clone())
-                } else {
-                    unavailable(e)
-                }
-            })?;
+            .map_err(on_lease(lease))?;
         self.notify(&lease.pool).notify_waiters();
         Ok(())
     }
@@ -401,10 +402,19 @@ impl JobQueue for AzureQueue {
     }
 
     async fn wait(&self, pool: &str, max: Duration) {
+        let streak = match self.idle.lock() {
+            Ok(mut idle) => {
+                let n = idle.entry(pool.to_string()).or_default();
+                *n = n.saturating_add(1);
+                *n - 1
+            }
+            Err(_) => 6,
+        };
+        let step = Duration::from_millis(25) * (1u32 << streak.min(6));
         let notify = self.notify(pool);
         tokio::select! {
             () = notify.notified() => {}
-            () = tokio::time::sleep(max.min(self.poll)) => {}
+            () = tokio::time::sleep(step.min(self.poll).min(max)) => {}
         }
     }
 

@@ -414,6 +414,47 @@ fn and(filters: &[String]) -> Option<String> {
     (!filters.is_empty()).then(|| filters.join(" and "))
 }
 
+/// One page of a newest-first listing: entities matching every filter, in key order, each
+/// mapped by `keep` to an item and its cursor (or skipped), following continuations until
+/// `limit` items and one more (to know whether there is a next page) are found.
+async fn newest_page<T>(
+    table: &Table,
+    filters: &[String],
+    limit: usize,
+    mut keep: impl FnMut(&Entity) -> StoreResult<Option<(T, String)>>,
+) -> StoreResult<Page<T>> {
+    let filter = and(filters);
+    let query = Query {
+        filter: filter.as_deref(),
+        top: Some(limit + 1),
+        select: None,
+    };
+    let mut items = Vec::new();
+    let mut from = None;
+    loop {
+        let page = table.query_page(&query, from.as_ref()).await?;
+        for (e, _) in &page.entities {
+            if let Some(item) = keep(e)? {
+                items.push(item);
+            }
+        }
+        match page.next {
+            Some(n) if items.len() <= limit => from = Some(n),
+            _ => break,
+        }
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|(_, c)| c.clone())
+    } else {
+        None
+    };
+    Ok(Page {
+        items: items.into_iter().map(|(x, _)| x).collect(),
+        next,
+    })
+}
+
 // ---- keys and audit ---------------------------------------------------------------
 
 fn key_entity(k: &ApiKey) -> Entity {
@@ -470,12 +511,7 @@ impl Store for AzureStore {
         batch: &[NewExecution],
         dedup: Option<&DedupKey>,
     ) -> StoreResult<Created> {
-        if let Some(bad) = batch.iter().find(|n| !n.execution.status.is_initial()) {
-            return Err(StoreError::Corrupt(format!(
-                "an execution cannot be created as {}",
-                bad.execution.status
-            )));
-        }
+        cloudo_core::store::check_initial(batch)?;
         if let Some(d) = dedup {
             let ids: Vec<&str> = batch.iter().map(|n| n.execution.exec_id.as_str()).collect();
             if let Some(first) = self.claim(d, &ids).await? {
@@ -586,47 +622,22 @@ impl Store for AzureStore {
         if let Some(a) = &q.actor {
             filters.push(format!("actor eq {}", quote(a)));
         }
-        let filter = and(&filters);
-        let query = Query {
-            filter: filter.as_deref(),
-            top: Some(limit + 1),
-            select: None,
-        };
-        let mut items = Vec::new();
-        let mut from = None;
-        loop {
-            let page = self.audit.query_page(&query, from.as_ref()).await?;
-            for (e, _) in page.entities {
-                let action = str_prop(&e, "action").unwrap_or_default();
-                if q.action.as_deref().is_some_and(|a| !action.starts_with(a)) {
-                    continue;
-                }
-                let cursor = format!(
-                    "{}/{}",
-                    str_prop(&e, "PartitionKey").unwrap_or_default(),
-                    str_prop(&e, "RowKey").unwrap_or_default()
-                );
-                let doc = get_text(&e, "doc").ok_or_else(|| corrupt("audit without doc"))?;
-                items.push((
-                    serde_json::from_str::<AuditRecord>(&doc).map_err(corrupt)?,
-                    cursor,
-                ));
+        let items = newest_page(&self.audit, &filters, limit, |e| {
+            let action = str_prop(e, "action").unwrap_or_default();
+            if q.action.as_deref().is_some_and(|a| !action.starts_with(a)) {
+                return Ok(None);
             }
-            match page.next {
-                Some(n) if items.len() <= limit => from = Some(n),
-                _ => break,
-            }
-        }
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|(_, c)| c.clone())
-        } else {
-            None
-        };
-        Ok(Page {
-            items: items.into_iter().map(|(r, _)| r).collect(),
-            next,
+            let cursor = format!(
+                "{}/{}",
+                str_prop(e, "PartitionKey").unwrap_or_default(),
+                str_prop(e, "RowKey").unwrap_or_default()
+            );
+            let doc = get_text(e, "doc").ok_or_else(|| corrupt("audit without doc"))?;
+            let r = serde_json::from_str::<AuditRecord>(&doc).map_err(corrupt)?;
+            Ok(Some((r, cursor)))
         })
+        .await?;
+        Ok(items)
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
@@ -677,36 +688,13 @@ impl Store for AzureStore {
         if let Some(s) = &q.schema_id {
             filters.push(format!("schema_id eq {}", quote(s)));
         }
-        let filter = and(&filters);
-        let query = Query {
-            filter: filter.as_deref(),
-            top: Some(limit + 1),
-            select: None,
-        };
-        let mut items = Vec::new();
-        let mut from = None;
-        loop {
-            let page = self.executions.query_page(&query, from.as_ref()).await?;
-            for (e, _) in page.entities {
-                let mut x = decode(&e)?;
-                x.transitions.clear();
-                items.push(x);
-            }
-            match page.next {
-                Some(n) if items.len() <= limit => from = Some(n),
-                _ => break,
-            }
-        }
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items
-                .last()
-                .and_then(|x| exec_keys(&x.exec_id))
-                .map(|(_, rk)| rk)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        newest_page(&self.executions, &filters, limit, |e| {
+            let mut x = decode(e)?;
+            x.transitions.clear();
+            let cursor = str_prop(e, "RowKey").unwrap_or_default().to_string();
+            Ok(Some((x, cursor)))
+        })
+        .await
     }
 
     async fn transition(

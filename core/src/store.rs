@@ -100,6 +100,18 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// Refuses a batch with an execution that cannot be born in its status (for adapters'
+/// `create_executions`).
+pub fn check_initial(batch: &[NewExecution]) -> StoreResult<()> {
+    match batch.iter().find(|n| !n.execution.status.is_initial()) {
+        Some(bad) => Err(StoreError::Corrupt(format!(
+            "an execution cannot be created as {}",
+            bad.execution.status
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Replaces the stored catalog.

@@ -10,10 +10,8 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::Instant;
 
-use common::{env_or, one_run, report};
+use common::env_or;
 
 struct Kill(Child);
 
@@ -95,40 +93,13 @@ fn main() {
         "azure backend (Azurite on loopback, 1 orchestrator, 2 workers x 8 slots, sandbox=process, runbook `exit 0`), {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let base = Arc::new(engine.base.clone());
-    rt.block_on(async {
-        for _ in 0..10 {
-            one_run(&http, &base).await; // warm-up (queues and tables created)
-        }
-        let t = Instant::now();
-        let mut lat = Vec::with_capacity(n);
-        for _ in 0..n {
-            lat.push(one_run(&http, &base).await);
-        }
-        report("azure sequential trigger->done", lat, t.elapsed());
-
-        let t = Instant::now();
-        let per_client = n.div_ceil(clients);
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..clients {
-            let (http, base) = (http.clone(), base.clone());
-            set.spawn(async move {
-                let mut lat = Vec::with_capacity(per_client);
-                for _ in 0..per_client {
-                    lat.push(one_run(&http, &base).await);
-                }
-                lat
-            });
-        }
-        let mut lat = Vec::new();
-        while let Some(r) = set.join_next().await {
-            lat.extend(r.unwrap());
-        }
-        report(
-            &format!("azure concurrent ({clients} clients)"),
-            lat,
-            t.elapsed(),
-        );
-    });
+    rt.block_on(common::phases(
+        &http,
+        &engine.base,
+        n,
+        clients,
+        10,
+        "azure ",
+    ));
     drop(workers);
 }

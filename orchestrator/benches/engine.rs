@@ -14,10 +14,9 @@
 #[path = "support/mod.rs"]
 mod common;
 
-use common::{Engine, env_or, ms, one_run, pct, report};
+use common::{Engine, env_or, ms, one_run, pct};
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn start(sync: &str, sandbox: &str) -> Engine {
@@ -191,42 +190,13 @@ fn main() {
         .build()
         .unwrap();
     let engine = start(&sync, "process");
-    let base = Arc::new(engine.base.clone());
+    let base = engine.base.clone();
     let http = common::client(clients * 2);
     println!(
         "embedded engine (sqlite sync={sync}, sandbox=process, runbook `exit 0`), {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    rt.block_on(async {
-        for _ in 0..20 {
-            one_run(&http, &base).await; // warm-up
-        }
-        let t = Instant::now();
-        let mut lat = Vec::with_capacity(n);
-        for _ in 0..n {
-            lat.push(one_run(&http, &base).await);
-        }
-        report("sequential trigger->done", lat, t.elapsed());
-
-        let t = Instant::now();
-        let per_client = n.div_ceil(clients);
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..clients {
-            let (http, base) = (http.clone(), base.clone());
-            set.spawn(async move {
-                let mut lat = Vec::with_capacity(per_client);
-                for _ in 0..per_client {
-                    lat.push(one_run(&http, &base).await);
-                }
-                lat
-            });
-        }
-        let mut lat = Vec::new();
-        while let Some(r) = set.join_next().await {
-            lat.extend(r.unwrap());
-        }
-        report(&format!("concurrent ({clients} clients)"), lat, t.elapsed());
-    });
+    rt.block_on(common::phases(&http, &base, n, clients, 20, ""));
     drop(engine);
     let sandboxes =
         std::env::var("BENCH_SANDBOXES").unwrap_or_else(|_| "process,bwrap,docker".into());

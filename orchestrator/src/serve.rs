@@ -114,16 +114,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let stopped_for_refresh = stopped.clone();
     let pool = tokio::spawn(cloudo_worker::pool::run(
-        PoolConfig {
-            pools: pools.clone(),
-            concurrency: cfg.concurrency,
-            worker_id: worker_id(),
-            lease: Duration::from_secs(60),
-            output_cap: cfg.output_cap,
-            idle_poll: Duration::from_secs(1),
-            alive_every: Duration::from_secs(5),
-            heartbeat_every: Duration::from_secs(3),
-        },
+        PoolConfig::new(pools.clone(), cfg.concurrency, worker_id(), cfg.output_cap),
         PoolParts {
             queue: queue.clone(),
             runbooks: runbooks.clone(),

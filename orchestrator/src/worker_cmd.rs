@@ -74,16 +74,7 @@ async fn run(cfg: ServeConfig, pool: String, base: Vec<String>, key: Secret) -> 
         ))
     });
     let pool_task = tokio::spawn(cloudo_worker::pool::run(
-        PoolConfig {
-            pools: vec![pool],
-            concurrency: cfg.concurrency,
-            worker_id,
-            lease: Duration::from_secs(60),
-            output_cap: cfg.output_cap,
-            idle_poll: Duration::from_secs(1),
-            alive_every: Duration::from_secs(5),
-            heartbeat_every: Duration::from_secs(3),
-        },
+        PoolConfig::new(vec![pool], cfg.concurrency, worker_id, cfg.output_cap),
         PoolParts {
             queue,
             runbooks,

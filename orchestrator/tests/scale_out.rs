@@ -88,6 +88,13 @@ impl Worker {
     fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
+
+    /// SIGTERM, then the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
 }
 
 impl Drop for Worker {
@@ -106,6 +113,7 @@ fn orchestrator(shared: &Path, prefix: &str) -> (Env, Server) {
         )
     };
     let cat = catalog(&[
+        r#"{"id": "nap-b", "runbook": "nap.sh", "worker": "beta"}"#,
         &format!(
             r#"{{"id": "mark-a", "runbook": "mark.sh", "run_args": "{}", "worker": "alpha"}}"#,
             marks.display()
@@ -127,6 +135,7 @@ fn orchestrator(shared: &Path, prefix: &str) -> (Env, Server) {
         &cat,
         &[
             ("mark.sh", "echo \"$CLOUDO_EXEC_ID\" >> \"$1\"\necho marked\n"),
+            ("nap.sh", "sleep 2\necho rested\n"),
             // Records each start; the first attempt hangs, a later one (flag set) succeeds.
             (
                 "slow.sh",
@@ -200,7 +209,7 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     let both = format!("{},{}", a.base, b.base);
     let both_b_first = format!("{},{}", b.base, a.base);
     let mut alpha = Worker::start(&runbooks, &prefix, "alpha", &both, &alpha_key);
-    let beta = Worker::start(&runbooks, &prefix, "beta", &both_b_first, &beta_key);
+    let mut beta = Worker::start(&runbooks, &prefix, "beta", &both_b_first, &beta_key);
 
     // Both workers report themselves; either orchestrator shows them.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -335,6 +344,17 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     }
     let marks = lines(&shared.path().join("marks"));
     assert_eq!(marks.len(), 230, "each execution ran exactly once");
+    // SIGTERM drains a worker: it takes no new job and finishes (and reports) the running one.
+    let napping = b.trigger("nap-b").await;
+    b.wait_for_status(&napping, "running").await;
+    let status = beta.stop();
+    assert!(status.success(), "{status:?}\n{}", beta.logs());
+    let e = b.get(&format!("/api/executions/{napping}")).await.1;
+    assert_eq!(
+        e["status"], "succeeded",
+        "finished before the worker exited: {e}"
+    );
+    assert_eq!(e["output"], "rested\n");
     for secret in [ADMIN_KEY, alpha_key.as_str(), beta_key.as_str()] {
         assert!(!b.logs().contains(secret), "a key reached the logs");
         assert!(

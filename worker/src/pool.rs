@@ -41,6 +41,28 @@ pub struct PoolConfig {
     pub heartbeat_every: Duration,
 }
 
+impl PoolConfig {
+    /// The settings every pool uses but for what differs per process: 60 s leases (renewed
+    /// every 20 s), heartbeats every 3 s, an alive report every 5 s, idle polls of 1 s.
+    pub fn new(
+        pools: Vec<String>,
+        concurrency: usize,
+        worker_id: String,
+        output_cap: usize,
+    ) -> Self {
+        Self {
+            pools,
+            concurrency,
+            worker_id,
+            lease: Duration::from_secs(60),
+            output_cap,
+            idle_poll: Duration::from_secs(1),
+            alive_every: Duration::from_secs(5),
+            heartbeat_every: Duration::from_secs(3),
+        }
+    }
+}
+
 /// Executions this worker is running now.
 pub type Running = Arc<std::sync::Mutex<BTreeSet<ExecId>>>;
 

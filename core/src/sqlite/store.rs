@@ -256,12 +256,7 @@ impl Store for SqliteStore {
         batch: &[NewExecution],
         dedup: Option<&DedupKey>,
     ) -> StoreResult<Created> {
-        if let Some(bad) = batch.iter().find(|n| !n.execution.status.is_initial()) {
-            return Err(StoreError::Corrupt(format!(
-                "an execution cannot be created as {}",
-                bad.execution.status
-            )));
-        }
+        crate::store::check_initial(batch)?;
         let batch = batch.to_vec();
         let dedup = dedup.cloned();
         self.db

@@ -75,7 +75,7 @@ pub fn start_with_env(extra: &[&str], routes: Option<&str>, env: &[(&str, &str)]
         .arg(dir.path().join("schemas.json"))
         .arg("--runbooks")
         .arg(dir.path().join("runbooks"))
-        .env("RUST_LOG", "warn,cloudo::serve=info")
+        .env("RUST_LOG", "warn,cloudo_orchestrator::serve=info")
         .env("CLOUDO_ADMIN_KEY", ADMIN_KEY)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
@@ -154,5 +154,53 @@ pub fn report(label: &str, mut lat: Vec<Duration>, wall: Duration) {
         ms(pct(&lat, 0.99)),
         ms(*lat.last().unwrap()),
         lat.len() as f64 / wall.as_secs_f64()
+    );
+}
+
+/// The two phases every engine row measures: `n` sequential runs (after `warm` warm-up
+/// runs), then `n` runs fired by `clients` concurrent clients; `label` prefixes the rows.
+pub async fn phases(
+    http: &reqwest::Client,
+    base: &str,
+    n: usize,
+    clients: usize,
+    warm: usize,
+    label: &str,
+) {
+    for _ in 0..warm {
+        one_run(http, base).await;
+    }
+    let t = Instant::now();
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        lat.push(one_run(http, base).await);
+    }
+    report(
+        &format!("{label}sequential trigger->done"),
+        lat,
+        t.elapsed(),
+    );
+
+    let t = Instant::now();
+    let per_client = n.div_ceil(clients);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (http, base) = (http.clone(), base.to_string());
+        set.spawn(async move {
+            let mut lat = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
+                lat.push(one_run(&http, &base).await);
+            }
+            lat
+        });
+    }
+    let mut lat = Vec::new();
+    while let Some(r) = set.join_next().await {
+        lat.extend(r.unwrap());
+    }
+    report(
+        &format!("{label}concurrent ({clients} clients)"),
+        lat,
+        t.elapsed(),
     );
 }
