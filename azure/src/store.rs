@@ -20,6 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cloudo_core::auth::{ApiKey, AuditRecord, Role};
 use cloudo_core::execution::{ExecId, Execution, Status, StatusChange, Transition};
+use cloudo_core::notify::Notification;
 use cloudo_core::schema::Schema;
 use cloudo_core::store::{
     AuditQuery, Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError,
@@ -64,6 +65,7 @@ pub struct AzureStore {
     settings: Table,
     workers: Table,
     leases: Table,
+    notifications: Table,
 }
 
 /// Table and queue name prefixes are letters and digits, starting with a letter (Azure's
@@ -99,6 +101,7 @@ impl AzureStore {
             settings: t("settings"),
             workers: t("workers"),
             leases: t("leases"),
+            notifications: t("notifications"),
         };
         for table in [
             &s.executions,
@@ -110,6 +113,7 @@ impl AzureStore {
             &s.settings,
             &s.workers,
             &s.leases,
+            &s.notifications,
         ] {
             table.create_if_missing().await?;
         }
@@ -370,6 +374,21 @@ impl AzureStore {
         Err(StoreError::Unavailable(
             "dedup claim kept conflicting".into(),
         ))
+    }
+}
+
+impl AzureStore {
+    /// Notifications matching `filter`, in id (creation) order.
+    async fn notifications_where(&self, filter: &str) -> StoreResult<Vec<Notification>> {
+        self.notifications
+            .query_all(Some(filter))
+            .await?
+            .iter()
+            .map(|(e, _)| {
+                let doc = get_text(e, "doc").ok_or_else(|| corrupt("notification without doc"))?;
+                serde_json::from_str(&doc).map_err(corrupt)
+            })
+            .collect()
     }
 }
 
@@ -813,6 +832,39 @@ impl Store for AzureStore {
                 None => return Ok(out),
             }
         }
+    }
+
+    async fn add_notifications(&self, n: &[Notification]) -> StoreResult<()> {
+        for one in n {
+            self.update_notification(one).await?;
+        }
+        Ok(())
+    }
+
+    async fn update_notification(&self, n: &Notification) -> StoreResult<()> {
+        let mut e = Entity::new();
+        e.insert("PartitionKey".into(), json!("n"));
+        e.insert("RowKey".into(), json!(n.id));
+        e.insert("exec_id".into(), json!(n.exec_id.as_str()));
+        e.insert(
+            "state".into(),
+            serde_json::to_value(n.state).map_err(corrupt)?,
+        );
+        put_text(&mut e, "doc", &serde_json::to_string(n).map_err(corrupt)?);
+        self.notifications.write(&e, false, None).await?;
+        Ok(())
+    }
+
+    async fn open_notifications(&self, limit: usize) -> StoreResult<Vec<Notification>> {
+        let filter = "PartitionKey eq 'n' and (state eq 'held' or state eq 'pending')";
+        let mut out = self.notifications_where(filter).await?;
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn notifications_for(&self, id: &ExecId) -> StoreResult<Vec<Notification>> {
+        let filter = format!("PartitionKey eq 'n' and exec_id eq {}", quote(id.as_str()));
+        self.notifications_where(&filter).await
     }
 
     async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()> {

@@ -13,6 +13,7 @@ pub mod conformance;
 pub mod env;
 pub mod execution;
 pub mod job;
+pub mod notify;
 pub mod queue;
 pub mod routing;
 pub mod schema;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::auth::{ApiKey, AuditRecord};
 use crate::execution::{ExecId, Execution, IllegalTransition, Status, StatusChange};
+use crate::notify::Notification;
 use crate::schema::Schema;
 use crate::time::Timestamp;
 
@@ -184,6 +185,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Executions in `status`, oldest first (for the reaper and recovery).
     async fn executions_in(&self, status: Status, limit: usize) -> StoreResult<Vec<Execution>>;
+    /// Adds notifications to the outbox.
+    async fn add_notifications(&self, n: &[Notification]) -> StoreResult<()>;
+    /// Replaces a notification (by id): its delivery state.
+    async fn update_notification(&self, n: &Notification) -> StoreResult<()>;
+    /// Held and pending notifications, oldest first.
+    async fn open_notifications(&self, limit: usize) -> StoreResult<Vec<Notification>>;
+    /// Every notification of an execution, oldest first.
+    async fn notifications_for(&self, id: &ExecId) -> StoreResult<Vec<Notification>>;
+
     /// Records a worker's latest report (replacing its previous one).
     async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()>;
     /// Workers seen since `since`, by id.

@@ -184,6 +184,16 @@ CREATE TABLE leases (
 ALTER TABLE executions ADD COLUMN env TEXT;
 ALTER TABLE executions ADD COLUMN retry_on_lost INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+CREATE TABLE notifications (
+    id      TEXT PRIMARY KEY,
+    exec_id TEXT NOT NULL,
+    state   TEXT NOT NULL,
+    doc     TEXT NOT NULL
+);
+CREATE INDEX notifications_open ON notifications (state, id);
+CREATE INDEX notifications_by_exec ON notifications (exec_id, id);
+"#,
 ];
 
 impl Db {

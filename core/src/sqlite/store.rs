@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Db, DbError};
 use crate::auth::{ApiKey, AuditRecord};
 use crate::execution::{ExecId, Execution, Status, StatusChange, Transition};
+use crate::notify::Notification;
 use crate::schema::Schema;
 use crate::store::{
     AuditQuery, Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError,
@@ -199,6 +200,40 @@ fn insert_execution(
         reason: reason.map(str::to_string),
     };
     append_transition(tx, e.exec_id.as_str(), &first)
+}
+
+fn state_of(n: &Notification) -> String {
+    serde_json::to_value(n.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl SqliteStore {
+    /// Notifications selected by `clause` (with one parameter `?1`).
+    async fn notifications_where(
+        &self,
+        clause: &'static str,
+        arg: String,
+    ) -> StoreResult<Vec<Notification>> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(&format!("SELECT doc FROM notifications WHERE {clause}"))
+                    .map_err(db_err)?;
+                let docs = stmt
+                    .query_map([arg], |r| r.get::<_, String>(0))
+                    .map_err(db_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(db_err)?;
+                docs.iter()
+                    .map(|d| {
+                        serde_json::from_str(d).map_err(|e| StoreError::Corrupt(e.to_string()))
+                    })
+                    .collect()
+            })
+            .await
+    }
 }
 
 pub(super) fn ts(t: Option<Timestamp>) -> Option<String> {
@@ -533,6 +568,47 @@ impl Store for SqliteStore {
                 }
                 Ok(out)
             })
+            .await
+    }
+
+    async fn add_notifications(&self, n: &[Notification]) -> StoreResult<()> {
+        let rows = n
+            .iter()
+            .map(|n| {
+                serde_json::to_string(n)
+                    .map(|doc| (n.id.clone(), n.exec_id.to_string(), state_of(n), doc))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.db
+            .write(move |tx| {
+                let mut ins = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO notifications (id, exec_id, state, doc) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(db_err)?;
+                for (id, exec, state, doc) in &rows {
+                    ins.execute(params![id, exec, state, doc]).map_err(db_err)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_notification(&self, n: &Notification) -> StoreResult<()> {
+        self.add_notifications(std::slice::from_ref(n)).await
+    }
+
+    async fn open_notifications(&self, limit: usize) -> StoreResult<Vec<Notification>> {
+        self.notifications_where(
+            "state IN ('held', 'pending') ORDER BY id LIMIT CAST(?1 AS INTEGER)",
+            (limit as i64).to_string(),
+        )
+        .await
+    }
+
+    async fn notifications_for(&self, id: &ExecId) -> StoreResult<Vec<Notification>> {
+        self.notifications_where("exec_id = ?1 ORDER BY id", id.to_string())
             .await
     }
 

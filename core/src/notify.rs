@@ -1,0 +1,427 @@
+//! On-call notifications: who is told (routing to a team), and the durable outbox record of
+//! each message to send. Sending is the orchestrator's; this is the pure part.
+//!
+//! ```yaml
+//! teams:
+//!   payments:
+//!     slack: {channel: "#payments-oncall"}            # bot token: the default one
+//!     opsgenie:
+//!       key: {env: OPSGENIE_KEY_PAYMENTS}             # or {file: /run/secrets/og-payments}
+//!       responders: [{type: team, name: Payments}]
+//! rules:
+//!   - name: payments resources page the payments team
+//!     when: {resource_group: {prefix: rg-payments-}, severity: Sev0-Sev2}
+//!     then: {team: payments}
+//!   - when: {schema: noisy-check}
+//!     then: {team: default, opsgenie: false, slack: [failed, succeeded]}
+//! ```
+//!
+//! The first matching rule names the team and the channels; with no match, the trigger's
+//! team (`/api/Trigger/{team}`) when it is a defined team, else `default`. A team's keys,
+//! tokens and webhook URLs are references to secrets (environment or file), resolved where
+//! they are used and never stored.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::execution::{ExecId, Execution, Status};
+use crate::routing::{Matcher, SeverityRange};
+use crate::time::{self, Timestamp};
+
+/// The name of the team used when nothing else names one.
+pub const DEFAULT_TEAM: &str = "default";
+
+/// Statuses that page (and, by default, post to Slack).
+pub const FAILURES: [Status; 4] = [Status::Failed, Status::Error, Status::Timeout, Status::Lost];
+
+/// A secret given by reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SecretRef {
+    Env { env: String },
+    File { file: PathBuf },
+}
+
+impl SecretRef {
+    /// The value, read now (trimmed of a trailing newline for files).
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            SecretRef::Env { env } => std::env::var(env)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("environment variable {env} is not set")),
+            SecretRef::File { file } => std::fs::read_to_string(file)
+                .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read {}: {e}", file.display())),
+        }
+    }
+}
+
+/// An Opsgenie responder: `{type: team|user|escalation|schedule, name|id|username}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Responder {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackTarget {
+    /// Channel for `chat.postMessage` (default: `CLOUDO_SLACK_CHANNEL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Bot token (default: `CLOUDO_SLACK_TOKEN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretRef>,
+    /// An incoming-webhook URL instead of the Web API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsgenieTarget {
+    /// The team's API key (default: `CLOUDO_OPSGENIE_API_KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<SecretRef>,
+    /// Base URL for this team: `us`, `eu`, `jsm` or a URL (default: the global one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responders: Vec<Responder>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<SlackTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opsgenie: Option<OpsgenieTarget>,
+}
+
+/// Where an execution came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Alert,
+    Manual,
+}
+
+/// What a rule matches; every given field must match.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyWhen {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<SeverityRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Matcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_group: Option<Matcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<Matcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Matcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oncall: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// The team named in the trigger URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_team: Option<Matcher>,
+}
+
+/// Slack: `true` (the default statuses: failures), `false`, or a list of statuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SlackWhen {
+    On(bool),
+    Statuses(Vec<Status>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Then {
+    pub team: String,
+    /// Page through Opsgenie / JSM (on-call runbooks only) [default: true].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opsgenie: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<SlackWhen>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub when: NotifyWhen,
+    pub then: Then,
+}
+
+/// The notification routing document.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRoutes {
+    #[serde(default)]
+    pub teams: BTreeMap<String, Team>,
+    #[serde(default)]
+    pub rules: Vec<NotifyRule>,
+}
+
+/// What routing decided for one execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub team: String,
+    pub opsgenie: bool,
+    /// Statuses that post to Slack.
+    pub slack: Vec<Status>,
+    /// Which rule decided (`None`: the defaults).
+    pub rule: Option<usize>,
+}
+
+/// The facts about an execution that routing looks at.
+fn severity_of(e: &Execution) -> Option<crate::alert::Severity> {
+    e.env.get("ALERT_SEVERITY").and_then(|s| s.parse().ok())
+}
+
+pub fn is_alert(e: &Execution) -> bool {
+    e.env.get("ALERT_ID").is_some_and(|v| !v.is_empty())
+}
+
+impl NotifyWhen {
+    pub fn matches(&self, e: &Execution) -> bool {
+        let env = |k: &str| e.env.get(k).map(String::as_str).unwrap_or("");
+        let one = |m: &Option<Matcher>, v: &str| m.as_ref().is_none_or(|m| m.matches(v));
+        (self.status.is_empty() || self.status.contains(&e.status))
+            && self
+                .severity
+                .is_none_or(|r| severity_of(e).is_some_and(|s| r.contains(s)))
+            && one(&self.schema, &e.schema_id)
+            && one(&self.resource_group, env("RESOURCE_RG"))
+            && one(&self.resource_name, env("RESOURCE_NAME"))
+            && one(&self.namespace, env("AKS_NAMESPACE"))
+            && self.oncall.is_none_or(|o| o == e.oncall)
+            && self.source.is_none_or(|s| {
+                s == if is_alert(e) {
+                    Source::Alert
+                } else {
+                    Source::Manual
+                }
+            })
+            && one(&self.trigger_team, e.team.as_deref().unwrap_or(""))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotifyRoutesError(pub String);
+
+impl NotifyRoutes {
+    /// Parses JSON (if it starts with `{`) or YAML, and checks that rules name known teams
+    /// (`default` always exists).
+    pub fn parse(text: &str) -> Result<Self, NotifyRoutesError> {
+        let routes: Self = if text.trim_start().starts_with('{') {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| NotifyRoutesError(format!("at {}: {}", e.path(), e.inner())))?
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| NotifyRoutesError(e.to_string()))?
+        };
+        for (i, r) in routes.rules.iter().enumerate() {
+            if r.then.team != DEFAULT_TEAM && !routes.teams.contains_key(&r.then.team) {
+                return Err(NotifyRoutesError(format!(
+                    "rule {i}: team {:?} is not defined under teams",
+                    r.then.team
+                )));
+            }
+        }
+        Ok(routes)
+    }
+
+    pub fn team(&self, name: &str) -> Team {
+        self.teams.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Team and channels for an execution (in its current status).
+    pub fn decide(&self, e: &Execution) -> Decision {
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.when.matches(e) {
+                return Decision {
+                    team: r.then.team.clone(),
+                    opsgenie: r.then.opsgenie.unwrap_or(true),
+                    slack: match &r.then.slack {
+                        None | Some(SlackWhen::On(true)) => FAILURES.to_vec(),
+                        Some(SlackWhen::On(false)) => Vec::new(),
+                        Some(SlackWhen::Statuses(s)) => s.clone(),
+                    },
+                    rule: Some(i),
+                };
+            }
+        }
+        let team = e
+            .team
+            .clone()
+            .filter(|t| self.teams.contains_key(t))
+            .unwrap_or_else(|| DEFAULT_TEAM.to_string());
+        Decision {
+            team,
+            opsgenie: true,
+            // Default Slack traffic: failures of on-call runbooks.
+            slack: if e.oncall {
+                FAILURES.to_vec()
+            } else {
+                Vec::new()
+            },
+            rule: None,
+        }
+    }
+}
+
+/// Delivery state of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// Written before its status change; released (pending) once the change is stored.
+    Held,
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One message in the outbox: what to send where, and how sending went. The request
+/// carries no credential: the team's key, token or webhook is resolved when sending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// UUIDv7: outbox order is creation order.
+    pub id: String,
+    pub exec_id: ExecId,
+    /// `opsgenie` or `slack`.
+    pub channel: String,
+    /// `create`, `note`, `close` (Opsgenie) or `post` (Slack).
+    pub action: String,
+    pub team: String,
+    /// Messages with the same key are sent in order (the Opsgenie alias, the Slack team).
+    pub key: String,
+    /// Path and query below the channel's base URL (e.g. `/v2/alerts`).
+    pub path: String,
+    /// The JSON body.
+    pub body: String,
+    pub state: Delivery,
+    pub attempts: u32,
+    #[serde(with = "time::serde_rfc3339")]
+    pub next_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde_rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(default, with = "time::serde_rfc3339::option")]
+    pub delivered_at: Option<Timestamp>,
+}
+
+impl Notification {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        exec_id: &ExecId,
+        channel: &str,
+        action: &str,
+        team: &str,
+        key: &str,
+        path: String,
+        body: &serde_json::Value,
+    ) -> Self {
+        let now = time::now();
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            exec_id: exec_id.clone(),
+            channel: channel.to_string(),
+            action: action.to_string(),
+            team: team.to_string(),
+            key: key.to_string(),
+            path,
+            body: body.to_string(),
+            state: Delivery::Pending,
+            attempts: 0,
+            next_at: now,
+            last_error: None,
+            created_at: now,
+            delivered_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::conformance::store::new_execution;
+
+    const DOC: &str = r##"
+teams:
+  payments:
+    slack: {channel: "#payments"}
+    opsgenie:
+      key: {env: OG_PAYMENTS}
+      responders: [{type: team, name: Payments}]
+rules:
+  - when: {resource_group: {prefix: rg-pay}, severity: Sev0-Sev2}
+    then: {team: payments}
+  - when: {schema: quiet}
+    then: {team: default, opsgenie: false, slack: [succeeded]}
+"##;
+
+    #[test]
+    fn first_match_decides_then_the_trigger_team_then_default() {
+        let r = NotifyRoutes::parse(DOC).unwrap();
+        let mut e = new_execution("a", Status::Failed);
+        e.env.insert("RESOURCE_RG".into(), "rg-payments-1".into());
+        e.env.insert("ALERT_SEVERITY".into(), "Sev1".into());
+        e.env.insert("ALERT_ID".into(), "x".into());
+        let d = r.decide(&e);
+        assert_eq!(
+            (d.team.as_str(), d.opsgenie, d.rule),
+            ("payments", true, Some(0))
+        );
+        e.env.insert("ALERT_SEVERITY".into(), "Sev3".into());
+        assert_eq!(r.decide(&e).team, "default", "severity out of range");
+        let q = new_execution("quiet", Status::Succeeded);
+        let d = r.decide(&q);
+        assert!(!d.opsgenie);
+        assert_eq!(d.slack, vec![Status::Succeeded]);
+        let mut t = new_execution("a", Status::Failed);
+        t.team = Some("payments".into());
+        assert_eq!(r.decide(&t).team, "payments", "the trigger's team");
+        t.team = Some("unknown".into());
+        assert_eq!(r.decide(&t).team, "default");
+    }
+
+    #[test]
+    fn rules_must_name_defined_teams_and_secrets_are_references() {
+        let e = NotifyRoutes::parse("rules: [{when: {}, then: {team: ghost}}]").unwrap_err();
+        assert!(e.0.contains("ghost"), "{e}");
+        assert!(NotifyRoutes::parse("teams: {a: {opsgenie: {key: \"literal\"}}}").is_err());
+        let r = NotifyRoutes::parse(r#"{"teams": {"a": {"slack": {"webhook": {"file": "/x"}}}}}"#)
+            .unwrap();
+        assert!(
+            r.team("a")
+                .slack
+                .unwrap()
+                .webhook
+                .unwrap()
+                .resolve()
+                .is_err()
+        );
+    }
+}
