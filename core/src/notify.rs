@@ -308,6 +308,9 @@ pub struct Notification {
     /// UUIDv7: outbox order is creation order.
     pub id: String,
     pub exec_id: ExecId,
+    /// The execution status it reports (a held notification is released once the execution
+    /// is in it).
+    pub status: Status,
     /// `opsgenie` or `slack`.
     pub channel: String,
     /// `create`, `note`, `close` (Opsgenie) or `post` (Slack).
@@ -335,6 +338,7 @@ impl Notification {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         exec_id: &ExecId,
+        status: Status,
         channel: &str,
         action: &str,
         team: &str,
@@ -346,6 +350,7 @@ impl Notification {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
             exec_id: exec_id.clone(),
+            status,
             channel: channel.to_string(),
             action: action.to_string(),
             team: team.to_string(),

@@ -92,6 +92,9 @@ pub struct Schema {
     /// ends `lost`.
     #[serde(default)]
     pub retry_on_lost: u32,
+    /// Opsgenie priority when a manual run fails (alerts map their severity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
 }
 
 impl Schema {
@@ -117,6 +120,7 @@ impl Schema {
             runtime: Runtime::default(),
             secrets: Vec::new(),
             retry_on_lost: 0,
+            priority: None,
         }
     }
 
@@ -318,6 +322,9 @@ struct RawEntity {
     /// Requeue (instead of ending `lost`) this many times when the worker is lost.
     #[serde(default)]
     retry_on_lost: Option<u32>,
+    /// Opsgenie priority of manual runs that fail (`P1`..`P5`; default P3).
+    #[serde(default)]
+    priority: Option<String>,
 }
 
 /// May a secret be called this? Upper-case names that cannot shadow the contract or the
@@ -412,6 +419,11 @@ impl RawEntity {
         {
             return Err(bad("limits", "cpu must be between 0 and 256 cores"));
         }
+        let priority = match self.priority.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(p) if matches!(p, "P1" | "P2" | "P3" | "P4" | "P5") => Some(p.to_string()),
+            Some(_) => return Err(bad("priority", "must be one of P1, P2, P3, P4, P5")),
+        };
         if self.retry_on_lost.is_some_and(|n| n > 10) {
             return Err(bad("retry_on_lost", "must be between 0 and 10"));
         }
@@ -458,6 +470,7 @@ impl RawEntity {
             },
             secrets: self.secrets,
             retry_on_lost: self.retry_on_lost.unwrap_or(0),
+            priority,
         })
     }
 }

@@ -303,6 +303,34 @@ pub struct ServeArgs {
     /// Prefix of table and queue names, letters and digits [default: cloudo].
     #[arg(long, env = "CLOUDO_AZURE_PREFIX", value_name = "PREFIX")]
     pub azure_prefix: Option<String>,
+
+    /// Notification routing (teams, their Slack channels and Opsgenie keys by reference,
+    /// rules), YAML or JSON; replaces what the API stored, at each start.
+    #[arg(long, env = "CLOUDO_NOTIFY_ROUTES", value_name = "FILE")]
+    pub notify_routes: Option<PathBuf>,
+
+    /// Opsgenie alert API: `us`, `eu`, `jsm` (Jira Service Management Operations) or a base
+    /// URL [default: us]. The default team's key: CLOUDO_OPSGENIE_API_KEY (environment only).
+    #[arg(long, env = "CLOUDO_OPSGENIE_API_URL", value_name = "URL")]
+    pub opsgenie_api_url: Option<String>,
+
+    /// Slack Web API base URL [default: https://slack.com/api]. Bot token:
+    /// CLOUDO_SLACK_TOKEN, or an incoming webhook: CLOUDO_SLACK_WEBHOOK_URL (environment only).
+    #[arg(long, env = "CLOUDO_SLACK_API_URL", value_name = "URL")]
+    pub slack_api_url: Option<String>,
+
+    /// The default team's Slack channel.
+    #[arg(long, env = "CLOUDO_SLACK_CHANNEL", value_name = "CHANNEL")]
+    pub slack_channel: Option<String>,
+
+    /// Attempts to deliver a notification before it is recorded as failed [default: 8].
+    #[arg(long, env = "CLOUDO_NOTIFY_MAX_ATTEMPTS", value_name = "N")]
+    pub notify_max_attempts: Option<u32>,
+
+    /// First retry delay of a notification, milliseconds; doubles per attempt, with jitter,
+    /// up to 5 minutes [default: 1000].
+    #[arg(long, env = "CLOUDO_NOTIFY_BACKOFF_MS", value_name = "MS")]
+    pub notify_backoff_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

@@ -45,6 +45,7 @@ pub struct ServeConfig {
     pub worker_pools: Option<Vec<String>>,
     /// `Some` with `--backend azure`.
     pub azure: Option<AzureBackend>,
+    pub notify: crate::notify::NotifySettings,
 }
 
 /// The Azure Storage account and the names in it.
@@ -107,6 +108,13 @@ impl ServeConfig {
             out.push(t.expose().to_string());
         }
         out.extend(self.azure.as_ref().and_then(AzureBackend::secret));
+        let n = &self.notify;
+        for s in [&n.opsgenie_key, &n.slack_token, &n.slack_webhook]
+            .into_iter()
+            .flatten()
+        {
+            out.push(s.expose().to_string());
+        }
         out
     }
 }
@@ -143,6 +151,14 @@ fn load_secrets(file: Option<&Path>) -> anyhow::Result<HashMap<String, Secret>> 
         );
     }
     Ok(out)
+}
+
+/// A secret from the environment only (a flag would show in `ps`).
+fn env_secret(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
 }
 
 /// Runbooks from git.
@@ -199,6 +215,12 @@ struct FileConfig {
     azure_storage_account: Option<String>,
     azure_credential: Option<String>,
     azure_prefix: Option<String>,
+    notify_routes: Option<PathBuf>,
+    opsgenie_api_url: Option<String>,
+    slack_api_url: Option<String>,
+    slack_channel: Option<String>,
+    notify_max_attempts: Option<u32>,
+    notify_backoff_ms: Option<u64>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -357,6 +379,36 @@ impl ServeConfig {
                 _ => bail!("--entra-tenant and --entra-audience go together"),
             },
             secrets: load_secrets(args.secrets_file.or(file.secrets_file).as_deref())?,
+            notify: crate::notify::NotifySettings {
+                opsgenie_url: crate::notify::opsgenie_base(
+                    args.opsgenie_api_url
+                        .or(file.opsgenie_api_url)
+                        .as_deref()
+                        .unwrap_or("us"),
+                ),
+                opsgenie_key: env_secret("CLOUDO_OPSGENIE_API_KEY"),
+                slack_url: args
+                    .slack_api_url
+                    .or(file.slack_api_url)
+                    .unwrap_or_else(|| "https://slack.com/api".into())
+                    .trim_end_matches('/')
+                    .to_string(),
+                slack_token: env_secret("CLOUDO_SLACK_TOKEN"),
+                slack_channel: args.slack_channel.or(file.slack_channel),
+                slack_webhook: env_secret("CLOUDO_SLACK_WEBHOOK_URL"),
+                routes_file: args.notify_routes.or(file.notify_routes),
+                max_attempts: args
+                    .notify_max_attempts
+                    .or(file.notify_max_attempts)
+                    .unwrap_or(8)
+                    .clamp(1, 100),
+                backoff: Duration::from_millis(
+                    args.notify_backoff_ms
+                        .or(file.notify_backoff_ms)
+                        .unwrap_or(1000)
+                        .clamp(10, 600_000),
+                ),
+            },
             azure: match args.backend.or(file.backend).unwrap_or(Backend::Sqlite) {
                 Backend::Sqlite => None,
                 Backend::Azure => Some(AzureBackend::resolve(

@@ -43,6 +43,8 @@ pub struct Executions {
     /// With a shared store, another orchestrator may record the end: waiters also look
     /// at the store this often.
     poll: Option<Duration>,
+    /// Plans on-call notifications for status changes (into the outbox).
+    notifier: Option<crate::notify::Notifier>,
 }
 
 impl std::fmt::Debug for Executions {
@@ -58,7 +60,13 @@ impl Executions {
             queue,
             waiters: Arc::default(),
             poll: None,
+            notifier: None,
         }
+    }
+
+    pub fn with_notifier(mut self, n: crate::notify::Notifier) -> Self {
+        self.notifier = Some(n);
+        self
     }
 
     /// For a store shared by several orchestrators: `?wait=` also polls every `poll`.
@@ -80,9 +88,7 @@ impl Executions {
         dedup: Option<&DedupKey>,
     ) -> Result<Submitted, TriggerError> {
         for n in &mut batch {
-            if n.execution.status == Status::Accepted {
-                n.execution.env = env.clone();
-            }
+            n.execution.env = env.clone();
         }
         if let Created::Duplicate(ids) = self.store.create_executions(&batch, dedup).await? {
             let mut existing = Vec::with_capacity(ids.len());
@@ -133,6 +139,9 @@ impl Executions {
                 pool = %execution.worker, initiator = %execution.initiator,
                 status = %execution.status, reason = reason.as_deref().unwrap_or(""),
                 "execution recorded");
+            if let Some(n) = &self.notifier {
+                n.on_created(&execution).await;
+            }
             self.announce(&execution.exec_id, execution.status);
             created.push(execution);
         }
@@ -142,9 +151,29 @@ impl Executions {
         }
     }
 
-    /// Applies a checked state change and announces it.
+    /// Applies a checked state change and announces it. A final status first writes its
+    /// notifications to the outbox, held; they are released once the change is stored
+    /// (or marked not sent when it was refused), so none is lost or sent for nothing.
     pub async fn change(&self, id: &ExecId, change: StatusChange) -> StoreResult<Execution> {
-        let e = self.store.transition(id, &change, time::now()).await?;
+        let at = time::now();
+        let mut held = Vec::new();
+        if let Some(n) = &self.notifier
+            && change.to.is_terminal()
+            && let Some(mut post) = self.store.get_execution(id).await?
+            && change.apply(&mut post, at).is_ok()
+        {
+            held = n.plan(&post).await;
+            if !held.is_empty() {
+                self.store.add_notifications(&held).await?;
+            }
+        }
+        let result = self.store.transition(id, &change, at).await;
+        if let Some(n) = &self.notifier
+            && !held.is_empty()
+        {
+            n.release(held, result.is_ok()).await;
+        }
+        let e = result?;
         self.announce(id, e.status);
         Ok(e)
     }

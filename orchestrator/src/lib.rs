@@ -9,6 +9,7 @@ mod executions;
 mod ingest;
 mod keys_cli;
 mod logging;
+mod notify;
 mod reaper;
 mod serve;
 mod worker_cmd;

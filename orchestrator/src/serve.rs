@@ -54,6 +54,16 @@ pub(crate) fn worker_id() -> String {
 
 pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&cfg)?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    // The default public URL names the address actually bound (port 0 picks one).
+    let public_url = if cfg.public_url == format!("http://{}", cfg.listen) {
+        format!("http://{addr}")
+    } else {
+        cfg.public_url.clone()
+    };
     let catalog = Catalog::load(&cfg.catalog)?;
     tracing::info!(catalog = %cfg.catalog.display(), schemas = catalog.schemas().len(), "catalog loaded");
 
@@ -92,6 +102,15 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         None => executions = executions.shared(Duration::from_millis(250)),
     }
     let routes = load_routes(&cfg, &catalog, &*store).await?;
+    let catalog = Arc::new(catalog);
+    let notifier = crate::notify::Notifier::new(
+        store.clone(),
+        cfg.notify.clone(),
+        load_notify_routes(&cfg, &*store).await?,
+        catalog.clone(),
+        &public_url,
+    )?;
+    executions = executions.with_notifier(notifier.clone());
 
     let runbooks = runbook_source(&cfg).await;
 
@@ -143,9 +162,14 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         ))
     });
 
+    let notifier_task = tokio::spawn(
+        notifier
+            .clone()
+            .run(instance.clone(), stopped_for_refresh.clone()),
+    );
     let ingest = Ingest::new(
         executions.clone(),
-        Arc::new(catalog),
+        catalog,
         routes,
         cfg.dedup_window,
         cfg.compat_lowercase_resource,
@@ -157,7 +181,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         routes_file: cfg.routes.as_ref().map(|p| p.display().to_string().into()),
         queue,
         runbooks,
-        public_url: cfg.public_url.clone().into(),
+        public_url: public_url.clone().into(),
         auth_table: Arc::default(),
         keys: Arc::default(),
         dev_no_auth: cfg.dev_no_auth,
@@ -169,6 +193,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
                 crate::api::entra::EntraValidator::new(e.clone()).map_err(anyhow::Error::msg)?,
             )),
         },
+        notifier,
     };
     if cfg.dev_no_auth {
         tracing::warn!(
@@ -178,10 +203,6 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     } else {
         bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
     }
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
     tracing::info!(addr = %addr, "listening");
 
     axum::serve(
@@ -209,6 +230,9 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         );
     }
     let _ = reaper.await;
+    // Undelivered notifications stay in the outbox for the next start (or another
+    // orchestrator).
+    let _ = notifier_task.await;
     if let Some(r) = refresher {
         let _ = r.await;
     }
@@ -233,6 +257,51 @@ async fn bootstrap_admin(store: &dyn Store, key: Option<&Secret>) -> anyhow::Res
         None => {}
     }
     Ok(())
+}
+
+/// The notification routing: the `--notify-routes` file when given (stored, replacing API
+/// changes), else what the API stored last, else none (the default team only).
+async fn load_notify_routes(
+    cfg: &ServeConfig,
+    store: &dyn Store,
+) -> anyhow::Result<cloudo_core::notify::NotifyRoutes> {
+    use cloudo_core::notify::NotifyRoutes;
+    let setting = crate::notify::ROUTES_SETTING;
+    let routes = match &cfg.notify.routes_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read notification routes {}", path.display()))?;
+            let routes = NotifyRoutes::parse(&text)
+                .with_context(|| format!("notification routes {}", path.display()))?;
+            store
+                .put_setting(setting, &serde_json::to_string(&routes)?)
+                .await?;
+            routes
+        }
+        None => match store.get_setting(setting).await? {
+            None => NotifyRoutes::default(),
+            Some(text) => NotifyRoutes::parse(&text).context("stored notification routes")?,
+        },
+    };
+    for (name, team) in &routes.teams {
+        // Say at start which referenced secrets are missing (delivery would fail).
+        let refs = team.opsgenie.iter().filter_map(|o| o.key.as_ref()).chain(
+            team.slack
+                .iter()
+                .flat_map(|s| s.token.iter().chain(s.webhook.iter())),
+        );
+        for r in refs {
+            if let Err(e) = r.resolve() {
+                tracing::warn!(team = %name, error = %e, "a notification secret is not available");
+            }
+        }
+    }
+    tracing::info!(
+        teams = routes.teams.len(),
+        rules = routes.rules.len(),
+        "notification routing loaded"
+    );
+    Ok(routes)
 }
 
 /// The runbooks, from the folder or from git (fetched once before returning; a failure is

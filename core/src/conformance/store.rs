@@ -46,6 +46,7 @@ async fn outbox(s: impl Store) {
     let mk = |id: &ExecId, action: &str| {
         Notification::new(
             id,
+            Status::Failed,
             "opsgenie",
             action,
             "default",

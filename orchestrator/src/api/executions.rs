@@ -6,8 +6,9 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use cloudo_core::notify::Delivery;
 use cloudo_core::store::{ExecutionQuery, Page};
-use cloudo_core::{ExecId, Execution, Status};
+use cloudo_core::{ExecId, Execution, Status, time};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -105,9 +106,46 @@ pub async fn get_one(
         _ => state.executions.store().get_execution(&id).await?,
     };
     let e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
-    Ok(Json(ExecutionView {
+    let notifications: Vec<_> = state
+        .executions
+        .store()
+        .notifications_for(&id)
+        .await?
+        .into_iter()
+        .map(|n| NotificationView {
+            channel: n.channel,
+            action: n.action,
+            team: n.team,
+            state: n.state,
+            attempts: n.attempts,
+            last_error: n.last_error,
+            created_at: time::rfc3339(n.created_at),
+            next_at: (n.state == Delivery::Pending).then(|| time::rfc3339(n.next_at)),
+            delivered_at: n.delivered_at.map(time::rfc3339),
+        })
+        .collect();
+    let mut body = serde_json::to_value(ExecutionView {
         execution: &e,
         url: state.execution_url(&e.exec_id),
     })
-    .into_response())
+    .map_err(ApiError::internal)?;
+    body["notifications"] = serde_json::to_value(notifications).map_err(ApiError::internal)?;
+    Ok(Json(body).into_response())
+}
+
+/// A notification as the API shows it (no request body: it is in the channel's hands).
+#[derive(Debug, Serialize)]
+struct NotificationView {
+    channel: String,
+    action: String,
+    team: String,
+    state: Delivery,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered_at: Option<String>,
 }

@@ -12,6 +12,7 @@ mod health;
 mod keys;
 pub use keys::check_pool;
 mod logs;
+mod notify;
 mod ratelimit;
 pub mod routes;
 mod runbooks;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub audit: auth::AuditSink,
     /// Entra ID Secure Webhook tokens, when configured.
     pub entra: Option<Arc<entra::EntraValidator>>,
+    /// On-call notifications (routing shown and replaced through the API).
+    pub notifier: crate::notify::Notifier,
 }
 
 impl std::fmt::Debug for AppState {
@@ -102,6 +105,13 @@ fn routes() -> Routes {
             vec![
                 (M::GET, P::Read, get(routes::get)),
                 (M::PUT, P::Admin, put(routes::put)),
+            ],
+        )
+        .add(
+            "/api/notify/routes",
+            vec![
+                (M::GET, P::Read, get(notify::get)),
+                (M::PUT, P::Admin, put(notify::put)),
             ],
         )
         .add(

@@ -33,12 +33,8 @@ pub async fn get(State(state): State<AppState>) -> Response {
     show(&state, &state.ingest.routes())
 }
 
-pub async fn put(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body?;
+/// A JSON or YAML document body as text.
+pub(super) fn document<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -49,8 +45,16 @@ pub async fn put(
             "content-type must be application/json or application/yaml",
         ));
     }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("request body is not UTF-8 text"))?;
+    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("request body is not UTF-8 text"))
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let text = document(&headers, &body)?;
     let routes = Routes::parse(text)
         .map_err(|e| ApiError::bad_request(format!("invalid routing rules: {e}")))?;
     routes

@@ -1,0 +1,54 @@
+//! Notification routing over the API: `GET /api/notify/routes` and `PUT /api/notify/routes`
+//! (JSON or YAML; replaces the document, persisted in the store). Teams name their secrets
+//! by reference only, so the document holds no credential.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use cloudo_core::notify::NotifyRoutes;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::routes::document;
+use crate::notify::ROUTES_SETTING;
+
+fn show(state: &AppState) -> Response {
+    let r = state.notifier.routes();
+    Json(json!({
+        "teams": r.teams,
+        "rules": r.rules,
+        "file": state.notifier.routes_file().map(|p| p.display().to_string()),
+    }))
+    .into_response()
+}
+
+pub async fn get(State(state): State<AppState>) -> Response {
+    show(&state)
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let routes = NotifyRoutes::parse(document(&headers, &body)?)
+        .map_err(|e| ApiError::bad_request(format!("invalid notification routing: {e}")))?;
+    let stored = serde_json::to_string(&routes).map_err(ApiError::internal)?;
+    state
+        .executions
+        .store()
+        .put_setting(ROUTES_SETTING, &stored)
+        .await?;
+    tracing::info!(
+        teams = routes.teams.len(),
+        rules = routes.rules.len(),
+        "notification routing replaced"
+    );
+    state.notifier.set_routes(routes);
+    Ok(show(&state))
+}
