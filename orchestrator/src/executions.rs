@@ -163,8 +163,13 @@ impl Executions {
             && change.apply(&mut post, at).is_ok()
         {
             held = n.plan(&post).await;
-            if !held.is_empty() {
-                self.store.add_notifications(&held).await?;
+            // Notifications never hold up an execution: if the outbox cannot be written,
+            // the change goes ahead without them (and the failure is logged).
+            if !held.is_empty()
+                && let Err(e) = self.store.add_notifications(&held).await
+            {
+                tracing::error!(exec_id = %id, error = %e, "cannot write notifications to the outbox");
+                held.clear();
             }
         }
         let result = self.store.transition(id, &change, at).await;

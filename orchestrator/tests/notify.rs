@@ -510,3 +510,63 @@ async fn retries_honour_retry_after_and_give_up_at_the_limit() {
     // The executions themselves were never held up by delivery.
     assert_eq!(e["status"], "failed");
 }
+
+#[tokio::test]
+async fn slack_incoming_webhook_instead_of_the_web_api() {
+    let og = Fake::start(202, OG_OK).await;
+    let hook = Fake::start(200, "ok").await;
+    let counter = tempfile::tempdir().unwrap();
+    let secret_path = "/services/T000/B000/XXXXSECRETXXXX";
+    let env = Env::new(
+        &flaky_catalog(&counter.path().join("n"), &[]),
+        &[("flaky.sh", FLAKY), ("fail.sh", "exit 1\n")],
+    )
+    .env("CLOUDO_OPSGENIE_API_URL", &og.base)
+    .env(
+        "CLOUDO_SLACK_WEBHOOK_URL",
+        &format!("{}{secret_path}", hook.base),
+    );
+    let s = env.start();
+    let e = run_to_end(&s, "pay").await;
+    assert_eq!(e["status"], "failed");
+    let posts = hook.wait_for(1).await;
+    assert_eq!(posts[0].uri, secret_path);
+    assert!(
+        posts[0].body.get("channel").is_none(),
+        "webhooks take no channel"
+    );
+    assert!(
+        posts[0].body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[cloudo] pay failed")
+    );
+    assert!(posts[0].body["blocks"].is_array());
+    // No Opsgenie key configured: the page is recorded as failed, not retried, and says why.
+    let id = e["exec_id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, e) = s.get(&format!("/api/executions/{id}")).await;
+        let n = e["notifications"].as_array().unwrap().clone();
+        if n.len() == 2 && n.iter().all(|n| n["state"] != "pending") {
+            assert_eq!(n[0]["state"], "failed", "{n:?}");
+            assert!(
+                n[0]["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not configured")
+            );
+            assert_eq!(n[1]["state"], "delivered");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(og.seen().is_empty());
+    assert!(
+        !s.logs().contains("XXXXSECRETXXXX"),
+        "the webhook URL is a secret"
+    );
+    let db = std::fs::read(common::data_dir(&env).join("cloudo.db")).unwrap();
+    assert!(!db.windows(14).any(|w| w == b"XXXXSECRETXXXX"));
+}

@@ -164,7 +164,26 @@ async fn big_output_and_body_round_trip(s: impl Store) {
     done.output_truncated = true;
     s.transition(&e.exec_id, &done, time::now()).await.unwrap();
     let got = s.get_execution(&e.exec_id).await.unwrap().unwrap();
-    assert_eq!(got.output.as_deref().map(str::len), Some(output.len()));
+    let back = got.output.as_deref().unwrap_or("");
+    if back != output {
+        // Where it differs, to tell a lost or repeated chunk from a cut in the wrong place.
+        let at = back
+            .bytes()
+            .zip(output.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(back.len().min(output.len()));
+        let around = |s: &str| {
+            String::from_utf8_lossy(&s.as_bytes()[at.saturating_sub(20)..(at + 40).min(s.len())])
+                .into_owned()
+        };
+        panic!(
+            "output differs: {} bytes back for {} written; first difference at byte {at}: {:?} vs {:?}",
+            back.len(),
+            output.len(),
+            around(back),
+            around(&output)
+        );
+    }
     assert!(
         got.output.as_deref() == Some(output.as_str()),
         "output intact"
