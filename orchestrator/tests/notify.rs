@@ -165,6 +165,26 @@ fn start(fakes: (&Fake, &Fake), extra_env: &[(&str, &str)], cat: &str) -> (Env, 
     (env, s)
 }
 
+/// The execution's notifications once `done` says they have settled (fails after 15 s).
+async fn settled(s: &Server, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, e) = s.get(&format!("/api/executions/{id}")).await;
+        let n = e["notifications"].as_array().cloned().unwrap_or_default();
+        if done(&n) {
+            return n;
+        }
+        assert!(Instant::now() < deadline, "{e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn none_pending(n: &[Value]) -> bool {
+    !n.is_empty()
+        && n.iter()
+            .all(|n| n["state"] != "pending" && n["state"] != "held")
+}
+
 async fn run_to_end(s: &Server, id: &str) -> Value {
     s.wait(&s.trigger(id).await).await
 }
@@ -241,21 +261,15 @@ async fn oncall_failures_page_and_post_repeats_add_notes_success_closes() {
     );
 
     // The execution shows its notifications and their delivery.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, e) = s.get(&format!("/api/executions/{id}")).await;
-        let n = e["notifications"].as_array().unwrap().clone();
-        if n.len() == 2 && n.iter().all(|n| n["state"] == "delivered") {
-            assert_eq!(n[0]["channel"], "opsgenie");
-            assert_eq!(n[0]["action"], "create");
-            assert_eq!(n[0]["team"], "default");
-            assert_eq!(n[0]["attempts"], 1);
-            assert_eq!(n[1]["channel"], "slack");
-            break;
-        }
-        assert!(Instant::now() < deadline, "{e}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let n = settled(&s, &id, |n| {
+        n.len() == 2 && n.iter().all(|n| n["state"] == "delivered")
+    })
+    .await;
+    assert_eq!(n[0]["channel"], "opsgenie");
+    assert_eq!(n[0]["action"], "create");
+    assert_eq!(n[0]["team"], "default");
+    assert_eq!(n[0]["attempts"], 1);
+    assert_eq!(n[1]["channel"], "slack");
 
     // A repeat failure of the same alias: a note, not a new alert.
     let second = run_to_end(&s, "pay").await;
@@ -471,16 +485,7 @@ async fn retries_honour_retry_after_and_give_up_at_the_limit() {
         gap >= Duration::from_millis(950),
         "Retry-After: 1 honoured, waited {gap:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let n = loop {
-        let (_, e) = s.get(&format!("/api/executions/{id}")).await;
-        let n = e["notifications"].as_array().unwrap().clone();
-        if n.iter().all(|n| n["state"] != "pending") {
-            break n;
-        }
-        assert!(Instant::now() < deadline, "{e}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let n = settled(&s, &id, none_pending).await;
     assert_eq!(n[0]["state"], "delivered", "after a 429 and a 503: {n:?}");
     assert_eq!(n[0]["attempts"], 3);
     assert_eq!(n[1]["state"], "failed", "a 400 is not retried: {n:?}");
@@ -494,18 +499,12 @@ async fn retries_honour_retry_after_and_give_up_at_the_limit() {
     }
     let e = run_to_end(&s, "down").await;
     let id = e["exec_id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (_, e) = s.get(&format!("/api/executions/{id}")).await;
-        let og_n = &e["notifications"][0];
-        if og_n["state"] == "failed" {
-            assert_eq!(og_n["attempts"], 3);
-            assert!(og_n["last_error"].as_str().unwrap().contains("503"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "{e}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let n = settled(&s, &id, |n| {
+        n.first().is_some_and(|n| n["state"] == "failed")
+    })
+    .await;
+    assert_eq!(n[0]["attempts"], 3);
+    assert!(n[0]["last_error"].as_str().unwrap().contains("503"));
     assert_eq!(og.seen().len(), 6, "3 + 3 attempts, no more");
     // The executions themselves were never held up by delivery.
     assert_eq!(e["status"], "failed");
@@ -544,24 +543,15 @@ async fn slack_incoming_webhook_instead_of_the_web_api() {
     assert!(posts[0].body["blocks"].is_array());
     // No Opsgenie key configured: the page is recorded as failed, not retried, and says why.
     let id = e["exec_id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, e) = s.get(&format!("/api/executions/{id}")).await;
-        let n = e["notifications"].as_array().unwrap().clone();
-        if n.len() == 2 && n.iter().all(|n| n["state"] != "pending") {
-            assert_eq!(n[0]["state"], "failed", "{n:?}");
-            assert!(
-                n[0]["last_error"]
-                    .as_str()
-                    .unwrap()
-                    .contains("not configured")
-            );
-            assert_eq!(n[1]["state"], "delivered");
-            break;
-        }
-        assert!(Instant::now() < deadline, "{e}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let n = settled(&s, id, |n| n.len() == 2 && none_pending(n)).await;
+    assert_eq!(n[0]["state"], "failed", "{n:?}");
+    assert!(
+        n[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not configured")
+    );
+    assert_eq!(n[1]["state"], "delivered");
     assert!(og.seen().is_empty());
     assert!(
         !s.logs().contains("XXXXSECRETXXXX"),
