@@ -13,6 +13,8 @@ command -v git >/dev/null || need_apt+=(git)
 # git2's HTTPS transport links the system OpenSSL.
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
+# The test CA of the HTTPS Azurite (test-env/with-azurite.sh).
+command -v openssl >/dev/null || need_apt+=(openssl)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} from Debian"

@@ -32,6 +32,9 @@ pub struct Account {
     pub table_endpoint: Url,
     pub queue_endpoint: Url,
     pub auth: Auth,
+    /// Extra trusted CA certificates (PEM) for the endpoints, besides the system's: private
+    /// endpoints behind a corporate CA, Azure Stack, emulators with TLS.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// How requests are authenticated.
@@ -135,6 +138,7 @@ impl Account {
             queue_endpoint: endpoint(&queue)?,
             name,
             auth: Auth::SharedKey(Secret::new(key)),
+            ca_pem: None,
         })
     }
 
@@ -148,6 +152,7 @@ impl Account {
             queue_endpoint: endpoint(&format!("https://{name}.queue.core.windows.net"))?,
             name: name.to_string(),
             auth: Auth::Token(credential),
+            ca_pem: None,
         })
     }
 }

@@ -174,10 +174,10 @@ impl AzureQueue {
             self.account.queue_endpoint.as_str().trim_end_matches('/')
         ))
         .map_err(unavailable)?;
-        let mut options = QueueClientOptions::default();
-        if let Some(transport) = crate::tables::transport() {
-            options.client_options.transport = Some(transport);
-        }
+        let mut options = QueueClientOptions {
+            client_options: crate::tables::client_options(&self.account),
+            ..QueueClientOptions::default()
+        };
         let credential = match &self.account.auth {
             Auth::SharedKey(key) => {
                 options

@@ -39,23 +39,43 @@ pub type TableResult<T> = Result<T, TableError>;
 
 /// The HTTP transport: the workspace's reqwest (rustls) with bounded connect and request
 /// times, so a stalled storage endpoint never hangs a caller.
-pub(crate) fn transport() -> Option<Transport> {
+pub(crate) fn transport(account: &Account) -> Option<Transport> {
     // The workspace builds rustls with ring only; install it unless the binary already has.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .ok()
-        .map(|http| Transport::new(Arc::new(http)))
+        .timeout(Duration::from_secs(30));
+    if let Some(pem) = &account.ca_pem {
+        match reqwest::Certificate::from_pem_bundle(pem) {
+            Ok(certs) => b = b.tls_certs_merge(certs),
+            Err(e) => tracing::error!(error = %e, "the extra CA certificates are not PEM; ignored"),
+        }
+    }
+    b.build().ok().map(|http| Transport::new(Arc::new(http)))
+}
+
+/// Pipeline options of every client: our transport, and retries (408, 429, 5xx,
+/// connection errors) bounded to about 10 s so a caller is never held for a minute; the
+/// engine's own loops retry beyond that.
+pub(crate) fn client_options(account: &Account) -> ClientOptions {
+    use azure_core::time::Duration as D;
+    ClientOptions {
+        transport: transport(account),
+        retry: azure_core::http::RetryOptions::exponential(
+            azure_core::http::ExponentialRetryOptions {
+                initial_delay: D::milliseconds(200),
+                max_retries: 4,
+                max_total_elapsed: D::seconds(10),
+                max_delay: D::seconds(2),
+            },
+        ),
+        ..ClientOptions::default()
+    }
 }
 
 /// The HTTP pipeline of the Table service of an account.
 fn pipeline(account: &Account) -> Pipeline {
-    let options = ClientOptions {
-        transport: transport(),
-        ..ClientOptions::default()
-    };
+    let options = client_options(account);
     let auth: Arc<dyn Policy> = match &account.auth {
         Auth::SharedKey(key) => Arc::new(SharedKeyPolicy::new(
             &account.name,

@@ -66,7 +66,7 @@ impl AzureBackend {
         let conn = std::env::var("CLOUDO_AZURE_STORAGE_CONNECTION_STRING")
             .ok()
             .filter(|s| !s.trim().is_empty());
-        let account = match (conn, account) {
+        let mut account = match (conn, account) {
             (Some(_), Some(_)) => bail!(
                 "give either CLOUDO_AZURE_STORAGE_CONNECTION_STRING or --azure-storage-account, not both"
             ),
@@ -83,6 +83,14 @@ impl AzureBackend {
                 "--backend azure needs CLOUDO_AZURE_STORAGE_CONNECTION_STRING or --azure-storage-account"
             ),
         };
+        if let Ok(path) = std::env::var("CLOUDO_AZURE_CA_FILE")
+            && !path.is_empty()
+        {
+            account.ca_pem = Some(
+                std::fs::read(&path)
+                    .with_context(|| format!("CLOUDO_AZURE_CA_FILE: cannot read {path}"))?,
+            );
+        }
         Ok(Self { account, prefix })
     }
 

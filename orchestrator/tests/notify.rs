@@ -516,6 +516,12 @@ async fn slack_incoming_webhook_instead_of_the_web_api() {
     let hook = Fake::start(200, "ok").await;
     let counter = tempfile::tempdir().unwrap();
     let secret_path = "/services/T000/B000/XXXXSECRETXXXX";
+    let routes = counter.path().join("notify.yaml");
+    std::fs::write(
+        &routes,
+        "teams:\n  default:\n    opsgenie: {key: {env: CLOUDO_TEST_MISSING_KEY}}\n",
+    )
+    .unwrap();
     let env = Env::new(
         &flaky_catalog(&counter.path().join("n"), &[]),
         &[("flaky.sh", FLAKY), ("fail.sh", "exit 1\n")],
@@ -524,7 +530,8 @@ async fn slack_incoming_webhook_instead_of_the_web_api() {
     .env(
         "CLOUDO_SLACK_WEBHOOK_URL",
         &format!("{}{secret_path}", hook.base),
-    );
+    )
+    .env("CLOUDO_NOTIFY_ROUTES", routes.to_str().unwrap());
     let s = env.start();
     let e = run_to_end(&s, "pay").await;
     assert_eq!(e["status"], "failed");
@@ -541,17 +548,36 @@ async fn slack_incoming_webhook_instead_of_the_web_api() {
             .starts_with("[cloudo] pay failed")
     );
     assert!(posts[0].body["blocks"].is_array());
-    // No Opsgenie key configured: the page is recorded as failed, not retried, and says why.
+    // The default team's Opsgenie key refers to a variable that is not set: the page is
+    // recorded as failed at once, with the reason, and not retried.
     let id = e["exec_id"].as_str().unwrap();
     let n = settled(&s, id, |n| n.len() == 2 && none_pending(n)).await;
     assert_eq!(n[0]["state"], "failed", "{n:?}");
+    assert_eq!(n[0]["attempts"], 1);
     assert!(
         n[0]["last_error"]
             .as_str()
             .unwrap()
-            .contains("not configured")
+            .contains("CLOUDO_TEST_MISSING_KEY is not set"),
+        "{n:?}"
     );
     assert_eq!(n[1]["state"], "delivered");
+
+    // Nothing configured for Opsgenie at all: no page is planned.
+    let put = s
+        .http
+        .put(s.url("/api/notify/routes"))
+        .header("content-type", "application/yaml")
+        .body("teams: {}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let e = run_to_end(&s, "pay").await;
+    let id = e["exec_id"].as_str().unwrap();
+    let n = settled(&s, id, none_pending).await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0]["channel"], "slack");
     assert!(og.seen().is_empty());
     assert!(
         !s.logs().contains("XXXXSECRETXXXX"),

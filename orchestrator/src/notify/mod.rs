@@ -146,10 +146,25 @@ impl Notifier {
         let d = routes.decide(e);
         let schema = self.0.catalog.get(&e.schema_id);
         let mut out = Vec::new();
-        if e.oncall && d.opsgenie {
-            let team = routes.team(&d.team);
+        let team = routes.team(&d.team);
+        let s = &self.0.settings;
+        // A channel nobody configured for the team is not planned (a configured reference
+        // whose secret is missing is: delivery then fails and says why).
+        let has_opsgenie =
+            team.opsgenie.as_ref().is_some_and(|o| o.key.is_some()) || s.opsgenie_key.is_some();
+        let has_slack = team
+            .slack
+            .as_ref()
+            .is_some_and(|t| t.token.is_some() || t.webhook.is_some())
+            || s.slack_token.is_some()
+            || s.slack_webhook.is_some();
+        if e.oncall && d.opsgenie && has_opsgenie {
             let alias = alias_of(e);
-            let responders = team.opsgenie.map(|o| o.responders).unwrap_or_default();
+            let responders = team
+                .opsgenie
+                .as_ref()
+                .map(|o| o.responders.clone())
+                .unwrap_or_default();
             if FAILURES.contains(&e.status) {
                 let open = self.alias_open(&alias).await;
                 let (action, path, body) = if open {
@@ -170,8 +185,7 @@ impl Notifier {
                 self.set_alias(&alias, false).await;
             }
         }
-        if d.slack.contains(&e.status) {
-            let team = routes.team(&d.team);
+        if d.slack.contains(&e.status) && has_slack {
             let channel = team
                 .slack
                 .as_ref()
