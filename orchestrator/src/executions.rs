@@ -159,6 +159,7 @@ impl Executions {
         let mut held = Vec::new();
         if let Some(n) = &self.notifier
             && change.to.is_terminal()
+            && n.enabled()
             && let Some(mut post) = self.store.get_execution(id).await?
             && change.apply(&mut post, at).is_ok()
         {

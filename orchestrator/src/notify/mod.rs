@@ -102,6 +102,21 @@ impl Notifier {
         })))
     }
 
+    /// Whether any channel is configured at all (else nothing is ever planned, and status
+    /// changes skip planning).
+    pub fn enabled(&self) -> bool {
+        let s = &self.0.settings;
+        s.opsgenie_key.is_some()
+            || s.slack_token.is_some()
+            || s.slack_webhook.is_some()
+            || self.routes().teams.values().any(|t| {
+                t.opsgenie.as_ref().is_some_and(|o| o.key.is_some())
+                    || t.slack
+                        .as_ref()
+                        .is_some_and(|s| s.token.is_some() || s.webhook.is_some())
+            })
+    }
+
     pub fn routes(&self) -> NotifyRoutes {
         self.0.routes.read().map(|r| r.clone()).unwrap_or_default()
     }
