@@ -97,6 +97,29 @@ fn pipeline(account: &Account) -> Pipeline {
     )
 }
 
+/// The entity as JSON with every non-ASCII character escaped (`\uXXXX`, surrogate pairs
+/// beyond the BMP). Same meaning to the service, but no multi-byte sequence for a proxy or
+/// an emulator to cut in two: Azurite decodes each TCP chunk of a body on its own, which
+/// turned characters split across chunks into U+FFFD under load.
+fn ascii_json(e: &Entity) -> String {
+    let text = Value::Object(e.clone()).to_string();
+    if text.is_ascii() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    let mut units = [0u16; 2];
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
 /// OData string literal: `'` doubled.
 pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -210,7 +233,7 @@ impl Table {
         let mut req = Request::new(self.url(&self.name)?, Method::Post);
         req.insert_header("content-type", "application/json");
         req.insert_header("prefer", "return-no-content");
-        req.set_body(Value::Object(entity.clone()).to_string());
+        req.set_body(ascii_json(entity));
         let rsp = self.send(req).await?;
         Ok(etag(&rsp))
     }
@@ -231,7 +254,7 @@ impl Table {
         if let Some(tag) = if_match {
             req.insert_header("if-match", tag.to_string());
         }
-        req.set_body(Value::Object(entity.clone()).to_string());
+        req.set_body(ascii_json(entity));
         let rsp = self.send(req).await?;
         Ok(etag(&rsp))
     }
@@ -375,7 +398,19 @@ pub fn safe_key(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn entity_bodies_are_ascii_and_mean_the_same() {
+        let mut e = Entity::new();
+        e.insert("t".into(), Value::String("é€𝄞x\n\"q\"".into()));
+        let wire = ascii_json(&e);
+        assert!(wire.is_ascii(), "{wire}");
+        assert!(wire.contains("\\ud834\\udd1e"), "a surrogate pair: {wire}");
+        let back: Entity = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back, e);
+    }
 
     #[test]
     fn keys_and_literals_are_escaped() {
