@@ -209,7 +209,8 @@ pub struct ServeArgs {
     pub kill_grace: Option<u64>,
 
     /// A running execution whose worker sent no heartbeat for this long is marked lost
-    /// [default: 120].
+    /// [default: 90; with the reaper's sweep every lost-after / 4, a silent run ends within
+    /// about 113 s].
     #[arg(long, env = "CLOUDO_LOST_AFTER", value_name = "SECS")]
     pub lost_after: Option<u64>,
 

@@ -256,9 +256,11 @@ impl ServeConfig {
         if !(1024..=256 << 20).contains(&output_cap) {
             bail!("output-cap must be between 1 KiB and 256 MiB, got {output_cap}");
         }
-        let lost_after = args.lost_after.or(file.lost_after).unwrap_or(120);
-        if lost_after < 5 {
-            bail!("lost-after must be at least 5 seconds, got {lost_after}");
+        let lost_after = args.lost_after.or(file.lost_after).unwrap_or(90);
+        if lost_after < 6 {
+            bail!(
+                "lost-after must be at least 6 seconds (workers heartbeat every 3 s), got {lost_after}"
+            );
         }
         let git = match args.runbooks_git.or(file.runbooks_git) {
             None => None,
