@@ -71,6 +71,35 @@ pub struct KeysArgs {
     #[arg(long, env = "CLOUDO_DATA_DIR", value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 
+    /// `sqlite` (the data dir's database) or `azure` (the shared tables; the same
+    /// CLOUDO_AZURE_* settings as `serve`) [default: sqlite].
+    #[arg(long, env = "CLOUDO_BACKEND", value_enum, global = true)]
+    pub backend: Option<Backend>,
+
+    #[arg(
+        long,
+        env = "CLOUDO_AZURE_STORAGE_ACCOUNT",
+        value_name = "NAME",
+        global = true
+    )]
+    pub azure_storage_account: Option<String>,
+
+    #[arg(
+        long,
+        env = "CLOUDO_AZURE_CREDENTIAL",
+        value_name = "KIND",
+        global = true
+    )]
+    pub azure_credential: Option<String>,
+
+    #[arg(
+        long,
+        env = "CLOUDO_AZURE_PREFIX",
+        value_name = "PREFIX",
+        global = true
+    )]
+    pub azure_prefix: Option<String>,
+
     #[command(subcommand)]
     pub command: KeysCommand,
 }

@@ -56,7 +56,7 @@ pub struct AzureBackend {
 }
 
 impl AzureBackend {
-    fn resolve(
+    pub fn resolve(
         account: Option<String>,
         credential: Option<String>,
         prefix: Option<String>,

@@ -8,8 +8,20 @@ use cloudo_core::{Store, time};
 
 use crate::cli::{KeysArgs, KeysCommand};
 
-pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
-    let dir = args.data_dir.unwrap_or_else(|| "data".into());
+/// The store the keys live in: the data dir's database, or the shared Azure tables.
+async fn open(args: &KeysArgs) -> anyhow::Result<Box<dyn Store>> {
+    if args.backend == Some(crate::cli::Backend::Azure) {
+        let az = crate::config::AzureBackend::resolve(
+            args.azure_storage_account.clone(),
+            args.azure_credential.clone(),
+            args.azure_prefix.clone(),
+        )?;
+        let store = cloudo_azure::AzureStore::open(&az.account, &az.prefix)
+            .await
+            .context("open the Azure tables")?;
+        return Ok(Box::new(store));
+    }
+    let dir = args.data_dir.clone().unwrap_or_else(|| "data".into());
     let path = dir.join("cloudo.db");
     if !path.exists() {
         bail!(
@@ -17,7 +29,13 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let store = SqliteStore::new(Db::open(&path, Durability::Process).context("open database")?);
+    Ok(Box::new(SqliteStore::new(
+        Db::open(&path, Durability::Process).context("open database")?,
+    )))
+}
+
+pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
+    let store = open(&args).await?;
     match args.command {
         KeysCommand::Create {
             name,

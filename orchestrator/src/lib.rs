@@ -48,7 +48,7 @@ pub fn cloudo_main() -> ExitCode {
             multi_thread()?.block_on(serve::run(cfg))
         }),
         Command::Worker(args) => worker_cmd::start(*args),
-        Command::Keys(args) => tokio::runtime::Builder::new_current_thread()
+        Command::Keys(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)

@@ -208,7 +208,40 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     let beta_key = worker_key(&b, "w-beta", "beta").await;
     let both = format!("{},{}", a.base, b.base);
     let both_b_first = format!("{},{}", b.base, a.base);
-    let mut alpha = Worker::start(&runbooks, &prefix, "alpha", &both, &alpha_key);
+    // `cloudo keys` works on the shared tables too.
+    let keys = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_cloudo"))
+            .arg("keys")
+            .args(args)
+            .args(["--backend", "azure"])
+            .env(
+                "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
+                connection_string(),
+            )
+            .env("CLOUDO_AZURE_PREFIX", &prefix)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let cli_key = keys(&[
+        "create", "--name", "w-cli", "--role", "worker", "--pool", "alpha",
+    ]);
+    assert!(cli_key.trim().len() >= 32, "{cli_key}");
+    let listed = keys(&["list"]);
+    for name in [
+        "admin\tadmin",
+        "w-alpha\tworker",
+        "w-beta\tworker",
+        "w-cli\tworker",
+    ] {
+        assert!(listed.contains(name), "{name} in {listed}");
+    }
+    let mut alpha = Worker::start(&runbooks, &prefix, "alpha", &both, cli_key.trim());
     let mut beta = Worker::start(&runbooks, &prefix, "beta", &both_b_first, &beta_key);
 
     // Both workers report themselves; either orchestrator shows them.
