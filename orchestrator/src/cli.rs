@@ -43,7 +43,8 @@ pub struct WorkerCli {
 }
 
 /// Options of `cloudo worker`. The worker key comes from CLOUDO_WORKER_KEY only (a flag
-/// would show in `ps`). Runbook, sandbox, secret and Azure options are those of `serve`.
+/// would show in `ps`). Runbook, sandbox, secret and Azure options are those of `serve`;
+/// the TOML file (`--config`) may hold them too.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerArgs {
     /// The pool to serve (a schema's `worker` field); the key must be of this pool.
@@ -62,7 +63,10 @@ pub struct WorkerArgs {
     pub orchestrator: Vec<String>,
 
     #[command(flatten)]
-    pub common: ServeArgs,
+    pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,21 +154,127 @@ pub enum SqliteSync {
 /// then the environment, then the file.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML configuration file.
-    #[arg(long, env = "CLOUDO_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
 
     /// Address and port to listen on [default: 127.0.0.1:7071].
     #[arg(long, env = "CLOUDO_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
-    /// Folder for the database and other state [default: ./data].
-    #[arg(long, env = "CLOUDO_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-
     /// Catalog file in ClouDO's format [default: schemas/schemas.json].
     #[arg(long, env = "CLOUDO_CATALOG", value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+
+    /// A running execution whose worker sent no heartbeat for this long is marked lost
+    /// [default: 90; with the reaper's sweep every lost-after / 4, a silent run ends within
+    /// about 113 s].
+    #[arg(long, env = "CLOUDO_LOST_AFTER", value_name = "SECS")]
+    pub lost_after: Option<u64>,
+
+    /// Largest request body accepted, in bytes [default: 1048576].
+    #[arg(long, env = "CLOUDO_BODY_LIMIT", value_name = "BYTES")]
+    pub body_limit: Option<usize>,
+
+    /// Base URL used in links to executions [default: http://<listen>].
+    #[arg(long, env = "CLOUDO_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Routing rules file (YAML or JSON); replaces the rules stored through the API at start.
+    #[arg(long, env = "CLOUDO_ROUTES", value_name = "FILE")]
+    pub routes: Option<PathBuf>,
+
+    /// Seconds within which the same alert (or Idempotency-Key) is not run again
+    /// [default: 600; 0 turns dedup off].
+    #[arg(long, env = "CLOUDO_DEDUP_WINDOW", value_name = "SECS")]
+    pub dedup_window: Option<u64>,
+
+    /// Lower-case RESOURCE_RG and RESOURCE_NAME as ClouDO did [default: true].
+    #[arg(long, env = "CLOUDO_COMPAT_LOWERCASE_RESOURCE", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub compat_lowercase_resource: Option<bool>,
+
+    /// Turn authentication off (every request is an admin). For a laptop only; a warning
+    /// is logged at every start. The bootstrap admin key comes from CLOUDO_ADMIN_KEY, or
+    /// is generated and printed once when no key exists.
+    #[arg(long, env = "CLOUDO_DEV_NO_AUTH", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub dev_no_auth: Option<bool>,
+
+    /// Pools the in-process workers serve, comma-separated [default: every pool of the
+    /// catalog]. Other pools wait for standalone workers; `none` serves no pool.
+    #[arg(
+        long,
+        env = "CLOUDO_WORKER_POOLS",
+        value_name = "POOLS",
+        value_delimiter = ','
+    )]
+    pub worker_pools: Option<Vec<String>>,
+
+    /// Requests a second one client may make to the ingest routes (bursts of twice that);
+    /// over it: 429 with Retry-After. 0 turns the limit off [default: 200].
+    #[arg(long, env = "CLOUDO_INGEST_RATE", value_name = "N")]
+    pub ingest_rate: Option<u32>,
+
+    /// Entra ID tenant whose "Secure Webhook" tokens the ingest routes accept (Azure action
+    /// groups with Entra authentication). Needs --entra-audience.
+    #[arg(long, env = "CLOUDO_ENTRA_TENANT", value_name = "TENANT_ID")]
+    pub entra_tenant: Option<String>,
+
+    /// Audience the tokens must carry: the Application ID URI or client id of the app
+    /// registration the action group targets.
+    #[arg(long, env = "CLOUDO_ENTRA_AUDIENCE", value_name = "AUDIENCE")]
+    pub entra_audience: Option<String>,
+
+    /// Where the tenant's signing keys are [default:
+    /// https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys].
+    #[arg(long, env = "CLOUDO_ENTRA_JWKS_URL", value_name = "URL")]
+    pub entra_jwks_url: Option<String>,
+
+    /// SQLite commit durability [default: normal].
+    #[arg(long, env = "CLOUDO_SQLITE_SYNC", value_enum)]
+    pub sqlite_sync: Option<SqliteSync>,
+
+    /// Notification routing (teams, their Slack channels and Opsgenie keys by reference,
+    /// rules), YAML or JSON; replaces what the API stored, at each start.
+    #[arg(long, env = "CLOUDO_NOTIFY_ROUTES", value_name = "FILE")]
+    pub notify_routes: Option<PathBuf>,
+
+    /// Opsgenie alert API: `us`, `eu`, `jsm` (Jira Service Management Operations) or a base
+    /// URL [default: us]. The default team's key: CLOUDO_OPSGENIE_API_KEY (environment only).
+    #[arg(long, env = "CLOUDO_OPSGENIE_API_URL", value_name = "URL")]
+    pub opsgenie_api_url: Option<String>,
+
+    /// Slack Web API base URL [default: https://slack.com/api]. Bot token:
+    /// CLOUDO_SLACK_TOKEN, or an incoming webhook: CLOUDO_SLACK_WEBHOOK_URL (environment only).
+    #[arg(long, env = "CLOUDO_SLACK_API_URL", value_name = "URL")]
+    pub slack_api_url: Option<String>,
+
+    /// The default team's Slack channel.
+    #[arg(long, env = "CLOUDO_SLACK_CHANNEL", value_name = "CHANNEL")]
+    pub slack_channel: Option<String>,
+
+    /// Attempts to deliver a notification before it is recorded as failed [default: 8].
+    #[arg(long, env = "CLOUDO_NOTIFY_MAX_ATTEMPTS", value_name = "N")]
+    pub notify_max_attempts: Option<u32>,
+
+    /// First retry delay of a notification, milliseconds; doubles per attempt, with jitter,
+    /// up to 5 minutes [default: 1000].
+    #[arg(long, env = "CLOUDO_NOTIFY_BACKOFF_MS", value_name = "MS")]
+    pub notify_backoff_ms: Option<u64>,
+}
+
+/// Options of every process that runs runbooks (`serve` and `worker`): files, runbooks,
+/// sandbox and limits, secrets, concurrency.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "CLOUDO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Folder for the database and other state [default: ./data].
+    #[arg(long, env = "CLOUDO_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 
     /// Folder the runbooks are read from [default: runbooks/].
     #[arg(long, env = "CLOUDO_RUNBOOKS", value_name = "DIR")]
@@ -237,82 +347,19 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_KILL_GRACE", value_name = "SECS")]
     pub kill_grace: Option<u64>,
 
-    /// A running execution whose worker sent no heartbeat for this long is marked lost
-    /// [default: 90; with the reaper's sweep every lost-after / 4, a silent run ends within
-    /// about 113 s].
-    #[arg(long, env = "CLOUDO_LOST_AFTER", value_name = "SECS")]
-    pub lost_after: Option<u64>,
-
     /// Deliveries of one job before it goes to the dead-letter queue [default: 5].
     #[arg(long, env = "CLOUDO_MAX_DELIVERIES", value_name = "N")]
     pub max_deliveries: Option<u32>,
-
-    /// Largest request body accepted, in bytes [default: 1048576].
-    #[arg(long, env = "CLOUDO_BODY_LIMIT", value_name = "BYTES")]
-    pub body_limit: Option<usize>,
-
-    /// Base URL used in links to executions [default: http://<listen>].
-    #[arg(long, env = "CLOUDO_PUBLIC_URL", value_name = "URL")]
-    pub public_url: Option<String>,
-
-    /// Routing rules file (YAML or JSON); replaces the rules stored through the API at start.
-    #[arg(long, env = "CLOUDO_ROUTES", value_name = "FILE")]
-    pub routes: Option<PathBuf>,
-
-    /// Seconds within which the same alert (or Idempotency-Key) is not run again
-    /// [default: 600; 0 turns dedup off].
-    #[arg(long, env = "CLOUDO_DEDUP_WINDOW", value_name = "SECS")]
-    pub dedup_window: Option<u64>,
-
-    /// Lower-case RESOURCE_RG and RESOURCE_NAME as ClouDO did [default: true].
-    #[arg(long, env = "CLOUDO_COMPAT_LOWERCASE_RESOURCE", value_name = "BOOL", action = clap::ArgAction::Set)]
-    pub compat_lowercase_resource: Option<bool>,
-
-    /// Turn authentication off (every request is an admin). For a laptop only; a warning
-    /// is logged at every start. The bootstrap admin key comes from CLOUDO_ADMIN_KEY, or
-    /// is generated and printed once when no key exists.
-    #[arg(long, env = "CLOUDO_DEV_NO_AUTH", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub dev_no_auth: Option<bool>,
-
-    /// Pools the in-process workers serve, comma-separated [default: every pool of the
-    /// catalog]. Other pools wait for standalone workers; `none` serves no pool.
-    #[arg(
-        long,
-        env = "CLOUDO_WORKER_POOLS",
-        value_name = "POOLS",
-        value_delimiter = ','
-    )]
-    pub worker_pools: Option<Vec<String>>,
 
     /// Secrets for runbooks that name them (`"secrets": ["NAME"]`): a JSON object of
     /// NAME -> value, read at start. Environment variables CLOUDO_SECRET_<NAME> add to it.
     #[arg(long, env = "CLOUDO_SECRETS_FILE", value_name = "FILE")]
     pub secrets_file: Option<PathBuf>,
+}
 
-    /// Requests a second one client may make to the ingest routes (bursts of twice that);
-    /// over it: 429 with Retry-After. 0 turns the limit off [default: 200].
-    #[arg(long, env = "CLOUDO_INGEST_RATE", value_name = "N")]
-    pub ingest_rate: Option<u32>,
-
-    /// Entra ID tenant whose "Secure Webhook" tokens the ingest routes accept (Azure action
-    /// groups with Entra authentication). Needs --entra-audience.
-    #[arg(long, env = "CLOUDO_ENTRA_TENANT", value_name = "TENANT_ID")]
-    pub entra_tenant: Option<String>,
-
-    /// Audience the tokens must carry: the Application ID URI or client id of the app
-    /// registration the action group targets.
-    #[arg(long, env = "CLOUDO_ENTRA_AUDIENCE", value_name = "AUDIENCE")]
-    pub entra_audience: Option<String>,
-
-    /// Where the tenant's signing keys are [default:
-    /// https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys].
-    #[arg(long, env = "CLOUDO_ENTRA_JWKS_URL", value_name = "URL")]
-    pub entra_jwks_url: Option<String>,
-
-    /// SQLite commit durability [default: normal].
-    #[arg(long, env = "CLOUDO_SQLITE_SYNC", value_enum)]
-    pub sqlite_sync: Option<SqliteSync>,
-
+/// Where the shared state lives (`serve`, `worker`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AzureArgs {
     /// Where executions and jobs live: `sqlite` (embedded, one process) or `azure` (Table
     /// Storage and Storage Queues, shared by many orchestrators and workers). Azure needs
     /// CLOUDO_AZURE_STORAGE_CONNECTION_STRING or --azure-storage-account [default: sqlite].
@@ -333,34 +380,6 @@ pub struct ServeArgs {
     /// Prefix of table and queue names, letters and digits [default: cloudo].
     #[arg(long, env = "CLOUDO_AZURE_PREFIX", value_name = "PREFIX")]
     pub azure_prefix: Option<String>,
-
-    /// Notification routing (teams, their Slack channels and Opsgenie keys by reference,
-    /// rules), YAML or JSON; replaces what the API stored, at each start.
-    #[arg(long, env = "CLOUDO_NOTIFY_ROUTES", value_name = "FILE")]
-    pub notify_routes: Option<PathBuf>,
-
-    /// Opsgenie alert API: `us`, `eu`, `jsm` (Jira Service Management Operations) or a base
-    /// URL [default: us]. The default team's key: CLOUDO_OPSGENIE_API_KEY (environment only).
-    #[arg(long, env = "CLOUDO_OPSGENIE_API_URL", value_name = "URL")]
-    pub opsgenie_api_url: Option<String>,
-
-    /// Slack Web API base URL [default: https://slack.com/api]. Bot token:
-    /// CLOUDO_SLACK_TOKEN, or an incoming webhook: CLOUDO_SLACK_WEBHOOK_URL (environment only).
-    #[arg(long, env = "CLOUDO_SLACK_API_URL", value_name = "URL")]
-    pub slack_api_url: Option<String>,
-
-    /// The default team's Slack channel.
-    #[arg(long, env = "CLOUDO_SLACK_CHANNEL", value_name = "CHANNEL")]
-    pub slack_channel: Option<String>,
-
-    /// Attempts to deliver a notification before it is recorded as failed [default: 8].
-    #[arg(long, env = "CLOUDO_NOTIFY_MAX_ATTEMPTS", value_name = "N")]
-    pub notify_max_attempts: Option<u32>,
-
-    /// First retry delay of a notification, milliseconds; doubles per attempt, with jitter,
-    /// up to 5 minutes [default: 1000].
-    #[arg(long, env = "CLOUDO_NOTIFY_BACKOFF_MS", value_name = "MS")]
-    pub notify_backoff_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

@@ -239,7 +239,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 
 impl ServeConfig {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
-        let file = match &args.config {
+        let file = match &args.common.config {
             Some(p) => read_file(p)?,
             None => FileConfig::default(),
         };
@@ -248,11 +248,19 @@ impl ServeConfig {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7071)));
-        let concurrency = args.concurrency.or(file.concurrency).unwrap_or(cores * 4);
+        let concurrency = args
+            .common
+            .concurrency
+            .or(file.concurrency)
+            .unwrap_or(cores * 4);
         if concurrency == 0 || concurrency > 4096 {
             bail!("concurrency must be between 1 and 4096, got {concurrency}");
         }
-        let output_cap = args.output_cap.or(file.output_cap).unwrap_or(1 << 20);
+        let output_cap = args
+            .common
+            .output_cap
+            .or(file.output_cap)
+            .unwrap_or(1 << 20);
         if !(1024..=256 << 20).contains(&output_cap) {
             bail!("output-cap must be between 1 KiB and 256 MiB, got {output_cap}");
         }
@@ -262,10 +270,11 @@ impl ServeConfig {
                 "lost-after must be at least 6 seconds (workers heartbeat every 3 s), got {lost_after}"
             );
         }
-        let git = match args.runbooks_git.or(file.runbooks_git) {
+        let git = match args.common.runbooks_git.or(file.runbooks_git) {
             None => None,
             Some(url) => {
                 let refresh = args
+                    .common
                     .runbooks_refresh
                     .or(file.runbooks_refresh)
                     .unwrap_or(60);
@@ -274,13 +283,14 @@ impl ServeConfig {
                 }
                 Some(GitSource {
                     url,
-                    reference: args.runbooks_ref.or(file.runbooks_ref),
+                    reference: args.common.runbooks_ref.or(file.runbooks_ref),
                     prefix: args
+                        .common
                         .runbooks_path
                         .or(file.runbooks_path)
                         .unwrap_or_default(),
                     refresh: Duration::from_secs(refresh),
-                    ssh_key: args.git_ssh_key.or(file.git_ssh_key),
+                    ssh_key: args.common.git_ssh_key.or(file.git_ssh_key),
                     token: std::env::var("CLOUDO_GIT_TOKEN")
                         .ok()
                         .filter(|t| !t.is_empty())
@@ -289,6 +299,7 @@ impl ServeConfig {
             }
         };
         let choice: Choice = args
+            .common
             .sandbox
             .or(file.sandbox)
             .as_deref()
@@ -296,9 +307,13 @@ impl ServeConfig {
             .parse()
             .map_err(anyhow::Error::msg)?;
         let defaults = ResolvedLimits {
-            memory_mb: args.limit_memory_mb.or(file.limit_memory_mb).unwrap_or(512),
-            pids: args.limit_pids.or(file.limit_pids).unwrap_or(256),
-            cpu: args.limit_cpu.or(file.limit_cpu).unwrap_or(1.0),
+            memory_mb: args
+                .common
+                .limit_memory_mb
+                .or(file.limit_memory_mb)
+                .unwrap_or(512),
+            pids: args.common.limit_pids.or(file.limit_pids).unwrap_or(256),
+            cpu: args.common.limit_cpu.or(file.limit_cpu).unwrap_or(1.0),
         };
         if defaults.memory_mb < 4
             || defaults.pids < 4
@@ -309,13 +324,20 @@ impl ServeConfig {
         }
         let sandbox = SandboxOptions {
             choice,
-            kill_grace: Duration::from_secs(args.kill_grace.or(file.kill_grace).unwrap_or(5)),
+            kill_grace: Duration::from_secs(
+                args.common.kill_grace.or(file.kill_grace).unwrap_or(5),
+            ),
             image: args
+                .common
                 .sandbox_image
                 .or(file.sandbox_image)
                 .unwrap_or_else(|| "cloudo-runbook:latest".into()),
-            pull: args.sandbox_pull.or(file.sandbox_pull).unwrap_or(false),
-            docker_network: args.sandbox_network.or(file.sandbox_network),
+            pull: args
+                .common
+                .sandbox_pull
+                .or(file.sandbox_pull)
+                .unwrap_or(false),
+            docker_network: args.common.sandbox_network.or(file.sandbox_network),
             defaults,
         };
         let public_url = args
@@ -327,6 +349,7 @@ impl ServeConfig {
         Ok(Self {
             listen,
             data_dir: args
+                .common
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| "data".into()),
@@ -335,10 +358,12 @@ impl ServeConfig {
                 .or(file.catalog)
                 .unwrap_or_else(|| "schemas/schemas.json".into()),
             runbooks: args
+                .common
                 .runbooks
                 .or(file.runbooks)
                 .unwrap_or_else(|| "runbooks".into()),
             log_format: args
+                .common
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Human),
@@ -346,6 +371,7 @@ impl ServeConfig {
             output_cap,
             lost_after: Duration::from_secs(lost_after),
             max_deliveries: args
+                .common
                 .max_deliveries
                 .or(file.max_deliveries)
                 .unwrap_or(5)
@@ -388,7 +414,7 @@ impl ServeConfig {
                 }),
                 _ => bail!("--entra-tenant and --entra-audience go together"),
             },
-            secrets: load_secrets(args.secrets_file.or(file.secrets_file).as_deref())?,
+            secrets: load_secrets(args.common.secrets_file.or(file.secrets_file).as_deref())?,
             notify: crate::notify::NotifySettings {
                 opsgenie_url: crate::notify::opsgenie_base(
                     args.opsgenie_api_url
@@ -419,12 +445,19 @@ impl ServeConfig {
                         .clamp(10, 600_000),
                 ),
             },
-            azure: match args.backend.or(file.backend).unwrap_or(Backend::Sqlite) {
+            azure: match args
+                .azure
+                .backend
+                .or(file.backend)
+                .unwrap_or(Backend::Sqlite)
+            {
                 Backend::Sqlite => None,
                 Backend::Azure => Some(AzureBackend::resolve(
-                    args.azure_storage_account.or(file.azure_storage_account),
-                    args.azure_credential.or(file.azure_credential),
-                    args.azure_prefix.or(file.azure_prefix),
+                    args.azure
+                        .azure_storage_account
+                        .or(file.azure_storage_account),
+                    args.azure.azure_credential.or(file.azure_credential),
+                    args.azure.azure_prefix.or(file.azure_prefix),
                 )?),
             },
             admin_key: std::env::var("CLOUDO_ADMIN_KEY")
@@ -449,8 +482,11 @@ mod tests {
         )
         .expect("write");
         let args = ServeArgs {
-            config: Some(file.clone()),
-            concurrency: Some(7),
+            common: crate::cli::CommonArgs {
+                config: Some(file.clone()),
+                concurrency: Some(7),
+                ..Default::default()
+            },
             ..ServeArgs::default()
         };
         let c = ServeConfig::resolve(args).expect("valid");
@@ -462,7 +498,10 @@ mod tests {
 
         std::fs::write(&file, "concurency = 3\n").expect("write");
         let e = ServeConfig::resolve(ServeArgs {
-            config: Some(file),
+            common: crate::cli::CommonArgs {
+                config: Some(file),
+                ..Default::default()
+            },
             ..ServeArgs::default()
         })
         .expect_err("typo refused");

@@ -26,7 +26,11 @@ pub fn start(args: WorkerArgs) -> anyhow::Result<()> {
         .filter(|k| !k.is_empty())
         .map(Secret::new)
         .context("CLOUDO_WORKER_KEY is not set (create one: cloudo keys create --role worker --pool <pool> --name <name>)")?;
-    let cfg = ServeConfig::resolve(args.common)?;
+    let cfg = ServeConfig::resolve(crate::cli::ServeArgs {
+        common: args.common,
+        azure: args.azure,
+        ..Default::default()
+    })?;
     let mut secrets = cfg.known_secrets();
     secrets.push(key.expose().to_string());
     crate::logging::init(cfg.log_format, secrets);
