@@ -13,6 +13,8 @@
 //! * `chunks`: outputs and request bodies larger than one property, in entities of up to
 //!   eight 30 000-byte properties, keyed by a per-write nonce so a losing concurrent write
 //!   never mixes its chunks into the winner's.
+//! * `notifications` (PartitionKey = execution id) and `outbox` (the held and pending
+//!   ones, one partition): what the API shows per execution, what the deliverer reads.
 //! * `dedup`, `keys`, `audit`, `settings`, `workers`, `leases`: one small table each.
 
 use std::time::Duration;
@@ -20,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cloudo_core::auth::{ApiKey, AuditRecord, Role};
 use cloudo_core::execution::{ExecId, Execution, Status, StatusChange, Transition};
-use cloudo_core::notify::Notification;
+use cloudo_core::notify::{Delivery, Notification};
 use cloudo_core::schema::Schema;
 use cloudo_core::store::{
     AuditQuery, Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError,
@@ -66,6 +68,7 @@ pub struct AzureStore {
     workers: Table,
     leases: Table,
     notifications: Table,
+    outbox: Table,
 }
 
 /// Table and queue name prefixes are letters and digits, starting with a letter (Azure's
@@ -102,6 +105,7 @@ impl AzureStore {
             workers: t("workers"),
             leases: t("leases"),
             notifications: t("notifications"),
+            outbox: t("outbox"),
         };
         for table in [
             &s.executions,
@@ -114,6 +118,7 @@ impl AzureStore {
             &s.workers,
             &s.leases,
             &s.notifications,
+            &s.outbox,
         ] {
             table.create_if_missing().await?;
         }
@@ -378,9 +383,13 @@ impl AzureStore {
 }
 
 impl AzureStore {
-    /// Notifications matching `filter`, in id (creation) order.
-    async fn notifications_where(&self, filter: &str) -> StoreResult<Vec<Notification>> {
-        self.notifications
+    /// Notifications of `table` matching `filter`, in id (creation) order.
+    async fn notifications_where(
+        &self,
+        table: &Table,
+        filter: &str,
+    ) -> StoreResult<Vec<Notification>> {
+        table
             .query_all(Some(filter))
             .await?
             .iter()
@@ -841,30 +850,35 @@ impl Store for AzureStore {
         Ok(())
     }
 
+    /// Every notification is kept under its execution (`notifications`, PartitionKey =
+    /// exec id), and while it is held or pending also in `outbox` (one partition), so the
+    /// deliverer reads only what is open however long the history grows.
     async fn update_notification(&self, n: &Notification) -> StoreResult<()> {
         let mut e = Entity::new();
-        e.insert("PartitionKey".into(), json!("n"));
+        e.insert("PartitionKey".into(), json!(n.exec_id.as_str()));
         e.insert("RowKey".into(), json!(n.id));
-        e.insert("exec_id".into(), json!(n.exec_id.as_str()));
-        e.insert(
-            "state".into(),
-            serde_json::to_value(n.state).map_err(corrupt)?,
-        );
         put_text(&mut e, "doc", &serde_json::to_string(n).map_err(corrupt)?);
         self.notifications.write(&e, false, None).await?;
+        e.insert("PartitionKey".into(), json!("o"));
+        if matches!(n.state, Delivery::Held | Delivery::Pending) {
+            self.outbox.write(&e, false, None).await?;
+        } else {
+            self.outbox.delete("o", &n.id, None).await?;
+        }
         Ok(())
     }
 
     async fn open_notifications(&self, limit: usize) -> StoreResult<Vec<Notification>> {
-        let filter = "PartitionKey eq 'n' and (state eq 'held' or state eq 'pending')";
-        let mut out = self.notifications_where(filter).await?;
+        let mut out = self
+            .notifications_where(&self.outbox, "PartitionKey eq 'o'")
+            .await?;
         out.truncate(limit);
         Ok(out)
     }
 
     async fn notifications_for(&self, id: &ExecId) -> StoreResult<Vec<Notification>> {
-        let filter = format!("PartitionKey eq 'n' and exec_id eq {}", quote(id.as_str()));
-        self.notifications_where(&filter).await
+        let filter = format!("PartitionKey eq {}", quote(id.as_str()));
+        self.notifications_where(&self.notifications, &filter).await
     }
 
     async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()> {
