@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use common::{ADMIN_KEY, Env, Server, catalog};
 use serde_json::{Value, json};
 
+const OG_KEY: &str = "og-scale-out-key-13579";
+
 /// Workers heartbeat every 3 s.
 const LOST_AFTER: u64 = 6;
 
@@ -103,7 +105,7 @@ impl Drop for Worker {
     }
 }
 
-fn orchestrator(shared: &Path, prefix: &str) -> (Env, Server) {
+fn orchestrator(shared: &Path, prefix: &str, opsgenie: &str) -> (Env, Server) {
     let marks = shared.join("marks");
     let slow = |marks: &str, flag: &str| {
         format!(
@@ -114,6 +116,7 @@ fn orchestrator(shared: &Path, prefix: &str) -> (Env, Server) {
     };
     let cat = catalog(&[
         r#"{"id": "nap-b", "runbook": "nap.sh", "worker": "beta"}"#,
+        r#"{"id": "page-b", "runbook": "page.sh", "worker": "beta", "oncall": true}"#,
         &format!(
             r#"{{"id": "mark-a", "runbook": "mark.sh", "run_args": "{}", "worker": "alpha"}}"#,
             marks.display()
@@ -136,6 +139,7 @@ fn orchestrator(shared: &Path, prefix: &str) -> (Env, Server) {
         &[
             ("mark.sh", "echo \"$CLOUDO_EXEC_ID\" >> \"$1\"\necho marked\n"),
             ("nap.sh", "sleep 2\necho rested\n"),
+            ("page.sh", "echo broken\nexit 2\n"),
             // Records each start; the first attempt hangs, a later one (flag set) succeeds.
             (
                 "slow.sh",
@@ -150,7 +154,9 @@ fn orchestrator(shared: &Path, prefix: &str) -> (Env, Server) {
     .arg("--lost-after")
     .arg(&LOST_AFTER.to_string())
     .env("CLOUDO_AZURE_STORAGE_CONNECTION_STRING", &connection_string())
-    .env("CLOUDO_AZURE_PREFIX", prefix);
+    .env("CLOUDO_AZURE_PREFIX", prefix)
+    .env("CLOUDO_OPSGENIE_API_URL", opsgenie)
+    .env("CLOUDO_OPSGENIE_API_KEY", OG_KEY);
     let server = env.start();
     (env, server)
 }
@@ -201,8 +207,9 @@ fn lines(path: &PathBuf) -> Vec<String> {
 async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     let shared = tempfile::tempdir().unwrap();
     let prefix = format!("e2e{}", &uuid_like());
-    let (env_a, mut a) = orchestrator(shared.path(), &prefix);
-    let (_env_b, b) = orchestrator(shared.path(), &prefix);
+    let og = common::fake::Fake::start(202, r#"{"result": "ok"}"#).await;
+    let (env_a, mut a) = orchestrator(shared.path(), &prefix, &og.base);
+    let (_env_b, b) = orchestrator(shared.path(), &prefix, &og.base);
     let runbooks = env_a.path().join("runbooks");
     let alpha_key = worker_key(&a, "w-alpha", "alpha").await;
     let beta_key = worker_key(&b, "w-beta", "beta").await;
@@ -297,6 +304,25 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     let ran: BTreeSet<&String> = marks.iter().collect();
     assert_eq!(ran, unique);
 
+    // Notifications with two orchestrators on one store: one page, then notes, each sent
+    // once (one deliverer; the open alias is shared).
+    for (n, s) in [&a, &b, &a].iter().enumerate() {
+        let e = s.wait(&s.trigger("page-b").await).await;
+        assert_eq!(e["status"], "failed", "{e}");
+        og.wait_for(n + 1).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pages: Vec<String> = og.seen().iter().map(|r| r.uri.clone()).collect();
+    assert_eq!(
+        pages,
+        [
+            "/v2/alerts",
+            "/v2/alerts/cloudo%3Apage-b/notes?identifierType=alias",
+            "/v2/alerts/cloudo%3Apage-b/notes?identifierType=alias"
+        ],
+        "each notification delivered exactly once"
+    );
+
     // kill -9 of a worker mid-run: the execution ends lost within the bound.
     let slow = a.trigger("slow").await;
     b.wait_for_status(&slow, "running").await;
@@ -377,6 +403,10 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     }
     let marks = lines(&shared.path().join("marks"));
     assert_eq!(marks.len(), 230, "each execution ran exactly once");
+    assert!(
+        !b.logs().contains(OG_KEY),
+        "the Opsgenie key reached the logs"
+    );
     // SIGTERM drains a worker: it takes no new job and finishes (and reports) the running one.
     let napping = b.trigger("nap-b").await;
     b.wait_for_status(&napping, "running").await;
