@@ -382,7 +382,7 @@ async fn output_shows_while_running_with_secrets_masked() {
         ]),
         &[(
             "live.sh",
-            "echo \"start with $LIVE_TOKEN\"\nsleep 5\necho end\n",
+            "echo \"start with $LIVE_TOKEN\"\nsleep 8\necho end\n",
         )],
     )
     .env("CLOUDO_SECRET_LIVE_TOKEN", "tok-very-secret-123");
