@@ -338,6 +338,29 @@ async fn alerts_route_to_teams_map_severity_and_resolved_closes_through_jsm() {
         format!("GenieKey {OG_KEY}")
     );
     assert_eq!(seen[2].body["priority"], "P5");
+
+    // A trigger URL naming a team (`/api/Trigger/{team}`, as in ClouDO) routes to it when
+    // no rule matches.
+    let r = s
+        .http
+        .post(s.url("/api/Trigger/payments?id=pay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["exec_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(s.wait(&id).await["status"], "failed");
+    let seen = og.wait_for(4).await;
+    assert_eq!(seen[3].uri, "/jsm/ops/integration/v2/alerts");
+    assert_eq!(
+        seen[3].headers["authorization"],
+        format!("GenieKey {OG_PAY_KEY}"),
+        "the trigger's team"
+    );
+    assert_eq!(seen[3].body["alias"], "cloudo:pay");
     assert!(!s.logs().contains(OG_PAY_KEY));
 }
 
