@@ -471,16 +471,7 @@ async fn newest_page<T>(
             _ => break,
         }
     }
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|(_, c)| c.clone())
-    } else {
-        None
-    };
-    Ok(Page {
-        items: items.into_iter().map(|(x, _)| x).collect(),
-        next,
-    })
+    Ok(Page::overfetched(items, limit))
 }
 
 // ---- keys and audit ---------------------------------------------------------------

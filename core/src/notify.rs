@@ -109,6 +109,20 @@ pub struct Team {
     pub opsgenie: Option<OpsgenieTarget>,
 }
 
+impl Team {
+    /// The team names its own Opsgenie key.
+    pub fn has_opsgenie_key(&self) -> bool {
+        self.opsgenie.as_ref().is_some_and(|o| o.key.is_some())
+    }
+
+    /// The team names its own Slack token or webhook.
+    pub fn has_slack_credential(&self) -> bool {
+        self.slack
+            .as_ref()
+            .is_some_and(|s| s.token.is_some() || s.webhook.is_some())
+    }
+}
+
 /// Where an execution came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -101,6 +101,23 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from up to `limit + 1` items fetched with their cursors: the one beyond
+    /// `limit` only says that a next page exists, which starts after the last item kept.
+    pub fn overfetched<C: ToString>(mut items: Vec<(T, C)>, limit: usize) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|(_, c)| c.to_string())
+        } else {
+            None
+        };
+        Self {
+            items: items.into_iter().map(|(x, _)| x).collect(),
+            next,
+        }
+    }
+}
+
 /// Refuses a batch with an execution that cannot be born in its status (for adapters'
 /// `create_executions`).
 pub fn check_initial(batch: &[NewExecution]) -> StoreResult<()> {

@@ -151,7 +151,6 @@ impl SqliteStore {
                 while let Some(r) = rows.next().map_err(db_err)? {
                     let at: String = r.get(1).map_err(db_err)?;
                     items.push((
-                        r.get::<_, i64>(0).map_err(db_err)?,
                         AuditRecord {
                             at: parse_time(Some(at))?.unwrap_or_else(time::now),
                             actor: r.get(2).map_err(db_err)?,
@@ -161,18 +160,10 @@ impl SqliteStore {
                             source: r.get(6).map_err(db_err)?,
                             outcome: r.get(7).map_err(db_err)?,
                         },
+                        r.get::<_, i64>(0).map_err(db_err)?,
                     ));
                 }
-                let next = if items.len() > limit {
-                    items.truncate(limit);
-                    items.last().map(|(seq, _)| seq.to_string())
-                } else {
-                    None
-                };
-                Ok(Page {
-                    items: items.into_iter().map(|(_, r)| r).collect(),
-                    next,
-                })
+                Ok(Page::overfetched(items, limit))
             })
             .await
     }

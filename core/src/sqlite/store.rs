@@ -218,22 +218,31 @@ impl SqliteStore {
     ) -> StoreResult<Vec<Notification>> {
         self.db
             .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached(&format!("SELECT doc FROM notifications WHERE {clause}"))
-                    .map_err(db_err)?;
-                let docs = stmt
-                    .query_map([arg], |r| r.get::<_, String>(0))
-                    .map_err(db_err)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(db_err)?;
-                docs.iter()
-                    .map(|d| {
-                        serde_json::from_str(d).map_err(|e| StoreError::Corrupt(e.to_string()))
-                    })
-                    .collect()
+                json_rows(
+                    c,
+                    &format!("SELECT doc FROM notifications WHERE {clause}"),
+                    [arg],
+                )
             })
             .await
     }
+}
+
+/// The rows of a query selecting one JSON column, deserialised.
+fn json_rows<T: serde::de::DeserializeOwned>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(db_err)?;
+    let docs = stmt
+        .query_map(params, |r| r.get::<_, String>(0))
+        .map_err(db_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_err)?;
+    docs.iter()
+        .map(|d| serde_json::from_str(d).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
 }
 
 pub(super) fn ts(t: Option<Timestamp>) -> Option<String> {
@@ -267,22 +276,7 @@ impl Store for SqliteStore {
 
     async fn list_schemas(&self) -> StoreResult<Vec<Schema>> {
         self.db
-            .read(|c| {
-                let mut stmt = c
-                    .prepare_cached("SELECT body FROM schemas ORDER BY position")
-                    .map_err(db_err)?;
-                let bodies = stmt
-                    .query_map([], |r| r.get::<_, String>(0))
-                    .map_err(db_err)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(db_err)?;
-                bodies
-                    .iter()
-                    .map(|b| {
-                        serde_json::from_str(b).map_err(|e| StoreError::Corrupt(e.to_string()))
-                    })
-                    .collect()
-            })
+            .read(|c| json_rows(c, "SELECT body FROM schemas ORDER BY position", []))
             .await
     }
 
@@ -463,16 +457,7 @@ impl Store for SqliteStore {
                 while let Some(r) = rows.next().map_err(db_err)? {
                     items.push(row_to_execution(r)?);
                 }
-                let next = if items.len() > limit {
-                    items.truncate(limit);
-                    items.last().map(|(_, seq)| seq.to_string())
-                } else {
-                    None
-                };
-                Ok(Page {
-                    items: items.into_iter().map(|(e, _)| e).collect(),
-                    next,
-                })
+                Ok(Page::overfetched(items, limit))
             })
             .await
     }
@@ -635,20 +620,11 @@ impl Store for SqliteStore {
         let since = since.timestamp_millis();
         self.db
             .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached("SELECT body FROM workers WHERE last_seen >= ?1 ORDER BY id")
-                    .map_err(db_err)?;
-                let bodies = stmt
-                    .query_map([since], |r| r.get::<_, String>(0))
-                    .map_err(db_err)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(db_err)?;
-                bodies
-                    .iter()
-                    .map(|b| {
-                        serde_json::from_str(b).map_err(|e| StoreError::Corrupt(e.to_string()))
-                    })
-                    .collect()
+                json_rows(
+                    c,
+                    "SELECT body FROM workers WHERE last_seen >= ?1 ORDER BY id",
+                    [since],
+                )
             })
             .await
     }
