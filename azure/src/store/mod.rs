@@ -1,0 +1,301 @@
+//! [`Store`] on Azure Table Storage. The key design is written down in
+//! `docs/azure.md`; in short:
+//!
+//! * `executions`: PartitionKey = the day of the id's UUIDv7 time, inverted
+//!   (`99999999 - YYYYMMDD`); RowKey = the id with every hex digit inverted. Ascending key
+//!   order is therefore newest first, a point read needs only the id, and the listing cursor
+//!   is the last RowKey. The execution is a JSON document property (`doc`), with `status` and
+//!   `schema_id` as plain properties for `$filter`. Every change is a read + replace with
+//!   `If-Match` (compare-and-set), so concurrent orchestrators never both apply a report.
+//! * `execstatus`: PartitionKey = status, RowKey = id: the reaper's "oldest in status X". A
+//!   row is written *before* the execution moves and the old one deleted after, so the index
+//!   is a superset; readers check each row against the execution and repair stale ones.
+//! * `chunks`: outputs and request bodies larger than one property, in entities of up to
+//!   eight 30 000-byte properties, keyed by a per-write nonce so a losing concurrent write
+//!   never mixes its chunks into the winner's.
+//! * `notifications` (PartitionKey = execution id) and `outbox` (the held and pending
+//!   ones, one partition): what the API shows per execution, what the deliverer reads.
+//! * `dedup`, `keys`, `audit`, `settings`, `workers`, `leases`: one small table each.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cloudo_core::auth::{ApiKey, AuditRecord, Role};
+use cloudo_core::execution::{ExecId, Execution, Status, StatusChange, Transition};
+use cloudo_core::notify::{Delivery, Notification};
+use cloudo_core::schema::Schema;
+use cloudo_core::store::{
+    AuditQuery, Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError,
+    StoreResult, WorkerInfo,
+};
+use cloudo_core::time::{self, Timestamp};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Account;
+use crate::tables::{Entity, Query, Table, TableError, quote, safe_key};
+
+/// Bytes per string property (Azure allows 64 KiB of UTF-16; UTF-8 bytes >= UTF-16 units).
+const PART: usize = 30_000;
+/// Properties per chunk entity (8 x 30 000 bytes stays well under the 1 MiB entity limit).
+const PARTS_PER_ENTITY: usize = 8;
+/// A CAS loop that keeps losing gives up after this many tries.
+const CAS_TRIES: usize = 20;
+
+impl From<TableError> for StoreError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::Conflict(c) => StoreError::Conflict(c),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// The tables of one deployment (all names start with the prefix).
+#[derive(Debug, Clone)]
+pub struct AzureStore {
+    executions: Table,
+    status: Table,
+    chunks: Table,
+    dedup: Table,
+    keys: Table,
+    audit: Table,
+    settings: Table,
+    workers: Table,
+    leases: Table,
+    notifications: Table,
+    outbox: Table,
+}
+
+/// Table and queue name prefixes are letters and digits, starting with a letter (Azure's
+/// rule for table names).
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    let ok = prefix.len() <= 40
+        && prefix
+            .chars()
+            .next()
+            .is_none_or(|c| c.is_ascii_alphabetic())
+        && prefix.chars().all(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "prefix {prefix:?}: letters and digits only, starting with a letter, at most 40"
+        ))
+    }
+}
+
+impl AzureStore {
+    /// Opens (creating the tables if needed) the store of `prefix`.
+    pub async fn open(account: &Account, prefix: &str) -> StoreResult<Self> {
+        check_prefix(prefix).map_err(StoreError::Unavailable)?;
+        let t = |n: &str| Table::new(account, &format!("{prefix}{n}"));
+        let s = Self {
+            executions: t("executions"),
+            status: t("execstatus"),
+            chunks: t("chunks"),
+            dedup: t("dedup"),
+            keys: t("keys"),
+            audit: t("audit"),
+            settings: t("settings"),
+            workers: t("workers"),
+            leases: t("leases"),
+            notifications: t("notifications"),
+            outbox: t("outbox"),
+        };
+        for table in [
+            &s.executions,
+            &s.status,
+            &s.chunks,
+            &s.dedup,
+            &s.keys,
+            &s.audit,
+            &s.settings,
+            &s.workers,
+            &s.leases,
+            &s.notifications,
+            &s.outbox,
+        ] {
+            table.create_if_missing().await?;
+        }
+        Ok(s)
+    }
+}
+
+mod access;
+mod executions;
+mod text;
+
+use executions::*;
+use text::*;
+
+#[async_trait]
+impl Store for AzureStore {
+    async fn replace_schemas(&self, schemas: &[Schema]) -> StoreResult<()> {
+        let body = serde_json::to_string(schemas).map_err(corrupt)?;
+        self.put_setting("catalog", &body).await
+    }
+
+    async fn list_schemas(&self) -> StoreResult<Vec<Schema>> {
+        match self.get_setting("catalog").await? {
+            None => Ok(Vec::new()),
+            Some(b) => serde_json::from_str(&b).map_err(corrupt),
+        }
+    }
+
+    async fn create_executions(
+        &self,
+        batch: &[NewExecution],
+        dedup: Option<&DedupKey>,
+    ) -> StoreResult<Created> {
+        self.create_executions_inner(batch, dedup).await
+    }
+
+    async fn purge_dedup(&self, before: Timestamp) -> StoreResult<usize> {
+        self.purge_dedup_inner(before).await
+    }
+
+    async fn put_key(&self, key: &ApiKey, replace: bool) -> StoreResult<()> {
+        self.put_key_inner(key, replace).await
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.list_keys_inner().await
+    }
+
+    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        self.key_by_hash_inner(hash).await
+    }
+
+    async fn delete_key(&self, name: &str) -> StoreResult<bool> {
+        self.delete_key_inner(name).await
+    }
+
+    async fn touch_key(&self, name: &str, at: Timestamp) -> StoreResult<()> {
+        self.touch_key_inner(name, at).await
+    }
+
+    async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()> {
+        self.append_audit_inner(r).await
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Page<AuditRecord>> {
+        self.list_audit_inner(q).await
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        self.get_setting_inner(key).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.put_setting_inner(key, value).await
+    }
+
+    async fn get_execution(&self, id: &ExecId) -> StoreResult<Option<Execution>> {
+        self.get_execution_inner(id).await
+    }
+
+    async fn list_executions(&self, q: &ExecutionQuery) -> StoreResult<Page<Execution>> {
+        self.list_executions_inner(q).await
+    }
+
+    async fn transition(
+        &self,
+        id: &ExecId,
+        change: &StatusChange,
+        at: Timestamp,
+    ) -> StoreResult<Execution> {
+        self.transition_inner(id, change, at).await
+    }
+
+    async fn heartbeat(
+        &self,
+        id: &ExecId,
+        at: Timestamp,
+        output: Option<&str>,
+    ) -> StoreResult<bool> {
+        self.heartbeat_inner(id, at, output).await
+    }
+
+    async fn executions_in(&self, status: Status, limit: usize) -> StoreResult<Vec<Execution>> {
+        self.executions_in_inner(status, limit).await
+    }
+
+    async fn add_notifications(&self, n: &[Notification]) -> StoreResult<()> {
+        self.add_notifications_inner(n).await
+    }
+
+    async fn update_notification(&self, n: &Notification) -> StoreResult<()> {
+        self.update_notification_inner(n).await
+    }
+
+    async fn open_notifications(&self, limit: usize) -> StoreResult<Vec<Notification>> {
+        self.open_notifications_inner(limit).await
+    }
+
+    async fn notifications_for(&self, id: &ExecId) -> StoreResult<Vec<Notification>> {
+        self.notifications_for_inner(id).await
+    }
+
+    async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()> {
+        self.put_worker_inner(w).await
+    }
+
+    async fn list_workers(&self, since: Timestamp) -> StoreResult<Vec<WorkerInfo>> {
+        self.list_workers_inner(since).await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.try_lease_inner(name, holder, ttl, now).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.settings.get("s", "ping").await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn execution_keys_sort_newest_first() {
+        let a = ExecId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = ExecId::generate();
+        let (pa, ra) = exec_keys(&a).unwrap();
+        let (pb, rb) = exec_keys(&b).unwrap();
+        assert!((pb, rb.clone()) < (pa, ra), "newer sorts first");
+        assert_eq!(invert_hex(&rb), b.as_str(), "the row key gives the id back");
+        assert!(
+            exec_keys(&ExecId::parse("6f1c2c1e-7b7a-4c1e-9b6a-1b2c3d4e5f60").unwrap()).is_none()
+        );
+    }
+
+    #[test]
+    fn text_splits_at_char_boundaries() {
+        let s = "é€𝄞".repeat(20_000);
+        let mut e = Entity::new();
+        put_text(&mut e, "t", &s);
+        assert!(e.len() > 2);
+        assert!(
+            e.values()
+                .all(|v| v.as_str().is_some_and(|p| p.len() <= PART))
+        );
+        assert_eq!(get_text(&e, "t").as_deref(), Some(s.as_str()));
+        put_text(&mut e, "t", "short");
+        assert_eq!(e.len(), 1, "stale parts removed");
+    }
+}
