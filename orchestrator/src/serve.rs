@@ -259,6 +259,35 @@ async fn bootstrap_admin(store: &dyn Store, key: Option<&Secret>) -> anyhow::Res
     Ok(())
 }
 
+/// A routing document: the file given at start-up (parsed, then stored, replacing what the
+/// API stored; returned with its path), else the stored one, else `None`.
+async fn document<T: serde::Serialize>(
+    file: Option<&std::path::Path>,
+    store: &dyn Store,
+    setting: &str,
+    what: &str,
+    parse: impl Fn(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<Option<(T, Option<std::path::PathBuf>)>> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {what} file {}", path.display()))?;
+            let doc = parse(&text).with_context(|| format!("{what} file {}", path.display()))?;
+            store
+                .put_setting(setting, &serde_json::to_string(&doc)?)
+                .await?;
+            Ok(Some((doc, Some(path.to_path_buf()))))
+        }
+        None => match store.get_setting(setting).await? {
+            None => Ok(None),
+            Some(text) => Ok(Some((
+                parse(&text).with_context(|| format!("stored {what}"))?,
+                None,
+            ))),
+        },
+    }
+}
+
 /// The notification routing: the `--notify-routes` file when given (stored, replacing API
 /// changes), else what the API stored last, else none (the default team only).
 async fn load_notify_routes(
@@ -266,23 +295,16 @@ async fn load_notify_routes(
     store: &dyn Store,
 ) -> anyhow::Result<cloudo_core::notify::NotifyRoutes> {
     use cloudo_core::notify::NotifyRoutes;
-    let setting = crate::notify::ROUTES_SETTING;
-    let routes = match &cfg.notify.routes_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read notification routes {}", path.display()))?;
-            let routes = NotifyRoutes::parse(&text)
-                .with_context(|| format!("notification routes {}", path.display()))?;
-            store
-                .put_setting(setting, &serde_json::to_string(&routes)?)
-                .await?;
-            routes
-        }
-        None => match store.get_setting(setting).await? {
-            None => NotifyRoutes::default(),
-            Some(text) => NotifyRoutes::parse(&text).context("stored notification routes")?,
-        },
-    };
+    let routes = document(
+        cfg.notify.routes_file.as_deref(),
+        store,
+        crate::notify::ROUTES_SETTING,
+        "notification routes",
+        |t| Ok(NotifyRoutes::parse(t)?),
+    )
+    .await?
+    .map(|(r, _)| r)
+    .unwrap_or_default();
     for (name, team) in &routes.teams {
         // Say at start which referenced secrets are missing (delivery would fail).
         let refs = team.opsgenie.iter().filter_map(|o| o.key.as_ref()).chain(
@@ -350,30 +372,31 @@ async fn load_routes(
     catalog: &Catalog,
     store: &dyn Store,
 ) -> anyhow::Result<Routes> {
-    let routes = match &cfg.routes {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read routes file {}", path.display()))?;
-            let routes =
-                Routes::parse(&text).with_context(|| format!("routes file {}", path.display()))?;
+    // A file's rules must name schemas of the catalog; stored ones that no longer do are
+    // kept, with a warning.
+    let exists = |id: &str| catalog.get(id).is_some();
+    let routes = match document(
+        cfg.routes.as_deref(),
+        store,
+        ROUTES_SETTING,
+        "routes",
+        |t| Ok(Routes::parse(t)?),
+    )
+    .await?
+    {
+        None => Routes::default(),
+        Some((routes, Some(path))) => {
             routes
-                .check_schemas(|id| catalog.get(id).is_some())
+                .check_schemas(exists)
                 .with_context(|| format!("routes file {}", path.display()))?;
-            store
-                .put_setting(ROUTES_SETTING, &serde_json::to_string(&routes)?)
-                .await?;
             routes
         }
-        None => match store.get_setting(ROUTES_SETTING).await? {
-            None => Routes::default(),
-            Some(text) => {
-                let routes = Routes::parse(&text).context("stored routing rules")?;
-                if let Err(e) = routes.check_schemas(|id| catalog.get(id).is_some()) {
-                    tracing::warn!(error = %e, "stored routing rules name schemas no longer in the catalog");
-                }
-                routes
+        Some((routes, None)) => {
+            if let Err(e) = routes.check_schemas(exists) {
+                tracing::warn!(error = %e, "stored routing rules name schemas no longer in the catalog");
             }
-        },
+            routes
+        }
     };
     tracing::info!(rules = routes.rules.len(), "routing rules loaded");
     Ok(routes)

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::routes::document;
+use super::routes::{document, store_setting};
 use crate::notify::ROUTES_SETTING;
 
 fn show(state: &AppState) -> Response {
@@ -38,12 +38,7 @@ pub async fn put(
     let body = body?;
     let routes = NotifyRoutes::parse(document(&headers, &body)?)
         .map_err(|e| ApiError::bad_request(format!("invalid notification routing: {e}")))?;
-    let stored = serde_json::to_string(&routes).map_err(ApiError::internal)?;
-    state
-        .executions
-        .store()
-        .put_setting(ROUTES_SETTING, &stored)
-        .await?;
+    store_setting(&state, ROUTES_SETTING, &routes).await?;
     tracing::info!(
         teams = routes.teams.len(),
         rules = routes.rules.len(),

@@ -48,6 +48,17 @@ pub(super) fn document<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a s
     std::str::from_utf8(body).map_err(|_| ApiError::bad_request("request body is not UTF-8 text"))
 }
 
+/// Stores a document (as JSON) under a setting key.
+pub(super) async fn store_setting<T: serde::Serialize>(
+    state: &AppState,
+    key: &str,
+    doc: &T,
+) -> Result<(), ApiError> {
+    let stored = serde_json::to_string(doc).map_err(ApiError::internal)?;
+    state.executions.store().put_setting(key, &stored).await?;
+    Ok(())
+}
+
 pub async fn put(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -60,12 +71,7 @@ pub async fn put(
     routes
         .check_schemas(|id| state.ingest.catalog.get(id).is_some())
         .map_err(|e| ApiError::bad_request(format!("invalid routing rules: {e}")))?;
-    let stored = serde_json::to_string(&routes).map_err(ApiError::internal)?;
-    state
-        .executions
-        .store()
-        .put_setting(ROUTES_SETTING, &stored)
-        .await?;
+    store_setting(&state, ROUTES_SETTING, &routes).await?;
     state.ingest.set_routes(routes);
     tracing::info!(
         rules = state.ingest.routes().rules.len(),
