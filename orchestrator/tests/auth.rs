@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADMIN_KEY, Env, Server, catalog, client};
+use common::{ADMIN_KEY, Env, Server, catalog, client, post_json};
 use serde_json::{Value, json};
 
 /// (method, sample path, role needed) for every route of docs/security.md.
@@ -295,22 +295,20 @@ async fn senders_without_headers_use_ingest_keys_in_the_url_and_everything_is_au
     assert_eq!(res.status(), 202);
 
     // Key API refusals.
-    let res = s
-        .http
-        .post(s.url("/api/keys"))
-        .json(&json!({"name": "dash", "role": "viewer"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 409);
-    let res = s
-        .http
-        .post(s.url("/api/keys"))
-        .json(&json!({"name": "x", "role": "root"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    let res = post_json(
+        &s.http,
+        &s.url("/api/keys"),
+        &json!({"name": "dash", "role": "viewer"}),
+    )
+    .await;
+    assert_eq!(res.0, 409);
+    let res = post_json(
+        &s.http,
+        &s.url("/api/keys"),
+        &json!({"name": "x", "role": "root"}),
+    )
+    .await;
+    assert_eq!(res.0, 400);
     let (_, listed) = s.get("/api/keys").await;
     let text = listed.to_string();
     assert!(
@@ -486,40 +484,36 @@ async fn worker_keys_report_only_on_their_pool() {
     .arg("--worker-pools")
     .arg("none");
     let s = env.start();
-    let res = s
-        .http
-        .post(s.url("/api/keys"))
-        .json(&json!({"name": "w", "role": "worker"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400, "a worker key needs a pool");
-    let res = s
-        .http
-        .post(s.url("/api/keys"))
-        .json(&json!({"name": "v", "role": "viewer", "pool": "aks"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400, "only worker keys have a pool");
-    let res = s
-        .http
-        .post(s.url("/api/keys"))
-        .json(&json!({"name": "aks-1", "role": "worker", "pool": "aks"}))
-        .send()
-        .await
-        .unwrap();
-    let aks: Value = res.json().await.unwrap();
+    let res = post_json(
+        &s.http,
+        &s.url("/api/keys"),
+        &json!({"name": "w", "role": "worker"}),
+    )
+    .await;
+    assert_eq!(res.0, 400, "a worker key needs a pool");
+    let res = post_json(
+        &s.http,
+        &s.url("/api/keys"),
+        &json!({"name": "v", "role": "viewer", "pool": "aks"}),
+    )
+    .await;
+    assert_eq!(res.0, 400, "only worker keys have a pool");
+    let res = post_json(
+        &s.http,
+        &s.url("/api/keys"),
+        &json!({"name": "aks-1", "role": "worker", "pool": "aks"}),
+    )
+    .await;
+    let aks = res.1;
     assert_eq!(aks["pool"], "aks");
     let aks = client(aks["key"].as_str());
-    let res = s
-        .http
-        .post(s.url("/api/keys"))
-        .json(&json!({"name": "vm-1", "role": "worker", "pool": "vm"}))
-        .send()
-        .await
-        .unwrap();
-    let vm: Value = res.json().await.unwrap();
+    let res = post_json(
+        &s.http,
+        &s.url("/api/keys"),
+        &json!({"name": "vm-1", "role": "worker", "pool": "vm"}),
+    )
+    .await;
+    let vm = res.1;
     let vm = client(vm["key"].as_str());
 
     let id = s.trigger("remote").await;
@@ -528,62 +522,22 @@ async fn worker_keys_report_only_on_their_pool() {
     assert_eq!(e["status"], "accepted", "queued for a standalone worker");
 
     let path = |what: &str| s.url(&format!("/api/worker/executions/{id}/{what}"));
-    let res = vm
-        .post(path("start"))
-        .json(&json!({"worker_id": "vm-host"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403, "another pool's worker");
-    let res = s
-        .http
-        .post(path("start"))
-        .json(&json!({"worker_id": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403, "an admin is not a worker");
-    let res = aks
-        .post(path("start"))
-        .json(&json!({"worker_id": "aks-host"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.json::<Value>().await.unwrap()["run"], true);
-    let res = aks
-        .post(path("start"))
-        .json(&json!({"worker_id": "aks-host"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["run"],
-        false,
-        "started once only"
-    );
+    let res = post_json(&vm, &path("start"), &json!({"worker_id": "vm-host"})).await;
+    assert_eq!(res.0, 403, "another pool's worker");
+    let res = post_json(&s.http, &path("start"), &json!({"worker_id": "x"})).await;
+    assert_eq!(res.0, 403, "an admin is not a worker");
+    let res = post_json(&aks, &path("start"), &json!({"worker_id": "aks-host"})).await;
+    assert_eq!(res.1["run"], true);
+    let res = post_json(&aks, &path("start"), &json!({"worker_id": "aks-host"})).await;
+    assert_eq!(res.1["run"], false, "started once only");
     let res = aks.post(path("heartbeat")).send().await.unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["running"], true);
-    let res = vm
-        .post(path("finish"))
-        .json(&json!({"status": "succeeded"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
-    let res = aks
-        .post(path("finish"))
-        .json(&json!({"status": "failed", "reason": "exit code 2", "exit_code": 2, "output": "boom\n", "sandbox": "docker"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let res = aks
-        .post(path("finish"))
-        .json(&json!({"status": "succeeded"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 409, "a final status is final");
+    let res = post_json(&vm, &path("finish"), &json!({"status": "succeeded"})).await;
+    assert_eq!(res.0, 403);
+    let res = post_json(&aks, &path("finish"), &json!({"status": "failed", "reason": "exit code 2", "exit_code": 2, "output": "boom\n", "sandbox": "docker"})).await;
+    assert_eq!(res.0, 200);
+    let res = post_json(&aks, &path("finish"), &json!({"status": "succeeded"})).await;
+    assert_eq!(res.0, 409, "a final status is final");
     let e = s.wait(&id).await;
     assert_eq!(
         (

@@ -134,6 +134,13 @@ impl Env {
     }
 }
 
+/// POSTs `body` as JSON with `http`: the status and the JSON answer (`Null` if none).
+pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    let res = http.post(url).json(body).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
 /// An HTTP client sending `key` as a bearer token.
 pub fn client(key: Option<&str>) -> reqwest::Client {
     // reqwest is built with rustls and no default crypto provider: the binary installs ring,
