@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADMIN_KEY, Env, Server, catalog, client, post_json};
+use common::{ADMIN_KEY, Env, Server, catalog, client, post_json, stdout_of};
 use serde_json::{Value, json};
 
 /// (method, sample path, role needed) for every route of docs/security.md.
@@ -268,25 +268,21 @@ async fn senders_without_headers_use_ingest_keys_in_the_url_and_everything_is_au
     assert_eq!(res.status(), 403);
 
     // The CLI writes keys into the running server's database.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudo"))
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "from-cli",
-            "--role",
-            "operator",
-            "--data-dir",
-        ])
-        .arg(env.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cli_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let cli_key = stdout_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cloudo"))
+            .args([
+                "keys",
+                "create",
+                "--name",
+                "from-cli",
+                "--role",
+                "operator",
+                "--data-dir",
+            ])
+            .arg(env.path().join("data")),
+    )
+    .trim()
+    .to_string();
     let res = client(Some(&cli_key))
         .post(s.url("/api/Trigger?id=ok"))
         .send()

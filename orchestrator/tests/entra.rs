@@ -20,16 +20,11 @@ const AUDIENCE: &str = "api://cloudo-webhook";
 /// An RSA key made with the openssl CLI: (PEM, modulus in base64url).
 fn rsa_key(dir: &Path, name: &str) -> (Vec<u8>, String) {
     let pem = dir.join(name);
-    let ok = Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&pem)
-        .arg("2048")
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
+    common::stdout_of(
+        Command::new("openssl")
+            .args(["genrsa", "-traditional", "-out"])
+            .arg(&pem)
+            .arg("2048"),
     );
     let out = Command::new("openssl")
         .args(["rsa", "-noout", "-modulus", "-in"])

@@ -217,23 +217,17 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     let both_b_first = format!("{},{}", b.base, a.base);
     // `cloudo keys` works on the shared tables too.
     let keys = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_cloudo"))
-            .arg("keys")
-            .args(args)
-            .args(["--backend", "azure"])
-            .env(
-                "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
-                connection_string(),
-            )
-            .env("CLOUDO_AZURE_PREFIX", &prefix)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        common::stdout_of(
+            Command::new(env!("CARGO_BIN_EXE_cloudo"))
+                .arg("keys")
+                .args(args)
+                .args(["--backend", "azure"])
+                .env(
+                    "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
+                    connection_string(),
+                )
+                .env("CLOUDO_AZURE_PREFIX", &prefix),
+        )
     };
     let cli_key = keys(&[
         "create", "--name", "w-cli", "--role", "worker", "--pool", "alpha",

@@ -134,6 +134,18 @@ impl Env {
     }
 }
 
+/// Runs a command that must succeed (its stderr is shown when it does not); its stdout.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run the command");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// POSTs `body` as JSON with `http`: the status and the JSON answer (`Null` if none).
 pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
     let res = http.post(url).json(body).send().await.unwrap();
