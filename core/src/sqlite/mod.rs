@@ -6,6 +6,7 @@
 //! to back up.
 
 mod access;
+mod coord;
 mod queue;
 mod store;
 

@@ -202,34 +202,8 @@ fn insert_execution(
     append_transition(tx, e.exec_id.as_str(), &first)
 }
 
-fn state_of(n: &Notification) -> String {
-    serde_json::to_value(n.state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-impl SqliteStore {
-    /// Notifications selected by `clause` (with one parameter `?1`).
-    async fn notifications_where(
-        &self,
-        clause: &'static str,
-        arg: String,
-    ) -> StoreResult<Vec<Notification>> {
-        self.db
-            .read(move |c| {
-                json_rows(
-                    c,
-                    &format!("SELECT doc FROM notifications WHERE {clause}"),
-                    [arg],
-                )
-            })
-            .await
-    }
-}
-
 /// The rows of a query selecting one JSON column, deserialised.
-fn json_rows<T: serde::de::DeserializeOwned>(
+pub(super) fn json_rows<T: serde::de::DeserializeOwned>(
     c: &rusqlite::Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -370,30 +344,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
-        let key = key.to_string();
-        self.db
-            .read(move |c| {
-                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(db_err)
-            })
-            .await
+        self.get_setting_inner(key).await
     }
 
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        let (key, value) = (key.to_string(), value.to_string());
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)",
-                    params![key, value, time::rfc3339(time::now())],
-                )
-                .map_err(db_err)?;
-                Ok(())
-            })
-            .await
+        self.put_setting_inner(key, value).await
     }
 
     async fn get_execution(&self, id: &ExecId) -> StoreResult<Option<Execution>> {
@@ -557,76 +512,27 @@ impl Store for SqliteStore {
     }
 
     async fn add_notifications(&self, n: &[Notification]) -> StoreResult<()> {
-        let rows = n
-            .iter()
-            .map(|n| {
-                serde_json::to_string(n)
-                    .map(|doc| (n.id.clone(), n.exec_id.to_string(), state_of(n), doc))
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.db
-            .write(move |tx| {
-                let mut ins = tx
-                    .prepare_cached(
-                        "INSERT OR REPLACE INTO notifications (id, exec_id, state, doc) VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .map_err(db_err)?;
-                for (id, exec, state, doc) in &rows {
-                    ins.execute(params![id, exec, state, doc]).map_err(db_err)?;
-                }
-                Ok(())
-            })
-            .await
+        self.add_notifications_inner(n).await
     }
 
     async fn update_notification(&self, n: &Notification) -> StoreResult<()> {
-        self.add_notifications(std::slice::from_ref(n)).await
+        self.update_notification_inner(n).await
     }
 
     async fn open_notifications(&self, limit: usize) -> StoreResult<Vec<Notification>> {
-        self.notifications_where(
-            "state IN ('held', 'pending') ORDER BY id LIMIT CAST(?1 AS INTEGER)",
-            (limit as i64).to_string(),
-        )
-        .await
+        self.open_notifications_inner(limit).await
     }
 
     async fn notifications_for(&self, id: &ExecId) -> StoreResult<Vec<Notification>> {
-        self.notifications_where("exec_id = ?1 ORDER BY id", id.to_string())
-            .await
+        self.notifications_for_inner(id).await
     }
 
     async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()> {
-        let body = serde_json::to_string(w).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let (id, pool, seen) = (
-            w.id.clone(),
-            w.pools.join(","),
-            w.last_seen.timestamp_millis(),
-        );
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT OR REPLACE INTO workers (id, pool, last_seen, body) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, pool, seen, body],
-                )
-                .map_err(db_err)?;
-                Ok(())
-            })
-            .await
+        self.put_worker_inner(w).await
     }
 
     async fn list_workers(&self, since: Timestamp) -> StoreResult<Vec<WorkerInfo>> {
-        let since = since.timestamp_millis();
-        self.db
-            .read(move |c| {
-                json_rows(
-                    c,
-                    "SELECT body FROM workers WHERE last_seen >= ?1 ORDER BY id",
-                    [since],
-                )
-            })
-            .await
+        self.list_workers_inner(since).await
     }
 
     async fn try_lease(
@@ -636,22 +542,7 @@ impl Store for SqliteStore {
         ttl: std::time::Duration,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        let (name, holder) = (name.to_string(), holder.to_string());
-        let now_ms = now.timestamp_millis();
-        let until = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2));
-        self.db
-            .write(move |tx| {
-                let n = tx
-                    .execute(
-                        "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (name) DO UPDATE SET holder = ?2, expires_ms = ?3
-                         WHERE leases.holder = ?2 OR leases.expires_ms < ?4",
-                        params![name, holder, until, now_ms],
-                    )
-                    .map_err(db_err)?;
-                Ok(n == 1)
-            })
-            .await
+        self.try_lease_inner(name, holder, ttl, now).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
