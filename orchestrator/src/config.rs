@@ -27,7 +27,10 @@ pub struct ServeConfig {
     pub lost_after: Duration,
     pub max_deliveries: u32,
     pub body_limit: usize,
+    /// Base of links to executions: `--public-url`, else `http://<listen>`.
     pub public_url: String,
+    /// Whether `public_url` was given (else it follows the address actually bound).
+    pub public_url_given: bool,
     pub sqlite_sync: SqliteSync,
     pub routes: Option<PathBuf>,
     pub dedup_window: Duration,
@@ -104,6 +107,15 @@ impl AzureBackend {
 }
 
 impl ServeConfig {
+    /// The base of links to executions once listening on `bound` (port 0 picks one).
+    pub fn public_url_at(&self, bound: SocketAddr) -> String {
+        if self.public_url_given {
+            self.public_url.clone()
+        } else {
+            format!("http://{bound}")
+        }
+    }
+
     /// Every secret value this process holds, for the log redaction layer.
     pub fn known_secrets(&self) -> Vec<String> {
         let mut out: Vec<String> = self
@@ -340,6 +352,7 @@ impl ServeConfig {
             docker_network: args.common.sandbox_network.or(file.sandbox_network),
             defaults,
         };
+        let public_url_given = args.public_url.is_some() || file.public_url.is_some();
         let public_url = args
             .public_url
             .or(file.public_url)
@@ -378,6 +391,7 @@ impl ServeConfig {
                 .max(1),
             body_limit: args.body_limit.or(file.body_limit).unwrap_or(1 << 20),
             public_url,
+            public_url_given,
             sqlite_sync: args
                 .sqlite_sync
                 .or(file.sqlite_sync)

@@ -59,11 +59,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     // The default public URL names the address actually bound (port 0 picks one).
-    let public_url = if cfg.public_url == format!("http://{}", cfg.listen) {
-        format!("http://{addr}")
-    } else {
-        cfg.public_url.clone()
-    };
+    let public_url = cfg.public_url_at(addr);
     let catalog = Catalog::load(&cfg.catalog)?;
     tracing::info!(catalog = %cfg.catalog.display(), schemas = catalog.schemas().len(), "catalog loaded");
 
