@@ -151,6 +151,38 @@ impl Executions {
         }
     }
 
+    /// A worker asks to run `id`: `Ok(Ok(()))` to run it, `Ok(Err(why))` to drop the job
+    /// (it already ran, or runs elsewhere, or ended). The same worker asking again for the
+    /// same `delivery` is told to run: its first answer may have been lost with an
+    /// orchestrator that died after recording the start.
+    pub async fn start_run(
+        &self,
+        id: &ExecId,
+        worker_id: &str,
+        delivery: Option<&str>,
+    ) -> StoreResult<Result<(), String>> {
+        let mut change = StatusChange::to(Status::Running);
+        change.worker_id = Some(worker_id.to_string());
+        let mark = delivery.map(|d| format!("delivery {d}"));
+        change.reason.clone_from(&mark);
+        match self.change(id, change).await {
+            Ok(_) => Ok(Ok(())),
+            Err(StoreError::Illegal(i)) => {
+                if i.from == Status::Running
+                    && mark.is_some()
+                    && let Some(e) = self.store.get_execution(id).await?
+                    && e.status == Status::Running
+                    && e.worker_id.as_deref() == Some(worker_id)
+                    && e.transitions.last().and_then(|t| t.reason.as_ref()) == mark.as_ref()
+                {
+                    return Ok(Ok(()));
+                }
+                Ok(Err(format!("execution is {}", i.from)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Applies a checked state change and announces it. A final status first writes its
     /// notifications to the outbox, held; they are released once the change is stored
     /// (or marked not sent when it was refused), so none is lost or sent for nothing.
@@ -251,12 +283,18 @@ fn report_error(e: StoreError) -> ReportError {
 /// The in-process worker pool reports straight into the service.
 #[async_trait]
 impl Reporter for Executions {
-    async fn start(&self, job: &Job, worker_id: &str) -> Result<Start, ReportError> {
-        let mut change = StatusChange::to(Status::Running);
-        change.worker_id = Some(worker_id.to_string());
-        match self.change(&job.exec_id, change).await {
-            Ok(_) => Ok(Start::Run),
-            Err(StoreError::Illegal(i)) => Ok(Start::Drop(format!("execution is {}", i.from))),
+    async fn start(
+        &self,
+        job: &Job,
+        worker_id: &str,
+        delivery: &str,
+    ) -> Result<Start, ReportError> {
+        match self
+            .start_run(&job.exec_id, worker_id, Some(delivery))
+            .await
+        {
+            Ok(Ok(())) => Ok(Start::Run),
+            Ok(Err(why)) => Ok(Start::Drop(why)),
             Err(StoreError::NotFound(id)) => Ok(Start::Drop(format!("execution {id} not found"))),
             Err(e) => Err(ReportError::Retry(e.to_string())),
         }

@@ -181,11 +181,16 @@ impl HttpReporter {
 
 #[async_trait]
 impl Reporter for HttpReporter {
-    async fn start(&self, job: &Job, worker_id: &str) -> Result<Start, ReportError> {
+    async fn start(
+        &self,
+        job: &Job,
+        worker_id: &str,
+        delivery: &str,
+    ) -> Result<Start, ReportError> {
         match self
             .post(
                 &Self::exec_path(&job.exec_id, "start"),
-                &json!({ "worker_id": worker_id }),
+                &json!({ "worker_id": worker_id, "delivery": delivery }),
             )
             .await
         {

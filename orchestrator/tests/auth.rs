@@ -547,4 +547,23 @@ async fn worker_keys_report_only_on_their_pool() {
         (e["output"].as_str(), e["sandbox"].as_str()),
         (Some("boom\n"), Some("docker"))
     );
+
+    // A start whose answer was lost (the orchestrator died after recording it) is asked
+    // again for the same delivery: run it. Another delivery or worker: drop it.
+    let id = s.trigger("remote").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = s.url(&format!("/api/worker/executions/{id}/start"));
+    let first = json!({"worker_id": "aks-host", "delivery": "m-1:1"});
+    assert_eq!(post_json(&aks, &start, &first).await.1["run"], true);
+    assert_eq!(
+        post_json(&aks, &start, &first).await.1["run"],
+        true,
+        "the same delivery asking again"
+    );
+    let later = json!({"worker_id": "aks-host", "delivery": "m-1:2"});
+    assert_eq!(post_json(&aks, &start, &later).await.1["run"], false);
+    let other = json!({"worker_id": "aks-other", "delivery": "m-1:1"});
+    assert_eq!(post_json(&aks, &start, &other).await.1["run"], false);
+    let e = s.get(&format!("/api/executions/{id}")).await.1;
+    assert_eq!(e["transitions"][1]["reason"], "delivery m-1:1", "{e}");
 }

@@ -204,7 +204,26 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     let job = lease.job.clone();
     let exec_id = job.exec_id.clone();
 
-    match parts.reporter.start(&job, &config.worker_id).await {
+    // The answer to "start" can be lost (an orchestrator killed after recording it): ask
+    // again for the same delivery, holding the lease, before giving the job back.
+    let delivery = format!("{}:{}", lease.message_id, lease.dequeue_count);
+    let mut delay = Duration::from_millis(200);
+    let mut started = parts
+        .reporter
+        .start(&job, &config.worker_id, &delivery)
+        .await;
+    for _ in 0..5 {
+        if !matches!(started, Err(ReportError::Retry(_))) {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+        started = parts
+            .reporter
+            .start(&job, &config.worker_id, &delivery)
+            .await;
+    }
+    match started {
         Ok(Start::Run) => {}
         Ok(Start::Drop(why)) => {
             tracing::info!(exec_id = %exec_id, reason = %why, "job dropped");

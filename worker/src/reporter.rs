@@ -29,7 +29,10 @@ pub enum ReportError {
 
 #[async_trait]
 pub trait Reporter: Send + Sync + 'static {
-    async fn start(&self, job: &Job, worker_id: &str) -> Result<Start, ReportError>;
+    /// `delivery` names this delivery of the job (message id and count): asking again for
+    /// the same delivery, after an answer that was lost, gets `Run` again.
+    async fn start(&self, job: &Job, worker_id: &str, delivery: &str)
+    -> Result<Start, ReportError>;
     /// "Still running", with the output so far when it changed. Returns false when the
     /// execution should no longer run.
     async fn heartbeat(&self, exec_id: &ExecId, output: Option<&str>) -> Result<bool, ReportError>;

@@ -51,6 +51,9 @@ fn conflict(e: StoreError) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
     worker_id: String,
+    /// Which delivery of the job (a retry of the same one is answered `run` again).
+    #[serde(default)]
+    delivery: Option<String>,
 }
 
 pub async fn start(
@@ -61,16 +64,14 @@ pub async fn start(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
     own(&state, &id, &who).await?;
-    let mut change = StatusChange::to(Status::Running);
-    change.worker_id = Some(body.worker_id);
-    match state.executions.change(&id, change).await {
-        Ok(_) => Ok(Json(json!({"run": true})).into_response()),
-        // Already ran, cancelled, lost: the worker drops the job.
-        Err(StoreError::Illegal(i)) => Ok(Json(
-            json!({"run": false, "reason": format!("execution is {}", i.from)}),
-        )
-        .into_response()),
-        Err(e) => Err(e.into()),
+    match state
+        .executions
+        .start_run(&id, &body.worker_id, body.delivery.as_deref())
+        .await?
+    {
+        Ok(()) => Ok(Json(json!({"run": true})).into_response()),
+        // Already ran, runs elsewhere, cancelled, lost: the worker drops the job.
+        Err(why) => Ok(Json(json!({"run": false, "reason": why})).into_response()),
     }
 }
 
