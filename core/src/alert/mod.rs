@@ -103,10 +103,11 @@ impl FromStr for Severity {
     /// `Sev0`..`Sev4` (any case) or a bare digit.
     fn from_str(s: &str) -> Result<Self, ()> {
         let t = s.trim();
-        let digits = if t.len() > 3 && t[..3].eq_ignore_ascii_case("sev") {
-            &t[3..]
-        } else {
-            t
+        // `get` rather than slicing: the input is anyone's, and byte 3 need
+        // not be a character boundary.
+        let digits = match (t.get(..3), t.get(3..)) {
+            (Some(p), Some(rest)) if p.eq_ignore_ascii_case("sev") => rest,
+            _ => t,
         };
         digits.parse::<u8>().ok().and_then(Severity::new).ok_or(())
     }
@@ -399,6 +400,9 @@ mod tests {
         assert_eq!("2".parse::<Severity>(), Ok(Severity(2)));
         assert!("Sev5".parse::<Severity>().is_err());
         assert!("Sev2a".parse::<Severity>().is_err());
+        // Found by the fuzz suite: a multi-byte character across byte 3.
+        assert!("\u{466be}\u{202e}x".parse::<Severity>().is_err());
+        assert!("ab\u{e9}1".parse::<Severity>().is_err());
         assert_eq!(Severity::from_word("critical"), Some(Severity(0)));
         assert_eq!(Severity::from_word("warning"), Some(Severity(2)));
         assert_eq!(Severity::from_word("weird"), None);
