@@ -11,7 +11,7 @@ help:
 	@echo "make test    install test deps, check formatting and lints, run every test"
 	@echo "make bench   benchmark the engine (release build); figures in docs/benchmarks.md"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
-	@echo "make fuzz    long fuzz run of the alert parsers (FUZZ_CASES=200000)"
+	@echo "make fuzz    long fuzz run of the alert and document parsers (FUZZ_CASES=200000)"
 
 build:
 	$(CARGO) build -p cloudo-orchestrator --bin cloudo
@@ -53,10 +53,10 @@ bench:
 	$(CARGO) bench -p cloudo-orchestrator --bench ingest
 	./test-env/with-azurite.sh $(CARGO) bench -p cloudo-orchestrator --bench azure
 
-# The long run of the alert-parser fuzzers (make test runs a short one).
+# The long run of the fuzzers: alert payloads and operator documents (make test runs a short one).
 FUZZ_CASES ?= 200000
 fuzz:
-	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p cloudo-core --test fuzz_alerts -- --nocapture
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p cloudo-core --test fuzz_alerts --test fuzz_documents -- --nocapture
 
 clean:
 	$(CARGO) clean

@@ -6,7 +6,9 @@
 use cloudo_core::alert::{MAX_VALUE, alertmanager, azure};
 use cloudo_core::routing::Routes;
 use proptest::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+mod common;
 
 /// Field names the parsers look at, so random objects reach deep paths.
 const KEYS: &[&str] = &[
@@ -52,13 +54,9 @@ const KEYS: &[&str] = &[
     "ControllerKind",
 ];
 
-fn scalar() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+fn json() -> impl Strategy<Value = Value> {
+    common::json(
+        KEYS,
         prop_oneof![
             Just("azureMonitorCommonAlertSchema".to_string()),
             Just("Fired".to_string()),
@@ -70,24 +68,9 @@ fn scalar() -> impl Strategy<Value = Value> {
             Just("[{\"ServiceName\": 1}]".to_string()),
             ".{0,40}",
             "\\PC{0,5000}",
-        ]
-        .prop_map(Value::String),
-    ]
-}
-
-fn json() -> impl Strategy<Value = Value> {
-    scalar().prop_recursive(5, 64, 8, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(KEYS), inner), 0..8).prop_map(|kv| {
-                Value::Object(
-                    kv.into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect::<Map<_, _>>(),
-                )
-            }),
-        ]
-    })
+        ],
+        5,
+    )
 }
 
 fn fixtures() -> Vec<Value> {
@@ -108,31 +91,6 @@ fn fixtures() -> Vec<Value> {
     }
     assert!(out.len() > 20, "fixtures found: {}", out.len());
     out
-}
-
-/// Replaces the node reached by following `path` (indices taken modulo the width).
-fn mutate(mut v: Value, path: &[usize], with: Value) -> Value {
-    fn go(v: &mut Value, path: &[usize], with: Value) {
-        let Some((&i, rest)) = path.split_first() else {
-            *v = with;
-            return;
-        };
-        match v {
-            Value::Object(m) if !m.is_empty() => {
-                let key = m.keys().nth(i % m.len()).cloned().unwrap_or_default();
-                if let Some(child) = m.get_mut(&key) {
-                    go(child, rest, with);
-                }
-            }
-            Value::Array(a) if !a.is_empty() => {
-                let n = a.len();
-                go(&mut a[i % n], rest, with);
-            }
-            _ => *v = with,
-        }
-    }
-    go(&mut v, path, with);
-    v
 }
 
 fn check(v: &Value) {
@@ -174,7 +132,8 @@ proptest! {
         with in json(),
     ) {
         let all = fixtures();
-        let v = mutate(all[pick.index(all.len())].clone(), &path, with);
+        let mut v = all[pick.index(all.len())].clone();
+        common::mutate(&mut v, &path, with);
         check(&v);
     }
 }
