@@ -249,6 +249,17 @@ async fn bad_input_gets_clear_4xx_answers() {
     check(c, b, 400, "cursor");
     let (c, b) = s.get("/api/nothing-here").await;
     check(c, b, 404, "route");
+    // A known route with a method it does not take: 405 and what it does take.
+    let r = s.http.delete(s.url("/api/healthz")).send().await.unwrap();
+    assert_eq!(r.headers()["allow"], "GET, HEAD");
+    check(r.status().as_u16(), r.json().await.unwrap(), 405, "DELETE");
+    let r = s.http.post(s.url("/api/executions")).send().await.unwrap();
+    check(
+        r.status().as_u16(),
+        r.json().await.unwrap(),
+        405,
+        "allowed: GET",
+    );
 
     // A disabled schema is recorded as skipped, with the reason; an approval-gated one is
     // refused (no approval gate yet) and nothing is recorded or run.

@@ -167,6 +167,40 @@ fn unauthorized(msg: &str) -> Response {
     res
 }
 
+/// A request whose method the matched path does not declare: 405 with the methods it
+/// does (`Allow`), or — a path with no declared method at all — refused, failing closed.
+fn undeclared(table: &Table, method: &Method, path: &str) -> Response {
+    let mut allowed: Vec<&str> = table
+        .iter()
+        .filter(|((_, p), _)| *p == path)
+        .map(|((m, _), _)| m.as_str())
+        .collect();
+    if allowed.is_empty() {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "route has no declared role",
+        )
+        .into_response();
+    }
+    if allowed.contains(&"GET") {
+        allowed.push("HEAD");
+    }
+    allowed.sort_unstable();
+    allowed.dedup();
+    let allow = allowed.join(", ");
+    let mut res = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {path}; allowed: {allow}"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(header::ALLOW, v);
+    }
+    res
+}
+
 /// The middleware: authenticate, authorize, audit.
 pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
     let method = if req.method() == Method::HEAD {
@@ -187,13 +221,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
         .find(|((m, p), _)| *m == method && *p == path)
         .map(|(_, perm)| perm)
     else {
-        // Fails closed: a route without a declared role is not served.
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "route has no declared role",
-        )
-        .into_response();
+        return undeclared(&state.auth_table, &method, &path);
     };
     if perm == Permission::Public {
         return next.run(req).await;
