@@ -174,6 +174,12 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_LOST_AFTER", value_name = "SECS")]
     pub lost_after: Option<u64>,
 
+    /// An execution still waiting for a worker this long after it was queued ends `error`
+    /// (no worker serves its pool, or its job was lost) instead of running late [default:
+    /// 3600].
+    #[arg(long, env = "CLOUDO_QUEUE_TIMEOUT", value_name = "SECS")]
+    pub queue_timeout: Option<u64>,
+
     /// Largest request body accepted, in bytes [default: 1048576].
     #[arg(long, env = "CLOUDO_BODY_LIMIT", value_name = "BYTES")]
     pub body_limit: Option<usize>,

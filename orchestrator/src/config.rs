@@ -25,6 +25,7 @@ pub struct ServeConfig {
     pub concurrency: usize,
     pub output_cap: usize,
     pub lost_after: Duration,
+    pub queue_timeout: Duration,
     pub max_deliveries: u32,
     pub body_limit: usize,
     /// Base of links to executions: `--public-url`, else `http://<listen>`.
@@ -206,6 +207,7 @@ struct FileConfig {
     output_cap: Option<usize>,
     kill_grace: Option<u64>,
     lost_after: Option<u64>,
+    queue_timeout: Option<u64>,
     max_deliveries: Option<u32>,
     body_limit: Option<usize>,
     public_url: Option<String>,
@@ -281,6 +283,10 @@ impl ServeConfig {
             bail!(
                 "lost-after must be at least 6 seconds (workers heartbeat every 3 s), got {lost_after}"
             );
+        }
+        let queue_timeout = args.queue_timeout.or(file.queue_timeout).unwrap_or(3600);
+        if queue_timeout == 0 {
+            bail!("queue-timeout must be at least 1 second");
         }
         let git = match args.common.runbooks_git.or(file.runbooks_git) {
             None => None,
@@ -383,6 +389,7 @@ impl ServeConfig {
             concurrency,
             output_cap,
             lost_after: Duration::from_secs(lost_after),
+            queue_timeout: Duration::from_secs(queue_timeout),
             max_deliveries: args
                 .common
                 .max_deliveries

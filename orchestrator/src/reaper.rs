@@ -74,6 +74,17 @@ pub async fn recover_embedded(ex: &Executions, queue: &SqliteQueue) -> anyhow::R
     Ok(())
 }
 
+/// How long things may take before the reaper steps in.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// A running execution without a heartbeat for this long is lost.
+    pub lost_after: Duration,
+    /// An accepted execution no worker started for this long ends `error`.
+    pub queue_timeout: Duration,
+    /// Dedup keys older than this are purged.
+    pub dedup_window: Duration,
+}
+
 /// The periodic reaper. With several orchestrators on one store, only the holder of the
 /// store's `reaper` lease sweeps (`holder` names this process); the lease outlives three
 /// sweep periods, so a dead holder is replaced within that.
@@ -81,12 +92,11 @@ pub async fn run(
     ex: Executions,
     queue: Arc<dyn JobQueue>,
     pools: Vec<String>,
-    lost_after: Duration,
-    dedup_window: Duration,
+    bounds: Bounds,
     holder: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let every = (lost_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let every = (bounds.lost_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
     let mut leading = false;
     loop {
         tokio::select! {
@@ -112,11 +122,11 @@ pub async fn run(
                 continue;
             }
         }
-        if let Err(e) = sweep(&ex, &*queue, &pools, lost_after).await {
+        if let Err(e) = sweep(&ex, &*queue, &pools, bounds).await {
             tracing::error!(error = %e, "reaper sweep failed");
         }
         // Dedup keys older than the window can never match again.
-        if let Ok(window) = chrono::Duration::from_std(dedup_window)
+        if let Ok(window) = chrono::Duration::from_std(bounds.dedup_window)
             && let Err(e) = ex.store().purge_dedup(time::now() - window).await
         {
             tracing::error!(error = %e, "dedup purge failed");
@@ -128,20 +138,35 @@ async fn sweep(
     ex: &Executions,
     queue: &dyn JobQueue,
     pools: &[String],
-    lost_after: Duration,
+    bounds: Bounds,
 ) -> anyhow::Result<()> {
-    let cutoff = time::now() - chrono::Duration::from_std(lost_after)?;
+    let now = time::now();
+    let cutoff = now - chrono::Duration::from_std(bounds.lost_after)?;
     for e in ex.store().executions_in(Status::Running, BATCH).await? {
-        let last = e.heartbeat_at.or(e.started_at).unwrap_or(e.requested_at);
-        if last < cutoff {
+        if last_sign_of_life(&e) < cutoff {
             let reason = format!(
                 "no heartbeat from worker {} for over {} s",
                 e.worker_id.as_deref().unwrap_or("?"),
-                lost_after.as_secs()
+                bounds.lost_after.as_secs()
             );
             if !requeue(ex, queue, &e.exec_id, &reason).await? {
                 settle(ex, &e.exec_id, Status::Lost, &reason).await;
             }
+        }
+    }
+    // Waiting for a worker: a pool nobody serves, or a job lost between recording and
+    // queueing (an orchestrator killed there), would otherwise wait forever; and a
+    // remediation hours after its alert is more likely harm than help.
+    let cutoff = now - chrono::Duration::from_std(bounds.queue_timeout)?;
+    for e in ex.store().executions_in(Status::Accepted, BATCH).await? {
+        if last_sign_of_life(&e) < cutoff {
+            let reason = format!(
+                "not started within {} s of being queued: no worker of pool '{}' took it, or \
+                 its job was lost",
+                bounds.queue_timeout.as_secs(),
+                e.worker
+            );
+            settle(ex, &e.exec_id, Status::Error, &reason).await;
         }
     }
     for pool in pools {
@@ -165,6 +190,12 @@ async fn sweep(
         }
     }
     Ok(())
+}
+
+/// When an execution was last known to move: its last heartbeat, else its start (a
+/// requeued one keeps those of its lost attempt), else its request.
+fn last_sign_of_life(e: &cloudo_core::Execution) -> time::Timestamp {
+    e.heartbeat_at.or(e.started_at).unwrap_or(e.requested_at)
 }
 
 /// Requeues a running execution whose worker was lost, if its schema asked for retries
@@ -237,9 +268,7 @@ mod tests {
                 .await
                 .unwrap();
             tokio::time::sleep(Duration::from_millis(1100)).await;
-            sweep(&ex, &queue, &[], Duration::from_secs(1))
-                .await
-                .unwrap();
+            sweep(&ex, &queue, &[], bounds(1, 3600)).await.unwrap();
             let now = ex.store().get_execution(&e.exec_id).await.unwrap().unwrap();
             if round == 0 {
                 assert_eq!(now.status, Status::Accepted);
@@ -266,12 +295,51 @@ mod tests {
     }
     use cloudo_core::{Job, Store};
 
+    fn bounds(lost_after: u64, queue_timeout: u64) -> Bounds {
+        Bounds {
+            lost_after: Duration::from_secs(lost_after),
+            queue_timeout: Duration::from_secs(queue_timeout),
+            dedup_window: Duration::from_secs(600),
+        }
+    }
+
     fn parts() -> (Executions, SqliteQueue, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.db"), Durability::Process).unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::new(db.clone()));
         let queue = SqliteQueue::new(db, 2);
         (Executions::new(store, Arc::new(queue.clone())), queue, dir)
+    }
+
+    #[tokio::test]
+    async fn executions_no_worker_starts_end_after_the_queue_timeout() {
+        let (ex, queue, _dir) = parts();
+        let mut stale = new_execution("a", Status::Accepted);
+        stale.requested_at = time::now() - chrono::Duration::seconds(10);
+        let fresh = new_execution("b", Status::Accepted);
+        // Requeued after a lost attempt: asked for long ago, but its attempt was recent.
+        let mut requeued = new_execution("c", Status::Accepted);
+        requeued.requested_at = stale.requested_at;
+        for e in [&stale, &fresh, &requeued] {
+            ex.store().create_execution(e, None).await.unwrap();
+        }
+        for to in [Status::Running, Status::Accepted] {
+            ex.change(&requeued.exec_id, StatusChange::to(to))
+                .await
+                .unwrap();
+        }
+        sweep(&ex, &queue, &[], bounds(60, 5)).await.unwrap();
+        let get = |id: &ExecId| {
+            let (ex, id) = (ex.clone(), id.clone());
+            async move { ex.store().get_execution(&id).await.unwrap().unwrap() }
+        };
+        let s = get(&stale.exec_id).await;
+        assert_eq!(s.status, Status::Error);
+        let why = s.error.unwrap_or_default();
+        assert!(why.contains("not started within 5 s"), "{why}");
+        assert!(why.contains("pool 'default'"), "{why}");
+        assert_eq!(get(&fresh.exec_id).await.status, Status::Accepted);
+        assert_eq!(get(&requeued.exec_id).await.status, Status::Accepted);
     }
 
     #[tokio::test]
@@ -320,7 +388,7 @@ mod tests {
             .heartbeat(&healthy.exec_id, time::now(), None)
             .await
             .unwrap();
-        sweep(&ex, &queue, &["default".into()], Duration::from_secs(1))
+        sweep(&ex, &queue, &["default".into()], bounds(1, 3600))
             .await
             .unwrap();
 

@@ -144,8 +144,11 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         executions.clone(),
         queue.clone(),
         pools,
-        cfg.lost_after,
-        cfg.dedup_window,
+        reaper::Bounds {
+            lost_after: cfg.lost_after,
+            queue_timeout: cfg.queue_timeout,
+            dedup_window: cfg.dedup_window,
+        },
         instance.clone(),
         stopped,
     ));

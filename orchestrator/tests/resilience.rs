@@ -249,3 +249,42 @@ async fn a_second_engine_on_the_same_data_dir_is_refused() {
     let err = env.start_fails();
     assert!(err.contains("in use by another cloudo process"), "{err}");
 }
+
+#[tokio::test]
+async fn a_job_no_worker_takes_ends_after_the_queue_timeout() {
+    // Pool `far-away` has no worker here (the in-process ones serve `default` only).
+    let env = Env::new(
+        &catalog(&[
+            r#"{"id": "stranded", "runbook": "ok.sh", "worker": "far-away"}"#,
+            r#"{"id": "ok", "runbook": "ok.sh"}"#,
+        ]),
+        &[("ok.sh", "echo fine\n")],
+    )
+    .arg("--worker-pools")
+    .arg("default")
+    .arg("--queue-timeout")
+    .arg("2")
+    .arg("--lost-after")
+    .arg("6");
+    let s = env.start();
+    let started = std::time::Instant::now();
+    let id = s.trigger("stranded").await;
+    let e = s.wait(&id).await;
+    assert_eq!(e["status"], "error", "{e}");
+    let why = e["error"].as_str().unwrap();
+    assert!(why.contains("not started within 2 s"), "{e}");
+    assert!(why.contains("pool 'far-away'"), "{e}");
+    // Two seconds plus at most one sweep (lost-after / 4 = 1.5 s), with some slack.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        e["started_at"],
+        serde_json::Value::Null,
+        "it never ran: {e}"
+    );
+    // Served pools are unaffected.
+    assert_eq!(s.wait(&s.trigger("ok").await).await["status"], "succeeded");
+}
