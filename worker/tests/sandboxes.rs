@@ -275,3 +275,103 @@ async fn docker_sandbox_conforms_and_isolates() {
     conformance(&r).await;
     isolation(&r, |s| s.network = true).await;
 }
+
+/// A worker killed mid-run leaves its container running; whichever docker sandbox runs on
+/// that daemon next removes it once past the deadline it carries, and no sooner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_containers_past_their_deadline_are_removed() {
+    use bollard::Docker;
+    use bollard::models::ContainerCreateBody;
+    use bollard::query_parameters::{
+        CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    };
+    use std::collections::HashMap;
+
+    let image = std::env::var("CLOUDO_TEST_IMAGE")
+        .expect("CLOUDO_TEST_IMAGE (run test-env/setup-sandbox.sh)");
+    let sb = DockerSandbox::connect(&image, false, None)
+        .await
+        .expect("docker sandbox available (run test-env/setup-sandbox.sh)");
+    let docker = Docker::connect_with_defaults().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+
+    // What a dead worker leaves: a running container past its deadline; and one that is
+    // not yet (its worker may be alive and about to time it out itself).
+    let mut ids = Vec::new();
+    for (name, deadline) in [("orphan", now - 1), ("young", now + 3600)] {
+        let exec_id = uuid_like();
+        let body = ContainerCreateBody {
+            image: Some(image.clone()),
+            cmd: Some(vec!["sleep".into(), "300".into()]),
+            labels: Some(HashMap::from([
+                ("cloudo.deadline".to_string(), deadline.to_string()),
+                ("cloudo.exec_id".to_string(), exec_id.clone()),
+            ])),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&format!("cloudo-test-{name}-{exec_id}"))
+            .build();
+        let id = docker.create_container(Some(opts), body).await.unwrap().id;
+        docker.start_container(&id, None).await.unwrap();
+        ids.push(id);
+    }
+    let running = |id: String| {
+        let docker = docker.clone();
+        async move {
+            docker
+                .inspect_container(&id, None)
+                .await
+                .ok()
+                .and_then(|c| c.state)
+                .and_then(|s| s.running)
+        }
+    };
+    assert_eq!(running(ids[0].clone()).await, Some(true));
+
+    assert!(sb.remove_orphans().await >= 1);
+    assert_eq!(running(ids[0].clone()).await, None, "the orphan is gone");
+    assert_eq!(
+        running(ids[1].clone()).await,
+        Some(true),
+        "the young one stays"
+    );
+
+    let rm = RemoveContainerOptionsBuilder::default().force(true).build();
+    docker.remove_container(&ids[1], Some(rm)).await.unwrap();
+
+    // The sandbox's own containers carry their deadline: start + timeout + drain + margin
+    // (a timeout unlike the other tests', which may run meanwhile on the same daemon).
+    let r = Runner::new(Arc::new(sb));
+    let watcher = {
+        let docker = docker.clone();
+        tokio::spawn(async move {
+            let filters = HashMap::from([("label", vec!["cloudo.deadline"])]);
+            let mut seen = Vec::new();
+            for _ in 0..100 {
+                let opts = ListContainersOptionsBuilder::default()
+                    .filters(&filters)
+                    .build();
+                for c in docker.list_containers(Some(opts)).await.unwrap() {
+                    let l = c.labels.unwrap_or_default();
+                    seen.extend(l.get("cloudo.deadline").and_then(|d| d.parse::<u64>().ok()));
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            seen
+        })
+    };
+    let (out, _) = r
+        .run_with("sleep 3\n", &[], |s| s.timeout = Duration::from_secs(100))
+        .await;
+    assert_eq!(out.exit_code, Some(0), "{}", out.output);
+    let seen = watcher.await.unwrap();
+    // 100 s timeout + 5 s drain + 60 s margin.
+    assert!(
+        seen.iter().any(|d| (now + 165..now + 165 + 30).contains(d)),
+        "{seen:?} vs {now}"
+    );
+}

@@ -8,6 +8,11 @@
 //! no-new-privileges, an init process, uid 65534, memory (= memory + swap), pids, CPU quota
 //! and CPU-time limits. Output is attached before start and streamed into the capture; the
 //! wall-clock timeout kills the container; the container is always removed.
+//!
+//! A worker killed mid-run cannot do that. So each container carries its own deadline
+//! (label `cloudo.deadline`: start + timeout + a margin), and every docker sandbox on the
+//! daemon removes cloudo containers past theirs, at start and every minute: a runbook
+//! outlives a dead worker by at most its timeout plus the margin and a sweep period.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,7 +23,7 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    KillContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -36,6 +41,14 @@ pub struct DockerSandbox {
 
 /// How long to keep draining output after the container stopped.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// Label with the Unix time after which a container is an orphan.
+const DEADLINE_LABEL: &str = "cloudo.deadline";
+/// Past its timeout, the worker that owns a container kills it, drains, inspects and
+/// removes it; this much longer and nobody will.
+const ORPHAN_MARGIN: Duration = Duration::from_secs(60);
+/// How often a docker sandbox looks for orphans.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 fn err(what: &str) -> impl Fn(bollard::errors::Error) -> SandboxError + '_ {
     move |e| SandboxError(format!("docker: {what}: {e}"))
@@ -69,7 +82,21 @@ impl DockerSandbox {
                 "image {default_image} is not present and pulling is off (--sandbox-pull)"
             ));
         }
+        me.remove_orphans().await;
+        let janitor = me.docker.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP_EVERY).await;
+                remove_orphans(&janitor).await;
+            }
+        });
         Ok(me)
+    }
+
+    /// Removes the cloudo containers past their deadline (their worker died); returns how
+    /// many.
+    pub async fn remove_orphans(&self) -> usize {
+        remove_orphans(&self.docker).await
     }
 
     pub fn describe(&self) -> String {
@@ -96,14 +123,62 @@ impl DockerSandbox {
     }
 
     async fn remove(&self, id: &str) {
-        let opts = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
-        if let Err(e) = self.docker.remove_container(id, Some(opts)).await {
+        remove(&self.docker, id).await;
+    }
+}
+
+async fn remove(docker: &Docker, id: &str) -> bool {
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(id, Some(opts)).await {
+        Ok(()) => true,
+        Err(e) => {
             tracing::warn!(container = id, error = %e, "cannot remove container");
+            false
         }
     }
+}
+
+async fn remove_orphans(docker: &Docker) -> usize {
+    let filters = HashMap::from([("label", vec![DEADLINE_LABEL])]);
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = match docker.list_containers(Some(opts)).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "docker: cannot list containers to find orphans");
+            return 0;
+        }
+    };
+    let now = unix_now();
+    let mut removed = 0;
+    for c in containers {
+        let deadline = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(DEADLINE_LABEL))
+            .and_then(|d| d.parse::<u64>().ok());
+        let (Some(id), Some(deadline)) = (c.id, deadline) else {
+            continue;
+        };
+        if deadline < now && remove(docker, &id).await {
+            let exec_id = c.labels.as_ref().and_then(|l| l.get("cloudo.exec_id"));
+            tracing::warn!(container = %id, exec_id = ?exec_id,
+                "removed a runbook container past its deadline (its worker stopped)");
+            removed += 1;
+        }
+    }
+    removed
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[async_trait]
@@ -170,8 +245,13 @@ impl Sandbox for DockerSandbox {
             ]),
             ..Default::default()
         };
+        let deadline = unix_now() + (spec.timeout + DRAIN + ORPHAN_MARGIN).as_secs();
         let body = ContainerCreateBody {
             image: Some(image),
+            labels: Some(HashMap::from([
+                (DEADLINE_LABEL.to_string(), deadline.to_string()),
+                ("cloudo.exec_id".to_string(), spec.exec_id.to_string()),
+            ])),
             cmd: Some(cmd),
             env: Some(env),
             working_dir: Some("/tmp".into()),
