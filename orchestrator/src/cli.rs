@@ -175,8 +175,8 @@ pub struct ServeArgs {
     pub lost_after: Option<u64>,
 
     /// An execution still waiting for a worker this long after it was queued ends `error`
-    /// (no worker serves its pool, or its job was lost) instead of running late [default:
-    /// 3600].
+    /// (no worker serves its pool, or its job was lost) instead of running late; at most
+    /// 30 days [default: 3600].
     #[arg(long, env = "CLOUDO_QUEUE_TIMEOUT", value_name = "SECS")]
     pub queue_timeout: Option<u64>,
 

@@ -279,14 +279,17 @@ impl ServeConfig {
             bail!("output-cap must be between 1 KiB and 256 MiB, got {output_cap}");
         }
         let lost_after = args.lost_after.or(file.lost_after).unwrap_or(90);
-        if lost_after < 6 {
+        if !(6..=86_400).contains(&lost_after) {
             bail!(
-                "lost-after must be at least 6 seconds (workers heartbeat every 3 s), got {lost_after}"
+                "lost-after must be between 6 seconds (workers heartbeat every 3 s) and 86400 \
+                 (a day), got {lost_after}"
             );
         }
         let queue_timeout = args.queue_timeout.or(file.queue_timeout).unwrap_or(3600);
-        if queue_timeout == 0 {
-            bail!("queue-timeout must be at least 1 second");
+        if !(1..=2_592_000).contains(&queue_timeout) {
+            bail!(
+                "queue-timeout must be between 1 second and 2592000 (30 days), got {queue_timeout}"
+            );
         }
         let git = match args.common.runbooks_git.or(file.runbooks_git) {
             None => None,

@@ -13,20 +13,30 @@ use crate::executions::Executions;
 
 const BATCH: usize = 500;
 
-/// Ends `id` with `status` unless it already ended; a lost race is not an error.
-async fn settle(ex: &Executions, id: &ExecId, status: Status, reason: &str) {
+/// Ends `id` with `status` unless it already ended; a lost race is not an error. False
+/// when the store failed (logged).
+async fn settle(ex: &Executions, id: &ExecId, status: Status, reason: &str) -> bool {
     match ex.change(id, StatusChange::to(status).reason(reason)).await {
         Ok(_) => tracing::warn!(exec_id = %id, status = %status, reason, "execution settled"),
         Err(StoreError::Illegal(_)) => {}
-        Err(e) => tracing::error!(exec_id = %id, error = %e, "cannot settle execution"),
+        Err(e) => {
+            tracing::error!(exec_id = %id, error = %e, "cannot settle execution");
+            return false;
+        }
     }
+    true
 }
 
 /// Start-up of the embedded engine, which owns its database alone: whatever was running
 /// belonged to the previous process and is lost (and what is left of its processes is
 /// killed); leases it held are void; executions recorded without a job (a crash between
-/// the two writes) are errors.
-pub async fn recover_embedded(ex: &Executions, queue: &SqliteQueue) -> anyhow::Result<()> {
+/// the two writes) are errors, and so are those that waited past `queue_timeout` while the
+/// engine was down (before any worker can start them, so none of those runs late).
+pub async fn recover_embedded(
+    ex: &Executions,
+    queue: &SqliteQueue,
+    queue_timeout: Duration,
+) -> anyhow::Result<()> {
     loop {
         let running = ex.store().executions_in(Status::Running, BATCH).await?;
         if running.is_empty() {
@@ -66,9 +76,11 @@ pub async fn recover_embedded(ex: &Executions, queue: &SqliteQueue) -> anyhow::R
             .await;
         }
     }
+    let expired = expire_queued(ex, queue_timeout).await?;
     tracing::info!(
         released_leases = released,
-        queued = accepted.len() - orphans,
+        queued = accepted.len().saturating_sub(orphans + expired),
+        expired,
         "recovery done"
     );
     Ok(())
@@ -140,8 +152,7 @@ async fn sweep(
     pools: &[String],
     bounds: Bounds,
 ) -> anyhow::Result<()> {
-    let now = time::now();
-    let cutoff = now - chrono::Duration::from_std(bounds.lost_after)?;
+    let cutoff = time::now() - chrono::Duration::from_std(bounds.lost_after)?;
     for e in ex.store().executions_in(Status::Running, BATCH).await? {
         if last_sign_of_life(&e) < cutoff {
             let reason = format!(
@@ -154,21 +165,7 @@ async fn sweep(
             }
         }
     }
-    // Waiting for a worker: a pool nobody serves, or a job lost between recording and
-    // queueing (an orchestrator killed there), would otherwise wait forever; and a
-    // remediation hours after its alert is more likely harm than help.
-    let cutoff = now - chrono::Duration::from_std(bounds.queue_timeout)?;
-    for e in ex.store().executions_in(Status::Accepted, BATCH).await? {
-        if last_sign_of_life(&e) < cutoff {
-            let reason = format!(
-                "not started within {} s of being queued: no worker of pool '{}' took it, or \
-                 its job was lost",
-                bounds.queue_timeout.as_secs(),
-                e.worker
-            );
-            settle(ex, &e.exec_id, Status::Error, &reason).await;
-        }
-    }
+    expire_queued(ex, bounds.queue_timeout).await?;
     for pool in pools {
         for dead in queue.dead_letters(pool, BATCH).await? {
             let Some(job) = dead.job else { continue };
@@ -190,6 +187,40 @@ async fn sweep(
         }
     }
     Ok(())
+}
+
+/// Ends `error` the accepted executions no worker started within `queue_timeout`: a pool
+/// nobody serves, or a job lost between recording and queueing (an orchestrator killed
+/// there), would otherwise wait forever; and a remediation hours after its alert is more
+/// likely harm than help. Their jobs, if they ever reach a worker, are dropped at start.
+/// Returns how many ended.
+async fn expire_queued(ex: &Executions, queue_timeout: Duration) -> anyhow::Result<usize> {
+    let cutoff = time::now() - chrono::Duration::from_std(queue_timeout)?;
+    let mut expired = 0;
+    loop {
+        // Oldest first: a full batch that all expired may have more behind it.
+        let batch = ex.store().executions_in(Status::Accepted, BATCH).await?;
+        let mut in_batch = 0;
+        for e in &batch {
+            if last_sign_of_life(e) < cutoff {
+                let reason = format!(
+                    "not started within {} s of being queued: no worker of pool '{}' took it, \
+                     or its job was lost",
+                    queue_timeout.as_secs(),
+                    e.worker
+                );
+                if !settle(ex, &e.exec_id, Status::Error, &reason).await {
+                    // The store is failing: the next sweep tries again.
+                    return Ok(expired + in_batch);
+                }
+                in_batch += 1;
+            }
+        }
+        expired += in_batch;
+        if batch.len() < BATCH || in_batch < batch.len() {
+            return Ok(expired);
+        }
+    }
 }
 
 /// When an execution was last known to move: its last heartbeat, else its start (a

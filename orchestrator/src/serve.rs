@@ -91,7 +91,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let mut executions = Executions::new(store.clone(), queue.clone());
     match &sqlite_queue {
         // The embedded engine owns its database: settle what the previous process left.
-        Some(q) => reaper::recover_embedded(&executions, q).await?,
+        Some(q) => reaper::recover_embedded(&executions, q, cfg.queue_timeout).await?,
         // A shared store: other processes' runs are not ours to settle at start; the
         // reaper (one at a time, by lease) settles silent ones. Waiters also poll, since
         // another orchestrator may record the end.

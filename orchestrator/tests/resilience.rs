@@ -288,3 +288,54 @@ async fn a_job_no_worker_takes_ends_after_the_queue_timeout() {
     // Served pools are unaffected.
     assert_eq!(s.wait(&s.trigger("ok").await).await["status"], "succeeded");
 }
+
+#[tokio::test]
+async fn jobs_that_expired_while_the_engine_was_down_never_run() {
+    let mut env = Env::new(
+        &catalog(&[r#"{"id": "late", "runbook": "late.sh"}"#]),
+        &[("late.sh", "echo ran\n")],
+    )
+    .arg("--worker-pools")
+    .arg("none");
+    let mut s = env.start();
+    let id = s.trigger("late").await;
+    assert!(s.stop().success());
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // Back with workers for its pool, and a queue timeout it has already passed: recovery
+    // ends it before any worker can take the job (the periodic reaper alone would race
+    // the workers).
+    env.extra_args = vec!["--queue-timeout".into(), "2".into()];
+    let s = env.start();
+    let e = s.wait(&id).await;
+    assert_eq!(e["status"], "error", "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("not started within 2 s"),
+        "{e}"
+    );
+    assert_eq!(e["output"], serde_json::Value::Null, "it never ran: {e}");
+    // A fresh one runs.
+    assert_eq!(s.wait(&s.trigger("late").await).await["output"], "ran\n");
+}
+
+#[tokio::test]
+async fn reaper_bounds_out_of_range_stop_start_up() {
+    for (flag, value, needle) in [
+        ("--queue-timeout", "0", "queue-timeout must be between"),
+        (
+            "--queue-timeout",
+            "99999999999999999",
+            "queue-timeout must be between",
+        ),
+        ("--lost-after", "5", "lost-after must be between"),
+        ("--lost-after", "86401", "lost-after must be between"),
+    ] {
+        let env = Env::new(&catalog(&[]), &[]).arg(flag).arg(value);
+        let err = env.start_fails();
+        assert!(err.contains(needle), "{flag} {value}: {err}");
+    }
+}
