@@ -285,6 +285,10 @@ impl ServeConfig {
                  (a day), got {lost_after}"
             );
         }
+        let dedup_window = args.dedup_window.or(file.dedup_window).unwrap_or(600);
+        if dedup_window > 604_800 {
+            bail!("dedup-window must be at most 604800 seconds (7 days), got {dedup_window}");
+        }
         let queue_timeout = args.queue_timeout.or(file.queue_timeout).unwrap_or(3600);
         if !(1..=2_592_000).contains(&queue_timeout) {
             bail!(
@@ -299,8 +303,8 @@ impl ServeConfig {
                     .runbooks_refresh
                     .or(file.runbooks_refresh)
                     .unwrap_or(60);
-                if refresh < 5 {
-                    bail!("runbooks-refresh must be at least 5 seconds, got {refresh}");
+                if !(5..=86_400).contains(&refresh) {
+                    bail!("runbooks-refresh must be between 5 and 86400 seconds, got {refresh}");
                 }
                 Some(GitSource {
                     url,
@@ -343,11 +347,13 @@ impl ServeConfig {
         {
             bail!("limits: memory at least 4 MiB, pids at least 4, cpu above 0");
         }
+        let kill_grace = args.common.kill_grace.or(file.kill_grace).unwrap_or(5);
+        if kill_grace > 3600 {
+            bail!("kill-grace must be at most 3600 seconds, got {kill_grace}");
+        }
         let sandbox = SandboxOptions {
             choice,
-            kill_grace: Duration::from_secs(
-                args.common.kill_grace.or(file.kill_grace).unwrap_or(5),
-            ),
+            kill_grace: Duration::from_secs(kill_grace),
             image: args
                 .common
                 .sandbox_image
@@ -407,9 +413,7 @@ impl ServeConfig {
                 .or(file.sqlite_sync)
                 .unwrap_or(SqliteSync::Normal),
             routes: args.routes.or(file.routes),
-            dedup_window: Duration::from_secs(
-                args.dedup_window.or(file.dedup_window).unwrap_or(600),
-            ),
+            dedup_window: Duration::from_secs(dedup_window),
             compat_lowercase_resource: args
                 .compat_lowercase_resource
                 .or(file.compat_lowercase_resource)

@@ -323,8 +323,18 @@ async fn jobs_that_expired_while_the_engine_was_down_never_run() {
 }
 
 #[tokio::test]
-async fn reaper_bounds_out_of_range_stop_start_up() {
+async fn durations_out_of_range_stop_start_up() {
     for (flag, value, needle) in [
+        (
+            "--dedup-window",
+            "1000000000000000",
+            "dedup-window must be at most",
+        ),
+        (
+            "--kill-grace",
+            "18446744073709551615",
+            "kill-grace must be at most",
+        ),
         ("--queue-timeout", "0", "queue-timeout must be between"),
         (
             "--queue-timeout",
