@@ -325,6 +325,9 @@ pub struct StatusChange {
     pub runbook_commit: Option<String>,
     pub sandbox: Option<String>,
     pub oom: bool,
+    /// Apply only if the execution is still in this status (a decision taken on what was
+    /// read must not land on what changed meanwhile).
+    pub only_from: Option<Status>,
 }
 
 impl StatusChange {
@@ -340,6 +343,7 @@ impl StatusChange {
             runbook_commit: None,
             sandbox: None,
             oom: false,
+            only_from: None,
         }
     }
 
@@ -348,10 +352,18 @@ impl StatusChange {
         self
     }
 
+    pub fn only_from(mut self, status: Status) -> Self {
+        self.only_from = Some(status);
+        self
+    }
+
     /// Applies the change to an execution in memory, after [`check_transition`] said yes.
     /// Adapters persist the result, so both adapters set the same fields the same way.
     pub fn apply(&self, e: &mut Execution, at: Timestamp) -> Result<Transition, IllegalTransition> {
         let to = self.to;
+        if self.only_from.is_some_and(|f| f != e.status) {
+            return Err(IllegalTransition { from: e.status, to });
+        }
         check_transition(e.status, to)?;
         let from = e.status;
         e.status = to;
@@ -400,6 +412,30 @@ impl StatusChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_only_from_one_status_refuses_any_other() {
+        let mut e = crate::conformance::store::new_execution("a", Status::Accepted);
+        let late = StatusChange::to(Status::Error).only_from(Status::Accepted);
+        let mut started = e.clone();
+        assert!(
+            StatusChange::to(Status::Running)
+                .apply(&mut started, crate::time::now())
+                .is_ok()
+        );
+        // Running -> Error is a legal move, but not the one decided on.
+        let refused = late.apply(&mut started, crate::time::now());
+        assert_eq!(
+            refused.map(|_| ()),
+            Err(IllegalTransition {
+                from: Status::Running,
+                to: Status::Error
+            })
+        );
+        assert_eq!(started.status, Status::Running);
+        assert!(late.apply(&mut e, crate::time::now()).is_ok());
+        assert_eq!(e.status, Status::Error);
+    }
 
     #[test]
     fn terminal_states_never_move() {

@@ -16,7 +16,12 @@ const BATCH: usize = 500;
 /// Ends `id` with `status` unless it already ended; a lost race is not an error. False
 /// when the store failed (logged).
 async fn settle(ex: &Executions, id: &ExecId, status: Status, reason: &str) -> bool {
-    match ex.change(id, StatusChange::to(status).reason(reason)).await {
+    settle_with(ex, id, StatusChange::to(status).reason(reason)).await
+}
+
+async fn settle_with(ex: &Executions, id: &ExecId, change: StatusChange) -> bool {
+    let (status, reason) = (change.to, change.reason.clone().unwrap_or_default());
+    match ex.change(id, change).await {
         Ok(_) => tracing::warn!(exec_id = %id, status = %status, reason, "execution settled"),
         Err(StoreError::Illegal(_)) => {}
         Err(e) => {
@@ -209,7 +214,11 @@ async fn expire_queued(ex: &Executions, queue_timeout: Duration) -> anyhow::Resu
                     queue_timeout.as_secs(),
                     e.worker
                 );
-                if !settle(ex, &e.exec_id, Status::Error, &reason).await {
+                // Only if still waiting: a worker may start it between the read and now.
+                let change = StatusChange::to(Status::Error)
+                    .reason(reason)
+                    .only_from(Status::Accepted);
+                if !settle_with(ex, &e.exec_id, change).await {
                     // The store is failing: the next sweep tries again.
                     return Ok(expired + in_batch);
                 }

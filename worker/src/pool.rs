@@ -386,6 +386,7 @@ pub fn outcome_change(job: &Job, o: RunOutcome, memory_mb: u64) -> StatusChange 
         runbook_commit: None,
         sandbox: None,
         oom: o.oom,
+        only_from: None,
     }
 }
 
