@@ -17,6 +17,10 @@ use crate::routing::{ConditionFilter, SeverityRange};
 pub const DEFAULT_TIMEOUT_SECS: u64 = 900;
 /// The largest accepted `timeout` (one day): nothing may run unbounded.
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// The largest memory limit (1 TiB): byte counts must fit the kernel's and Docker's fields.
+pub const MAX_MEMORY_MB: u64 = 1 << 20;
+/// The largest pids limit (the kernel's own ceiling, `pid_max`, is 4 194 304).
+pub const MAX_PIDS: u64 = 4_194_304;
 /// The pool a schema without `worker` runs on.
 pub const DEFAULT_POOL: &str = "default";
 
@@ -410,8 +414,17 @@ impl RawEntity {
         {
             return Err(bad("sandbox", "must be one of process, bwrap, docker"));
         }
-        if limits.memory_mb == Some(0) || limits.pids == Some(0) {
-            return Err(bad("limits", "memory_mb and pids must be positive"));
+        if limits
+            .memory_mb
+            .is_some_and(|m| m == 0 || m > MAX_MEMORY_MB)
+            || limits.pids.is_some_and(|p| p == 0 || p > MAX_PIDS)
+        {
+            return Err(bad(
+                "limits",
+                &format!(
+                    "memory_mb must be between 1 and {MAX_MEMORY_MB}, pids between 1 and {MAX_PIDS}"
+                ),
+            ));
         }
         if limits
             .cpu
@@ -588,6 +601,18 @@ mod tests {
             args.location,
             r#"entry [0].entity[0] (id "x"), field "run_args""#
         );
+
+        for limits in [
+            r#"{"memory_mb": 0}"#,
+            r#"{"memory_mb": 17592186044417}"#,
+            r#"{"pids": 5000000}"#,
+        ] {
+            let e = parse(&format!(
+                r#"[{{"partition_key": "p", "entity": [{{"id": "x", "runbook": "r", "limits": {limits}}}]}}]"#
+            ))
+            .expect_err(limits);
+            assert!(e.location.ends_with(r#"field "limits""#), "{e}");
+        }
 
         let timeout = parse(
             r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "r", "timeout": 0}]}]"#,

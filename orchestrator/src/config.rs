@@ -340,12 +340,17 @@ impl ServeConfig {
             pids: args.common.limit_pids.or(file.limit_pids).unwrap_or(256),
             cpu: args.common.limit_cpu.or(file.limit_cpu).unwrap_or(1.0),
         };
-        if defaults.memory_mb < 4
-            || defaults.pids < 4
+        if !(4..=cloudo_core::schema::MAX_MEMORY_MB).contains(&defaults.memory_mb)
+            || !(4..=cloudo_core::schema::MAX_PIDS).contains(&defaults.pids)
             || defaults.cpu.is_nan()
             || defaults.cpu <= 0.0
+            || defaults.cpu > 256.0
         {
-            bail!("limits: memory at least 4 MiB, pids at least 4, cpu above 0");
+            bail!(
+                "limits: memory 4 to {} MiB, pids 4 to {}, cpu above 0 and at most 256",
+                cloudo_core::schema::MAX_MEMORY_MB,
+                cloudo_core::schema::MAX_PIDS
+            );
         }
         let kill_grace = args.common.kill_grace.or(file.kill_grace).unwrap_or(5);
         if kill_grace > 3600 {
