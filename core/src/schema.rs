@@ -21,6 +21,8 @@ pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 pub const MAX_MEMORY_MB: u64 = 1 << 20;
 /// The largest pids limit (the kernel's own ceiling, `pid_max`, is 4 194 304).
 pub const MAX_PIDS: u64 = 4_194_304;
+/// The largest CPU limit, in cores.
+pub const MAX_CPU: f64 = 256.0;
 /// The pool a schema without `worker` runs on.
 pub const DEFAULT_POOL: &str = "default";
 
@@ -428,9 +430,12 @@ impl RawEntity {
         }
         if limits
             .cpu
-            .is_some_and(|c| c.is_nan() || c <= 0.0 || c > 256.0)
+            .is_some_and(|c| c.is_nan() || c <= 0.0 || c > MAX_CPU)
         {
-            return Err(bad("limits", "cpu must be between 0 and 256 cores"));
+            return Err(bad(
+                "limits",
+                &format!("cpu must be between 0 and {MAX_CPU} cores"),
+            ));
         }
         let priority = match self.priority.as_deref().map(str::trim) {
             None | Some("") => None,

@@ -140,6 +140,23 @@ impl ServeConfig {
     }
 }
 
+/// A duration option in seconds, refused outside `range` (durations feed date and instant
+/// arithmetic, where a huge value would overflow).
+fn seconds(
+    name: &str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> anyhow::Result<Duration> {
+    if range.contains(&value) {
+        return Ok(Duration::from_secs(value));
+    }
+    let (lo, hi) = range.into_inner();
+    if lo == 0 {
+        bail!("{name} must be at most {hi} seconds, got {value}");
+    }
+    bail!("{name} must be between {lo} and {hi} seconds, got {value}");
+}
+
 /// `--secrets-file` (a JSON object) plus `CLOUDO_SECRET_<NAME>` variables.
 fn load_secrets(file: Option<&Path>) -> anyhow::Result<HashMap<String, Secret>> {
     let mut out = HashMap::new();
@@ -278,34 +295,32 @@ impl ServeConfig {
         if !(1024..=256 << 20).contains(&output_cap) {
             bail!("output-cap must be between 1 KiB and 256 MiB, got {output_cap}");
         }
-        let lost_after = args.lost_after.or(file.lost_after).unwrap_or(90);
-        if !(6..=86_400).contains(&lost_after) {
-            bail!(
-                "lost-after must be between 6 seconds (workers heartbeat every 3 s) and 86400 \
-                 (a day), got {lost_after}"
-            );
-        }
-        let dedup_window = args.dedup_window.or(file.dedup_window).unwrap_or(600);
-        if dedup_window > 604_800 {
-            bail!("dedup-window must be at most 604800 seconds (7 days), got {dedup_window}");
-        }
-        let queue_timeout = args.queue_timeout.or(file.queue_timeout).unwrap_or(3600);
-        if !(1..=2_592_000).contains(&queue_timeout) {
-            bail!(
-                "queue-timeout must be between 1 second and 2592000 (30 days), got {queue_timeout}"
-            );
-        }
+        let lost_after = seconds(
+            "lost-after",
+            args.lost_after.or(file.lost_after).unwrap_or(90),
+            6..=86_400,
+        )?;
+        let dedup_window = seconds(
+            "dedup-window",
+            args.dedup_window.or(file.dedup_window).unwrap_or(600),
+            0..=604_800,
+        )?;
+        let queue_timeout = seconds(
+            "queue-timeout",
+            args.queue_timeout.or(file.queue_timeout).unwrap_or(3600),
+            1..=2_592_000,
+        )?;
         let git = match args.common.runbooks_git.or(file.runbooks_git) {
             None => None,
             Some(url) => {
-                let refresh = args
-                    .common
-                    .runbooks_refresh
-                    .or(file.runbooks_refresh)
-                    .unwrap_or(60);
-                if !(5..=86_400).contains(&refresh) {
-                    bail!("runbooks-refresh must be between 5 and 86400 seconds, got {refresh}");
-                }
+                let refresh = seconds(
+                    "runbooks-refresh",
+                    args.common
+                        .runbooks_refresh
+                        .or(file.runbooks_refresh)
+                        .unwrap_or(60),
+                    5..=86_400,
+                )?;
                 Some(GitSource {
                     url,
                     reference: args.common.runbooks_ref.or(file.runbooks_ref),
@@ -314,7 +329,7 @@ impl ServeConfig {
                         .runbooks_path
                         .or(file.runbooks_path)
                         .unwrap_or_default(),
-                    refresh: Duration::from_secs(refresh),
+                    refresh,
                     ssh_key: args.common.git_ssh_key.or(file.git_ssh_key),
                     token: std::env::var("CLOUDO_GIT_TOKEN")
                         .ok()
@@ -340,25 +355,28 @@ impl ServeConfig {
             pids: args.common.limit_pids.or(file.limit_pids).unwrap_or(256),
             cpu: args.common.limit_cpu.or(file.limit_cpu).unwrap_or(1.0),
         };
-        if !(4..=cloudo_core::schema::MAX_MEMORY_MB).contains(&defaults.memory_mb)
-            || !(4..=cloudo_core::schema::MAX_PIDS).contains(&defaults.pids)
-            || defaults.cpu.is_nan()
-            || defaults.cpu <= 0.0
-            || defaults.cpu > 256.0
         {
-            bail!(
-                "limits: memory 4 to {} MiB, pids 4 to {}, cpu above 0 and at most 256",
-                cloudo_core::schema::MAX_MEMORY_MB,
-                cloudo_core::schema::MAX_PIDS
-            );
+            use cloudo_core::schema::{MAX_CPU, MAX_MEMORY_MB, MAX_PIDS};
+            if !(4..=MAX_MEMORY_MB).contains(&defaults.memory_mb)
+                || !(4..=MAX_PIDS).contains(&defaults.pids)
+                || defaults.cpu.is_nan()
+                || defaults.cpu <= 0.0
+                || defaults.cpu > MAX_CPU
+            {
+                bail!(
+                    "limits: memory 4 to {MAX_MEMORY_MB} MiB, pids 4 to {MAX_PIDS}, cpu above 0 \
+                     and at most {MAX_CPU}"
+                );
+            }
         }
-        let kill_grace = args.common.kill_grace.or(file.kill_grace).unwrap_or(5);
-        if kill_grace > 3600 {
-            bail!("kill-grace must be at most 3600 seconds, got {kill_grace}");
-        }
+        let kill_grace = seconds(
+            "kill-grace",
+            args.common.kill_grace.or(file.kill_grace).unwrap_or(5),
+            0..=3600,
+        )?;
         let sandbox = SandboxOptions {
             choice,
-            kill_grace: Duration::from_secs(kill_grace),
+            kill_grace,
             image: args
                 .common
                 .sandbox_image
@@ -402,8 +420,8 @@ impl ServeConfig {
                 .unwrap_or(LogFormat::Human),
             concurrency,
             output_cap,
-            lost_after: Duration::from_secs(lost_after),
-            queue_timeout: Duration::from_secs(queue_timeout),
+            lost_after,
+            queue_timeout,
             max_deliveries: args
                 .common
                 .max_deliveries
@@ -418,7 +436,7 @@ impl ServeConfig {
                 .or(file.sqlite_sync)
                 .unwrap_or(SqliteSync::Normal),
             routes: args.routes.or(file.routes),
-            dedup_window: Duration::from_secs(dedup_window),
+            dedup_window,
             compat_lowercase_resource: args
                 .compat_lowercase_resource
                 .or(file.compat_lowercase_resource)

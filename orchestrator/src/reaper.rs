@@ -13,23 +13,18 @@ use crate::executions::Executions;
 
 const BATCH: usize = 500;
 
-/// Ends `id` with `status` unless it already ended; a lost race is not an error. False
-/// when the store failed (logged).
-async fn settle(ex: &Executions, id: &ExecId, status: Status, reason: &str) -> bool {
-    settle_with(ex, id, StatusChange::to(status).reason(reason)).await
+/// Ends `id` with `status` unless it already ended; a lost race is not an error.
+async fn settle(ex: &Executions, id: &ExecId, status: Status, reason: &str) {
+    settle_with(ex, id, StatusChange::to(status).reason(reason)).await;
 }
 
-async fn settle_with(ex: &Executions, id: &ExecId, change: StatusChange) -> bool {
+async fn settle_with(ex: &Executions, id: &ExecId, change: StatusChange) {
     let (status, reason) = (change.to, change.reason.clone().unwrap_or_default());
     match ex.change(id, change).await {
         Ok(_) => tracing::warn!(exec_id = %id, status = %status, reason, "execution settled"),
         Err(StoreError::Illegal(_)) => {}
-        Err(e) => {
-            tracing::error!(exec_id = %id, error = %e, "cannot settle execution");
-            return false;
-        }
+        Err(e) => tracing::error!(exec_id = %id, error = %e, "cannot settle execution"),
     }
-    true
 }
 
 /// Start-up of the embedded engine, which owns its database alone: whatever was running
@@ -69,6 +64,8 @@ pub async fn recover_embedded(
         .executions_in(Status::Accepted, 10_000_000)
         .await?;
     let queued = queue.queued_exec_ids().await?;
+    let cutoff = time::now() - chrono::Duration::from_std(queue_timeout)?;
+    let mut expired = 0;
     for e in &accepted {
         if !queued.contains(e.exec_id.as_str()) {
             orphans += 1;
@@ -79,12 +76,14 @@ pub async fn recover_embedded(
                 "the engine stopped before this execution's job was queued",
             )
             .await;
+        } else if let Some(change) = expiry(e, cutoff, queue_timeout) {
+            expired += 1;
+            settle_with(ex, &e.exec_id, change).await;
         }
     }
-    let expired = expire_queued(ex, queue_timeout).await?;
     tracing::info!(
         released_leases = released,
-        queued = accepted.len().saturating_sub(orphans + expired),
+        queued = accepted.len() - orphans - expired,
         expired,
         "recovery done"
     );
@@ -198,38 +197,38 @@ async fn sweep(
 /// nobody serves, or a job lost between recording and queueing (an orchestrator killed
 /// there), would otherwise wait forever; and a remediation hours after its alert is more
 /// likely harm than help. Their jobs, if they ever reach a worker, are dropped at start.
-/// Returns how many ended.
-async fn expire_queued(ex: &Executions, queue_timeout: Duration) -> anyhow::Result<usize> {
+/// The oldest batch per sweep, like the running ones.
+async fn expire_queued(ex: &Executions, queue_timeout: Duration) -> anyhow::Result<()> {
     let cutoff = time::now() - chrono::Duration::from_std(queue_timeout)?;
-    let mut expired = 0;
-    loop {
-        // Oldest first: a full batch that all expired may have more behind it.
-        let batch = ex.store().executions_in(Status::Accepted, BATCH).await?;
-        let mut in_batch = 0;
-        for e in &batch {
-            if last_sign_of_life(e) < cutoff {
-                let reason = format!(
-                    "not started within {} s of being queued: no worker of pool '{}' took it, \
-                     or its job was lost",
-                    queue_timeout.as_secs(),
-                    e.worker
-                );
-                // Only if still waiting: a worker may start it between the read and now.
-                let change = StatusChange::to(Status::Error)
-                    .reason(reason)
-                    .only_from(Status::Accepted);
-                if !settle_with(ex, &e.exec_id, change).await {
-                    // The store is failing: the next sweep tries again.
-                    return Ok(expired + in_batch);
-                }
-                in_batch += 1;
-            }
-        }
-        expired += in_batch;
-        if batch.len() < BATCH || in_batch < batch.len() {
-            return Ok(expired);
+    for e in ex.store().executions_in(Status::Accepted, BATCH).await? {
+        if let Some(change) = expiry(&e, cutoff, queue_timeout) {
+            settle_with(ex, &e.exec_id, change).await;
         }
     }
+    Ok(())
+}
+
+/// The change that ends an accepted execution waiting since before `cutoff`, if it is.
+fn expiry(
+    e: &cloudo_core::Execution,
+    cutoff: time::Timestamp,
+    queue_timeout: Duration,
+) -> Option<StatusChange> {
+    if last_sign_of_life(e) >= cutoff {
+        return None;
+    }
+    let reason = format!(
+        "not started within {} s of being queued: no worker of pool '{}' took it, or its job \
+         was lost",
+        queue_timeout.as_secs(),
+        e.worker
+    );
+    // Only if still waiting: a worker may start it between the read and the write.
+    Some(
+        StatusChange::to(Status::Error)
+            .reason(reason)
+            .only_from(Status::Accepted),
+    )
 }
 
 /// When an execution was last known to move: its last heartbeat, else its start (a

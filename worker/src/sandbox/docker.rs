@@ -44,6 +44,8 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Label with the Unix time after which a container is an orphan.
 const DEADLINE_LABEL: &str = "cloudo.deadline";
+/// Label with the execution a container runs.
+const EXEC_LABEL: &str = "cloudo.exec_id";
 /// Past its timeout, the worker that owns a container kills it, drains, inspects and
 /// removes it; this much longer and nobody will.
 const ORPHAN_MARGIN: Duration = Duration::from_secs(60);
@@ -121,10 +123,6 @@ impl DockerSandbox {
         }
         Ok(())
     }
-
-    async fn remove(&self, id: &str) {
-        remove(&self.docker, id).await;
-    }
 }
 
 async fn remove(docker: &Docker, id: &str) -> bool {
@@ -166,7 +164,7 @@ async fn remove_orphans(docker: &Docker) -> usize {
             continue;
         };
         if deadline < now && remove(docker, &id).await {
-            let exec_id = c.labels.as_ref().and_then(|l| l.get("cloudo.exec_id"));
+            let exec_id = c.labels.as_ref().and_then(|l| l.get(EXEC_LABEL));
             tracing::warn!(container = %id, exec_id = ?exec_id,
                 "removed a runbook container past its deadline (its worker stopped)");
             removed += 1;
@@ -250,7 +248,7 @@ impl Sandbox for DockerSandbox {
             image: Some(image),
             labels: Some(HashMap::from([
                 (DEADLINE_LABEL.to_string(), deadline.to_string()),
-                ("cloudo.exec_id".to_string(), spec.exec_id.to_string()),
+                (EXEC_LABEL.to_string(), spec.exec_id.to_string()),
             ])),
             cmd: Some(cmd),
             env: Some(env),
@@ -273,7 +271,7 @@ impl Sandbox for DockerSandbox {
             .map_err(err("create"))?
             .id;
         let result = self.run_created(&id, &spec, started).await;
-        self.remove(&id).await;
+        remove(&self.docker, &id).await;
         result
     }
 }
