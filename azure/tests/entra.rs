@@ -95,7 +95,7 @@ async fn store_and_queue_work_with_entra_tokens_over_https() {
     assert_eq!(got.status, Status::Running);
 
     let queue = AzureQueue::new(account, &p, 3);
-    let job = cloudo_core::Job::for_execution(&e, Default::default());
+    let job = cloudo_core::Job::for_execution(&e, Default::default(), None);
     queue
         .enqueue("default", &job)
         .await

@@ -31,8 +31,10 @@ const CONTEXT_PREFIXES: [&str; 6] = ["RESOURCE_", "AKS_", "ALERT_", "MONITOR_", 
 
 /// The largest value a single variable may carry (the payload excepted).
 pub const MAX_VALUE_BYTES: usize = 4096;
-/// The largest `CLOUDO_PAYLOAD` passed (Azure's own cap on an action-group body is 256 KB).
-pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// The largest payload passed in `CLOUDO_PAYLOAD`: the kernel refuses to start a program
+/// with one environment string over 128 KiB (`Argument list too long`). A larger payload
+/// leaves `CLOUDO_PAYLOAD` empty; `CLOUDO_PAYLOAD_FILE` (set by every sandbox) always has it.
+pub const MAX_ENV_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// May a job carry this variable name?
 pub fn is_contract_name(name: &str) -> bool {
@@ -44,9 +46,10 @@ pub fn is_contract_name(name: &str) -> bool {
         && CONTEXT_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The environment of one runbook run, but for `HOME`: each sandbox adds `HOME` pointing at
-/// the private working directory it creates.
-pub fn runbook_env(job: &Job) -> BTreeMap<String, String> {
+/// The environment of one runbook run, with `payload` (the trigger's body), but for `HOME`
+/// and `CLOUDO_PAYLOAD_FILE`: each sandbox adds those, pointing at the private working
+/// directory it creates and the payload's file in it.
+pub fn runbook_env(job: &Job, payload: Option<&str>) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     for name in CONTEXT_VARS {
         env.insert(name.to_string(), String::new());
@@ -68,9 +71,8 @@ pub fn runbook_env(job: &Job) -> BTreeMap<String, String> {
         ("CLOUDO_REQUESTED_AT", time::rfc3339(job.requested_at)),
         (
             "CLOUDO_PAYLOAD",
-            job.payload
-                .as_deref()
-                .map(|p| truncate(p, MAX_PAYLOAD_BYTES))
+            payload
+                .filter(|p| p.len() <= MAX_ENV_PAYLOAD_BYTES)
                 .unwrap_or_default()
                 .to_string(),
         ),
@@ -117,18 +119,22 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             payload: None,
+            payload_bytes: 0,
         }
     }
 
     #[test]
     fn jobs_cannot_set_process_variables() {
-        let env = runbook_env(&job(&[
-            ("PATH", "/evil"),
-            ("LD_PRELOAD", "x.so"),
-            ("BASH_ENV", "/tmp/x"),
-            ("RESOURCE_NAME", "vm1"),
-            ("resource_rg", "lower"),
-        ]));
+        let env = runbook_env(
+            &job(&[
+                ("PATH", "/evil"),
+                ("LD_PRELOAD", "x.so"),
+                ("BASH_ENV", "/tmp/x"),
+                ("RESOURCE_NAME", "vm1"),
+                ("resource_rg", "lower"),
+            ]),
+            None,
+        );
         assert_eq!(env["PATH"], RUNBOOK_PATH);
         assert!(!env.contains_key("LD_PRELOAD") && !env.contains_key("BASH_ENV"));
         assert!(!env.contains_key("resource_rg"));
@@ -136,6 +142,15 @@ mod tests {
         assert_eq!(env["AKS_POD"], "");
         assert_eq!(env["CLOUDO_ONCALL"], "true");
         assert!(!env.contains_key("HOME"), "the sandbox sets HOME");
+    }
+
+    #[test]
+    fn a_large_payload_is_left_out_of_the_environment() {
+        let small = "{\"a\": 1}";
+        assert_eq!(runbook_env(&job(&[]), Some(small))["CLOUDO_PAYLOAD"], small);
+        let big = "x".repeat(MAX_ENV_PAYLOAD_BYTES + 1);
+        assert_eq!(runbook_env(&job(&[]), Some(&big))["CLOUDO_PAYLOAD"], "");
+        assert_eq!(runbook_env(&job(&[]), None)["CLOUDO_PAYLOAD"], "");
     }
 
     #[test]

@@ -246,8 +246,14 @@ pub struct Execution {
     pub worker_id: Option<String>,
     #[serde(with = "time::serde_rfc3339::option")]
     pub heartbeat_at: Option<Timestamp>,
-    /// The request body exactly as received (always JSON when present).
+    /// The request body exactly as received (always JSON when present). Stored once per
+    /// delivery: see [`Execution::body_of`].
     pub request_body: Option<String>,
+    /// The execution that stores this one's request body: the executions of one delivery
+    /// (an Alertmanager group, an alert that runs several schemas) share one stored copy.
+    /// `get_execution` fills `request_body` from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_of: Option<ExecId>,
     /// The runbook's context (`RESOURCE_*`, `MONITOR_CONDITION`, ...) as queued, so a retry
     /// runs with the same. Never secrets: those are added on the worker.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -305,6 +311,7 @@ impl Execution {
             worker_id: None,
             heartbeat_at: None,
             request_body,
+            body_of: None,
             env: Default::default(),
             retry_on_lost: schema.retry_on_lost,
             transitions: Vec::new(),

@@ -35,14 +35,31 @@ pub struct Job {
     /// `AKS_*`, ...). Names are checked by [`crate::env::is_contract_name`] on the worker.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// `CLOUDO_PAYLOAD`: the trigger's body as received, if any.
+    /// The trigger's body as received, when it is small enough to travel in the message
+    /// ([`INLINE_PAYLOAD_BYTES`]); a larger one stays in the store and `payload_bytes` says
+    /// the worker must fetch it.
     #[serde(default)]
     pub payload: Option<String>,
+    /// Size of a payload left in the store (0: none, or it is inline).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub payload_bytes: u64,
+}
+
+/// Largest payload carried in a job message (an Azure queue message holds 64 KiB, base64).
+pub const INLINE_PAYLOAD_BYTES: usize = 16 * 1024;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Job {
-    /// The job for an execution that was just recorded.
-    pub fn for_execution(e: &Execution, env: BTreeMap<String, String>) -> Self {
+    /// The job for an execution that was just recorded, whose request body is `body`.
+    pub fn for_execution(e: &Execution, env: BTreeMap<String, String>, body: Option<&str>) -> Self {
+        let (payload, payload_bytes) = match body {
+            Some(b) if b.len() <= INLINE_PAYLOAD_BYTES => (Some(b.to_string()), 0),
+            Some(b) => (None, b.len() as u64),
+            None => (None, 0),
+        };
         Self {
             exec_id: e.exec_id.clone(),
             schema_id: e.schema_id.clone(),
@@ -57,7 +74,8 @@ impl Job {
             timeout_secs: e.timeout_secs,
             requested_at: e.requested_at,
             env,
-            payload: e.request_body.clone(),
+            payload,
+            payload_bytes,
         }
     }
 }

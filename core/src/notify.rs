@@ -313,6 +313,8 @@ pub enum Delivery {
     Pending,
     Delivered,
     Failed,
+    /// Never sent, and why is in `last_error` (an on-call failure with no channel to page).
+    Skipped,
 }
 
 /// One message in the outbox: what to send where, and how sending went. The request

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use crate::job::Job;
 use crate::time::Timestamp;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     /// The lease was lost: it expired and someone else holds the message now, or the
     /// message is gone. The holder must not act on it any more.
@@ -53,6 +53,15 @@ pub struct DeadLetter {
 #[async_trait]
 pub trait JobQueue: Send + Sync + 'static {
     async fn enqueue(&self, pool: &str, job: &Job) -> QueueResult<String>;
+    /// Enqueues several jobs (pool, job), in one step where the adapter can; one result per
+    /// job, in order.
+    async fn enqueue_many(&self, jobs: &[(String, Job)]) -> Vec<QueueResult<String>> {
+        let mut out = Vec::with_capacity(jobs.len());
+        for (pool, job) in jobs {
+            out.push(self.enqueue(pool, job).await);
+        }
+        out
+    }
     /// Leases the oldest visible message of `pool`, hiding it for `visibility`.
     async fn lease(&self, pool: &str, visibility: Duration) -> QueueResult<Option<Lease>>;
     /// Extends a lease; the returned lease carries the new pop receipt.

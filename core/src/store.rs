@@ -57,6 +57,39 @@ pub struct DedupKey {
     pub window: std::time::Duration,
 }
 
+/// The executions of one alert (or manual trigger) of a delivery, deduplicated by `dedup`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub executions: Vec<NewExecution>,
+    pub dedup: Option<DedupKey>,
+}
+
+/// Gives the executions of `batch` the delivery's body: the first execution holds it
+/// (`holder` is `None`), or all refer to the one that does.
+pub fn share_body(
+    batch: &[NewExecution],
+    body: Option<&str>,
+    holder: Option<&ExecId>,
+) -> Vec<NewExecution> {
+    let mut out = batch.to_vec();
+    let Some(body) = body else {
+        return out;
+    };
+    let holder = holder
+        .cloned()
+        .or_else(|| out.first().map(|n| n.execution.exec_id.clone()));
+    for (i, n) in out.iter_mut().enumerate() {
+        if i == 0 && holder.as_ref() == Some(&n.execution.exec_id) {
+            n.execution.request_body = Some(body.to_string());
+            n.execution.body_of = None;
+        } else {
+            n.execution.request_body = None;
+            n.execution.body_of.clone_from(&holder);
+        }
+    }
+    out
+}
+
 /// What [`Store::create_executions`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
@@ -153,6 +186,27 @@ pub trait Store: Send + Sync + 'static {
             reason: reason.map(str::to_string),
         }];
         self.create_executions(&batch, None).await.map(|_| ())
+    }
+
+    /// Records the batches of one delivery, each as [`Store::create_executions`] would (its
+    /// own dedup key), with `body` stored once: on the first execution created, the others
+    /// referring to it (`body_of`). Adapters that can make it one atomic step do.
+    async fn create_batches(
+        &self,
+        batches: &[Batch],
+        body: Option<&str>,
+    ) -> StoreResult<Vec<Created>> {
+        let mut holder: Option<ExecId> = None;
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            let batch = share_body(&b.executions, body, holder.as_ref());
+            let created = self.create_executions(&batch, b.dedup.as_ref()).await?;
+            if created == Created::New && holder.is_none() && body.is_some() {
+                holder = batch.first().map(|n| n.execution.exec_id.clone());
+            }
+            out.push(created);
+        }
+        Ok(out)
     }
 
     /// Forgets dedup keys recorded before `before`.

@@ -73,7 +73,7 @@ fn direct(
     use cloudo_worker::{ResolvedLimits, RunSpec, Sandbox};
     let grace = Duration::from_secs(1);
     let sb: Box<dyn Sandbox> = match sandbox {
-        "process" => Box::new(ProcessSandbox { kill_grace: grace }),
+        "process" => Box::new(ProcessSandbox::new(grace)),
         "bwrap" => Box::new(BwrapSandbox::detect(grace).expect("bwrap")),
         _ => Box::new(
             rt.block_on(DockerSandbox::connect(
@@ -101,6 +101,8 @@ fn direct(
                 },
                 image: None,
                 live: None,
+                secrets: Default::default(),
+                payload: None,
             };
             let t = Instant::now();
             let out = rt.block_on(sb.run(spec)).expect("sandbox run");

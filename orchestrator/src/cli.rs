@@ -184,6 +184,20 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_BODY_LIMIT", value_name = "BYTES")]
     pub body_limit: Option<usize>,
 
+    /// Seconds a client has to send a request's headers; slower ones are cut with 408
+    /// [default: 20].
+    #[arg(long, env = "CLOUDO_HEADER_TIMEOUT", value_name = "SECS")]
+    pub header_timeout: Option<u64>,
+
+    /// Open connections one client address may hold; more are answered 429 [default: 512].
+    #[arg(long, env = "CLOUDO_MAX_CLIENT_CONNECTIONS", value_name = "N")]
+    pub max_client_connections: Option<usize>,
+
+    /// Most alerts one request may carry (an Alertmanager group); more are refused with 413
+    /// [default: 5000].
+    #[arg(long, env = "CLOUDO_MAX_ALERTS", value_name = "N")]
+    pub max_alerts: Option<usize>,
+
     /// Base URL used in links to executions [default: http://<listen>].
     #[arg(long, env = "CLOUDO_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,

@@ -28,6 +28,10 @@ pub struct ServeConfig {
     pub queue_timeout: Duration,
     pub max_deliveries: u32,
     pub body_limit: usize,
+    /// Header timeout and connections per client of the HTTP server.
+    pub connections: crate::http_server::ConnectionLimits,
+    /// Most alerts one request may carry (an Alertmanager group).
+    pub max_alerts: usize,
     /// Base of links to executions: `--public-url`, else `http://<listen>`.
     pub public_url: String,
     /// Whether `public_url` was given (else it follows the address actually bound).
@@ -227,6 +231,9 @@ struct FileConfig {
     queue_timeout: Option<u64>,
     max_deliveries: Option<u32>,
     body_limit: Option<usize>,
+    header_timeout: Option<u64>,
+    max_client_connections: Option<usize>,
+    max_alerts: Option<usize>,
     public_url: Option<String>,
     sqlite_sync: Option<SqliteSync>,
     routes: Option<PathBuf>,
@@ -310,6 +317,24 @@ impl ServeConfig {
             args.queue_timeout.or(file.queue_timeout).unwrap_or(3600),
             1..=2_592_000,
         )?;
+        let connections = crate::http_server::ConnectionLimits {
+            header_timeout: seconds(
+                "header-timeout",
+                args.header_timeout.or(file.header_timeout).unwrap_or(20),
+                1..=600,
+            )?,
+            per_client: args
+                .max_client_connections
+                .or(file.max_client_connections)
+                .unwrap_or(512),
+        };
+        if connections.per_client == 0 {
+            bail!("max-client-connections must be at least 1");
+        }
+        let max_alerts = args.max_alerts.or(file.max_alerts).unwrap_or(5000);
+        if !(1..=100_000).contains(&max_alerts) {
+            bail!("max-alerts must be between 1 and 100000, got {max_alerts}");
+        }
         let git = match args.common.runbooks_git.or(file.runbooks_git) {
             None => None,
             Some(url) => {
@@ -429,6 +454,8 @@ impl ServeConfig {
                 .unwrap_or(5)
                 .max(1),
             body_limit: args.body_limit.or(file.body_limit).unwrap_or(1 << 20),
+            connections,
+            max_alerts,
             public_url,
             public_url_given,
             sqlite_sync: args

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use cloudo_core::alert::Alert;
 use cloudo_core::routing::Routes;
-use cloudo_core::store::{DedupKey, NewExecution};
+use cloudo_core::store::{Batch, DedupKey, NewExecution};
 use cloudo_core::{Catalog, Execution, Schema, Status};
 
 use crate::executions::{Executions, Submitted, TriggerError};
@@ -53,14 +53,9 @@ impl std::fmt::Debug for Ingest {
 }
 
 /// A new execution of `schema` for `req`, born in `status`, with `error` as its reason.
+/// (The request's body is stored by the submission, once for all its executions.)
 fn recorded(schema: &Schema, status: Status, error: Option<String>, req: &Request) -> Execution {
-    let mut e = Execution::new(
-        schema,
-        status,
-        &req.initiator,
-        req.team.clone(),
-        req.body.clone(),
-    );
+    let mut e = Execution::new(schema, status, &req.initiator, req.team.clone(), None);
     e.error = error;
     e
 }
@@ -152,11 +147,16 @@ impl Ingest {
                 .as_ref()
                 .map(|k| format!("manual:{}:{k}", schema.id)),
         );
-        let batch = vec![NewExecution {
-            execution: e,
-            reason,
-        }];
-        self.submit(batch, &BTreeMap::new(), dedup.as_ref()).await
+        let batch = Batch {
+            executions: vec![NewExecution {
+                execution: e,
+                reason,
+            }],
+            dedup,
+        };
+        let body = req.body.clone();
+        self.submit_one(batch, BTreeMap::new(), body.as_deref())
+            .await
     }
 
     /// Which schemas an alert chooses, and how (for answers and `routes/test`).
@@ -203,8 +203,41 @@ impl Ingest {
         explicit: Option<&Schema>,
         req: Request,
     ) -> Result<Outcome, TriggerError> {
+        let (batch, env) = self.batch_for(alert, explicit, &req);
+        self.submit_one(batch, env, req.body.as_deref()).await
+    }
+
+    /// The executions for every alert of one delivery (an Alertmanager group): one batch
+    /// per alert (each deduplicated on its own), recorded together, the body stored once.
+    pub async fn alerts(
+        &self,
+        alerts: &[Alert],
+        explicit: Option<&Schema>,
+        req: Request,
+    ) -> Result<Vec<Outcome>, TriggerError> {
+        let batches = alerts
+            .iter()
+            .map(|a| self.batch_for(a, explicit, &req))
+            .collect();
+        Ok(self
+            .executions
+            .submit(batches, req.body.as_deref())
+            .await?
+            .into_iter()
+            .map(Outcome::from)
+            .collect())
+    }
+
+    /// What one alert records: an execution per chosen schema (accepted, or skipped with
+    /// the reason), or one `routed` execution; and the runbook variables.
+    fn batch_for(
+        &self,
+        alert: &Alert,
+        explicit: Option<&Schema>,
+        req: &Request,
+    ) -> (Batch, BTreeMap<String, String>) {
         let (chosen, how) = self.choose(alert, explicit);
-        let mut batch = Vec::new();
+        let mut executions = Vec::new();
         for schema in &chosen {
             let declined = declines(schema, alert);
             let status = if declined.is_some() {
@@ -212,13 +245,13 @@ impl Ingest {
             } else {
                 Status::Accepted
             };
-            let e = recorded(schema, status, declined.clone(), &req);
-            batch.push(NewExecution {
+            let e = recorded(schema, status, declined.clone(), req);
+            executions.push(NewExecution {
                 execution: e,
                 reason: declined.or_else(|| Some(format!("chosen by {how}"))),
             });
         }
-        if batch.is_empty() {
+        if executions.is_empty() {
             let name = if alert.rule.is_empty() {
                 "alert"
             } else {
@@ -232,25 +265,36 @@ impl Ingest {
                 &Schema::placeholder(name),
                 Status::Routed,
                 Some(reason.clone()),
-                &req,
+                req,
             );
-            batch.push(NewExecution {
+            executions.push(NewExecution {
                 execution: e,
                 reason: Some(reason),
             });
         }
-        let env = alert.env(self.lowercase_resource);
-        let dedup = self.dedup(alert.dedup_key.clone());
-        self.submit(batch, &env, dedup.as_ref()).await
+        let batch = Batch {
+            executions,
+            dedup: self.dedup(alert.dedup_key.clone()),
+        };
+        (batch, alert.env(self.lowercase_resource))
     }
 
-    async fn submit(
+    async fn submit_one(
         &self,
-        batch: Vec<NewExecution>,
-        env: &BTreeMap<String, String>,
-        dedup: Option<&DedupKey>,
+        batch: Batch,
+        env: BTreeMap<String, String>,
+        body: Option<&str>,
     ) -> Result<Outcome, TriggerError> {
-        Ok(match self.executions.submit(batch, env, dedup).await? {
+        let mut out = self.executions.submit(vec![(batch, env)], body).await?;
+        out.pop()
+            .map(Outcome::from)
+            .ok_or_else(|| TriggerError::Queue("nothing was recorded".into()))
+    }
+}
+
+impl From<Submitted> for Outcome {
+    fn from(s: Submitted) -> Self {
+        match s {
             Submitted::New(executions) => Outcome {
                 executions,
                 duplicate: false,
@@ -259,6 +303,6 @@ impl Ingest {
                 executions,
                 duplicate: true,
             },
-        })
+        }
     }
 }

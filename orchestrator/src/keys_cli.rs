@@ -76,7 +76,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { name } => {
-            if !store.delete_key(&name).await? {
+            if !crate::access::revoke_key(&*store, &name).await? {
                 bail!("no key named {name:?}");
             }
             eprintln!("revoked {name:?}");

@@ -2,10 +2,12 @@
 //! commands of the `cloudo` and `cloudo-worker` binaries (which only call [`cloudo_main`]
 //! and [`worker_main`]).
 
+mod access;
 mod api;
 mod cli;
 mod config;
 mod executions;
+mod http_server;
 mod ingest;
 mod keys_cli;
 mod logging;

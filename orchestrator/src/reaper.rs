@@ -272,7 +272,16 @@ async fn requeue(
         Err(StoreError::Illegal(_)) => return Ok(true),
         Err(err) => return Err(err.into()),
     };
-    let job = cloudo_core::Job::for_execution(&e, e.env.clone());
+    // The body may be stored on another execution of the same delivery.
+    let body = match &e.request_body {
+        Some(b) => Some(b.clone()),
+        None => ex
+            .store()
+            .get_execution(id)
+            .await?
+            .and_then(|x| x.request_body),
+    };
+    let job = cloudo_core::Job::for_execution(&e, e.env.clone(), body.as_deref());
     if let Err(err) = queue.enqueue(&e.worker, &job).await {
         settle(
             ex,
@@ -396,7 +405,7 @@ mod tests {
         queue
             .enqueue(
                 "default",
-                &Job::for_execution(&poisoned, Default::default()),
+                &Job::for_execution(&poisoned, Default::default(), None),
             )
             .await
             .unwrap();

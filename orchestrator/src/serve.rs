@@ -15,8 +15,6 @@ use cloudo_worker::{
 };
 use tokio::sync::watch;
 
-use cloudo_worker::runbooks::Secret;
-
 use crate::api::routes::ROUTES_SETTING;
 use crate::api::{self, AppState};
 use crate::cli::SqliteSync;
@@ -107,6 +105,14 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         &public_url,
     )?;
     executions = executions.with_notifier(notifier.clone());
+    let unpaged = notifier.unpaged_oncall_schemas();
+    if !unpaged.is_empty() {
+        tracing::warn!(
+            schemas = %unpaged.join(", "),
+            "on-call schemas exist and no notification channel is configured: their failures \
+             page nobody (set an Opsgenie key, Slack, or teams in --notify-routes)"
+        );
+    }
 
     let runbooks = runbook_source(&cfg).await;
 
@@ -185,6 +191,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         keys: Arc::default(),
         dev_no_auth: cfg.dev_no_auth,
         ingest_limit: Arc::new(crate::api::auth::RateLimit::new(cfg.ingest_rate)),
+        max_alerts: cfg.max_alerts,
         audit,
         entra: match &cfg.entra {
             None => None,
@@ -200,18 +207,17 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             cfg.listen
         );
     } else {
-        bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
+        crate::access::bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
     }
     tracing::info!(addr = %addr, "listening");
 
-    axum::serve(
+    crate::http_server::serve(
         listener,
-        api::router(state, cfg.body_limit)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        api::router(state, cfg.body_limit),
+        cfg.connections,
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("HTTP server failed")?;
+    .await;
 
     // The router (and every audit sink) is gone: the writer stores what is queued and ends.
     if tokio::time::timeout(Duration::from_secs(10), audit_writer)
@@ -236,25 +242,6 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         let _ = r.await;
     }
     tracing::info!("stopped");
-    Ok(())
-}
-
-/// The first admin key: `CLOUDO_ADMIN_KEY` (stored as the key `admin`, replacing an older
-/// one), or, when no key exists at all, a generated one printed once on stderr.
-async fn bootstrap_admin(store: &dyn Store, key: Option<&Secret>) -> anyhow::Result<()> {
-    use cloudo_core::auth::{ApiKey, Role, generate_key};
-    let record = |k: &str| ApiKey::for_secret(k, "admin".into(), Role::Admin, None, None);
-    match key {
-        Some(k) => store.put_key(&record(k.expose()), true).await?,
-        None if store.list_keys().await?.is_empty() => {
-            let k = generate_key().map_err(anyhow::Error::msg)?;
-            store.put_key(&record(&k), false).await?;
-            eprintln!(
-                "cloudo: no API key existed, so an admin key was created. It is shown only now:\n\n    {k}\n\nUse it as 'Authorization: Bearer <key>'; create others with 'cloudo keys create'."
-            );
-        }
-        None => {}
-    }
     Ok(())
 }
 

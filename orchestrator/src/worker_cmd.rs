@@ -11,7 +11,7 @@ use cloudo_azure::AzureQueue;
 use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Job, StatusChange, time};
 use cloudo_worker::runbooks::Secret;
-use cloudo_worker::{PoolConfig, PoolParts, ReportError, Reporter, Sandboxes, Start};
+use cloudo_worker::{PoolConfig, PoolParts, ReportError, Reporter, RunRef, Sandboxes, Start};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -181,17 +181,9 @@ impl HttpReporter {
 
 #[async_trait]
 impl Reporter for HttpReporter {
-    async fn start(
-        &self,
-        job: &Job,
-        worker_id: &str,
-        delivery: &str,
-    ) -> Result<Start, ReportError> {
+    async fn start(&self, job: &Job, run: &RunRef) -> Result<Start, ReportError> {
         match self
-            .post(
-                &Self::exec_path(&job.exec_id, "start"),
-                &json!({ "worker_id": worker_id, "delivery": delivery }),
-            )
+            .post(&Self::exec_path(&job.exec_id, "start"), &json!(run))
             .await
         {
             Ok(v) if v["run"] == json!(true) => Ok(Start::Run),
@@ -204,19 +196,32 @@ impl Reporter for HttpReporter {
         }
     }
 
-    async fn heartbeat(&self, exec_id: &ExecId, output: Option<&str>) -> Result<bool, ReportError> {
-        let body = match output {
-            Some(o) => json!({ "output": o }),
-            None => json!({}),
-        };
+    async fn heartbeat(
+        &self,
+        exec_id: &ExecId,
+        run: &RunRef,
+        output: Option<&str>,
+    ) -> Result<bool, ReportError> {
+        let body = json!({
+            "worker_id": run.worker_id,
+            "delivery": run.delivery,
+            "output": output,
+        });
         let v = self
             .post(&Self::exec_path(exec_id, "heartbeat"), &body)
             .await?;
         Ok(v["running"] != json!(false))
     }
 
-    async fn finish(&self, exec_id: &ExecId, change: StatusChange) -> Result<(), ReportError> {
+    async fn finish(
+        &self,
+        exec_id: &ExecId,
+        run: &RunRef,
+        change: StatusChange,
+    ) -> Result<(), ReportError> {
         let body = json!({
+            "worker_id": run.worker_id,
+            "delivery": run.delivery,
             "status": change.to,
             "reason": change.reason,
             "exit_code": change.exit_code,
@@ -230,6 +235,13 @@ impl Reporter for HttpReporter {
         self.post(&Self::exec_path(exec_id, "finish"), &body)
             .await
             .map(|_| ())
+    }
+
+    async fn payload(&self, exec_id: &ExecId, run: &RunRef) -> Result<Option<String>, ReportError> {
+        let v = self
+            .post(&Self::exec_path(exec_id, "payload"), &json!(run))
+            .await?;
+        Ok(v["payload"].as_str().map(str::to_string))
     }
 
     async fn alive(&self, info: &WorkerInfo) -> Result<(), ReportError> {

@@ -401,6 +401,20 @@ async fn the_same_alert_delivered_twenty_times_at_once_runs_once() {
     let (code, _) = post(&s, "/api/Trigger", &resolved).await;
     assert_eq!(code, 202);
 
+    // Another rule delivered with the same alertId (as Azure's test notifications are): its
+    // own delivery, not a duplicate of the first.
+    let other_rule = body.replace("test-metricAlertRule", "other-metricAlertRule");
+    assert_ne!(other_rule, body);
+    let (code, ack) = post(&s, "/api/Trigger", &other_rule).await;
+    assert!(code == 200 || code == 202, "{code} {ack}");
+    assert_eq!(ack["duplicate"], false, "{ack}");
+    let (code, ack) = post(&s, "/api/Trigger", &other_rule).await;
+    assert_eq!(
+        (code, ack["duplicate"].as_bool()),
+        (200, Some(true)),
+        "{ack}"
+    );
+
     // Alertmanager redelivers the same group: duplicates.
     let group = read("alertmanager/generated-v0.25.0-deployment-firing.json");
     let (code, first) = post(&s, "/api/webhooks/alertmanager?id=storage", &group).await;

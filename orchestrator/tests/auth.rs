@@ -54,6 +54,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "/api/worker/executions/01a20047-ed88-7272-ba6c-fec97cd44c93/finish",
         "worker",
     ),
+    (
+        "POST",
+        "/api/worker/executions/01a20047-ed88-7272-ba6c-fec97cd44c93/payload",
+        "worker",
+    ),
     ("GET", "/api/healthz", "none"),
     ("GET", "/api/readyz", "none"),
 ];
@@ -78,10 +83,11 @@ fn body_for(path: &str) -> Option<&'static str> {
         Some(r#"{"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {}}}"#)
     } else if path == "/api/keys" {
         Some(r#"{"name": "made-in-matrix", "role": "viewer"}"#)
-    } else if path.ends_with("/start") {
-        Some(r#"{"worker_id": "w1"}"#)
+    } else if path.ends_with("/start") || path.ends_with("/heartbeat") || path.ends_with("/payload")
+    {
+        Some(r#"{"worker_id": "w1", "delivery": "m:1"}"#)
     } else if path.ends_with("/finish") {
-        Some(r#"{"status": "succeeded"}"#)
+        Some(r#"{"worker_id": "w1", "delivery": "m:1", "status": "succeeded"}"#)
     } else {
         None
     }
@@ -194,6 +200,7 @@ async fn every_route_enforces_its_role() {
         "POST /api/worker/executions/{exec_id}/start",
         "POST /api/worker/executions/{exec_id}/heartbeat",
         "POST /api/worker/executions/{exec_id}/finish",
+        "POST /api/worker/executions/{exec_id}/payload",
     ];
     for action in patterns {
         let recs: Vec<&Value> = items.iter().filter(|r| r["action"] == action).collect();
@@ -518,21 +525,51 @@ async fn worker_keys_report_only_on_their_pool() {
     assert_eq!(e["status"], "accepted", "queued for a standalone worker");
 
     let path = |what: &str| s.url(&format!("/api/worker/executions/{id}/{what}"));
-    let res = post_json(&vm, &path("start"), &json!({"worker_id": "vm-host"})).await;
+    let run = json!({"worker_id": "aks-host", "delivery": "m-0:1"});
+    let with_run = |extra: Value| {
+        let mut b = run.clone();
+        if let (Some(b), Some(extra)) = (b.as_object_mut(), extra.as_object()) {
+            b.extend(extra.clone());
+        }
+        b
+    };
+    let res = post_json(
+        &vm,
+        &path("start"),
+        &json!({"worker_id": "vm-host", "delivery": "m-0:1"}),
+    )
+    .await;
     assert_eq!(res.0, 403, "another pool's worker");
-    let res = post_json(&s.http, &path("start"), &json!({"worker_id": "x"})).await;
+    let res = post_json(&s.http, &path("start"), &run).await;
     assert_eq!(res.0, 403, "an admin is not a worker");
     let res = post_json(&aks, &path("start"), &json!({"worker_id": "aks-host"})).await;
+    assert_eq!(res.0, 400, "the delivery is required");
+    let res = post_json(&aks, &path("start"), &run).await;
     assert_eq!(res.1["run"], true);
-    let res = post_json(&aks, &path("start"), &json!({"worker_id": "aks-host"})).await;
+    let res = post_json(
+        &aks,
+        &path("start"),
+        &json!({"worker_id": "aks-host", "delivery": "m-0:2"}),
+    )
+    .await;
     assert_eq!(res.1["run"], false, "started once only");
-    let res = aks.post(path("heartbeat")).send().await.unwrap();
-    assert_eq!(res.json::<Value>().await.unwrap()["running"], true);
-    let res = post_json(&vm, &path("finish"), &json!({"status": "succeeded"})).await;
+    let res = post_json(&aks, &path("heartbeat"), &run).await;
+    assert_eq!(res.1["running"], true);
+    let res = post_json(
+        &vm,
+        &path("finish"),
+        &with_run(json!({"status": "succeeded"})),
+    )
+    .await;
     assert_eq!(res.0, 403);
-    let res = post_json(&aks, &path("finish"), &json!({"status": "failed", "reason": "exit code 2", "exit_code": 2, "output": "boom\n", "sandbox": "docker"})).await;
+    let res = post_json(&aks, &path("finish"), &with_run(json!({"status": "failed", "reason": "exit code 2", "exit_code": 2, "output": "boom\n", "sandbox": "docker"}))).await;
     assert_eq!(res.0, 200);
-    let res = post_json(&aks, &path("finish"), &json!({"status": "succeeded"})).await;
+    let res = post_json(
+        &aks,
+        &path("finish"),
+        &with_run(json!({"status": "succeeded"})),
+    )
+    .await;
     assert_eq!(res.0, 409, "a final status is final");
     let e = s.wait(&id).await;
     assert_eq!(
@@ -564,6 +601,11 @@ async fn worker_keys_report_only_on_their_pool() {
     assert_eq!(post_json(&aks, &start, &later).await.1["run"], false);
     let other = json!({"worker_id": "aks-other", "delivery": "m-1:1"});
     assert_eq!(post_json(&aks, &start, &other).await.1["run"], false);
+    // The execution shows a digest of the delivery, never the delivery a report needs.
     let e = s.get(&format!("/api/executions/{id}")).await.1;
-    assert_eq!(e["transitions"][1]["reason"], "delivery m-1:1", "{e}");
+    let reason = e["transitions"][1]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("delivery ") && !reason.contains("m-1"),
+        "{e}"
+    );
 }

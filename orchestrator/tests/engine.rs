@@ -27,7 +27,12 @@ fn basic_env() -> Env {
             ("args.sh", ARGS_SH),
             ("py/argv.py", "import sys\nprint(sys.argv[1:])\n"),
             ("fail.sh", "echo about to fail\necho broken >&2\nexit 3\n"),
-            ("order.sh", "echo 1\necho 2 >&2\necho 3\necho 4 >&2\n"),
+            // stdout and stderr are read from a pipe each (masked apart, then merged): writes
+            // a few milliseconds apart keep their order.
+            (
+                "order.sh",
+                "echo 1\nsleep 0.05\necho 2 >&2\nsleep 0.05\necho 3\nsleep 0.05\necho 4 >&2\n",
+            ),
             ("env.sh", "env | sort\n"),
         ],
     )

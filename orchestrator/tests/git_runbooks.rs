@@ -368,7 +368,15 @@ async fn smart_http_needs_the_token_and_keeps_it_secret() {
     let s = no_token.start();
     let (code, ready) = s.get("/api/readyz").await;
     assert_eq!(code, 503, "{ready}");
-    let err = ready["checks"]["runbooks"]["error"].as_str().unwrap();
+    assert_eq!(
+        ready["checks"]["runbooks"],
+        serde_json::json!({"ok": false}),
+        "states only"
+    );
+    // The reason: for key holders (and in the log), never to anonymous callers.
+    let (code, list) = s.get("/api/runbooks").await;
+    assert_eq!(code, 503, "{list}");
+    let err = list["error"]["message"].as_str().unwrap();
     assert!(err.contains("credentials") || err.contains("auth"), "{err}");
     let e = s.wait(&s.trigger("hello").await).await;
     assert_eq!(e["status"], "error");
@@ -415,11 +423,21 @@ async fn an_unreachable_repository_fails_readiness_with_a_clear_reason() {
     let (code, ready) = s.get("/api/readyz").await;
     assert_eq!(code, 503);
     assert!(
-        ready["checks"]["runbooks"]["error"]
+        !ready.to_string().contains(&missing) && !ready.to_string().contains("nowhere"),
+        "no paths or URLs to anonymous callers: {ready}"
+    );
+    let (code, list) = s.get("/api/runbooks").await;
+    assert_eq!(code, 503, "{list}");
+    assert!(
+        list["error"]["message"]
             .as_str()
             .unwrap()
             .contains("has not been fetched"),
-        "{ready}"
+        "{list}"
+    );
+    assert!(
+        s.logs().contains("has not been fetched"),
+        "the reason is logged"
     );
     let e = s.wait(&s.trigger("hello").await).await;
     assert_eq!(e["status"], "error");

@@ -356,6 +356,16 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     let mut alpha2 = Worker::start(&runbooks, &prefix, "alpha", &both, &alpha_key);
     let retried = b.trigger("slow-retry").await;
     a.wait_for_status(&retried, "running").await;
+    // "running" is recorded before the runbook starts: kill the worker once it has.
+    let flag = shared.path().join("retry-flag");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !flag.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the first attempt never started its runbook"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     alpha2.kill9();
     let _alpha3 = Worker::start(&runbooks, &prefix, "alpha", &both, &alpha_key);
     let e = b.wait(&retried).await;

@@ -6,10 +6,11 @@ pub mod pool;
 pub mod reporter;
 pub mod runbooks;
 pub mod sandbox;
+pub mod secrets;
 pub mod supervisor;
 
 pub use pool::{PoolConfig, PoolParts};
-pub use reporter::{ReportError, Reporter, Start};
+pub use reporter::{ReportError, Reporter, RunRef, Start};
 pub use runbooks::{
     GitConfig, GitRunbooks, LocalRunbooks, ResolvedRunbook, RunbookError, RunbookFile,
     RunbookSource, SourceStatus,

@@ -7,6 +7,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::secrets::{MaskSet, Masker};
+
 /// Bytes of output a running execution shows (head and tail), refreshed with each
 /// heartbeat; the whole capped output is stored when it ends.
 pub const LIVE_CAP: usize = 48 * 1024;
@@ -34,6 +36,74 @@ impl LiveOutput {
             Ok(c) => (c.render().0, c.total()),
             Err(_) => (String::new(), 0),
         }
+    }
+}
+
+/// Which stream a chunk of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Where one run's output goes, from every sandbox alike: each stream masked on its own
+/// (across chunks), then merged in the order read into the capped capture and the live view.
+#[derive(Debug)]
+pub struct RunOutput {
+    capture: OutputCapture,
+    live: Option<LiveOutput>,
+    stdout: Masker,
+    stderr: Masker,
+    /// Bytes the runbook wrote, before masking.
+    written: u64,
+    scratch: Vec<u8>,
+}
+
+impl RunOutput {
+    pub fn new(cap: usize, live: Option<LiveOutput>, secrets: &MaskSet) -> Self {
+        Self {
+            capture: OutputCapture::new(cap),
+            live,
+            stdout: secrets.masker(),
+            stderr: secrets.masker(),
+            written: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, stream: Stream, chunk: &[u8]) {
+        self.written += chunk.len() as u64;
+        let masker = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
+        self.scratch.clear();
+        masker.push(chunk, &mut self.scratch);
+        self.emit();
+    }
+
+    fn emit(&mut self) {
+        if self.scratch.is_empty() {
+            return;
+        }
+        self.capture.push(&self.scratch);
+        if let Some(l) = &self.live {
+            l.push(&self.scratch);
+        }
+    }
+
+    /// The captured text, whether it was truncated, and the bytes written in all.
+    pub fn finish(mut self) -> (String, bool, u64) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            self.scratch.clear();
+            match stream {
+                Stream::Stdout => self.stdout.finish(&mut self.scratch),
+                Stream::Stderr => self.stderr.finish(&mut self.scratch),
+            }
+            self.emit();
+        }
+        let (text, truncated) = self.capture.finish();
+        (text, truncated, self.written)
     }
 }
 

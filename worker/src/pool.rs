@@ -16,10 +16,11 @@ use cloudo_core::{
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::reporter::{ReportError, Reporter, Start};
+use crate::reporter::{ReportError, Reporter, RunRef, Start};
 use crate::runbooks::{RunbookSource, Secret};
 use crate::sandbox::bwrap::resolve_limits;
 use crate::sandbox::{RunOutcome, RunSpec, Sandboxes};
+use crate::secrets::MaskSet;
 
 /// How a pool behaves.
 #[derive(Debug, Clone)]
@@ -206,22 +207,19 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
 
     // The answer to "start" can be lost (an orchestrator killed after recording it): ask
     // again for the same delivery, holding the lease, before giving the job back.
-    let delivery = format!("{}:{}", lease.message_id, lease.dequeue_count);
+    let run = RunRef {
+        worker_id: config.worker_id.clone(),
+        delivery: format!("{}:{}", lease.message_id, lease.dequeue_count),
+    };
     let mut delay = Duration::from_millis(200);
-    let mut started = parts
-        .reporter
-        .start(&job, &config.worker_id, &delivery)
-        .await;
+    let mut started = parts.reporter.start(&job, &run).await;
     for _ in 0..5 {
         if !matches!(started, Err(ReportError::Retry(_))) {
             break;
         }
         tokio::time::sleep(delay).await;
         delay *= 2;
-        started = parts
-            .reporter
-            .start(&job, &config.worker_id, &delivery)
-            .await;
+        started = parts.reporter.start(&job, &run).await;
     }
     match started {
         Ok(Start::Run) => {}
@@ -246,14 +244,14 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     let keepalive = tokio::spawn(keep_alive(
         lease.clone(),
         parts.clone(),
-        (job.clone(), live.clone()),
+        (job.clone(), run.clone(), live.clone()),
         (config.lease, config.heartbeat_every),
         keepalive_stopped,
     ));
 
-    let change = execute(&job, config, parts, live).await;
+    let change = execute(&job, &run, config, parts, live).await;
     let status = change.to;
-    report_finish(&*parts.reporter, &job, change).await;
+    report_finish(&*parts.reporter, &job, &run, change).await;
 
     let _ = stop_keepalive.send(true);
     let _ = keepalive.await;
@@ -265,9 +263,31 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     tracing::info!(exec_id = %exec_id, status = %status, "job finished");
 }
 
+/// The trigger's body: in the job, or fetched from the orchestrator when it was too large
+/// to travel in the message.
+async fn payload(job: &Job, run: &RunRef, parts: &PoolParts) -> Result<Option<String>, String> {
+    if job.payload.is_some() || job.payload_bytes == 0 {
+        return Ok(job.payload.clone());
+    }
+    let mut delay = Duration::from_millis(100);
+    for _ in 0..6 {
+        match parts.reporter.payload(&job.exec_id, run).await {
+            Ok(p) => return Ok(p),
+            Err(ReportError::Refused(why)) => return Err(why),
+            Err(ReportError::Retry(why)) => {
+                tracing::warn!(exec_id = %job.exec_id, reason = %why, "cannot fetch the payload yet");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+    Err("the orchestrator did not answer".into())
+}
+
 /// Resolves and runs the runbook; always returns the final state change.
 async fn execute(
     job: &Job,
+    run: &RunRef,
     config: &PoolConfig,
     parts: &PoolParts,
     live: crate::output::LiveOutput,
@@ -292,13 +312,20 @@ async fn execute(
         }
     };
     let limits = resolve_limits(&job.runtime.limits, &parts.sandboxes.defaults);
-    let mut run_env = env::runbook_env(job);
-    let mut secret_values = Vec::new();
+    let payload = match payload(job, run, parts).await {
+        Ok(p) => p,
+        Err(why) => {
+            let mut change = StatusChange::to(Status::Error)
+                .reason(format!("cannot fetch the trigger's payload: {why}"));
+            change.runbook_commit.clone_from(&runbook.commit);
+            return change;
+        }
+    };
+    let mut run_env = env::runbook_env(job, payload.as_deref());
     for name in &job.secrets {
         match parts.secrets.get(name) {
             Some(v) => {
                 run_env.insert(name.clone(), v.expose().to_string());
-                secret_values.push(v.expose().to_string());
             }
             None => {
                 let mut change = StatusChange::to(Status::Error).reason(format!(
@@ -320,15 +347,18 @@ async fn execute(
         limits,
         image: job.runtime.image.clone(),
         live: Some(live),
+        payload,
+        secrets: MaskSet::new(
+            job.secrets
+                .iter()
+                .filter_map(|n| parts.secrets.get(n).map(Secret::expose)),
+        ),
     };
     let mut change = match sandbox.run(spec).await {
         Ok(outcome) => outcome_change(job, outcome, limits.memory_mb),
         Err(e) => StatusChange::to(Status::Error).reason(e.0),
     };
     change.sandbox = Some(sandbox.name().to_string());
-    if let Some(out) = change.output.as_mut() {
-        mask(out, &secret_values);
-    }
     change.runbook_commit.clone_from(&runbook.commit);
     // `runbook` (and its private copy) lives until here.
     drop(runbook);
@@ -390,24 +420,11 @@ pub fn outcome_change(job: &Job, o: RunOutcome, memory_mb: u64) -> StatusChange 
     }
 }
 
-/// Replaces every secret value in `text` with `***` (longest first, so one secret that
-/// contains another is masked whole). Values shorter than 4 characters are not masked: they
-/// would mangle the output and protect nothing.
-pub fn mask(text: &mut String, secrets: &[String]) {
-    let mut values: Vec<&String> = secrets.iter().filter(|s| s.len() >= 4).collect();
-    values.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for v in values {
-        if text.contains(v.as_str()) {
-            *text = text.replace(v.as_str(), "***");
-        }
-    }
-}
-
 /// Reports the final state, retrying while the orchestrator is unavailable.
-async fn report_finish(reporter: &dyn Reporter, job: &Job, change: StatusChange) {
+async fn report_finish(reporter: &dyn Reporter, job: &Job, run: &RunRef, change: StatusChange) {
     let mut delay = Duration::from_millis(100);
     for attempt in 1.. {
-        match reporter.finish(&job.exec_id, change.clone()).await {
+        match reporter.finish(&job.exec_id, run, change.clone()).await {
             Ok(()) => return,
             Err(ReportError::Refused(why)) => {
                 tracing::warn!(exec_id = %job.exec_id, reason = %why, "final status refused");
@@ -428,17 +445,11 @@ async fn report_finish(reporter: &dyn Reporter, job: &Job, change: StatusChange)
 async fn keep_alive(
     lease: Arc<Mutex<Lease>>,
     parts: PoolParts,
-    (job, live): (Job, crate::output::LiveOutput),
+    (job, run, live): (Job, RunRef, crate::output::LiveOutput),
     (visibility, heartbeat): (Duration, Duration),
     mut stop: watch::Receiver<bool>,
 ) {
     let exec_id = job.exec_id.clone();
-    // What the live view must not show: the values of the secrets this job gets.
-    let secret_values: Vec<String> = job
-        .secrets
-        .iter()
-        .filter_map(|n| parts.secrets.get(n).map(|s| s.expose().to_string()))
-        .collect();
     let mut sent_bytes = 0;
     let renew_every = (visibility / 3).max(Duration::from_millis(100));
     let every = heartbeat.min(renew_every).max(Duration::from_millis(100));
@@ -458,12 +469,14 @@ async fn keep_alive(
                 Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "cannot renew lease"),
             }
         }
-        let (mut text, total) = live.snapshot();
-        let output = (total != sent_bytes).then(|| {
-            mask(&mut text, &secret_values);
-            text
-        });
-        match parts.reporter.heartbeat(&exec_id, output.as_deref()).await {
+        // Masked already: the sandbox masks each stream before anything is shown.
+        let (text, total) = live.snapshot();
+        let output = (total != sent_bytes).then_some(text);
+        match parts
+            .reporter
+            .heartbeat(&exec_id, &run, output.as_deref())
+            .await
+        {
             Ok(_) => sent_bytes = total,
             Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "heartbeat failed"),
         }

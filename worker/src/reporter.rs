@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Job, StatusChange};
+use serde::{Deserialize, Serialize};
 
 /// The orchestrator's answer to "may I start this job?".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,16 +28,37 @@ pub enum ReportError {
     Refused(String),
 }
 
+/// Which worker runs an execution, for which delivery of its job (queue message id and
+/// delivery count). Every report about a run carries it: only the worker and delivery that
+/// started a run may report on it (others are refused), and the delivery, known only to the
+/// worker that leased the message, is what a forger lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRef {
+    pub worker_id: String,
+    pub delivery: String,
+}
+
 #[async_trait]
 pub trait Reporter: Send + Sync + 'static {
-    /// `delivery` names this delivery of the job (message id and count): asking again for
-    /// the same delivery, after an answer that was lost, gets `Run` again.
-    async fn start(&self, job: &Job, worker_id: &str, delivery: &str)
-    -> Result<Start, ReportError>;
+    /// Asking again for the same delivery, after an answer that was lost, gets `Run` again.
+    async fn start(&self, job: &Job, run: &RunRef) -> Result<Start, ReportError>;
     /// "Still running", with the output so far when it changed. Returns false when the
     /// execution should no longer run.
-    async fn heartbeat(&self, exec_id: &ExecId, output: Option<&str>) -> Result<bool, ReportError>;
-    async fn finish(&self, exec_id: &ExecId, change: StatusChange) -> Result<(), ReportError>;
+    async fn heartbeat(
+        &self,
+        exec_id: &ExecId,
+        run: &RunRef,
+        output: Option<&str>,
+    ) -> Result<bool, ReportError>;
+    async fn finish(
+        &self,
+        exec_id: &ExecId,
+        run: &RunRef,
+        change: StatusChange,
+    ) -> Result<(), ReportError>;
+    /// The request body of a running execution, for a job whose payload was too large to
+    /// travel in the message (`Job::payload_bytes`).
+    async fn payload(&self, exec_id: &ExecId, run: &RunRef) -> Result<Option<String>, ReportError>;
     /// "This worker is alive, serves these pools, runs these executions" (every few seconds;
     /// what `GET /api/workers` shows).
     async fn alive(&self, info: &WorkerInfo) -> Result<(), ReportError>;

@@ -1,5 +1,5 @@
 //! Child-process supervision, in one place: spawn in a process group of its own, capture
-//! stdout and stderr through one pipe (so their order is kept), enforce the wall-clock
+//! stdout and stderr through a pipe each (masked per stream, merged in the order read), enforce the wall-clock
 //! limit on the whole group, clean up leftovers, and report how it ended.
 //!
 //! Sandboxes that run a local process (`process`, later `bwrap`) build the command and
@@ -23,8 +23,9 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::process::Command;
 
-use crate::output::OutputCapture;
+use crate::output::{RunOutput, Stream};
 use crate::sandbox::RunOutcome;
+use crate::secrets::MaskSet;
 
 /// How a supervised child is bounded.
 #[derive(Debug, Clone)]
@@ -35,45 +36,104 @@ pub struct Limits {
     pub output_cap: usize,
     /// Also fed with every chunk, for the live view.
     pub live: Option<crate::output::LiveOutput>,
+    /// Values masked in the output, per stream.
+    pub secrets: MaskSet,
 }
 
 /// How long to keep reading output after the runbook exited and its group was killed:
 /// only a process that escaped the group (`setsid`) can still hold the pipe then.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
+/// The read ends of the child's stdout and stderr.
+struct Pipes {
+    out: Option<pipe::Receiver>,
+    err: Option<pipe::Receiver>,
+}
+
+impl Pipes {
+    fn open(&self) -> bool {
+        self.out.is_some() || self.err.is_some()
+    }
+
+    /// Reads whichever stream has output next into `sink`; `false` once both are closed.
+    async fn read_into(&mut self, buf: &mut [u8], sink: &mut RunOutput) -> bool {
+        async fn read(p: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> io::Result<usize> {
+            match p {
+                Some(p) => p.read(buf).await,
+                None => std::future::pending().await,
+            }
+        }
+        if !self.open() {
+            return false;
+        }
+        let half = buf.len() / 2;
+        let (n, stream) = {
+            let (b1, b2) = buf.split_at_mut(half);
+            tokio::select! {
+                // stdout first when both are ready: the usual order of a runbook's writes.
+                biased;
+                n = read(&mut self.out, b1) => (n, Stream::Stdout),
+                n = read(&mut self.err, b2) => (n, Stream::Stderr),
+            }
+        };
+        let at = if stream == Stream::Stdout { 0 } else { half };
+        match n {
+            Ok(n) if n > 0 => sink.push(stream, &buf[at..at + n]),
+            _ => match stream {
+                Stream::Stdout => self.out = None,
+                Stream::Stderr => self.err = None,
+            },
+        }
+        true
+    }
+}
+
+/// What tracks a run's processes beyond its process group (which `setsid` leaves): a
+/// cgroup the child is born in, so that nothing it starts can be outside.
+pub trait Tracker: Send + Sync {
+    /// Spawns `cmd` inside the tracking group.
+    fn spawn(&self, cmd: &mut Command) -> io::Result<tokio::process::Child>;
+    /// Kills every process of the run that is still alive.
+    fn kill_all(&self);
+}
+
 /// Spawns `cmd` and supervises it to the end. `cmd` must already have its program,
-/// arguments, environment and working directory; stdio is set here.
-pub async fn run(mut cmd: Command, limits: &Limits) -> io::Result<RunOutcome> {
-    let (reader, writer) = io::pipe()?;
+/// arguments, environment and working directory; stdio is set here. `tracker`, if any,
+/// spawns the child in its group and kills what is left with the process group.
+pub async fn run(
+    mut cmd: Command,
+    limits: &Limits,
+    tracker: Option<&dyn Tracker>,
+) -> io::Result<RunOutcome> {
+    // One pipe per stream, so each is masked on its own before they are merged.
+    let (out_r, out_w) = io::pipe()?;
+    let (err_r, err_w) = io::pipe()?;
     cmd.stdin(std::process::Stdio::null())
-        .stdout(writer.try_clone()?)
-        .stderr(writer)
+        .stdout(out_w)
+        .stderr(err_w)
         .process_group(0)
         .kill_on_drop(true);
     let started = Instant::now();
-    let mut child = cmd.spawn()?;
-    // The command holds the pipe's write ends; drop them or the read end never sees EOF.
+    let mut child = match tracker {
+        Some(t) => t.spawn(&mut cmd)?,
+        None => cmd.spawn()?,
+    };
+    // The command holds the pipes' write ends; drop them or the read ends never see EOF.
     drop(cmd);
     let pgid = child.id().map(|id| id as i32);
-    let mut out = pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
-    let mut capture = OutputCapture::new(limits.output_cap);
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut pipes = Pipes {
+        out: Some(pipe::Receiver::from_owned_fd(OwnedFd::from(out_r))?),
+        err: Some(pipe::Receiver::from_owned_fd(OwnedFd::from(err_r))?),
+    };
+    let mut sink = RunOutput::new(limits.output_cap, limits.live.clone(), &limits.secrets);
+    let mut buf = vec![0u8; 128 * 1024];
     // At the deadline: SIGTERM to the group, then SIGKILL once the grace period is over.
     let mut deadline = tokio::time::Instant::now() + limits.timeout;
     let mut signals_sent = 0;
     let mut timed_out = false;
-    let mut pipe_open = true;
     let status = loop {
         tokio::select! {
-            n = out.read(&mut buf), if pipe_open => match n {
-                Ok(0) | Err(_) => pipe_open = false,
-                Ok(n) => {
-                    capture.push(&buf[..n]);
-                    if let Some(l) = &limits.live {
-                        l.push(&buf[..n]);
-                    }
-                }
-            },
+            _ = pipes.read_into(&mut buf, &mut sink), if pipes.open() => {}
             status = child.wait() => break status?,
             _ = tokio::time::sleep_until(deadline), if signals_sent < 2 => {
                 timed_out = true;
@@ -82,32 +142,28 @@ pub async fn run(mut cmd: Command, limits: &Limits) -> io::Result<RunOutcome> {
                     deadline = tokio::time::Instant::now() + limits.kill_grace;
                 } else {
                     signal_group(pgid, libc::SIGKILL);
+                    if let Some(t) = tracker {
+                        t.kill_all();
+                    }
                 }
                 signals_sent += 1;
             }
         }
     };
-    // Whatever the runbook left behind in its group (`sleep 300 &`) goes with it.
+    // Whatever the runbook left behind in its group (`sleep 300 &`) goes with it, and
+    // with a tracker what left the group too (`env -i setsid daemon &`).
     signal_group(pgid, libc::SIGKILL);
-    if pipe_open {
-        let drain = tokio::time::Instant::now() + DRAIN_AFTER_EXIT;
-        loop {
-            tokio::select! {
-                n = out.read(&mut buf) => match n {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                    capture.push(&buf[..n]);
-                    if let Some(l) = &limits.live {
-                        l.push(&buf[..n]);
-                    }
-                }
-                },
-                _ = tokio::time::sleep_until(drain) => break,
-            }
+    if let Some(t) = tracker {
+        t.kill_all();
+    }
+    let drain = tokio::time::Instant::now() + DRAIN_AFTER_EXIT;
+    while pipes.open() {
+        tokio::select! {
+            _ = pipes.read_into(&mut buf, &mut sink) => {}
+            _ = tokio::time::sleep_until(drain) => break,
         }
     }
-    let output_bytes = capture.total();
-    let (output, output_truncated) = capture.finish();
+    let (output, output_truncated, output_bytes) = sink.finish();
     Ok(RunOutcome {
         exit_code: status.code(),
         signal: status.signal(),

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use cloudo_worker::sandbox::bwrap::BwrapSandbox;
 use cloudo_worker::sandbox::docker::DockerSandbox;
 use cloudo_worker::sandbox::process::ProcessSandbox;
+use cloudo_worker::secrets::MaskSet;
 use cloudo_worker::{ResolvedLimits, RunOutcome, RunSpec, Sandbox};
 
 const GRACE: Duration = Duration::from_secs(1);
@@ -62,6 +63,8 @@ impl Runner {
             limits: LIMITS,
             image: None,
             live: None,
+            secrets: Default::default(),
+            payload: None,
         };
         f(&mut spec);
         let out = self.sandbox.run(spec).await.expect("sandbox runs");
@@ -145,6 +148,102 @@ async fn conformance(r: &Runner) {
         .await;
     assert_eq!(o.output, "1\n2\n3\n4\n", "{name}");
 
+    // A secret is masked per stream: written in pieces around a write to the other stream,
+    // and across the pipe's chunks (every sandbox, many times: the interleaving varies).
+    for i in 0..20 {
+        let (o, _) = r
+            .run_with(
+                "printf 's3cr3t-'; echo err >&2; printf 'value-42\\n'; echo done; printf 'tail s3cr3t-value-42'",
+                &[],
+                |s| {
+                    s.secrets = MaskSet::new(["s3cr3t-value-42"]);
+                },
+            )
+            .await;
+        assert!(
+            !o.output.contains("s3cr3t") && !o.output.contains("value-42"),
+            "{name} (run {i}): {:?}",
+            o.output
+        );
+        assert_eq!(o.output.matches("***").count(), 2, "{name}: {:?}", o.output);
+        assert!(
+            o.output.contains("err\n") && o.output.contains("done\n"),
+            "{name}"
+        );
+    }
+
+    // No secret value on any command line on the host while the runbook runs: the
+    // environment reaches the sandbox some other way (bwrap's own environment, the Engine API).
+    let secret = format!("pw-{}-on-no-cmdline", uuid_like());
+    let scan = {
+        let secret = secret.clone();
+        std::thread::spawn(move || {
+            let (mut seen, mut scans) = (Vec::new(), 0);
+            let end = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < end {
+                for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(cmd) = std::fs::read(e.path().join("cmdline"))
+                        && cmd.windows(secret.len()).any(|w| w == secret.as_bytes())
+                    {
+                        let program = cmd.split(|&b| b == 0).next().unwrap_or_default();
+                        let program = String::from_utf8_lossy(program).into_owned();
+                        if !seen.contains(&program) {
+                            seen.push(program);
+                        }
+                    }
+                }
+                scans += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (seen, scans)
+        })
+    };
+    let (o, _) = r
+        .run_with(
+            "test -n \"$DB_PASSWORD\" && echo has-it; sleep 1",
+            &[],
+            |s| {
+                s.env.insert("DB_PASSWORD".into(), secret.clone());
+            },
+        )
+        .await;
+    let (seen, scans) = scan.join().unwrap();
+    assert_eq!(
+        o.output, "has-it\n",
+        "{name}: the runbook gets the variable"
+    );
+    assert!(scans > 10, "{name}: scanned {scans} times");
+    assert!(
+        seen.is_empty(),
+        "{name}: a secret on the command line of {seen:?}"
+    );
+
+    // The payload is a file the runbook can read, however large (an environment string
+    // over 128 KiB would stop the runbook from starting at all).
+    let payload = format!(r#"{{"alerts": "{}"}}"#, "p".repeat(1_000_000));
+    let (o, _) = r
+        .run_with(
+            "wc -c < \"$CLOUDO_PAYLOAD_FILE\"; head -c 13 \"$CLOUDO_PAYLOAD_FILE\"; echo",
+            &[],
+            |s| s.payload = Some(payload.clone()),
+        )
+        .await;
+    let lines: Vec<&str> = o.output.lines().collect();
+    assert_eq!(
+        lines.first().map(|l| l.trim()),
+        Some(payload.len().to_string().as_str()),
+        "{name}: {}",
+        o.output
+    );
+    assert_eq!(
+        lines.get(1),
+        Some(&"{\"alerts\": \"p"),
+        "{name}: {}",
+        o.output
+    );
+    let o = r.run("wc -c < \"$CLOUDO_PAYLOAD_FILE\"").await;
+    assert_eq!(o.output.trim(), "0", "{name}: no payload, an empty file");
+
     // The timeout kills everything, a detached grandchild too.
     let t = Instant::now();
     let (o, id) = r
@@ -159,6 +258,44 @@ async fn conformance(r: &Runner) {
         t.elapsed()
     );
     no_strays(&id).await;
+
+    // A daemon that clears its environment and leaves the process group (the exec id
+    // cannot find it) still ends with the run: at the timeout and at a normal exit.
+    for (script, timeout) in [
+        ("env -i setsid sleep {mark} & sleep 300\n", 2),
+        ("env -i setsid sleep {mark} & echo started\n", 20),
+    ] {
+        // Unique per run (pid and counter): `sleep 3000.009900000005`, 50 minutes.
+        let mark = format!("3000.{}", &uuid_like()[24..]);
+        let (o, _) = r
+            .run_with(&script.replace("{mark}", &mark), &[], |s| {
+                s.timeout = Duration::from_secs(timeout)
+            })
+            .await;
+        assert_eq!(o.timed_out, timeout == 2, "{name}: {o:?}");
+        let survivors = || {
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter(|e| {
+                    std::fs::read(e.path().join("cmdline"))
+                        .is_ok_and(|c| c.windows(mark.len()).any(|w| w == mark.as_bytes()))
+                })
+                .count()
+        };
+        let mut left = survivors();
+        for _ in 0..50 {
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            left = survivors();
+        }
+        assert_eq!(
+            left, 0,
+            "{name}: an env -i setsid daemon outlived its run ({script:?})"
+        );
+    }
 
     // An output flood is capped.
     let (o, _) = r
@@ -251,7 +388,7 @@ async fn isolation(r: &Runner, network_allowed: impl Fn(&mut RunSpec) + Copy) {
 
 #[tokio::test]
 async fn process_sandbox_conforms() {
-    let r = Runner::new(Arc::new(ProcessSandbox { kill_grace: GRACE }));
+    let r = Runner::new(Arc::new(ProcessSandbox::new(GRACE)));
     conformance(&r).await;
 }
 

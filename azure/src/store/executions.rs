@@ -258,6 +258,12 @@ impl AzureStore {
         };
         x.output = self.get_big(&e, "output").await?;
         x.request_body = self.get_big(&e, "body").await?;
+        // One delivery's body is stored once, on its first execution.
+        if let (None, Some(holder)) = (&x.request_body, &x.body_of)
+            && let Some((h, _, _)) = self.load(holder).await?
+        {
+            x.request_body = self.get_big(&h, "body").await?;
+        }
         Ok(Some(x))
     }
     pub(super) async fn list_executions_inner(

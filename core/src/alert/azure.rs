@@ -63,6 +63,7 @@ pub fn parse(v: &Value) -> Result<Alert, AlertError> {
     };
 
     let id = text_at(ess, &["alertId"]);
+    let rule = text_at(ess, &["alertRule"]);
     let condition = Condition::parse(&text_at(ess, &["monitorCondition"]));
     let mut target_ids = strings_at(ess, &["alertTargetIDs"]);
     if target_ids.is_empty() {
@@ -78,14 +79,16 @@ pub fn parse(v: &Value) -> Result<Alert, AlertError> {
 
     Ok(Alert {
         source: Some(AlertSource::AzureMonitor),
+        // The rule is part of the key: Azure's test notifications of different rules carry
+        // the same alertId, and must not be merged.
         dedup_key: (!id.is_empty()).then(|| {
             format!(
-                "azure:{id}:{}",
+                "azure:{rule}:{id}:{}",
                 condition.map(Condition::as_str).unwrap_or("-")
             )
         }),
         id,
-        rule: text_at(ess, &["alertRule"]),
+        rule,
         severity: text_at(ess, &["severity"]).parse::<Severity>().ok(),
         signal_type: text_at(ess, &["signalType"]),
         monitoring_service: text_at(ess, &["monitoringService"]),

@@ -4,5 +4,6 @@
 //! call them from their own tests (the embedded adapters in `core/tests/conformance.rs`, the
 //! Azure ones against Azurite), so all adapters are held to the same tests.
 
+pub mod bodies;
 pub mod queue;
 pub mod store;

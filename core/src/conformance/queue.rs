@@ -26,6 +26,7 @@ fn job(name: &str) -> Job {
         requested_at: time::now(),
         env: BTreeMap::new(),
         payload: None,
+        payload_bytes: 0,
     }
 }
 

@@ -37,6 +37,7 @@ pub async fn run_all<S: Store, F: Fn() -> Fut, Fut: std::future::Future<Output =
     workers_and_leases(make().await).await;
     big_output_and_body_round_trip(make().await).await;
     outbox(make().await).await;
+    super::bodies::one_body_per_delivery(make().await).await;
 }
 
 async fn outbox(s: impl Store) {

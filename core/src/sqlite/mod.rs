@@ -195,6 +195,9 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_open ON notifications (state, id);
 CREATE INDEX notifications_by_exec ON notifications (exec_id, id);
 "#,
+    r#"
+ALTER TABLE executions ADD COLUMN body_of TEXT;
+"#,
 ];
 
 impl Db {

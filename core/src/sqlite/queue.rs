@@ -133,6 +133,52 @@ impl JobQueue for SqliteQueue {
         Ok(id)
     }
 
+    /// One transaction for all.
+    async fn enqueue_many(&self, jobs: &[(String, Job)]) -> Vec<QueueResult<String>> {
+        let rows: Result<Vec<(String, String, String)>, QueueError> = jobs
+            .iter()
+            .map(|(pool, job)| {
+                let body =
+                    serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+                Ok((uuid::Uuid::now_v7().to_string(), pool.clone(), body))
+            })
+            .collect();
+        let rows = match rows {
+            Ok(r) => r,
+            Err(e) => return jobs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let ids: Vec<String> = rows.iter().map(|(id, _, _)| id.clone()).collect();
+        let mut pools: Vec<String> = rows.iter().map(|(_, p, _)| p.clone()).collect();
+        let written: QueueResult<()> = self
+            .db
+            .write(move |tx| {
+                let now = now_ms();
+                let mut ins = tx
+                    .prepare_cached(
+                        "INSERT INTO queue_messages (id, pool, body, inserted_at, visible_at)
+                         VALUES (?1, ?2, ?3, ?4, ?4)",
+                    )
+                    .map_err(db_err)?;
+                for (id, pool, body) in &rows {
+                    ins.execute(params![id, pool, body, now]).map_err(db_err)?;
+                }
+                Ok(())
+            })
+            .await;
+        match written {
+            Ok(()) => {
+                pools.sort();
+                pools.dedup();
+                for p in &pools {
+                    self.waker(p).notify_waiters();
+                    self.waker(p).notify_one();
+                }
+                ids.into_iter().map(Ok).collect()
+            }
+            Err(e) => ids.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
     async fn lease(&self, pool: &str, visibility: Duration) -> QueueResult<Option<Lease>> {
         let pool = pool.to_string();
         let max = self.max_deliveries;

@@ -9,8 +9,8 @@ use crate::execution::{ExecId, Execution, Status, StatusChange, Transition};
 use crate::notify::Notification;
 use crate::schema::Schema;
 use crate::store::{
-    AuditQuery, Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError,
-    StoreResult, WorkerInfo,
+    AuditQuery, Batch, Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError,
+    StoreResult, WorkerInfo, share_body,
 };
 use crate::time::{self, Timestamp};
 
@@ -39,13 +39,13 @@ impl SqliteStore {
 const COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, output, output_truncated, worker_id, heartbeat_at, request_body, seq, \
-    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost";
+    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost, body_of";
 
 /// Listings leave the two big columns out.
 const LIST_COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, NULL, output_truncated, worker_id, heartbeat_at, NULL, seq, \
-    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost";
+    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost, body_of";
 
 pub(super) fn parse_time(s: Option<String>) -> Result<Option<Timestamp>, StoreError> {
     s.map(|s| time::parse_rfc3339(&s).ok_or_else(|| StoreError::Corrupt(format!("bad time {s:?}"))))
@@ -104,6 +104,7 @@ fn row_to_execution(r: &Row<'_>) -> Result<(Execution, i64), StoreError> {
             Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         },
         retry_on_lost: r.get::<_, u32>(31).map_err(db_err)?,
+        body_of: get_os(32)?.and_then(|id| ExecId::parse(&id)),
         transitions: Vec::new(),
     };
     Ok((e, r.get(23).map_err(db_err)?))
@@ -113,10 +114,23 @@ fn load(tx: &rusqlite::Connection, id: &str) -> Result<Option<Execution>, StoreE
     let sql = format!("SELECT {COLUMNS} FROM executions WHERE exec_id = ?1");
     let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
     let mut rows = stmt.query([id]).map_err(db_err)?;
-    match rows.next().map_err(db_err)? {
-        Some(r) => Ok(Some(row_to_execution(r)?.0)),
-        None => Ok(None),
+    let Some(mut e) = rows
+        .next()
+        .map_err(db_err)?
+        .map(row_to_execution)
+        .transpose()?
+        .map(|x| x.0)
+    else {
+        return Ok(None);
+    };
+    if let (None, Some(holder)) = (&e.request_body, &e.body_of) {
+        e.request_body = tx
+            .prepare_cached("SELECT request_body FROM executions WHERE exec_id = ?1")
+            .and_then(|mut s| s.query_row([holder.as_str()], |r| r.get(0)).optional())
+            .map_err(db_err)?
+            .flatten();
     }
+    Ok(Some(e))
 }
 
 fn append_transition(tx: &rusqlite::Connection, id: &str, t: &Transition) -> StoreResult<()> {
@@ -157,9 +171,9 @@ fn insert_execution(
             "INSERT INTO executions (exec_id, partition_key, schema_id, name, status,
                initiator, runbook, run_args, worker, oncall, team, timeout_secs,
                requested_at, finished_at, error, request_body, runbook_ref, runtime, secrets,
-               env, retry_on_lost)
+               env, retry_on_lost, body_of)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-               ?20, ?21)
+               ?20, ?21, ?22)
              ON CONFLICT (exec_id) DO NOTHING",
         )
         .and_then(|mut s| {
@@ -185,6 +199,7 @@ fn insert_execution(
                 secrets,
                 env,
                 e.retry_on_lost,
+                e.body_of.as_ref().map(ExecId::as_str),
             ])
         })
         .map_err(db_err)?;
@@ -200,6 +215,45 @@ fn insert_execution(
         reason: reason.map(str::to_string),
     };
     append_transition(tx, e.exec_id.as_str(), &first)
+}
+
+/// Creates one batch (unless its dedup key was seen within its window) in `tx`.
+fn create_in(
+    tx: &rusqlite::Connection,
+    batch: &[NewExecution],
+    dedup: Option<&DedupKey>,
+) -> StoreResult<Created> {
+    if let Some(d) = dedup {
+        let now = time::now().timestamp_millis();
+        let window = i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 2);
+        let seen: Option<(String, i64)> = tx
+            .prepare_cached("SELECT exec_ids, created_at FROM dedup WHERE key = ?1")
+            .and_then(|mut s| {
+                s.query_row([&d.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(db_err)?;
+        if let Some((ids, at)) = seen
+            && at > now - window
+        {
+            let ids: Vec<String> =
+                serde_json::from_str(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            return Ok(Created::Duplicate(
+                ids.iter().filter_map(|i| ExecId::parse(i)).collect(),
+            ));
+        }
+        let ids: Vec<&str> = batch.iter().map(|n| n.execution.exec_id.as_str()).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO dedup (key, exec_ids, created_at) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![d.key, ids, now]))
+        .map_err(db_err)?;
+    }
+    for n in batch {
+        insert_execution(tx, &n.execution, n.reason.as_deref())?;
+    }
+    Ok(Created::New)
 }
 
 /// The rows of a query selecting one JSON column, deserialised.
@@ -263,38 +317,34 @@ impl Store for SqliteStore {
         let batch = batch.to_vec();
         let dedup = dedup.cloned();
         self.db
+            .write(move |tx| create_in(tx, &batch, dedup.as_ref()))
+            .await
+    }
+
+    /// One transaction for the whole delivery.
+    async fn create_batches(
+        &self,
+        batches: &[Batch],
+        body: Option<&str>,
+    ) -> StoreResult<Vec<Created>> {
+        for b in batches {
+            crate::store::check_initial(&b.executions)?;
+        }
+        let batches = batches.to_vec();
+        let body = body.map(str::to_string);
+        self.db
             .write(move |tx| {
-                if let Some(d) = &dedup {
-                    let now = time::now().timestamp_millis();
-                    let window = i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 2);
-                    let seen: Option<(String, i64)> = tx
-                        .prepare_cached("SELECT exec_ids, created_at FROM dedup WHERE key = ?1")
-                        .and_then(|mut s| {
-                            s.query_row([&d.key], |r| Ok((r.get(0)?, r.get(1)?))).optional()
-                        })
-                        .map_err(db_err)?;
-                    if let Some((ids, at)) = seen
-                        && at > now - window
-                    {
-                        let ids: Vec<String> = serde_json::from_str(&ids)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        return Ok(Created::Duplicate(
-                            ids.iter().filter_map(|i| ExecId::parse(i)).collect(),
-                        ));
+                let mut holder: Option<ExecId> = None;
+                let mut out = Vec::with_capacity(batches.len());
+                for b in &batches {
+                    let batch = share_body(&b.executions, body.as_deref(), holder.as_ref());
+                    let created = create_in(tx, &batch, b.dedup.as_ref())?;
+                    if created == Created::New && holder.is_none() && body.is_some() {
+                        holder = batch.first().map(|n| n.execution.exec_id.clone());
                     }
-                    let ids: Vec<&str> = batch.iter().map(|n| n.execution.exec_id.as_str()).collect();
-                    let ids = serde_json::to_string(&ids)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    tx.prepare_cached(
-                        "INSERT OR REPLACE INTO dedup (key, exec_ids, created_at) VALUES (?1, ?2, ?3)",
-                    )
-                    .and_then(|mut s| s.execute(params![d.key, ids, now]))
-                    .map_err(db_err)?;
+                    out.push(created);
                 }
-                for n in &batch {
-                    insert_execution(tx, &n.execution, n.reason.as_deref())?;
-                }
-                Ok(Created::New)
+                Ok(out)
             })
             .await
     }

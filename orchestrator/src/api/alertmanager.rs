@@ -1,12 +1,13 @@
 //! `POST /api/webhooks/alertmanager`: Prometheus Alertmanager's webhook (v4). One
 //! execution set per alert of the group; `?id=` may name the schema for all of them.
 //! Alertmanager retries on 5xx only, and redeliveries are deduplicated (fingerprint +
-//! status + startsAt), so a 2xx is safe to give once everything is recorded.
+//! status + startsAt), so a 2xx is safe to give once everything is recorded. A group is
+//! recorded in one step, its body stored once; at most `--max-alerts` per request (413).
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cloudo_core::alert::alertmanager;
@@ -21,26 +22,43 @@ use crate::ingest::Request;
 pub async fn webhook(
     State(state): State<AppState>,
     Query(q): Query<TriggerQuery>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (raw, value) = required_json(&headers, &body?, "an Alertmanager webhook (v4) payload")?;
+    let count = value["alerts"].as_array().map_or(0, Vec::len);
+    if count > state.max_alerts {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_alerts",
+            format!(
+                "{count} alerts in one request; at most {} are accepted (--max-alerts): \
+                 lower max_alerts in the Alertmanager webhook config or split the group",
+                state.max_alerts
+            ),
+        ));
+    }
     let alerts = alertmanager::parse(&value).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let schema = named_schema(&state, q.id())?;
-    let mut answers = Vec::with_capacity(alerts.len());
+    // The ingest rate counts alerts: this request passed with one token, the rest are owed.
+    state
+        .ingest_limit
+        .charge(client.ip(), alerts.len().saturating_sub(1));
+    let req = Request {
+        initiator: "alert".into(),
+        body: Some(raw),
+        ..Request::default()
+    };
+    let outcomes = state
+        .ingest
+        .alerts(&alerts, schema.as_ref(), req)
+        .await
+        .map_err(trigger_error)?;
     let mut code = StatusCode::OK;
-    for alert in &alerts {
-        let req = Request {
-            initiator: "alert".into(),
-            body: Some(raw.clone()),
-            ..Request::default()
-        };
-        let outcome = state
-            .ingest
-            .alert(alert, schema.as_ref(), req)
-            .await
-            .map_err(trigger_error)?;
-        if status_code(&outcome) == StatusCode::ACCEPTED {
+    let mut answers = Vec::with_capacity(alerts.len());
+    for (alert, outcome) in alerts.iter().zip(&outcomes) {
+        if status_code(outcome) == StatusCode::ACCEPTED {
             code = StatusCode::ACCEPTED;
         }
         answers.push(json!({

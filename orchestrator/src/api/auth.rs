@@ -125,16 +125,21 @@ impl KeyCache {
     }
 }
 
+/// The credentials of an `Authorization` header of `scheme` (compared without regard to
+/// case, as RFC 9110 says: `bearer` is `Bearer`).
+fn authorization<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (s, rest) = v.split_once(' ')?;
+    s.eq_ignore_ascii_case(scheme).then(|| rest.trim())
+}
+
 /// The credential a request carries, if any.
 fn credential(headers: &HeaderMap, query: Option<&str>, allow_query: bool) -> Option<String> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(k) = v.strip_prefix("Bearer ") {
-            return Some(k.trim().to_string());
+    if headers.contains_key(header::AUTHORIZATION) {
+        if let Some(k) = authorization(headers, "Bearer") {
+            return Some(k.to_string());
         }
-        if let Some(b) = v.strip_prefix("Basic ") {
+        if let Some(b) = authorization(headers, "Basic") {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(b.trim())
                 .ok()?;
@@ -167,27 +172,19 @@ fn unauthorized(msg: &str) -> Response {
     res
 }
 
-/// A request whose method the matched path does not declare: 405 with the methods it
-/// does (`Allow`), or — a path with no declared method at all — refused, failing closed.
-fn undeclared(table: &Table, method: &Method, path: &str) -> Response {
-    let mut allowed: Vec<&str> = table
-        .iter()
-        .filter(|((_, p), _)| *p == path)
-        .map(|((m, _), _)| m.as_str())
+/// The methods `path` declares.
+fn declared<'a>(table: &'a Table, path: &str) -> Vec<&'a str> {
+    let mut m: Vec<&str> = table
+        .keys()
+        .filter(|(_, p)| *p == path)
+        .map(|(m, _)| m.as_str())
         .collect();
-    if allowed.is_empty() {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "route has no declared role",
-        )
-        .into_response();
-    }
-    if allowed.contains(&"GET") {
-        allowed.push("HEAD");
-    }
-    allowed.sort_unstable();
-    allowed.dedup();
+    m.sort_unstable();
+    m
+}
+
+/// 405 with the methods `path` takes (`Allow`).
+fn method_not_allowed(method: &Method, path: &str, allowed: Vec<&str>) -> Response {
     let allow = allowed.join(", ");
     let mut res = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -201,9 +198,30 @@ fn undeclared(table: &Table, method: &Method, path: &str) -> Response {
     res
 }
 
+/// A request whose method the matched path does not declare: 405 with the methods it
+/// does (`Allow`), or — a path with no declared method at all — refused, failing closed.
+fn undeclared(table: &Table, method: &Method, path: &str) -> Response {
+    let mut allowed = declared(table, path);
+    if allowed.is_empty() {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "route has no declared role",
+        )
+        .into_response();
+    }
+    if allowed.contains(&"GET") {
+        allowed.push("HEAD");
+    }
+    allowed.sort_unstable();
+    allowed.dedup();
+    method_not_allowed(method, path, allowed)
+}
+
 /// The middleware: authenticate, authorize, audit.
 pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
-    let method = if req.method() == Method::HEAD {
+    let head = req.method() == Method::HEAD;
+    let method = if head {
         Method::GET
     } else {
         req.method().clone()
@@ -223,6 +241,10 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
     else {
         return undeclared(&state.auth_table, &method, &path);
     };
+    // A HEAD must have no effect; the trigger's GET has one (ClouDO's trigger URL).
+    if head && perm == Permission::Ingest {
+        return method_not_allowed(&Method::HEAD, &path, declared(&state.auth_table, &path));
+    }
     if perm == Permission::Public {
         return next.run(req).await;
     }
@@ -252,15 +274,10 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
         || perm == Permission::Ingest;
     let action = format!("{method} {path}");
 
-    let bearer_jwt = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    let bearer_jwt = authorization(req.headers(), "Bearer")
         .filter(|t| super::entra::looks_like_jwt(t))
         .map(str::to_string);
-    let (identity, denied) = if state.dev_no_auth {
+    let (identity, denied): (Option<Identity>, Option<Response>) = if state.dev_no_auth {
         (
             Some(Identity {
                 name: "anonymous".into(),
@@ -341,34 +358,47 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
             },
         }
     };
-    let response = match denied {
-        Some(r) => r,
-        None => {
-            let mut req = req;
-            if let Some(id) = identity.clone() {
-                req.extensions_mut().insert(id);
-            }
-            next.run(req).await
-        }
+    let identity_ext = identity.clone();
+    let record = move |outcome: StatusCode| AuditRecord {
+        at: time::now(),
+        actor: identity
+            .as_ref()
+            .map_or_else(|| "unknown".into(), |i| i.name.clone()),
+        role: identity
+            .as_ref()
+            .map_or_else(|| "-".into(), |i| i.role.to_string()),
+        action,
+        target,
+        source,
+        outcome: outcome.as_u16(),
     };
-    if mutating {
-        let record = AuditRecord {
-            at: time::now(),
-            actor: identity
-                .as_ref()
-                .map_or_else(|| "unknown".into(), |i| i.name.clone()),
-            role: identity
-                .as_ref()
-                .map_or_else(|| "-".into(), |i| i.role.to_string()),
-            action,
-            target,
-            source,
-            outcome: response.status().as_u16(),
-        };
-        // Queued for the batch writer, off the answer's latency.
-        state.audit.record(record).await;
+    if let Some(refused) = denied {
+        if mutating {
+            state.audit.record(record(refused.status())).await;
+        }
+        return refused;
     }
-    response
+    let mut req = req;
+    if let Some(id) = identity_ext {
+        req.extensions_mut().insert(id);
+    }
+    if !mutating {
+        return next.run(req).await;
+    }
+    // A state-changing request runs to its end in a task of its own, audit record
+    // included, even if the client goes away meanwhile (hyper then drops this future):
+    // its effects never happen without their record.
+    let audit = state.audit.clone();
+    let handled = tokio::spawn(async move {
+        let response = next.run(req).await;
+        // Queued for the batch writer, off the answer's latency.
+        audit.record(record(response.status())).await;
+        response
+    });
+    match handled.await {
+        Ok(response) => response,
+        Err(e) => ApiError::internal(format!("request handler failed: {e}")).into_response(),
+    }
 }
 
 #[cfg(test)]
@@ -397,5 +427,13 @@ mod tests {
         assert_eq!(credential(&h, None, false).as_deref(), Some("k4"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer k5"));
         assert_eq!(credential(&h, None, false).as_deref(), Some("k5"));
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer k6"));
+        assert_eq!(credential(&h, None, false).as_deref(), Some("k6"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("BASIC dXNlcjprNw=="),
+        );
+        assert_eq!(credential(&h, None, false).as_deref(), Some("k7"));
     }
 }

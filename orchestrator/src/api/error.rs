@@ -5,7 +5,7 @@
 //! errors are logged with their detail and answered with a generic message.
 
 use axum::Json;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloudo_core::StoreError;
@@ -103,6 +103,29 @@ impl From<BytesRejection> for ApiError {
 #[derive(Debug, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body is larger than the configured limit",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON (Content-Type: application/json)",
+            ),
+            _ => ApiError::bad_request(format!("invalid JSON body: {}", r.body_text())),
+        }
+    }
+}
+
+/// `Json` whose rejection is an [`ApiError`] (axum's is plain text).
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct JsonBody<T>(pub T);
 
 /// `Path` whose rejection is an [`ApiError`].
 #[derive(Debug, axum::extract::FromRequestParts)]

@@ -28,6 +28,8 @@ pub async fn healthz() -> Response {
     )
 }
 
+/// Anonymous callers see states, never paths, URLs or error texts (those can name the data
+/// folder or the repository): the reasons go to the log.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let store = state
         .executions
@@ -36,19 +38,31 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .await
         .map_err(|e| e.to_string());
     let queue = state.queue.ping().await.map_err(|e| e.to_string());
-    let runbooks = state.runbooks.check().await;
+    let runbooks = state.runbooks.check().await.map_err(|e| e.to_string());
     let ok = store.is_ok() && queue.is_ok() && runbooks.is_ok();
+    for (check, r) in [
+        ("store", store.as_ref().err()),
+        ("queue", queue.as_ref().err()),
+    ] {
+        if let Some(e) = r {
+            tracing::warn!(check, error = %e, "not ready");
+        }
+    }
     let runbooks = match runbooks {
-        Ok(status) => json!({"ok": true, "source": status}),
-        Err(e) => json!({"ok": false, "error": e.to_string()}),
-    };
-    let show = |r: &Result<(), String>| match r {
-        Ok(()) => json!({"ok": true}),
-        Err(e) => json!({"ok": false, "error": e}),
+        Ok(s) => json!({"ok": true, "kind": s.kind, "commit": s.commit,
+            "last_fetch_failed": s.last_error.is_some()}),
+        Err(e) => {
+            tracing::warn!(check = "runbooks", error = %e, "not ready");
+            json!({"ok": false})
+        }
     };
     let body = json!({
         "status": if ok { "ready" } else { "not ready" },
-        "checks": {"store": show(&store), "queue": show(&queue), "runbooks": runbooks},
+        "checks": {
+            "store": {"ok": store.is_ok()},
+            "queue": {"ok": queue.is_ok()},
+            "runbooks": runbooks,
+        },
     });
     let code = if ok {
         StatusCode::OK

@@ -52,6 +52,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// `--dev-no-auth`: every request is an admin.
     pub dev_no_auth: bool,
+    /// Most alerts one request may carry.
+    pub max_alerts: usize,
     /// Per-client rate of the ingest routes.
     pub ingest_limit: Arc<auth::RateLimit>,
     /// Where audit records go.
@@ -166,6 +168,10 @@ fn routes() -> Routes {
         .add(
             "/api/worker/executions/{exec_id}/finish",
             vec![(M::POST, P::Worker, post(worker::finish))],
+        )
+        .add(
+            "/api/worker/executions/{exec_id}/payload",
+            vec![(M::POST, P::Worker, post(worker::payload))],
         )
         .add(
             "/api/worker/alive",

@@ -1,4 +1,7 @@
 //! Per-client token buckets for the ingest routes (429 with `Retry-After` when empty).
+//! A request takes one token to pass; a request carrying several alerts is then charged
+//! one per alert (the bucket may go into debt, so a large group is accepted once and the
+//! client waits for the refill afterwards: the rate counts alerts, not requests).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -43,5 +46,36 @@ impl RateLimit {
         } else {
             Err(((1.0 - *tokens) / self.per_sec).ceil().max(1.0) as u64)
         }
+    }
+
+    /// Charges `alerts` more tokens to a client that already passed [`Self::check`].
+    pub(super) fn charge(&self, ip: std::net::IpAddr, alerts: usize) {
+        if self.per_sec <= 0.0 || alerts == 0 {
+            return;
+        }
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((tokens, _)) = b.get_mut(&ip) {
+            *tokens -= alerts as f64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_are_charged_after_the_request_passes() {
+        let rl = RateLimit::new(10);
+        let ip: std::net::IpAddr = [10, 0, 0, 1].into();
+        assert!(rl.check(ip).is_ok());
+        rl.charge(ip, 99);
+        // 20 - 1 - 99 = -80 tokens: about 8 s before the next request passes.
+        let wait = rl.check(ip).expect_err("over the rate");
+        assert!((8..=9).contains(&wait), "{wait}");
+        assert!(
+            rl.check([10, 0, 0, 2].into()).is_ok(),
+            "others are not charged"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! What a standalone worker reports: `POST /api/worker/executions/{id}/start`,
-//! `/heartbeat` and `/finish`, and `POST /api/worker/alive` every few seconds; and
+//! `/heartbeat` and `/finish` (and fetches: `/payload`), and `POST /api/worker/alive` every
+//! few seconds; only the worker and delivery that started a run may report on it (409
+//! otherwise); and
 //! `GET /api/workers`, what the workers last said. A `worker` key serves one pool and may report only on
 //! executions of that pool; the orchestrator stays the one writer of execution state (the
 //! same checked transitions as the in-process workers).
@@ -10,13 +12,15 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Status, StatusChange, StoreError, time};
+use cloudo_worker::RunRef;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
 use super::auth::Identity;
-use super::error::{ApiError, Path};
+use super::error::{ApiError, JsonBody, Path};
 use super::executions::parse_id;
+use crate::executions::Refusal;
 
 /// The execution, if the caller's pool is the execution's.
 async fn own(state: &AppState, id: &ExecId, who: &Identity) -> Result<(), ApiError> {
@@ -47,37 +51,60 @@ fn conflict(e: StoreError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StartBody {
-    worker_id: String,
-    /// Which delivery of the job (a retry of the same one is answered `run` again).
-    #[serde(default)]
-    delivery: Option<String>,
+/// A report refused: 409 when another worker or delivery runs the execution.
+fn refused(r: Refusal) -> ApiError {
+    match r {
+        Refusal::NotFound(id) => ApiError::not_found(format!("no execution {id}")),
+        Refusal::NotOwner(why) => ApiError::new(StatusCode::CONFLICT, "not_the_runner", why),
+        Refusal::Store(e) => conflict(e),
+    }
 }
 
 pub async fn start(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(raw): Path<String>,
-    Json(body): Json<StartBody>,
+    JsonBody(run): JsonBody<RunRef>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw)?;
-    own(&state, &id, &who).await?;
-    match state
-        .executions
-        .start_run(&id, &body.worker_id, body.delivery.as_deref())
-        .await?
-    {
+    let id = report_on(&state, &raw, &who, &run).await?;
+    match state.executions.start_run(&id, &run).await? {
         Ok(()) => Ok(Json(json!({"run": true})).into_response()),
         // Already ran, runs elsewhere, cancelled, lost: the worker drops the job.
         Err(why) => Ok(Json(json!({"run": false, "reason": why})).into_response()),
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What every report on a run checks first: the id, the run reference, and that the
+/// caller's pool is the execution's.
+async fn report_on(
+    state: &AppState,
+    raw: &str,
+    who: &Identity,
+    run: &RunRef,
+) -> Result<ExecId, ApiError> {
+    let id = parse_id(raw)?;
+    check_run(run)?;
+    own(state, &id, who).await?;
+    Ok(id)
+}
+
+/// Worker ids and deliveries are short printable strings.
+fn check_run(run: &RunRef) -> Result<(), ApiError> {
+    let ok = |s: &str| !s.is_empty() && s.len() <= 200 && s.chars().all(|c| c.is_ascii_graphic());
+    if ok(&run.worker_id) && ok(&run.delivery) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "worker_id and delivery must be 1-200 visible ASCII characters",
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatBody {
+    #[serde(flatten)]
+    run: RunRef,
     /// The output so far (head and tail, at most a few tens of KiB), when it changed.
     output: Option<String>,
 }
@@ -86,27 +113,22 @@ pub async fn heartbeat(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(raw): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody<HeartbeatBody>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw)?;
-    let body: HeartbeatBody = if body.is_empty() {
-        HeartbeatBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("expected {{\"output\"?: string}}: {e}")))?
-    };
-    own(&state, &id, &who).await?;
+    let id = report_on(&state, &raw, &who, &body.run).await?;
     let running = state
         .executions
-        .store()
-        .heartbeat(&id, time::now(), body.output.as_deref())
-        .await?;
+        .heartbeat_run(&id, &body.run, body.output.as_deref())
+        .await
+        .map_err(refused)?;
     Ok(Json(json!({"running": running})).into_response())
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FinishBody {
+    #[serde(flatten)]
+    run: RunRef,
     status: Status,
     reason: Option<String>,
     exit_code: Option<i32>,
@@ -124,10 +146,9 @@ pub async fn finish(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(raw): Path<String>,
-    Json(b): Json<FinishBody>,
+    JsonBody(b): JsonBody<FinishBody>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw)?;
-    own(&state, &id, &who).await?;
+    let id = report_on(&state, &raw, &who, &b.run).await?;
     if !b.status.is_terminal() {
         return Err(ApiError::bad_request("status must be a final one"));
     }
@@ -142,10 +163,27 @@ pub async fn finish(
     change.oom = b.oom;
     let e = state
         .executions
-        .change(&id, change)
+        .finish_run(&id, &b.run, change)
         .await
-        .map_err(conflict)?;
+        .map_err(refused)?;
     Ok(Json(json!({"exec_id": e.exec_id, "status": e.status})).into_response())
+}
+
+/// The request body of a running execution, for its worker (a payload too large to travel
+/// in the job message).
+pub async fn payload(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path(raw): Path<String>,
+    JsonBody(run): JsonBody<RunRef>,
+) -> Result<Response, ApiError> {
+    let id = report_on(&state, &raw, &who, &run).await?;
+    let payload = state
+        .executions
+        .payload_for(&id, &run)
+        .await
+        .map_err(refused)?;
+    Ok(Json(json!({"payload": payload})).into_response())
 }
 
 /// A worker is shown for this long after its last report, and counted alive for a third
@@ -169,7 +207,7 @@ pub struct AliveBody {
 pub async fn alive(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Json(b): Json<AliveBody>,
+    JsonBody(b): JsonBody<AliveBody>,
 ) -> Result<Response, ApiError> {
     if b.id.is_empty() || b.id.len() > 200 || b.version.len() > 64 || b.running.len() > 4096 {
         return Err(ApiError::bad_request(

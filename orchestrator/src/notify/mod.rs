@@ -210,7 +210,53 @@ impl Notifier {
         for n in &mut out {
             n.state = Delivery::Held;
         }
+        if out.is_empty() && e.oncall && FAILURES.contains(&e.status) {
+            // Nobody is paged for this failure: the execution says why.
+            let why = if !self.enabled() {
+                "not sent: no notification channel is configured (an Opsgenie key, Slack, or \
+                 teams in --notify-routes), so this on-call failure paged nobody"
+                    .to_string()
+            } else if !has_opsgenie && !has_slack {
+                format!(
+                    "not sent: team {:?} has no Opsgenie key and no Slack channel, so this \
+                     on-call failure paged nobody",
+                    d.team
+                )
+            } else {
+                format!(
+                    "not sent: the notification routing pages nobody for a {} run of this schema",
+                    e.status
+                )
+            };
+            let mut n = Notification::new(
+                &e.exec_id,
+                e.status,
+                "none",
+                "none",
+                &d.team,
+                "none",
+                String::new(),
+                &serde_json::Value::Null,
+            );
+            n.state = Delivery::Skipped;
+            n.last_error = Some(why);
+            out.push(n);
+        }
         out
+    }
+
+    /// On-call schemas whose failures no channel would carry (for the start-up warning).
+    pub fn unpaged_oncall_schemas(&self) -> Vec<String> {
+        if self.enabled() {
+            return Vec::new();
+        }
+        self.0
+            .catalog
+            .schemas()
+            .iter()
+            .filter(|s| s.oncall)
+            .map(|s| s.id.clone())
+            .collect()
     }
 
     /// An execution recorded for a `Resolved` alert closes its open Opsgenie alert.
@@ -241,6 +287,9 @@ impl Notifier {
     /// failed when it was refused).
     pub async fn release(&self, held: Vec<Notification>, stored: bool) {
         for mut n in held {
+            if n.state == Delivery::Skipped {
+                continue;
+            }
             if stored {
                 n.state = Delivery::Pending;
             } else {

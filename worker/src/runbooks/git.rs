@@ -18,26 +18,7 @@ use super::tree::{self, hex, normalize};
 use super::{
     ResolvedRunbook, RunbookError, RunbookFile, RunbookSource, SourceStatus, check_relative,
 };
-
-/// A secret that never prints.
-#[derive(Clone, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::secrets::Secret;
 
 /// Where and how to fetch.
 #[derive(Debug, Clone)]
@@ -315,7 +296,7 @@ impl RunbookSource for GitRunbooks {
             let file = tree::resolve_in_tree(&repo, &tree, &prefix, &wanted, &name).map_err(at)?;
             let folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
             let workspace = tempfile::Builder::new()
-                .prefix("cloudo-runbook-")
+                .prefix(&format!("cloudo-runbook-{}-", std::process::id()))
                 .tempdir()
                 .map_err(|e| RunbookError(format!("cannot create a private folder: {e}")))?;
             tree::materialize(&repo, &tree, &folder, workspace.path()).map_err(at)?;

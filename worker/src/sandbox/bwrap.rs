@@ -4,12 +4,13 @@
 //! is shared only when the schema sets `network: true`); a read-only root with `/usr` and a
 //! few files of `/etc` bound read-only; the runbook's folder read-only at `/runbook`; a
 //! private tmpfs `/tmp` as working directory and `HOME`; an empty environment plus the
-//! contract; all capabilities dropped; as root, the unprivileged uid 65534 (through
+//! contract (passed as bwrap's own environment, never on its command line); all capabilities dropped; as root, the unprivileged uid 65534 (through
 //! `setpriv`, so it is 65534 outside the namespace too); memory, pids and CPU quota through
 //! cgroups, CPU time through `RLIMIT_CPU`. `--die-with-parent` and the pid namespace take
 //! the whole tree down with bwrap.
 
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,7 +18,10 @@ use async_trait::async_trait;
 use tokio::process::Command;
 
 use super::cgroup::{Cgroups, ResolvedLimits};
-use super::{RunOutcome, RunSpec, Sandbox, SandboxError, find_in_path, interpreter};
+use super::{
+    PAYLOAD_FILE_VAR, PAYLOAD_PATH, RunOutcome, RunSpec, Sandbox, SandboxError, find_in_path,
+    interpreter,
+};
 use crate::supervisor::{self, Limits};
 
 /// Files of `/etc` a runbook may need, bound read-only when present.
@@ -82,7 +86,12 @@ impl BwrapSandbox {
         )
     }
 
-    fn command(&self, spec: &RunSpec, stage: &Path) -> Result<Command, SandboxError> {
+    fn command(
+        &self,
+        spec: &RunSpec,
+        stage: &Path,
+        payload_fd: RawFd,
+    ) -> Result<Command, SandboxError> {
         let file = spec
             .runbook
             .file_name()
@@ -139,23 +148,26 @@ impl BwrapSandbox {
             .arg("--ro-bind")
             .arg(stage)
             .arg("/runbook")
-            .args(["--chdir", "/tmp", "--clearenv"]);
-        for (k, v) in &spec.env {
-            cmd.arg("--setenv").arg(k).arg(v);
-        }
-        cmd.args([
-            "--setenv",
-            "HOME",
-            "/tmp",
-            "--cap-drop",
-            "ALL",
-            "--remount-ro",
-            "/",
-            "--",
-        ])
-        .arg(&program)
-        .args(&argv)
-        .env_clear();
+            .args(["--chdir", "/tmp"])
+            // The payload arrives through an inherited descriptor, copied into the sandbox.
+            .args([
+                "--perms",
+                "0444",
+                "--ro-bind-data",
+                &payload_fd.to_string(),
+                PAYLOAD_PATH,
+            ]);
+        cmd.args(["--cap-drop", "ALL", "--remount-ro", "/", "--"])
+            .arg(&program)
+            .args(&argv);
+        // The environment goes to the runbook as the environment of setpriv and bwrap
+        // themselves (they pass it on untouched), never as `--setenv` arguments: a command
+        // line is readable by every local user in /proc/<pid>/cmdline, an environment only
+        // by its owner.
+        cmd.env_clear()
+            .envs(&spec.env)
+            .env("HOME", "/tmp")
+            .env(PAYLOAD_FILE_VAR, PAYLOAD_PATH);
         Ok(cmd)
     }
 }
@@ -165,7 +177,7 @@ impl BwrapSandbox {
 fn stage(folder: &Path) -> Result<tempfile::TempDir, SandboxError> {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
-        .prefix("cloudo-stage-")
+        .prefix(&format!("cloudo-stage-{}-", std::process::id()))
         .tempdir()
         .map_err(|e| SandboxError(format!("cannot stage the runbook: {e}")))?;
     let mut budget = MAX_STAGE_BYTES;
@@ -200,25 +212,28 @@ fn stage(folder: &Path) -> Result<tempfile::TempDir, SandboxError> {
     Ok(dir)
 }
 
-/// The child's last steps before exec: join the run's cgroups, cap CPU time. Only
-/// async-signal-safe calls, on data prepared before fork.
+/// The payload in an unnamed file, read from the start (bwrap copies it into the sandbox).
+fn payload_file(payload: Option<&str>) -> std::io::Result<std::fs::File> {
+    use std::io::{Seek, Write};
+    let mut f = tempfile::tempfile()?;
+    f.write_all(payload.unwrap_or_default().as_bytes())?;
+    f.rewind()?;
+    Ok(f)
+}
+
+/// The child's last steps before exec: join the run's cgroups, cap CPU time, let
+/// `keep_fd` (the payload) be inherited. Only async-signal-safe calls, on data prepared
+/// before fork.
 #[allow(unsafe_code)]
-fn join_cgroups(cmd: &mut Command, procs: Vec<CString>, cpu_secs: u64) {
+fn join_cgroups(cmd: &mut Command, procs: Vec<CString>, cpu_secs: u64, keep_fd: RawFd) {
     // SAFETY: the hook runs in the forked child before exec and only calls open, write,
-    // close and setrlimit on memory allocated before the fork.
+    // close, fcntl and setrlimit on memory allocated before the fork.
     unsafe {
         cmd.pre_exec(move || {
-            for p in &procs {
-                let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
-                libc::close(fd);
-                if !ok {
-                    return Err(std::io::Error::last_os_error());
-                }
+            if libc::fcntl(keep_fd, libc::F_SETFD, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
             }
+            super::cgroup::join_in_child(&procs)?;
             let lim = libc::rlimit {
                 rlim_cur: cpu_secs,
                 rlim_max: cpu_secs + 1,
@@ -254,16 +269,20 @@ impl Sandbox for BwrapSandbox {
         let cg = cg
             .map_err(|e| SandboxError(e.to_string()))?
             .map_err(|e| SandboxError(format!("cannot apply limits: {e}")))?;
-        let mut cmd = self.command(&spec, staged.path())?;
+        let payload = payload_file(spec.payload.as_deref())
+            .map_err(|e| SandboxError(format!("cannot write the payload file: {e}")))?;
+        let mut cmd = self.command(&spec, staged.path(), payload.as_raw_fd())?;
         let cpu_secs = spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64);
-        join_cgroups(&mut cmd, cg.procs_files(), cpu_secs);
+        join_cgroups(&mut cmd, cg.procs_files(), cpu_secs, payload.as_raw_fd());
         let limits = Limits {
             timeout: spec.timeout,
             kill_grace: self.kill_grace,
             output_cap: spec.output_cap,
             live: spec.live.clone(),
+            secrets: spec.secrets.clone(),
         };
-        let result = supervisor::run(cmd, &limits).await;
+        let result = supervisor::run(cmd, &limits, None).await;
+        drop(payload);
         let oom = cg.oom_killed();
         // bwrap is gone, so is its pid namespace; what is left is removing the groups,
         // which can take a few retries while the last tasks exit: not on the run's clock.

@@ -8,6 +8,8 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tokio::process::Command;
+
 /// Limits as applied (worker defaults filled in).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ResolvedLimits {
@@ -110,6 +112,76 @@ impl Cgroups {
     }
 }
 
+impl Cgroups {
+    /// A group that only tracks one run's processes, without limits (the process
+    /// sandbox): `pids` on v1, one group on v2.
+    pub fn create_tracking(&self, name: &str) -> Result<RunCgroup, String> {
+        let dir = match self {
+            Cgroups::V1 { root } => root.join("pids/cloudo").join(name),
+            Cgroups::V2 { base } => base.join(name),
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let procs = CString::new(
+            dir.join("cgroup.procs")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(RunCgroup {
+            v2: matches!(self, Cgroups::V2 { .. }),
+            dirs: vec![dir],
+            procs: vec![procs],
+        })
+    }
+
+    /// The groups of runs whose worker process is gone (named `<exec id>-<worker pid>`),
+    /// for [`RunCgroup::finish`] to empty and remove.
+    pub fn leftovers(&self) -> Vec<RunCgroup> {
+        let parents: Vec<PathBuf> = match self {
+            Cgroups::V1 { root } => ["memory", "pids", "cpu"]
+                .iter()
+                .map(|c| root.join(c).join("cloudo"))
+                .collect(),
+            Cgroups::V2 { base } => vec![base.clone()],
+        };
+        let mut by_name: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+        for parent in &parents {
+            let Ok(entries) = std::fs::read_dir(parent) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if e.path().is_dir() && owner_is_gone(&name) {
+                    by_name.entry(name).or_default().push(e.path());
+                }
+            }
+        }
+        by_name
+            .into_values()
+            .map(|mut dirs| {
+                // The memory group first, as `finish` and `oom_killed` expect.
+                dirs.sort_by_key(|d| !d.components().any(|c| c.as_os_str() == "memory"));
+                RunCgroup {
+                    v2: matches!(self, Cgroups::V2 { .. }),
+                    dirs,
+                    procs: Vec::new(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Is `name` (`...-<pid>`) the folder or group of a process that no longer runs?
+pub fn owner_is_gone(name: &str) -> bool {
+    name.rsplit('-')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| {
+            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+        })
+}
+
 /// The groups of one run. Call [`RunCgroup::finish`] when the run is over.
 #[derive(Debug)]
 pub struct RunCgroup {
@@ -120,6 +192,11 @@ pub struct RunCgroup {
 }
 
 impl RunCgroup {
+    /// Processes in the groups now.
+    pub fn count(&self) -> usize {
+        self.members().len()
+    }
+
     /// `cgroup.procs` files to join, for the child's pre-exec hook.
     pub fn procs_files(&self) -> Vec<CString> {
         self.procs.clone()
@@ -159,25 +236,37 @@ impl RunCgroup {
         pids
     }
 
-    /// Kills whatever is left and removes the groups (retrying while tasks die).
+    /// Sends SIGKILL to every process in the groups, once.
     #[allow(unsafe_code)]
-    pub async fn finish(self) {
-        for _ in 0..100 {
-            let left = self.members();
-            if left.is_empty() {
-                break;
-            }
-            if self.v2 {
-                let _ = std::fs::write(self.dirs[0].join("cgroup.kill"), "1");
-            } else {
-                for pid in left {
-                    // SAFETY: kill has no memory-safety preconditions; these pids are in
-                    // this run's own cgroup.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                    }
+    pub fn kill_members(&self) {
+        if self.v2 {
+            let _ = std::fs::write(self.dirs[0].join("cgroup.kill"), "1");
+            return;
+        }
+        for pid in self.members() {
+            if pid != std::process::id() as i32 {
+                // SAFETY: kill has no memory-safety preconditions; these pids are in this
+                // run's own cgroup, and never this process.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
                 }
             }
+        }
+    }
+
+    /// Kills whatever is left and removes the groups (retrying while tasks die).
+    pub async fn finish(self) {
+        for _ in 0..100 {
+            // Never this process (a group of ours it should never be in; killing it would
+            // take the worker down with the run).
+            if self
+                .members()
+                .iter()
+                .all(|&p| p == std::process::id() as i32)
+            {
+                break;
+            }
+            self.kill_members();
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         for d in &self.dirs {
@@ -188,5 +277,88 @@ impl RunCgroup {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+    }
+}
+
+/// Joins the groups whose `cgroup.procs` files are `procs` (writing `0`: "this process").
+/// Only open, write and close, on memory allocated before the fork.
+///
+/// # Safety
+/// Only between fork and exec, in the child.
+#[allow(unsafe_code)]
+pub(crate) unsafe fn join_in_child(procs: &[CString]) -> std::io::Result<()> {
+    for p in procs {
+        // SAFETY: `p` is a valid C string; open, write and close are async-signal-safe.
+        unsafe {
+            let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+            libc::close(fd);
+            if !ok {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The spawning thread's own `tasks` file in the v1 `pids` hierarchy, read once: where it
+/// goes back to after spawning a child inside a run's group.
+fn own_v1_pids_tasks() -> Option<&'static Path> {
+    use std::sync::OnceLock;
+    static TASKS: OnceLock<Option<PathBuf>> = OnceLock::new();
+    TASKS
+        .get_or_init(|| {
+            let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+            let rel = text.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                controllers
+                    .split(',')
+                    .any(|c| c == "pids")
+                    .then(|| path.trim_start_matches('/').to_string())
+            })?;
+            Some(Path::new("/sys/fs/cgroup/pids").join(rel).join("tasks"))
+        })
+        .as_deref()
+}
+
+#[allow(unsafe_code)]
+fn gettid() -> i64 {
+    // SAFETY: the gettid system call has no preconditions and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}
+
+impl crate::supervisor::Tracker for RunCgroup {
+    /// Born inside, never moved in afterwards (a runbook that forks at once would leave a
+    /// child outside). On v1, the spawning thread itself steps into the group for the
+    /// spawn (the child inherits it) and back out, which keeps `posix_spawn`; on v2, which
+    /// moves whole processes only, the child joins between fork and exec.
+    #[allow(unsafe_code)]
+    fn spawn(&self, cmd: &mut Command) -> std::io::Result<tokio::process::Child> {
+        if self.v2 {
+            let procs = self.procs.clone();
+            // SAFETY: the hook runs in the forked child before exec.
+            unsafe {
+                cmd.pre_exec(move || join_in_child(&procs));
+            }
+            return cmd.spawn();
+        }
+        let back = own_v1_pids_tasks()
+            .ok_or_else(|| std::io::Error::other("this thread's pids cgroup is unknown"))?;
+        let tid = gettid().to_string();
+        let into = self.dirs[0].join("tasks");
+        std::fs::write(&into, &tid)?;
+        let child = cmd.spawn();
+        if let Err(e) = std::fs::write(back, &tid) {
+            tracing::error!(error = %e, "cannot move a worker thread back from a run's cgroup");
+        }
+        child
+    }
+
+    fn kill_all(&self) {
+        self.kill_members();
     }
 }

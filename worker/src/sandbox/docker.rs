@@ -27,8 +27,11 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{RunOutcome, RunSpec, Sandbox, SandboxError};
-use crate::output::OutputCapture;
+use super::{
+    PAYLOAD_FILE_VAR, PAYLOAD_PATH, RunOutcome, RunSpec, Sandbox, SandboxError, run_dir_prefix,
+    write_world_readable,
+};
+use crate::output::{RunOutput, Stream};
 
 #[derive(Debug, Clone)]
 pub struct DockerSandbox {
@@ -208,6 +211,15 @@ impl Sandbox for DockerSandbox {
         cmd.extend(spec.args.iter().cloned());
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push("HOME=/tmp".into());
+        env.push(format!("{PAYLOAD_FILE_VAR}={PAYLOAD_PATH}"));
+        // The payload file, bind-mounted read-only (a file, not the run's folder).
+        let run_dir = tempfile::Builder::new()
+            .prefix(&run_dir_prefix())
+            .tempdir()
+            .map_err(|e| SandboxError(format!("cannot create the run's folder: {e}")))?;
+        let payload = run_dir.path().join("payload.json");
+        write_world_readable(&payload, spec.payload.as_deref().unwrap_or_default())
+            .map_err(|e| SandboxError(format!("cannot write the payload file: {e}")))?;
         let cpu_secs =
             (spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64)) as i64;
         let ulimit = |name: &str, soft: i64, hard: i64| ResourcesUlimits {
@@ -217,7 +229,10 @@ impl Sandbox for DockerSandbox {
         };
         let memory = (spec.limits.memory_mb << 20) as i64;
         let host = HostConfig {
-            binds: Some(vec![format!("{}:/runbook:ro", folder.display())]),
+            binds: Some(vec![
+                format!("{}:/runbook:ro", folder.display()),
+                format!("{}:{PAYLOAD_PATH}:ro", payload.display()),
+            ]),
             network_mode: Some(if spec.network {
                 self.network.clone().unwrap_or_else(|| "default".into())
             } else {
@@ -272,6 +287,7 @@ impl Sandbox for DockerSandbox {
             .id;
         let result = self.run_created(&id, &spec, started).await;
         remove(&self.docker, &id).await;
+        drop(run_dir);
         result
     }
 }
@@ -300,19 +316,13 @@ impl DockerSandbox {
             .await
             .map_err(err("start"))?;
 
-        let mut capture = OutputCapture::new(spec.output_cap);
+        let mut sink = RunOutput::new(spec.output_cap, spec.live.clone(), &spec.secrets);
         let deadline = tokio::time::Instant::now() + spec.timeout;
         let mut timed_out = false;
         loop {
             tokio::select! {
                 frame = output.next() => match frame {
-                    Some(Ok(f)) => {
-                        let bytes = f.into_bytes();
-                        capture.push(&bytes);
-                        if let Some(l) = &spec.live {
-                            l.push(&bytes);
-                        }
-                    }
+                    Some(Ok(f)) => push_frame(&mut sink, f),
                     Some(Err(_)) | None => break,
                 },
                 _ = tokio::time::sleep_until(deadline), if !timed_out => {
@@ -324,7 +334,7 @@ impl DockerSandbox {
                     loop {
                         tokio::select! {
                             frame = output.next() => match frame {
-                                Some(Ok(f)) => capture.push(&f.into_bytes()),
+                                Some(Ok(f)) => push_frame(&mut sink, f),
                                 Some(Err(_)) | None => break,
                             },
                             _ = tokio::time::sleep_until(drain) => break,
@@ -353,8 +363,7 @@ impl DockerSandbox {
             state.ok_or_else(|| SandboxError("docker: the container did not stop".into()))?;
         let exit_code = state.exit_code.map(|c| c as i32);
         let oom = state.oom_killed == Some(true);
-        let output_bytes = capture.total();
-        let (text, output_truncated) = capture.finish();
+        let (text, output_truncated, output_bytes) = sink.finish();
         Ok(RunOutcome {
             // A container killed by a signal exits 128+N.
             signal: exit_code.filter(|c| *c > 128 && *c < 160).map(|c| c - 128),
@@ -366,5 +375,17 @@ impl DockerSandbox {
             duration: started.elapsed(),
             oom,
         })
+    }
+}
+
+/// A frame of the attach stream, on the stream it came from (each masked on its own).
+fn push_frame(sink: &mut RunOutput, frame: bollard::container::LogOutput) {
+    use bollard::container::LogOutput;
+    match frame {
+        LogOutput::StdErr { message } => sink.push(Stream::Stderr, &message),
+        LogOutput::StdOut { message } | LogOutput::Console { message } => {
+            sink.push(Stream::Stdout, &message)
+        }
+        LogOutput::StdIn { .. } => {}
     }
 }

@@ -8,6 +8,7 @@
 pub mod bwrap;
 pub mod cgroup;
 pub mod docker;
+pub mod leftovers;
 pub mod process;
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,30 @@ pub struct RunSpec {
     pub image: Option<String>,
     /// Where output also goes while the run lasts (the live view), if anywhere.
     pub live: Option<crate::output::LiveOutput>,
+    /// The trigger's body, given to the runbook as the file `CLOUDO_PAYLOAD_FILE` names
+    /// (also in `CLOUDO_PAYLOAD` when small: see `cloudo_core::env`).
+    pub payload: Option<String>,
+    /// Values to mask in the output (the secrets this run was given).
+    pub secrets: crate::secrets::MaskSet,
+}
+
+/// The variable naming the file that holds the trigger's payload (always set; the file is
+/// empty when the trigger had no body).
+pub const PAYLOAD_FILE_VAR: &str = "CLOUDO_PAYLOAD_FILE";
+/// Where the isolating sandboxes put the payload file.
+pub const PAYLOAD_PATH: &str = "/run/cloudo/payload.json";
+
+/// The prefix of the temporary folders of this process's runs (`cloudo-run-<pid>-`): one
+/// left behind by a process that is gone belongs to no live run.
+pub fn run_dir_prefix() -> String {
+    format!("cloudo-run-{}-", std::process::id())
+}
+
+/// Writes `text` to `path`, readable by the sandbox's unprivileged user (mode 0444).
+pub(crate) fn write_world_readable(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444))
 }
 
 /// How a run ended.
@@ -113,6 +138,12 @@ pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
         .clone()
 }
 
+#[allow(unsafe_code)]
+fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
 /// Which sandbox a worker uses by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
@@ -174,12 +205,17 @@ impl Sandboxes {
     pub async fn build(o: SandboxOptions) -> Result<Self, String> {
         let mut available: HashMap<&'static str, Arc<dyn Sandbox>> = HashMap::new();
         let mut missing = HashMap::new();
-        available.insert(
-            "process",
-            Arc::new(process::ProcessSandbox {
-                kill_grace: o.kill_grace,
-            }),
-        );
+        let process = process::ProcessSandbox::new(o.kill_grace);
+        // What a worker killed mid-run left behind on this host.
+        let removed = leftovers::remove(&std::env::temp_dir(), process.cgroups.as_ref()).await;
+        if removed != leftovers::Removed::default() {
+            tracing::info!(
+                folders = removed.folders,
+                cgroups = removed.cgroups,
+                "removed what runs of stopped workers left behind"
+            );
+        }
+        available.insert("process", Arc::new(process));
         match bwrap::BwrapSandbox::detect(o.kill_grace) {
             Ok(b) => {
                 tracing::info!(sandbox = %b.describe(), "bwrap sandbox available");
@@ -212,7 +248,11 @@ impl Sandboxes {
         }
         if default == "process" {
             tracing::warn!(
-                "runbooks run in the process sandbox: no filesystem, network or resource isolation"
+                uid = current_uid(),
+                "runbooks run in the process sandbox: no filesystem, network or resource \
+                 isolation, and as this server's own user, so they can read its data folder \
+                 and, through /proc, its environment; use bwrap or docker for runbooks you do \
+                 not fully trust"
             );
         }
         tracing::info!(default, "sandbox chosen");
@@ -227,7 +267,10 @@ impl Sandboxes {
     /// Only the process sandbox (tests, minimal set-ups).
     pub fn process_only(kill_grace: Duration, defaults: ResolvedLimits) -> Self {
         let mut available: HashMap<&'static str, Arc<dyn Sandbox>> = HashMap::new();
-        available.insert("process", Arc::new(process::ProcessSandbox { kill_grace }));
+        available.insert(
+            "process",
+            Arc::new(process::ProcessSandbox::new(kill_grace)),
+        );
         Self {
             default: "process",
             available,
