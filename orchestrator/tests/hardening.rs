@@ -678,3 +678,33 @@ async fn an_on_call_failure_that_pages_nobody_says_why() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_is_on_any_command_line_while_a_bwrap_run_is_live() {
+    let secret = "db-pass-7c1e9a44-not-on-a-cmdline";
+    let env = Env::new(
+        &catalog(&[r#"{"id": "db", "runbook": "db.sh", "secrets": ["DB_PASSWORD"]}"#]),
+        &[(
+            "db.sh",
+            "test -n \"$DB_PASSWORD\" && echo has-it\necho \"$DB_PASSWORD\"\nsleep 1.5\n",
+        )],
+    )
+    .arg("--sandbox")
+    .arg("bwrap")
+    .env("CLOUDO_SECRET_DB_PASSWORD", secret);
+    let s = env.start();
+    let id = s.trigger("db").await;
+    s.wait_for_status(&id, "running").await;
+    let (mut scans, mut seen) = (0, 0);
+    let until = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < until {
+        seen += processes_with(secret);
+        scans += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let e = s.wait(&id).await;
+    assert_eq!(e["sandbox"], "bwrap", "{e}");
+    assert_eq!(e["output"], "has-it\n***\n", "{e}");
+    assert!(scans > 10);
+    assert_eq!(seen, 0, "a process showed the secret on its command line");
+}
