@@ -3,12 +3,15 @@
 //! What a runbook *is* ([`schema`]), what running one *means* ([`execution`] and its state
 //! machine), what travels to a worker ([`job`]) and what a runbook sees ([`env`]), plus the
 //! two ports the rest of the system is built around, [`store::Store`] and
-//! [`queue::JobQueue`], with their embedded SQLite adapters in [`sqlite`].
+//! [`queue::JobQueue`], and (feature `conformance`) the suites every adapter of them must
+//! pass. The adapters live in their own crates: `cloudo-sqlite` (embedded) and
+//! `cloudo-azure`.
 //!
-//! This crate knows nothing about HTTP, processes or Azure.
+//! This crate knows nothing about HTTP, processes, SQL or Azure, and does no I/O.
 
 pub mod alert;
 pub mod auth;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod env;
 pub mod execution;
@@ -17,7 +20,6 @@ pub mod notify;
 pub mod queue;
 pub mod routing;
 pub mod schema;
-pub mod sqlite;
 pub mod store;
 pub mod time;
 

@@ -1,6 +1,6 @@
 //! The `Store` port: durable state of the catalog and of executions.
 //!
-//! Adapters: [`crate::sqlite::SqliteStore`] (embedded); an Azure Table Storage adapter comes
+//! Adapters: `cloudo_sqlite::SqliteStore` (embedded) and `cloudo_azure::AzureStore`; an Azure Table Storage adapter comes
 //! behind the same trait. Every state change goes through [`Store::transition`], which both
 //! checks the state machine and writes atomically (compare-and-set), so the orchestrator can
 //! be the single logical writer even when it runs as several replicas.

@@ -3,8 +3,8 @@
 
 use anyhow::{Context, bail};
 use cloudo_core::auth::{ApiKey, Role, generate_key, valid_name};
-use cloudo_core::sqlite::{Db, Durability, SqliteStore};
 use cloudo_core::{Store, time};
+use cloudo_sqlite::{Db, Durability, SqliteStore};
 
 use crate::cli::{KeysArgs, KeysCommand};
 

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudo_core::sqlite::SqliteQueue;
 use cloudo_core::{ExecId, JobQueue, Status, StatusChange, StoreError, time};
+use cloudo_sqlite::SqliteQueue;
 use tokio::sync::watch;
 
 use crate::executions::Executions;
@@ -302,7 +302,7 @@ mod tests {
 
     use super::*;
     use cloudo_core::conformance::store::new_execution;
-    use cloudo_core::sqlite::{Db, Durability, SqliteStore};
+    use cloudo_sqlite::{Db, Durability, SqliteStore};
 
     #[tokio::test]
     async fn lost_runs_are_requeued_as_many_times_as_the_schema_asks() {

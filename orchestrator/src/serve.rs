@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use cloudo_azure::{AzureQueue, AzureStore};
 use cloudo_core::routing::Routes;
-use cloudo_core::sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 use cloudo_core::{Catalog, JobQueue, Store, schema::DEFAULT_POOL, time};
+use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 use cloudo_worker::{
     GitConfig, GitRunbooks, LocalRunbooks, PoolConfig, PoolParts, RunbookSource, Sandboxes,
 };

@@ -4,11 +4,11 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::store::{SqliteStore, db_err, json_rows};
-use crate::execution::ExecId;
-use crate::notify::Notification;
-use crate::store::{StoreError, StoreResult, WorkerInfo};
-use crate::time::{self, Timestamp};
+use crate::store::{SqliteStore, db_err, json_rows};
+use cloudo_core::execution::ExecId;
+use cloudo_core::notify::Notification;
+use cloudo_core::store::{StoreError, StoreResult, WorkerInfo};
+use cloudo_core::time::{self, Timestamp};
 
 fn state_of(n: &Notification) -> String {
     serde_json::to_value(n.state)

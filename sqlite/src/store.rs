@@ -3,16 +3,16 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Db, DbError};
-use crate::auth::{ApiKey, AuditRecord};
-use crate::execution::{ExecId, Execution, Status, StatusChange, Transition};
-use crate::notify::Notification;
-use crate::schema::Schema;
-use crate::store::{
+use crate::{Db, DbError};
+use cloudo_core::auth::{ApiKey, AuditRecord};
+use cloudo_core::execution::{ExecId, Execution, Status, StatusChange, Transition};
+use cloudo_core::notify::Notification;
+use cloudo_core::schema::Schema;
+use cloudo_core::store::{
     AuditQuery, Batch, Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError,
     StoreResult, WorkerInfo, share_body,
 };
-use crate::time::{self, Timestamp};
+use cloudo_core::time::{self, Timestamp};
 
 impl From<DbError> for StoreError {
     fn from(e: DbError) -> Self {
@@ -313,7 +313,7 @@ impl Store for SqliteStore {
         batch: &[NewExecution],
         dedup: Option<&DedupKey>,
     ) -> StoreResult<Created> {
-        crate::store::check_initial(batch)?;
+        cloudo_core::store::check_initial(batch)?;
         let batch = batch.to_vec();
         let dedup = dedup.cloned();
         self.db
@@ -328,7 +328,7 @@ impl Store for SqliteStore {
         body: Option<&str>,
     ) -> StoreResult<Vec<Created>> {
         for b in batches {
-            crate::store::check_initial(&b.executions)?;
+            cloudo_core::store::check_initial(&b.executions)?;
         }
         let batches = batches.to_vec();
         let body = body.map(str::to_string);

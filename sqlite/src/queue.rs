@@ -1,4 +1,4 @@
-//! [`JobQueue`] on SQLite, with Azure Storage Queue semantics (see [`crate::queue`]).
+//! [`JobQueue`] on SQLite, with Azure Storage Queue semantics (see [`cloudo_core::queue`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use rusqlite::params;
 use tokio::sync::Notify;
 
-use super::{Db, DbError};
-use crate::job::Job;
-use crate::queue::{DeadLetter, JobQueue, Lease, QueueError, QueueResult};
-use crate::time;
+use crate::{Db, DbError};
+use cloudo_core::job::Job;
+use cloudo_core::queue::{DeadLetter, JobQueue, Lease, QueueError, QueueResult};
+use cloudo_core::time;
 
 impl From<DbError> for QueueError {
     fn from(e: DbError) -> Self {

@@ -2,10 +2,10 @@
 
 use rusqlite::{Row, params};
 
-use super::store::{SqliteStore, db_err, parse_time, ts};
-use crate::auth::{ApiKey, AuditRecord};
-use crate::store::{AuditQuery, Page, StoreError, StoreResult};
-use crate::time::{self, Timestamp};
+use crate::store::{SqliteStore, db_err, parse_time, ts};
+use cloudo_core::auth::{ApiKey, AuditRecord};
+use cloudo_core::store::{AuditQuery, Page, StoreError, StoreResult};
+use cloudo_core::time::{self, Timestamp};
 
 impl SqliteStore {
     pub(super) async fn put_key_inner(&self, key: &ApiKey, replace: bool) -> StoreResult<()> {

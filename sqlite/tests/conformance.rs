@@ -1,7 +1,7 @@
 //! The embedded adapters against the conformance suites.
 
 use cloudo_core::conformance;
-use cloudo_core::sqlite::{Db, Durability, SqliteQueue, SqliteStore};
+use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 
 fn db() -> Db {
     // Leaked on purpose: each test database lives until the test process ends.
