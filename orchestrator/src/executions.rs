@@ -408,7 +408,7 @@ fn runs_it(e: &Execution, run: &RunRef) -> bool {
 fn report_error(e: StoreError) -> ReportError {
     match e {
         StoreError::Illegal(i) => ReportError::Refused(i.to_string()),
-        StoreError::NotFound(id) => ReportError::Refused(format!("execution {id} not found")),
+        StoreError::NotFound(id) => ReportError::Gone(format!("execution {id} not found")),
         other => ReportError::Retry(other.to_string()),
     }
 }

@@ -10,9 +10,13 @@ use async_trait::async_trait;
 use cloudo_azure::AzureQueue;
 use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Job, StatusChange, time};
+use cloudo_worker::protocol::{
+    ALIVE_PATH, AliveRequest, FinishAnswer, FinishRequest, HeartbeatAnswer, HeartbeatRequest,
+    PayloadAnswer, StartAnswer, exec_path,
+};
 use cloudo_worker::runbooks::Secret;
 use cloudo_worker::{PoolConfig, PoolParts, ReportError, Reporter, RunRef, Sandboxes, Start};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::cli::WorkerArgs;
@@ -156,12 +160,14 @@ impl HttpReporter {
         Err(ReportError::Retry(last))
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, ReportError> {
+    /// POSTs `body`; the answer's text on success (a 4xx is `Refused`, 5xx, 408 and 429
+    /// `Retry`).
+    async fn post(&self, path: &str, body: &Value) -> Result<String, ReportError> {
         let rsp = self.send(path, body).await?;
         let status = rsp.status();
         let text = rsp.text().await.unwrap_or_default();
         if status.is_success() {
-            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+            return Ok(text);
         }
         let why = format!(
             "HTTP {status} from {path}: {}",
@@ -169,13 +175,23 @@ impl HttpReporter {
         );
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
             Err(ReportError::Retry(why))
+        } else if status.as_u16() == 404 {
+            Err(ReportError::Gone(why))
         } else {
             Err(ReportError::Refused(why))
         }
     }
 
-    fn exec_path(id: &ExecId, what: &str) -> String {
-        format!("/api/worker/executions/{id}/{what}")
+    /// POSTs a protocol request and reads its typed answer.
+    async fn call<A: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<A, ReportError> {
+        let body = serde_json::to_value(body).map_err(|e| ReportError::Refused(e.to_string()))?;
+        let text = self.post(path, &body).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| ReportError::Retry(format!("unexpected answer from {path}: {e}")))
     }
 }
 
@@ -183,15 +199,13 @@ impl HttpReporter {
 impl Reporter for HttpReporter {
     async fn start(&self, job: &Job, run: &RunRef) -> Result<Start, ReportError> {
         match self
-            .post(&Self::exec_path(&job.exec_id, "start"), &json!(run))
+            .call::<StartAnswer>(&exec_path(&job.exec_id, "start"), run)
             .await
         {
-            Ok(v) if v["run"] == json!(true) => Ok(Start::Run),
-            Ok(v) => Ok(Start::Drop(
-                v["reason"].as_str().unwrap_or("refused").to_string(),
-            )),
+            Ok(a) if a.run => Ok(Start::Run),
+            Ok(a) => Ok(Start::Drop(a.reason.unwrap_or_else(|| "refused".into()))),
             // No such execution (any more): nothing to run.
-            Err(ReportError::Refused(why)) if why.starts_with("HTTP 404") => Ok(Start::Drop(why)),
+            Err(ReportError::Gone(why)) => Ok(Start::Drop(why)),
             Err(e) => Err(e),
         }
     }
@@ -202,15 +216,12 @@ impl Reporter for HttpReporter {
         run: &RunRef,
         output: Option<&str>,
     ) -> Result<bool, ReportError> {
-        let body = json!({
-            "worker_id": run.worker_id,
-            "delivery": run.delivery,
-            "output": output,
-        });
-        let v = self
-            .post(&Self::exec_path(exec_id, "heartbeat"), &body)
-            .await?;
-        Ok(v["running"] != json!(false))
+        let req = HeartbeatRequest {
+            run: run.clone(),
+            output: output.map(str::to_string),
+        };
+        let a: HeartbeatAnswer = self.call(&exec_path(exec_id, "heartbeat"), &req).await?;
+        Ok(a.running)
     }
 
     async fn finish(
@@ -219,40 +230,20 @@ impl Reporter for HttpReporter {
         run: &RunRef,
         change: StatusChange,
     ) -> Result<(), ReportError> {
-        let body = json!({
-            "worker_id": run.worker_id,
-            "delivery": run.delivery,
-            "status": change.to,
-            "reason": change.reason,
-            "exit_code": change.exit_code,
-            "signal": change.signal,
-            "output": change.output,
-            "output_truncated": change.output_truncated,
-            "runbook_commit": change.runbook_commit,
-            "sandbox": change.sandbox,
-            "oom": change.oom,
-        });
-        self.post(&Self::exec_path(exec_id, "finish"), &body)
+        let req = FinishRequest::new(run.clone(), change);
+        self.call::<FinishAnswer>(&exec_path(exec_id, "finish"), &req)
             .await
             .map(|_| ())
     }
 
     async fn payload(&self, exec_id: &ExecId, run: &RunRef) -> Result<Option<String>, ReportError> {
-        let v = self
-            .post(&Self::exec_path(exec_id, "payload"), &json!(run))
-            .await?;
-        Ok(v["payload"].as_str().map(str::to_string))
+        let a: PayloadAnswer = self.call(&exec_path(exec_id, "payload"), run).await?;
+        Ok(a.payload)
     }
 
     async fn alive(&self, info: &WorkerInfo) -> Result<(), ReportError> {
-        let body = json!({
-            "id": info.id,
-            "pools": info.pools,
-            "version": info.version,
-            "capacity": info.capacity,
-            "running": info.running,
-            "started_at": time::rfc3339(info.started_at),
-        });
-        self.post("/api/worker/alive", &body).await.map(|_| ())
+        let body = serde_json::to_value(AliveRequest::new(info))
+            .map_err(|e| ReportError::Refused(e.to_string()))?;
+        self.post(ALIVE_PATH, &body).await.map(|_| ())
     }
 }

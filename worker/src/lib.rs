@@ -3,6 +3,7 @@
 
 pub mod output;
 pub mod pool;
+pub mod protocol;
 pub mod reporter;
 pub mod runbooks;
 pub mod sandbox;

@@ -273,7 +273,7 @@ async fn payload(job: &Job, run: &RunRef, parts: &PoolParts) -> Result<Option<St
     for _ in 0..6 {
         match parts.reporter.payload(&job.exec_id, run).await {
             Ok(p) => return Ok(p),
-            Err(ReportError::Refused(why)) => return Err(why),
+            Err(ReportError::Refused(why) | ReportError::Gone(why)) => return Err(why),
             Err(ReportError::Retry(why)) => {
                 tracing::warn!(exec_id = %job.exec_id, reason = %why, "cannot fetch the payload yet");
                 tokio::time::sleep(delay).await;
@@ -426,7 +426,7 @@ async fn report_finish(reporter: &dyn Reporter, job: &Job, run: &RunRef, change:
     for attempt in 1.. {
         match reporter.finish(&job.exec_id, run, change.clone()).await {
             Ok(()) => return,
-            Err(ReportError::Refused(why)) => {
+            Err(ReportError::Refused(why) | ReportError::Gone(why)) => {
                 tracing::warn!(exec_id = %job.exec_id, reason = %why, "final status refused");
                 return;
             }

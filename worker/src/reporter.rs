@@ -4,10 +4,10 @@
 //! embedded engine the reporter is the orchestrator's execution service called in process;
 //! a standalone worker reports the same things over HTTP.
 
+pub use crate::protocol::RunRef;
 use async_trait::async_trait;
 use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Job, StatusChange};
-use serde::{Deserialize, Serialize};
 
 /// The orchestrator's answer to "may I start this job?".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,16 +26,9 @@ pub enum ReportError {
     /// The orchestrator refused the report for good (e.g. the execution already ended).
     #[error("report refused: {0}")]
     Refused(String),
-}
-
-/// Which worker runs an execution, for which delivery of its job (queue message id and
-/// delivery count). Every report about a run carries it: only the worker and delivery that
-/// started a run may report on it (others are refused), and the delivery, known only to the
-/// worker that leased the message, is what a forger lacks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunRef {
-    pub worker_id: String,
-    pub delivery: String,
+    /// The execution does not exist (any more): nothing to report on.
+    #[error("execution gone: {0}")]
+    Gone(String),
 }
 
 #[async_trait]

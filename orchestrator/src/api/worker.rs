@@ -10,10 +10,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use cloudo_core::store::WorkerInfo;
-use cloudo_core::{ExecId, Status, StatusChange, StoreError, time};
-use cloudo_worker::RunRef;
-use serde::Deserialize;
+use cloudo_core::{ExecId, StoreError, time};
+use cloudo_worker::protocol::{
+    AliveRequest, FinishAnswer, FinishRequest, HeartbeatAnswer, HeartbeatRequest, PayloadAnswer,
+    RunRef, StartAnswer,
+};
 use serde_json::json;
 
 use super::AppState;
@@ -65,13 +66,19 @@ pub async fn start(
     Extension(who): Extension<Identity>,
     Path(raw): Path<String>,
     JsonBody(run): JsonBody<RunRef>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<StartAnswer>, ApiError> {
     let id = report_on(&state, &raw, &who, &run).await?;
-    match state.executions.start_run(&id, &run).await? {
-        Ok(()) => Ok(Json(json!({"run": true})).into_response()),
+    Ok(Json(match state.executions.start_run(&id, &run).await? {
+        Ok(()) => StartAnswer {
+            run: true,
+            reason: None,
+        },
         // Already ran, runs elsewhere, cancelled, lost: the worker drops the job.
-        Err(why) => Ok(Json(json!({"run": false, "reason": why})).into_response()),
-    }
+        Err(why) => StartAnswer {
+            run: false,
+            reason: Some(why),
+        },
+    }))
 }
 
 /// What every report on a run checks first: the id, the run reference, and that the
@@ -100,73 +107,41 @@ fn check_run(run: &RunRef) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeartbeatBody {
-    #[serde(flatten)]
-    run: RunRef,
-    /// The output so far (head and tail, at most a few tens of KiB), when it changed.
-    output: Option<String>,
-}
-
 pub async fn heartbeat(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody<HeartbeatBody>,
-) -> Result<Response, ApiError> {
+    JsonBody(body): JsonBody<HeartbeatRequest>,
+) -> Result<Json<HeartbeatAnswer>, ApiError> {
     let id = report_on(&state, &raw, &who, &body.run).await?;
     let running = state
         .executions
         .heartbeat_run(&id, &body.run, body.output.as_deref())
         .await
         .map_err(refused)?;
-    Ok(Json(json!({"running": running})).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FinishBody {
-    #[serde(flatten)]
-    run: RunRef,
-    status: Status,
-    reason: Option<String>,
-    exit_code: Option<i32>,
-    signal: Option<i32>,
-    output: Option<String>,
-    #[serde(default)]
-    output_truncated: bool,
-    runbook_commit: Option<String>,
-    sandbox: Option<String>,
-    #[serde(default)]
-    oom: bool,
+    Ok(Json(HeartbeatAnswer { running }))
 }
 
 pub async fn finish(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(raw): Path<String>,
-    JsonBody(b): JsonBody<FinishBody>,
-) -> Result<Response, ApiError> {
+    JsonBody(b): JsonBody<FinishRequest>,
+) -> Result<Json<FinishAnswer>, ApiError> {
     let id = report_on(&state, &raw, &who, &b.run).await?;
     if !b.status.is_terminal() {
         return Err(ApiError::bad_request("status must be a final one"));
     }
-    let mut change = StatusChange::to(b.status);
-    change.reason = b.reason;
-    change.exit_code = b.exit_code;
-    change.signal = b.signal;
-    change.output = b.output;
-    change.output_truncated = b.output_truncated;
-    change.runbook_commit = b.runbook_commit;
-    change.sandbox = b.sandbox;
-    change.oom = b.oom;
+    let (run, change) = b.into_change();
     let e = state
         .executions
-        .finish_run(&id, &b.run, change)
+        .finish_run(&id, &run, change)
         .await
         .map_err(refused)?;
-    Ok(Json(json!({"exec_id": e.exec_id, "status": e.status})).into_response())
+    Ok(Json(FinishAnswer {
+        exec_id: e.exec_id,
+        status: e.status,
+    }))
 }
 
 /// The request body of a running execution, for its worker (a payload too large to travel
@@ -176,14 +151,14 @@ pub async fn payload(
     Extension(who): Extension<Identity>,
     Path(raw): Path<String>,
     JsonBody(run): JsonBody<RunRef>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<PayloadAnswer>, ApiError> {
     let id = report_on(&state, &raw, &who, &run).await?;
     let payload = state
         .executions
         .payload_for(&id, &run)
         .await
         .map_err(refused)?;
-    Ok(Json(json!({"payload": payload})).into_response())
+    Ok(Json(PayloadAnswer { payload }))
 }
 
 /// A worker is shown for this long after its last report, and counted alive for a third
@@ -191,23 +166,10 @@ pub async fn payload(
 const SHOWN_FOR: chrono::Duration = chrono::Duration::minutes(5);
 const ALIVE_FOR: chrono::Duration = chrono::Duration::seconds(30);
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AliveBody {
-    id: String,
-    pools: Vec<String>,
-    version: String,
-    capacity: u32,
-    #[serde(default)]
-    running: Vec<ExecId>,
-    #[serde(with = "time::serde_rfc3339")]
-    started_at: time::Timestamp,
-}
-
 pub async fn alive(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    JsonBody(b): JsonBody<AliveBody>,
+    JsonBody(b): JsonBody<AliveRequest>,
 ) -> Result<Response, ApiError> {
     if b.id.is_empty() || b.id.len() > 200 || b.version.len() > 64 || b.running.len() > 4096 {
         return Err(ApiError::bad_request(
@@ -223,16 +185,8 @@ pub async fn alive(
             format!("this worker key serves pool {pool:?} only"),
         ));
     }
-    let info = WorkerInfo {
-        id: b.id,
-        pools: b.pools,
-        version: b.version,
-        capacity: b.capacity,
-        running: b.running,
-        started_at: b.started_at,
-        // The orchestrator's clock, not the worker's.
-        last_seen: time::now(),
-    };
+    // The orchestrator's clock, not the worker's.
+    let info = b.into_info(time::now());
     state.executions.store().put_worker(&info).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
