@@ -6,6 +6,7 @@ mod access;
 mod api;
 mod cli;
 mod config;
+mod documents;
 mod executions;
 mod http_server;
 mod ingest;

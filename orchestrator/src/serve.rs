@@ -179,6 +179,19 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         cfg.dedup_window,
         cfg.compat_lowercase_resource,
     );
+    // On a shared store, other replicas' PUTs of routing rules and notification routes
+    // arrive by re-reading them (the embedded engine is the only writer of its own).
+    let documents = sqlite_queue.is_none().then(|| {
+        tokio::spawn(crate::documents::follow(
+            store.clone(),
+            crate::documents::Appliers {
+                ingest: ingest.clone(),
+                notifier: notifier.clone(),
+            },
+            crate::documents::REREAD_EVERY,
+            stopped_for_refresh.clone(),
+        ))
+    });
     let (audit, audit_writer) = crate::api::auth::AuditSink::start(store.clone());
     let state = AppState {
         executions,
@@ -240,6 +253,9 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let _ = notifier_task.await;
     if let Some(r) = refresher {
         let _ = r.await;
+    }
+    if let Some(d) = documents {
+        let _ = d.await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -215,6 +215,53 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
     let beta_key = worker_key(&b, "w-beta", "beta").await;
     let both = format!("{},{}", a.base, b.base);
     let both_b_first = format!("{},{}", b.base, a.base);
+
+    // Routing rules and notification routes PUT on one orchestrator reach the other within
+    // a few seconds (it re-reads them from the store).
+    let rules = serde_json::json!({"rules": [{"name": "shared-rule", "when": {"severity": "Sev0"},
+        "run": "mark-a"}]});
+    let res = a
+        .http
+        .put(a.url("/api/routes"))
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = a
+        .http
+        .put(a.url("/api/notify/routes"))
+        .header("content-type", "application/yaml")
+        .body("teams:\n  payments: {}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let t = Instant::now();
+    loop {
+        let (_, r) = b.get("/api/routes").await;
+        let (_, n) = b.get("/api/notify/routes").await;
+        if r["rules"][0]["name"] == "shared-rule" && n["teams"].get("payments").is_some() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "b still has {r} and {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "routing changes reached the other orchestrator after {:?}",
+        t.elapsed()
+    );
+    let res = a
+        .http
+        .put(a.url("/api/routes"))
+        .json(&serde_json::json!({"rules": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     // `cloudo keys` works on the shared tables too.
     let keys = |args: &[&str]| {
         common::stdout_of(
