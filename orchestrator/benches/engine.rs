@@ -103,6 +103,7 @@ fn direct(
                 live: None,
                 secrets: Default::default(),
                 payload: None,
+                cancel: Default::default(),
             };
             let t = Instant::now();
             let out = rt.block_on(sb.run(spec)).expect("sandbox run");

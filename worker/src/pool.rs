@@ -15,6 +15,7 @@ use cloudo_core::{
 };
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::reporter::{ReportError, Reporter, RunRef, Start};
 use crate::runbooks::{RunbookSource, Secret};
@@ -240,16 +241,18 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     }
     let lease = Arc::new(Mutex::new(lease));
     let live = crate::output::LiveOutput::default();
+    // Cancelled when the orchestrator answers a heartbeat with "stop".
+    let cancel = CancellationToken::new();
     let (stop_keepalive, keepalive_stopped) = watch::channel(false);
     let keepalive = tokio::spawn(keep_alive(
         lease.clone(),
         parts.clone(),
-        (job.clone(), run.clone(), live.clone()),
+        (job.clone(), run.clone(), live.clone(), cancel.clone()),
         (config.lease, config.heartbeat_every),
         keepalive_stopped,
     ));
 
-    let change = execute(&job, &run, config, parts, live).await;
+    let change = execute(&job, &run, config, parts, (live, cancel)).await;
     let status = change.to;
     report_finish(&*parts.reporter, &job, &run, change).await;
 
@@ -290,7 +293,7 @@ async fn execute(
     run: &RunRef,
     config: &PoolConfig,
     parts: &PoolParts,
-    live: crate::output::LiveOutput,
+    (live, cancel): (crate::output::LiveOutput, CancellationToken),
 ) -> StatusChange {
     let runbook = match parts
         .runbooks
@@ -347,6 +350,7 @@ async fn execute(
         limits,
         image: job.runtime.image.clone(),
         live: Some(live),
+        cancel,
         payload,
         secrets: MaskSet::new(
             job.secrets
@@ -368,7 +372,12 @@ async fn execute(
 /// Maps a run's outcome to the execution's final state. The reason names the cause:
 /// timeout, memory limit (oom), exit code, signal (152 / SIGXCPU: the CPU-time limit).
 pub fn outcome_change(job: &Job, o: RunOutcome, memory_mb: u64) -> StatusChange {
-    let (status, reason) = if o.timed_out {
+    let (status, reason) = if o.cancelled {
+        (
+            Status::Stopped,
+            Some("stopped: the orchestrator asked this run to stop".to_string()),
+        )
+    } else if o.timed_out {
         (
             Status::Timeout,
             Some(format!("killed after the {} s timeout", job.timeout_secs)),
@@ -445,7 +454,7 @@ async fn report_finish(reporter: &dyn Reporter, job: &Job, run: &RunRef, change:
 async fn keep_alive(
     lease: Arc<Mutex<Lease>>,
     parts: PoolParts,
-    (job, run, live): (Job, RunRef, crate::output::LiveOutput),
+    (job, run, live, cancel): (Job, RunRef, crate::output::LiveOutput, CancellationToken),
     (visibility, heartbeat): (Duration, Duration),
     mut stop: watch::Receiver<bool>,
 ) {
@@ -477,7 +486,13 @@ async fn keep_alive(
             .heartbeat(&exec_id, &run, output.as_deref())
             .await
         {
-            Ok(_) => sent_bytes = total,
+            Ok(true) => sent_bytes = total,
+            // Ended elsewhere (cancelled, or settled as lost): stop the runbook.
+            Ok(false) => {
+                tracing::info!(exec_id = %exec_id, "the orchestrator says stop; stopping the run");
+                cancel.cancel();
+                sent_bytes = total;
+            }
             Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "heartbeat failed"),
         }
     }

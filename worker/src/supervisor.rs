@@ -38,6 +38,8 @@ pub struct Limits {
     pub live: Option<crate::output::LiveOutput>,
     /// Values masked in the output, per stream.
     pub secrets: MaskSet,
+    /// Stops the child like a timeout does, when cancelled.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// How long to keep reading output after the runbook exited and its group was killed:
@@ -131,12 +133,20 @@ pub async fn run(
     let mut deadline = tokio::time::Instant::now() + limits.timeout;
     let mut signals_sent = 0;
     let mut timed_out = false;
+    let mut cancelled = false;
     let status = loop {
         tokio::select! {
             _ = pipes.read_into(&mut buf, &mut sink), if pipes.open() => {}
             status = child.wait() => break status?,
+            // Cancelled: the same as the deadline arriving now.
+            _ = limits.cancel.cancelled(), if signals_sent == 0 && !cancelled => {
+                cancelled = true;
+                signal_group(pgid, libc::SIGTERM);
+                deadline = tokio::time::Instant::now() + limits.kill_grace;
+                signals_sent = 1;
+            }
             _ = tokio::time::sleep_until(deadline), if signals_sent < 2 => {
-                timed_out = true;
+                timed_out |= !cancelled;
                 if signals_sent == 0 {
                     signal_group(pgid, libc::SIGTERM);
                     deadline = tokio::time::Instant::now() + limits.kill_grace;
@@ -168,6 +178,7 @@ pub async fn run(
         exit_code: status.code(),
         signal: status.signal(),
         timed_out,
+        cancelled,
         output,
         output_truncated,
         output_bytes,

@@ -65,6 +65,7 @@ impl Runner {
             live: None,
             secrets: Default::default(),
             payload: None,
+            cancel: Default::default(),
         };
         f(&mut spec);
         let out = self.sandbox.run(spec).await.expect("sandbox runs");
@@ -296,6 +297,58 @@ async fn conformance(r: &Runner) {
             "{name}: an env -i setsid daemon outlived its run ({script:?})"
         );
     }
+
+    // A cancelled run stops promptly, its whole tree with it.
+    let token = tokio_util::sync::CancellationToken::new();
+    let live = cloudo_worker::output::LiveOutput::default();
+    // Cancelled once the runbook is under way (a container can take a while to start).
+    let canceller = {
+        let (token, live) = (token.clone(), live.clone());
+        tokio::spawn(async move {
+            let t = Instant::now();
+            while !live.snapshot().0.contains("started") && t.elapsed() < Duration::from_secs(30) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            token.cancel();
+        })
+    };
+    let mark = format!("3000.{}", &uuid_like()[24..]);
+    let t = Instant::now();
+    let (o, id) = r
+        .run_with(
+            &format!("env -i setsid sleep {mark} &\nsleep 300 &\necho started\nsleep 300\n"),
+            &[],
+            |s| {
+                s.cancel = token.clone();
+                s.live = Some(live.clone());
+            },
+        )
+        .await;
+    canceller.await.unwrap();
+    assert!(o.cancelled && !o.timed_out, "{name}: {o:?}");
+    assert!(o.output.starts_with("started"), "{name}: {o:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "{name}: stopped after {:?}",
+        t.elapsed()
+    );
+    no_strays(&id).await;
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        left = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| c.windows(mark.len()).any(|w| w == mark.as_bytes()))
+            })
+            .count();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "{name}: a process of the cancelled run survived");
 
     // An output flood is capped.
     let (o, _) = r

@@ -280,6 +280,7 @@ impl Sandbox for BwrapSandbox {
             output_cap: spec.output_cap,
             live: spec.live.clone(),
             secrets: spec.secrets.clone(),
+            cancel: spec.cancel.clone(),
         };
         let result = supervisor::run(cmd, &limits, None).await;
         drop(payload);

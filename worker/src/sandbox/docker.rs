@@ -317,16 +317,23 @@ impl DockerSandbox {
             .map_err(err("start"))?;
 
         let mut sink = RunOutput::new(spec.output_cap, spec.live.clone(), &spec.secrets);
-        let deadline = tokio::time::Instant::now() + spec.timeout;
-        let mut timed_out = false;
+        let deadline = tokio::time::sleep_until(tokio::time::Instant::now() + spec.timeout);
+        tokio::pin!(deadline);
+        let (mut timed_out, mut cancelled) = (false, false);
         loop {
             tokio::select! {
                 frame = output.next() => match frame {
                     Some(Ok(f)) => push_frame(&mut sink, f),
                     Some(Err(_)) | None => break,
                 },
-                _ = tokio::time::sleep_until(deadline), if !timed_out => {
-                    timed_out = true;
+                stop = async {
+                    tokio::select! {
+                        _ = &mut deadline => false,
+                        _ = spec.cancel.cancelled() => true,
+                    }
+                } => {
+                    cancelled = stop;
+                    timed_out = !stop;
                     let kill = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
                     let _ = self.docker.kill_container(id, Some(kill)).await;
                     // Keep draining briefly: the stream ends when the container is gone.
@@ -369,6 +376,7 @@ impl DockerSandbox {
             signal: exit_code.filter(|c| *c > 128 && *c < 160).map(|c| c - 128),
             exit_code,
             timed_out,
+            cancelled,
             output: text,
             output_truncated,
             output_bytes,

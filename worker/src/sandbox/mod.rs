@@ -45,6 +45,9 @@ pub struct RunSpec {
     pub payload: Option<String>,
     /// Values to mask in the output (the secrets this run was given).
     pub secrets: crate::secrets::MaskSet,
+    /// Stops the run when cancelled (SIGTERM, grace, SIGKILL; or the container killed):
+    /// it then ends with `cancelled` set.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// The variable naming the file that holds the trigger's payload (always set; the file is
@@ -73,6 +76,8 @@ pub struct RunOutcome {
     pub signal: Option<i32>,
     /// Killed by us at the wall-clock limit.
     pub timed_out: bool,
+    /// Stopped by us because the run was cancelled.
+    pub cancelled: bool,
     /// stdout and stderr interleaved in the order they were written, capped.
     pub output: String,
     pub output_truncated: bool,

@@ -72,6 +72,7 @@ impl Sandbox for ProcessSandbox {
             output_cap: spec.output_cap,
             live: spec.live.clone(),
             secrets: spec.secrets.clone(),
+            cancel: spec.cancel.clone(),
         };
         let tracking = self.cgroups.as_ref().and_then(|c| {
             c.create_tracking(&format!("{}-{}", spec.exec_id, std::process::id()))
