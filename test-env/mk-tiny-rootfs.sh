@@ -24,7 +24,7 @@ copy_with_libs() {
 
 for b in bash sh cat echo env ls sleep head tail tr id touch mkdir rm cp mv sort uniq wc \
          grep sed awk cut date dirname basename printf true false test timeout kill ps \
-         seq yes dd uname hostname readlink stat chmod nproc tee xargs find; do
+         seq yes dd uname hostname readlink stat chmod nproc tee xargs find setsid; do
   p=$(command -v "$b" 2>/dev/null || true)
   case "$p" in /*) copy_with_libs "$p" ;; esac
 done

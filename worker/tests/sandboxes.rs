@@ -274,6 +274,10 @@ async fn conformance(r: &Runner) {
             })
             .await;
         assert_eq!(o.timed_out, timeout == 2, "{name}: {o:?}");
+        assert!(
+            !o.output.contains("No such file"),
+            "{name}: the daemon did not start: {o:?}"
+        );
         let survivors = || {
             std::fs::read_dir("/proc")
                 .unwrap()
@@ -326,7 +330,8 @@ async fn conformance(r: &Runner) {
         .await;
     canceller.await.unwrap();
     assert!(o.cancelled && !o.timed_out, "{name}: {o:?}");
-    assert!(o.output.starts_with("started"), "{name}: {o:?}");
+    assert!(o.output.contains("started"), "{name}: {o:?}");
+    assert!(!o.output.contains("No such file"), "{name}: {o:?}");
     assert!(
         t.elapsed() < Duration::from_secs(10),
         "{name}: stopped after {:?}",
