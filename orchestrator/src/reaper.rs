@@ -164,7 +164,7 @@ async fn sweep(
                 e.worker_id.as_deref().unwrap_or("?"),
                 bounds.lost_after.as_secs()
             );
-            if !requeue(ex, queue, &e.exec_id, &reason).await? {
+            if !requeue(ex, &e.exec_id, &reason).await? {
                 settle(ex, &e.exec_id, Status::Lost, &reason).await;
             }
         }
@@ -241,12 +241,7 @@ fn last_sign_of_life(e: &cloudo_core::Execution) -> time::Timestamp {
 /// and some are left: back to `accepted` and a new job (same context). Returns whether it
 /// did. The old message, if it comes back, finds the execution started or done and is
 /// dropped, so the runbook runs once per attempt.
-async fn requeue(
-    ex: &Executions,
-    queue: &dyn JobQueue,
-    id: &ExecId,
-    lost: &str,
-) -> anyhow::Result<bool> {
+async fn requeue(ex: &Executions, id: &ExecId, lost: &str) -> anyhow::Result<bool> {
     let Some(e) = ex.store().get_execution(id).await? else {
         return Ok(false);
     };
@@ -281,8 +276,7 @@ async fn requeue(
             .await?
             .and_then(|x| x.request_body),
     };
-    let job = cloudo_core::Job::for_execution(&e, e.env.clone(), body.as_deref());
-    if let Err(err) = queue.enqueue(&e.worker, &job).await {
+    if let Err(err) = ex.enqueue(&e, body.as_deref()).await {
         settle(
             ex,
             id,

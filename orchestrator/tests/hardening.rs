@@ -109,13 +109,24 @@ async fn http_edges_answer_with_json_and_have_no_side_effects() {
     );
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer:?}");
     assert_eq!(body_of(&answer)["error"]["code"], "bad_request");
-    let big = format!(
-        "GET /api/healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(500_000)
-    );
-    let (answer, _) = raw(&s, big.as_bytes(), Duration::from_secs(5));
-    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer:?}");
-    assert!(body_of(&answer)["error"]["message"].is_string());
+    for size in [100_000, 500_000] {
+        let big = format!(
+            "GET /api/healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(size)
+        );
+        let (answer, _) = raw(&s, big.as_bytes(), Duration::from_secs(5));
+        assert!(answer.starts_with("HTTP/1.1 431 "), "{size}: {answer:?}");
+        assert_eq!(body_of(&answer)["error"]["code"], "headers_too_large");
+    }
+    // A fresh client: the pooled connection sat idle past the 2 s header timeout.
+    let res = client(Some(ADMIN_KEY))
+        .get(s.url(&format!("/api/executions?x={}", "a".repeat(20_000))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 414);
+    let long: Value = res.json().await.unwrap();
+    assert_eq!(long["error"]["code"], "uri_too_long");
 
     // Header bytes trickling in: the connection is cut at the header timeout, while
     // others are served meanwhile.

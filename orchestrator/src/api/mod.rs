@@ -194,12 +194,52 @@ pub fn route_table() -> Table {
     routes().finish().1
 }
 
+/// Longest request URI accepted (hyper's own limit, 64 KiB, answers without a body).
+const MAX_URI_BYTES: usize = 16 * 1024;
+/// Most header bytes accepted (hyper's own buffer limit applies only while a head is
+/// still incomplete, so it does not always hold).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// 414 and 431 with the JSON error body, before anything else looks at the request.
+async fn request_limits(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri().to_string().len();
+    if uri > MAX_URI_BYTES {
+        return ApiError::new(
+            axum::http::StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request URI is {uri} bytes; at most {MAX_URI_BYTES} are accepted"),
+        )
+        .into_response();
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return ApiError::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are accepted"
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// The whole API.
 pub fn router(mut state: AppState, body_limit: usize) -> Router {
     let (api, table) = routes().finish();
     state.auth_table = table;
     api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(request_limits))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

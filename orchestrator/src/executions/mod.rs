@@ -1,21 +1,24 @@
 //! The execution service: the one writer of execution state.
 //!
-//! Triggers submit executions here; workers report here (through the [`Reporter`] port);
-//! the reaper settles abandoned ones here. Every change goes through the store's checked
-//! transition, and terminal changes wake the requests waiting on that execution (`?wait=`)
-//! without polling.
+//! Triggers submit executions here; workers report here (`reports.rs`, the in-process
+//! `Reporter`); the reaper settles abandoned ones here. Every job is made by
+//! [`Executions::enqueue`] (or the batch path of `submit`); every change goes through the
+//! store's checked transition and is published on one event stream
+//! ([`Executions::subscribe`]), which `?wait=` follows instead of polling.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use cloudo_core::queue::QueueResult;
 use cloudo_core::store::{Batch, Created, DedupKey, NewExecution, StoreResult};
 use cloudo_core::{
     ExecId, Execution, Job, JobQueue, Status, StatusChange, Store, StoreError, time,
 };
-use cloudo_worker::{ReportError, Reporter, RunRef, Start};
-use tokio::sync::Notify;
+use tokio::sync::broadcast;
+
+mod reports;
+pub use reports::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
@@ -34,12 +37,25 @@ pub enum Submitted {
     Duplicate(Vec<Execution>),
 }
 
+/// An execution changed status (or was created in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionEvent {
+    pub exec_id: ExecId,
+    pub status: Status,
+}
+
+/// Events a slow follower may fall behind by before it is told it lagged (it then re-reads
+/// the store).
+const EVENTS_BUFFER: usize = 4096;
+
 #[derive(Clone)]
 pub struct Executions {
     store: Arc<dyn Store>,
     queue: Arc<dyn JobQueue>,
-    /// Waiters per execution; an entry lives while someone waits.
-    waiters: Arc<Mutex<HashMap<ExecId, Arc<Notify>>>>,
+    /// Every status change made here, for whoever follows executions (`?wait=`, later live
+    /// output, metrics). Changes made by another orchestrator are not on it: followers of
+    /// a shared store also poll the store.
+    events: broadcast::Sender<ExecutionEvent>,
     /// With a shared store, another orchestrator may record the end: waiters also look
     /// at the store this often.
     poll: Option<Duration>,
@@ -58,7 +74,7 @@ impl Executions {
         Self {
             store,
             queue,
-            waiters: Arc::default(),
+            events: broadcast::channel(EVENTS_BUFFER).0,
             poll: None,
             notifier: None,
         }
@@ -103,7 +119,7 @@ impl Executions {
                 for n in &batch.executions {
                     let e = &n.execution;
                     if e.status == Status::Accepted {
-                        jobs.push((e.worker.clone(), Job::for_execution(e, e.env.clone(), body)));
+                        jobs.push(job_of(e, body));
                     }
                 }
             }
@@ -151,9 +167,7 @@ impl Executions {
                 // died between recording and queueing. Queue it again; a second message
                 // for one execution is dropped at start, so it still runs once.
                 if e.status == Status::Accepted {
-                    let job = Job::for_execution(&e, e.env.clone(), e.request_body.as_deref());
-                    self.queue
-                        .enqueue(&e.worker, &job)
+                    self.enqueue(&e, e.request_body.as_deref())
                         .await
                         .map_err(|err| TriggerError::Queue(err.to_string()))?;
                 }
@@ -203,86 +217,6 @@ impl Executions {
         Ok((execution, queue_error))
     }
 
-    /// A worker asks to run `id`: `Ok(Ok(()))` to run it, `Ok(Err(why))` to drop the job
-    /// (it already ran, or runs elsewhere, or ended). The same worker asking again for the
-    /// same delivery is told to run: its first answer may have been lost with an
-    /// orchestrator that died after recording the start.
-    pub async fn start_run(&self, id: &ExecId, run: &RunRef) -> StoreResult<Result<(), String>> {
-        let mut change = StatusChange::to(Status::Running);
-        change.worker_id = Some(run.worker_id.clone());
-        change.reason = Some(delivery_mark(&run.delivery));
-        match self.change(id, change).await {
-            Ok(_) => Ok(Ok(())),
-            Err(StoreError::Illegal(i)) => {
-                if i.from == Status::Running
-                    && let Some(e) = self.store.get_execution(id).await?
-                    && runs_it(&e, run)
-                {
-                    return Ok(Ok(()));
-                }
-                Ok(Err(format!("execution {}", i.from)))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The execution `run` reports on. `Ok(None)` when it is not (any more) running;
-    /// [`Refusal`] when it runs on another worker or for another delivery.
-    pub async fn owned(&self, id: &ExecId, run: &RunRef) -> Result<Option<Execution>, Refusal> {
-        let e = self
-            .store
-            .get_execution(id)
-            .await?
-            .ok_or_else(|| Refusal::NotFound(id.clone()))?;
-        if e.status != Status::Running {
-            return Ok(None);
-        }
-        if !runs_it(&e, run) {
-            tracing::warn!(exec_id = %id, worker_id = %run.worker_id,
-                "a report on a run that this worker and delivery did not start; refused");
-            return Err(Refusal::NotOwner(format!(
-                "execution {id} was started by another worker or delivery; \
-                 only the worker that started a run may report on it"
-            )));
-        }
-        Ok(Some(e))
-    }
-
-    /// A heartbeat from the worker running `id`: false when it should stop.
-    pub async fn heartbeat_run(
-        &self,
-        id: &ExecId,
-        run: &RunRef,
-        output: Option<&str>,
-    ) -> Result<bool, Refusal> {
-        if self.owned(id, run).await?.is_none() {
-            return Ok(false);
-        }
-        Ok(self.store.heartbeat(id, time::now(), output).await?)
-    }
-
-    /// The final report of the worker running `id`.
-    pub async fn finish_run(
-        &self,
-        id: &ExecId,
-        run: &RunRef,
-        change: StatusChange,
-    ) -> Result<Execution, Refusal> {
-        self.owned(id, run).await?;
-        let mut change = change;
-        // Settled only if still running: the run's report never overrules the reaper.
-        change.only_from = Some(Status::Running);
-        Ok(self.change(id, change).await?)
-    }
-
-    /// The request body of the run `run` is running.
-    pub async fn payload_for(&self, id: &ExecId, run: &RunRef) -> Result<Option<String>, Refusal> {
-        match self.owned(id, run).await? {
-            Some(e) => Ok(e.request_body),
-            None => Err(Refusal::NotOwner(format!("execution {id} is not running"))),
-        }
-    }
-
     /// Applies a checked state change and announces it. A final status first writes its
     /// notifications to the outbox, held; they are released once the change is stored
     /// (or marked not sent when it was refused), so none is lost or sent for nothing.
@@ -318,14 +252,24 @@ impl Executions {
         Ok(e)
     }
 
+    /// Queues the job of an accepted execution, whose request body is `body`. The one
+    /// place jobs are made (new executions, duplicates still waiting, requeues).
+    pub async fn enqueue(&self, e: &Execution, body: Option<&str>) -> QueueResult<String> {
+        let (pool, job) = job_of(e, body);
+        self.queue.enqueue(&pool, &job).await
+    }
+
+    /// Follows every status change made by this process.
+    pub fn subscribe(&self) -> broadcast::Receiver<ExecutionEvent> {
+        self.events.subscribe()
+    }
+
     fn announce(&self, id: &ExecId, status: Status) {
-        if !status.is_terminal() {
-            return;
-        }
-        let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = waiters.get(id) {
-            n.notify_waiters();
-        }
+        // No follower is not an error.
+        let _ = self.events.send(ExecutionEvent {
+            exec_id: id.clone(),
+            status,
+        });
     }
 
     /// The execution once it is terminal, or as it is when `max` has passed.
@@ -334,132 +278,84 @@ impl Executions {
         id: &ExecId,
         max: Duration,
     ) -> StoreResult<Option<Execution>> {
-        let notify = {
-            let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-            w.entry(id.clone()).or_default().clone()
-        };
-        let result = async {
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            // Registered before reading, so a change between the read and the wait is seen.
-            notified.as_mut().enable();
+        // Subscribed before reading, so a change between the read and the wait is seen.
+        let mut events = self.subscribe();
+        match self.store.get_execution(id).await? {
+            Some(e) if !e.status.is_terminal() => {}
+            other => return Ok(other),
+        }
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            let step = self.poll.unwrap_or(max);
+            let until = deadline.min(tokio::time::Instant::now() + step);
+            let reread = loop {
+                match tokio::time::timeout_at(until, events.recv()).await {
+                    // Ours, and final.
+                    Ok(Ok(ev)) if ev.exec_id == *id && ev.status.is_terminal() => break true,
+                    Ok(Ok(_)) => {}
+                    // Fell behind: whatever happened, the store knows.
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => break true,
+                    Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break false,
+                }
+            };
+            if reread || tokio::time::Instant::now() >= deadline {
+                return self.store.get_execution(id).await;
+            }
+            // A poll step of a shared store: another orchestrator may have ended it.
             match self.store.get_execution(id).await? {
                 Some(e) if !e.status.is_terminal() => {}
                 other => return Ok(other),
             }
-            let deadline = tokio::time::Instant::now() + max;
-            loop {
-                let step = self.poll.unwrap_or(max);
-                let until = deadline.min(tokio::time::Instant::now() + step);
-                if tokio::time::timeout_at(until, notified.as_mut())
-                    .await
-                    .is_ok()
-                    || tokio::time::Instant::now() >= deadline
-                {
-                    return self.store.get_execution(id).await;
-                }
-                match self.store.get_execution(id).await? {
-                    Some(e) if !e.status.is_terminal() => {}
-                    other => return Ok(other),
-                }
-            }
-        }
-        .await;
-        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        // The map's reference and ours: nobody else waits on this id.
-        if Arc::strong_count(&notify) <= 2 {
-            w.remove(id);
-        }
-        result
-    }
-}
-
-/// Why a worker's report is refused.
-#[derive(Debug, thiserror::Error)]
-pub enum Refusal {
-    #[error("execution {0} not found")]
-    NotFound(ExecId),
-    /// Another worker or delivery runs it.
-    #[error("{0}")]
-    NotOwner(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// What a running execution records of the delivery that started it: a digest, so the
-/// execution's answer (transitions are shown to viewers) does not hand out what a forged
-/// report would need.
-fn delivery_mark(delivery: &str) -> String {
-    let digest = cloudo_core::auth::hash_key(delivery);
-    format!("delivery {}", &digest[..16])
-}
-
-/// Is `e` running on `run`'s worker, for `run`'s delivery?
-fn runs_it(e: &Execution, run: &RunRef) -> bool {
-    e.worker_id.as_deref() == Some(run.worker_id.as_str())
-        && e.transitions
-            .iter()
-            .rev()
-            .find(|t| t.to == Status::Running)
-            .and_then(|t| t.reason.as_deref())
-            == Some(delivery_mark(&run.delivery).as_str())
-}
-
-fn report_error(e: StoreError) -> ReportError {
-    match e {
-        StoreError::Illegal(i) => ReportError::Refused(i.to_string()),
-        StoreError::NotFound(id) => ReportError::Gone(format!("execution {id} not found")),
-        other => ReportError::Retry(other.to_string()),
-    }
-}
-
-fn refusal_error(r: Refusal) -> ReportError {
-    match r {
-        Refusal::Store(e) => report_error(e),
-        other => ReportError::Refused(other.to_string()),
-    }
-}
-
-/// The in-process worker pool reports straight into the service.
-#[async_trait]
-impl Reporter for Executions {
-    async fn start(&self, job: &Job, run: &RunRef) -> Result<Start, ReportError> {
-        match self.start_run(&job.exec_id, run).await {
-            Ok(Ok(())) => Ok(Start::Run),
-            Ok(Err(why)) => Ok(Start::Drop(why)),
-            Err(StoreError::NotFound(id)) => Ok(Start::Drop(format!("execution {id} not found"))),
-            Err(e) => Err(ReportError::Retry(e.to_string())),
         }
     }
+}
 
-    async fn heartbeat(
-        &self,
-        exec_id: &ExecId,
-        run: &RunRef,
-        output: Option<&str>,
-    ) -> Result<bool, ReportError> {
-        self.heartbeat_run(exec_id, run, output)
+/// The job of an accepted execution and the pool it goes to.
+fn job_of(e: &Execution, body: Option<&str>) -> (String, Job) {
+    (e.worker.clone(), Job::for_execution(e, e.env.clone(), body))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use cloudo_core::conformance::store::new_execution;
+    use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
+
+    fn executions() -> (Executions, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), Durability::Process).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::new(db.clone()));
+        (
+            Executions::new(store, Arc::new(SqliteQueue::new(db, 2))),
+            dir,
+        )
+    }
+
+    #[tokio::test]
+    async fn every_change_is_published_and_wakes_a_waiter() {
+        let (ex, _dir) = executions();
+        let e = new_execution("a", Status::Accepted);
+        ex.store().create_execution(&e, None).await.unwrap();
+        let mut events = ex.subscribe();
+        let waiter = {
+            let (ex, id) = (ex.clone(), e.exec_id.clone());
+            tokio::spawn(async move { ex.wait_terminal(&id, Duration::from_secs(30)).await })
+        };
+        ex.change(&e.exec_id, StatusChange::to(Status::Running))
             .await
-            .map_err(refusal_error)
-    }
-
-    async fn finish(
-        &self,
-        exec_id: &ExecId,
-        run: &RunRef,
-        change: StatusChange,
-    ) -> Result<(), ReportError> {
-        self.finish_run(exec_id, run, change)
+            .unwrap();
+        ex.change(&e.exec_id, StatusChange::to(Status::Succeeded))
             .await
-            .map(|_| ())
-            .map_err(refusal_error)
-    }
-
-    async fn payload(&self, exec_id: &ExecId, run: &RunRef) -> Result<Option<String>, ReportError> {
-        self.payload_for(exec_id, run).await.map_err(refusal_error)
-    }
-
-    async fn alive(&self, info: &cloudo_core::store::WorkerInfo) -> Result<(), ReportError> {
-        self.store.put_worker(info).await.map_err(report_error)
+            .unwrap();
+        let got: Vec<Status> = vec![
+            events.recv().await.unwrap().status,
+            events.recv().await.unwrap().status,
+        ];
+        assert_eq!(got, [Status::Running, Status::Succeeded]);
+        let t = std::time::Instant::now();
+        let done = waiter.await.unwrap().unwrap().unwrap();
+        assert_eq!(done.status, Status::Succeeded);
+        assert!(t.elapsed() < Duration::from_secs(5), "woken, not timed out");
     }
 }

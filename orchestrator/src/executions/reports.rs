@@ -1,0 +1,182 @@
+//! What workers report about their runs, checked here: a run is started once (again for
+//! the same delivery whose answer was lost), and only the worker and delivery that started
+//! it may heartbeat, finish or fetch its payload. Also the in-process [`Reporter`].
+
+use async_trait::async_trait;
+use cloudo_core::store::StoreResult;
+use cloudo_core::{ExecId, Execution, Job, Status, StatusChange, StoreError, time};
+use cloudo_worker::{ReportError, Reporter, RunRef, Start};
+
+use super::Executions;
+
+impl Executions {
+    /// A worker asks to run `id`: `Ok(Ok(()))` to run it, `Ok(Err(why))` to drop the job
+    /// (it already ran, or runs elsewhere, or ended). The same worker asking again for the
+    /// same delivery is told to run: its first answer may have been lost with an
+    /// orchestrator that died after recording the start.
+    pub async fn start_run(&self, id: &ExecId, run: &RunRef) -> StoreResult<Result<(), String>> {
+        let mut change = StatusChange::to(Status::Running);
+        change.worker_id = Some(run.worker_id.clone());
+        change.reason = Some(delivery_mark(&run.delivery));
+        match self.change(id, change).await {
+            Ok(_) => Ok(Ok(())),
+            Err(StoreError::Illegal(i)) => {
+                if i.from == Status::Running
+                    && let Some(e) = self.store.get_execution(id).await?
+                    && runs_it(&e, run)
+                {
+                    return Ok(Ok(()));
+                }
+                Ok(Err(format!("execution {}", i.from)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The execution `run` reports on. `Ok(None)` when it is not (any more) running;
+    /// [`Refusal`] when it runs on another worker or for another delivery.
+    pub async fn owned(&self, id: &ExecId, run: &RunRef) -> Result<Option<Execution>, Refusal> {
+        let e = self
+            .store
+            .get_execution(id)
+            .await?
+            .ok_or_else(|| Refusal::NotFound(id.clone()))?;
+        if e.status != Status::Running {
+            return Ok(None);
+        }
+        if !runs_it(&e, run) {
+            tracing::warn!(exec_id = %id, worker_id = %run.worker_id,
+                "a report on a run that this worker and delivery did not start; refused");
+            return Err(Refusal::NotOwner(format!(
+                "execution {id} was started by another worker or delivery; \
+                 only the worker that started a run may report on it"
+            )));
+        }
+        Ok(Some(e))
+    }
+
+    /// A heartbeat from the worker running `id`: false when it should stop.
+    pub async fn heartbeat_run(
+        &self,
+        id: &ExecId,
+        run: &RunRef,
+        output: Option<&str>,
+    ) -> Result<bool, Refusal> {
+        if self.owned(id, run).await?.is_none() {
+            return Ok(false);
+        }
+        Ok(self.store.heartbeat(id, time::now(), output).await?)
+    }
+
+    /// The final report of the worker running `id`.
+    pub async fn finish_run(
+        &self,
+        id: &ExecId,
+        run: &RunRef,
+        change: StatusChange,
+    ) -> Result<Execution, Refusal> {
+        self.owned(id, run).await?;
+        let mut change = change;
+        // Settled only if still running: the run's report never overrules the reaper.
+        change.only_from = Some(Status::Running);
+        Ok(self.change(id, change).await?)
+    }
+
+    /// The request body of the run `run` is running.
+    pub async fn payload_for(&self, id: &ExecId, run: &RunRef) -> Result<Option<String>, Refusal> {
+        match self.owned(id, run).await? {
+            Some(e) => Ok(e.request_body),
+            None => Err(Refusal::NotOwner(format!("execution {id} is not running"))),
+        }
+    }
+}
+
+/// Why a worker's report is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("execution {0} not found")]
+    NotFound(ExecId),
+    /// Another worker or delivery runs it.
+    #[error("{0}")]
+    NotOwner(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a running execution records of the delivery that started it: a digest, so the
+/// execution's answer (transitions are shown to viewers) does not hand out what a forged
+/// report would need.
+fn delivery_mark(delivery: &str) -> String {
+    let digest = cloudo_core::auth::hash_key(delivery);
+    format!("delivery {}", &digest[..16])
+}
+
+/// Is `e` running on `run`'s worker, for `run`'s delivery?
+fn runs_it(e: &Execution, run: &RunRef) -> bool {
+    e.worker_id.as_deref() == Some(run.worker_id.as_str())
+        && e.transitions
+            .iter()
+            .rev()
+            .find(|t| t.to == Status::Running)
+            .and_then(|t| t.reason.as_deref())
+            == Some(delivery_mark(&run.delivery).as_str())
+}
+
+fn report_error(e: StoreError) -> ReportError {
+    match e {
+        StoreError::Illegal(i) => ReportError::Refused(i.to_string()),
+        StoreError::NotFound(id) => ReportError::Gone(format!("execution {id} not found")),
+        other => ReportError::Retry(other.to_string()),
+    }
+}
+
+fn refusal_error(r: Refusal) -> ReportError {
+    match r {
+        Refusal::Store(e) => report_error(e),
+        other => ReportError::Refused(other.to_string()),
+    }
+}
+
+/// The in-process worker pool reports straight into the service.
+#[async_trait]
+impl Reporter for Executions {
+    async fn start(&self, job: &Job, run: &RunRef) -> Result<Start, ReportError> {
+        match self.start_run(&job.exec_id, run).await {
+            Ok(Ok(())) => Ok(Start::Run),
+            Ok(Err(why)) => Ok(Start::Drop(why)),
+            Err(StoreError::NotFound(id)) => Ok(Start::Drop(format!("execution {id} not found"))),
+            Err(e) => Err(ReportError::Retry(e.to_string())),
+        }
+    }
+
+    async fn heartbeat(
+        &self,
+        exec_id: &ExecId,
+        run: &RunRef,
+        output: Option<&str>,
+    ) -> Result<bool, ReportError> {
+        self.heartbeat_run(exec_id, run, output)
+            .await
+            .map_err(refusal_error)
+    }
+
+    async fn finish(
+        &self,
+        exec_id: &ExecId,
+        run: &RunRef,
+        change: StatusChange,
+    ) -> Result<(), ReportError> {
+        self.finish_run(exec_id, run, change)
+            .await
+            .map(|_| ())
+            .map_err(refusal_error)
+    }
+
+    async fn payload(&self, exec_id: &ExecId, run: &RunRef) -> Result<Option<String>, ReportError> {
+        self.payload_for(exec_id, run).await.map_err(refusal_error)
+    }
+
+    async fn alive(&self, info: &cloudo_core::store::WorkerInfo) -> Result<(), ReportError> {
+        self.store.put_worker(info).await.map_err(report_error)
+    }
+}
