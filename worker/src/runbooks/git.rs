@@ -296,7 +296,10 @@ impl RunbookSource for GitRunbooks {
             let file = tree::resolve_in_tree(&repo, &tree, &prefix, &wanted, &name).map_err(at)?;
             let folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
             let workspace = tempfile::Builder::new()
-                .prefix(&format!("cloudo-runbook-{}-", std::process::id()))
+                .prefix(&format!(
+                    "cloudo-runbook-{}-",
+                    crate::sandbox::cgroup::owner_tag()
+                ))
                 .tempdir()
                 .map_err(|e| RunbookError(format!("cannot create a private folder: {e}")))?;
             tree::materialize(&repo, &tree, &folder, workspace.path()).map_err(at)?;

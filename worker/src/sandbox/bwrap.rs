@@ -177,7 +177,7 @@ impl BwrapSandbox {
 fn stage(folder: &Path) -> Result<tempfile::TempDir, SandboxError> {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
-        .prefix(&format!("cloudo-stage-{}-", std::process::id()))
+        .prefix(&format!("cloudo-stage-{}-", super::cgroup::owner_tag()))
         .tempdir()
         .map_err(|e| SandboxError(format!("cannot stage the runbook: {e}")))?;
     let mut budget = MAX_STAGE_BYTES;
@@ -259,7 +259,7 @@ impl Sandbox for BwrapSandbox {
             .ok_or_else(|| SandboxError("runbook has no folder".into()))?
             .to_path_buf();
         // Staging the folder and creating the cgroups are independent: do both at once.
-        let name = format!("{}-{}", spec.exec_id, std::process::id());
+        let name = format!("{}-{}", spec.exec_id, super::cgroup::owner_tag());
         let (cgroups, limits_wanted) = (self.cgroups.clone(), spec.limits);
         let (staged, cg) = tokio::join!(
             tokio::task::spawn_blocking(move || stage(&folder)),

@@ -172,14 +172,43 @@ impl Cgroups {
     }
 }
 
-/// Is `name` (`...-<pid>`) the folder or group of a process that no longer runs?
+/// This worker process as it names what it leaves on the host: `<pid>n<pid namespace>`,
+/// so that a worker never takes another pid namespace's (another container's) things for
+/// a dead process's.
+pub fn owner_tag() -> String {
+    use std::sync::OnceLock;
+    static NS: OnceLock<String> = OnceLock::new();
+    let ns = NS.get_or_init(|| {
+        std::fs::read_link("/proc/self/ns/pid")
+            .ok()
+            .and_then(|l| {
+                l.to_string_lossy()
+                    .trim_start_matches("pid:[")
+                    .trim_end_matches(']')
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+            .to_string()
+    });
+    format!("{}n{ns}", std::process::id())
+}
+
+/// Is `name` (`...-<owner tag>`) the folder or group of a process of this pid namespace
+/// that no longer runs?
 pub fn owner_is_gone(name: &str) -> bool {
-    name.rsplit('-')
-        .next()
-        .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|pid| {
-            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
-        })
+    let Some((pid, ns)) = name.rsplit('-').next().and_then(|t| t.split_once('n')) else {
+        return false;
+    };
+    let (Ok(pid), Some((_, ours))) = (
+        pid.parse::<u32>(),
+        owner_tag()
+            .split_once('n')
+            .map(|(a, b)| (a.to_string(), b.to_string())),
+    ) else {
+        return false;
+    };
+    ns == ours && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// The groups of one run. Call [`RunCgroup::finish`] when the run is over.

@@ -1,12 +1,15 @@
 //! What a worker killed mid-run leaves behind, removed when the next one starts: run
-//! folders (`cloudo-run-<pid>-*`: working directories, payload files), bwrap's staged
-//! runbook folders (`cloudo-stage-<pid>-*`), git runbook copies (`cloudo-runbook-<pid>-*`)
-//! and run cgroups (`<exec id>-<pid>`), where `<pid>` is a worker process that no longer
-//! runs. A live worker's (several may share a host) are never touched. Containers carry
+//! folders (`cloudo-run-<owner>-*`: working directories, payload files), bwrap's staged
+//! runbook folders (`cloudo-stage-<owner>-*`), git runbook copies (`cloudo-runbook-<owner>-*`)
+//! and run cgroups (`<exec id>-<owner>`), where `<owner>` (`<pid>n<pid namespace>`) is a
+//! worker process of this pid namespace that no longer runs. A live worker's (several may
+//! share a host) and another container's are never touched. Containers carry
 //! their own deadline and are swept by the docker sandbox.
 
 use std::path::Path;
 
+#[cfg(test)]
+use super::cgroup::owner_tag;
 use super::cgroup::{Cgroups, owner_is_gone};
 
 /// Prefixes of the temporary folders a worker process makes, each followed by its pid.
@@ -28,7 +31,7 @@ pub async fn remove(tmp: &Path, cgroups: Option<&Cgroups>) -> Removed {
             let Some(rest) = PREFIXES.iter().find_map(|p| name.strip_prefix(p)) else {
                 continue;
             };
-            // `<pid>-<random>`: the owner is the number before the first dash.
+            // `<owner tag>-<random>`: the owner is what comes before the first dash.
             let owner = rest.split('-').next().unwrap_or_default();
             if owner_is_gone(&format!("x-{owner}")) && e.path().is_dir() {
                 match std::fs::remove_dir_all(e.path()) {
@@ -58,9 +61,13 @@ mod tests {
     #[tokio::test]
     async fn only_folders_of_gone_processes_are_removed() {
         let tmp = tempfile::tempdir().unwrap();
-        // A pid that cannot be running: above the kernel's maximum.
-        let dead = "4194305";
-        let live = std::process::id().to_string();
+        // A pid that cannot be running (above the kernel's maximum), in our pid namespace;
+        // the same in another namespace (another container's) is not ours to remove.
+        let tag = owner_tag();
+        let ns = tag.split_once('n').unwrap().1;
+        let dead = format!("4194305n{ns}");
+        let foreign = "4194305n1";
+        let live = tag.clone();
         for name in [
             format!("cloudo-run-{dead}-abc"),
             format!("cloudo-stage-{dead}-def"),
@@ -68,6 +75,7 @@ mod tests {
             format!("cloudo-run-{live}-mine"),
             "cloudo-run-notapid-x".to_string(),
             format!("other-{dead}-x"),
+            format!("cloudo-run-{foreign}-y"),
         ] {
             std::fs::create_dir_all(tmp.path().join(name).join("sub")).unwrap();
         }
@@ -86,6 +94,7 @@ mod tests {
         left.sort();
         let mut want = vec![
             "cloudo-run-notapid-x".to_string(),
+            format!("cloudo-run-{foreign}-y"),
             format!("cloudo-run-{live}-mine"),
             format!("other-{dead}-x"),
         ];

@@ -59,7 +59,7 @@ pub const PAYLOAD_PATH: &str = "/run/cloudo/payload.json";
 /// The prefix of the temporary folders of this process's runs (`cloudo-run-<pid>-`): one
 /// left behind by a process that is gone belongs to no live run.
 pub fn run_dir_prefix() -> String {
-    format!("cloudo-run-{}-", std::process::id())
+    format!("cloudo-run-{}-", cgroup::owner_tag())
 }
 
 /// Writes `text` to `path`, readable by the sandbox's unprivileged user (mode 0444).

@@ -75,7 +75,7 @@ impl Sandbox for ProcessSandbox {
             cancel: spec.cancel.clone(),
         };
         let tracking = self.cgroups.as_ref().and_then(|c| {
-            c.create_tracking(&format!("{}-{}", spec.exec_id, std::process::id()))
+            c.create_tracking(&format!("{}-{}", spec.exec_id, super::cgroup::owner_tag()))
                 .map_err(|e| tracing::warn!(error = %e, "cannot create a tracking cgroup"))
                 .ok()
         });
