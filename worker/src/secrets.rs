@@ -66,28 +66,30 @@ impl MaskSet {
 
     /// `text` with every secret replaced (for text that is whole, not a stream).
     pub fn mask_all(&self, text: &[u8]) -> Vec<u8> {
-        let mut out = text.to_vec();
-        for s in self.0.iter() {
-            out = replace(&out, s);
-        }
+        let mut out = Vec::with_capacity(text.len());
+        self.scan(text, text.len(), &mut out);
         out
     }
-}
 
-/// Every occurrence of `needle` in `hay` replaced by [`MASK`].
-fn replace(hay: &[u8], needle: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hay.len());
-    let mut i = 0;
-    while i < hay.len() {
-        if hay[i..].starts_with(needle) {
-            out.extend_from_slice(MASK);
-            i += needle.len();
-        } else {
-            out.push(hay[i]);
-            i += 1;
+    /// Masks `buf` from the start, leftmost-longest, until position `upto` (a match may run
+    /// past it); appends to `out` and returns where it stopped.
+    fn scan(&self, buf: &[u8], upto: usize, out: &mut Vec<u8>) -> usize {
+        let mut i = 0;
+        while i < upto {
+            // Longest first: the first that matches here is the longest.
+            match self.0.iter().find(|s| buf[i..].starts_with(s)) {
+                Some(s) => {
+                    out.extend_from_slice(MASK);
+                    i += s.len();
+                }
+                None => {
+                    out.push(buf[i]);
+                    i += 1;
+                }
+            }
         }
+        i
     }
-    out
 }
 
 /// Masks one stream across chunk boundaries.
@@ -99,17 +101,19 @@ pub struct Masker {
 }
 
 impl Masker {
-    /// Feeds `chunk`; appends to `out` what can be shown now.
+    /// Feeds `chunk`; appends to `out` what can be shown now. What is held back is kept
+    /// raw (unmasked), so a longer secret that contains a shorter one is still seen whole
+    /// when its end arrives.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         if self.set.is_empty() {
             out.extend_from_slice(chunk);
             return;
         }
         self.pending.extend_from_slice(chunk);
-        let masked = self.set.mask_all(&self.pending);
-        let keep = self.partial_secret_at_end(&masked);
-        out.extend_from_slice(&masked[..masked.len() - keep]);
-        self.pending = masked[masked.len() - keep..].to_vec();
+        let hold = self.partial_secret_at_end(&self.pending);
+        let stop = self.pending.len() - hold;
+        let done = self.set.scan(&self.pending, stop, out);
+        self.pending.drain(..done.min(self.pending.len()));
     }
 
     /// The end of the stream: releases what was held back.
@@ -118,7 +122,9 @@ impl Masker {
         out.extend_from_slice(&self.set.mask_all(&rest));
     }
 
-    /// How many bytes at the end of `text` are a proper prefix of some secret.
+    /// How many bytes at the end of `text` could still become a secret: from the first
+    /// position whose rest is a proper prefix of some secret (no match that starts
+    /// earlier can be incomplete).
     fn partial_secret_at_end(&self, text: &[u8]) -> usize {
         let longest = self.set.0.first().map_or(0, Vec::len);
         let from = text.len().saturating_sub(longest.saturating_sub(1));
@@ -172,6 +178,16 @@ mod tests {
         assert_eq!(out, b"line one\nand ");
         m.push(b"ond", &mut out);
         assert_eq!(out, b"line one\nand s3cond");
+    }
+
+    #[test]
+    fn a_secret_containing_a_shorter_one_is_masked_whole_across_chunks() {
+        let set = MaskSet::new(["pass", "password1"]);
+        assert_eq!(stream(&set, &[b"pass", b"word1"]), "***");
+        assert_eq!(stream(&set, &[b"x pass", b"word1 y"]), "x *** y");
+        assert_eq!(stream(&set, &[b"pass", b"port"]), "***port");
+        let set = MaskSet::new(["inner", "xxinneryy"]);
+        assert_eq!(stream(&set, &[b"xxinner", b"yy"]), "***");
     }
 
     #[test]

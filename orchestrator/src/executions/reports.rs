@@ -75,7 +75,10 @@ impl Executions {
         run: &RunRef,
         change: StatusChange,
     ) -> Result<Execution, Refusal> {
-        self.owned(id, run).await?;
+        // Not running (queued, requeued, ended): nobody may finish it now.
+        if self.owned(id, run).await?.is_none() {
+            return Err(Refusal::NotOwner(format!("execution {id} is not running")));
+        }
         let mut change = change;
         // Settled only if still running: the run's report never overrules the reaper.
         change.only_from = Some(Status::Running);

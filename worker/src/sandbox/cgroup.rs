@@ -363,11 +363,19 @@ fn gettid() -> i64 {
 impl crate::supervisor::Tracker for RunCgroup {
     /// Born inside, never moved in afterwards (a runbook that forks at once would leave a
     /// child outside). On v1, the spawning thread itself steps into the group for the
-    /// spawn (the child inherits it) and back out, which keeps `posix_spawn`; on v2, which
-    /// moves whole processes only, the child joins between fork and exec.
+    /// spawn (the child inherits it) and back out, which keeps `posix_spawn`; on v2 (which
+    /// moves whole processes only), or when the thread could not step back out, the child
+    /// joins between fork and exec.
     #[allow(unsafe_code)]
     fn spawn(&self, cmd: &mut Command) -> std::io::Result<tokio::process::Child> {
-        if self.v2 {
+        let tid = gettid().to_string();
+        // Step in only if this thread can step back out: its own group may not be where
+        // /proc/self/cgroup says (a container sharing the host's cgroup namespace).
+        let back = (!self.v2)
+            .then(own_v1_pids_tasks)
+            .flatten()
+            .filter(|back| std::fs::write(back, &tid).is_ok());
+        if back.is_none() {
             let procs = self.procs.clone();
             // SAFETY: the hook runs in the forked child before exec.
             unsafe {
@@ -375,10 +383,14 @@ impl crate::supervisor::Tracker for RunCgroup {
             }
             return cmd.spawn();
         }
-        let back = own_v1_pids_tasks()
-            .ok_or_else(|| std::io::Error::other("this thread's pids cgroup is unknown"))?;
-        let tid = gettid().to_string();
-        let into = self.dirs[0].join("tasks");
+        let back = back.ok_or_else(|| std::io::Error::other("unreachable: no way back"))?;
+        // The pids group (a tracking group has only that one).
+        let into = self
+            .dirs
+            .iter()
+            .find(|d| d.components().any(|c| c.as_os_str() == "pids"))
+            .unwrap_or(&self.dirs[0])
+            .join("tasks");
         std::fs::write(&into, &tid)?;
         let child = cmd.spawn();
         if let Err(e) = std::fs::write(back, &tid) {
