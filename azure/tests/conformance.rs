@@ -24,7 +24,7 @@ fn prefix() -> String {
 #[tokio::test]
 async fn azure_store_conforms() {
     let account = account();
-    conformance::store::run_all(|| {
+    conformance::run_all(|| {
         let account = account.clone();
         async move {
             AzureStore::open(&account, &prefix())

@@ -17,8 +17,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use cloudo_azure::auth::{Account, Auth};
 use cloudo_azure::{AzureQueue, AzureStore};
-use cloudo_core::conformance::store::new_execution;
-use cloudo_core::{JobQueue, Status, StatusChange, Store, time};
+use cloudo_core::conformance::new_execution;
+use cloudo_core::store::ExecutionStore;
+use cloudo_core::{JobQueue, Status, StatusChange, time};
 
 /// Issues unsigned tokens for `audience`, and counts how often it was asked.
 #[derive(Debug)]

@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_change_only_from_one_status_refuses_any_other() {
-        let mut e = crate::conformance::store::new_execution("a", Status::Accepted);
+        let mut e = crate::conformance::new_execution("a", Status::Accepted);
         let late = StatusChange::to(Status::Error).only_from(Status::Accepted);
         let mut started = e.clone();
         assert!(

@@ -25,6 +25,6 @@ pub mod time;
 
 pub use execution::{ExecId, Execution, Status, StatusChange, Transition};
 pub use job::Job;
-pub use queue::{JobQueue, Lease, QueueError};
+pub use queue::{JobQueue, Lease, OwnedQueue, QueueError};
 pub use schema::{Catalog, CatalogError, Schema};
 pub use store::{Store, StoreError};

@@ -387,7 +387,7 @@ impl Notification {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::conformance::store::new_execution;
+    use crate::conformance::new_execution;
 
     const DOC: &str = r##"
 teams:

@@ -77,3 +77,14 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn wait(&self, pool: &str, max: Duration);
     async fn ping(&self) -> QueueResult<()>;
 }
+
+/// What a queue owned by one process alone (the embedded engine) offers its start-up
+/// recovery: no other process can hold a lease, so the previous process's leases are void,
+/// and the jobs it holds say which recorded executions never got one.
+#[async_trait]
+pub trait OwnedQueue: JobQueue {
+    /// Makes every leased message visible again; returns how many there were.
+    async fn release_all_leases(&self) -> QueueResult<usize>;
+    /// Execution ids of every job still queued, leased or dead-lettered, in any pool.
+    async fn queued_exec_ids(&self) -> QueueResult<std::collections::HashSet<String>>;
+}

@@ -5,8 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudo_core::{ExecId, JobQueue, Status, StatusChange, StoreError, time};
-use cloudo_sqlite::SqliteQueue;
+use cloudo_core::{ExecId, JobQueue, OwnedQueue, Status, StatusChange, StoreError, time};
 use tokio::sync::watch;
 
 use crate::executions::Executions;
@@ -34,7 +33,7 @@ async fn settle_with(ex: &Executions, id: &ExecId, change: StatusChange) {
 /// engine was down (before any worker can start them, so none of those runs late).
 pub async fn recover_embedded(
     ex: &Executions,
-    queue: &SqliteQueue,
+    queue: &dyn OwnedQueue,
     queue_timeout: Duration,
 ) -> anyhow::Result<()> {
     loop {
@@ -295,8 +294,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use cloudo_core::conformance::store::new_execution;
-    use cloudo_sqlite::{Db, Durability, SqliteStore};
+    use cloudo_core::conformance::new_execution;
+    use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 
     #[tokio::test]
     async fn lost_runs_are_requeued_as_many_times_as_the_schema_asks() {
@@ -427,7 +426,7 @@ mod tests {
 
         tokio::time::sleep(Duration::from_millis(1100)).await;
         ex.store()
-            .heartbeat(&healthy.exec_id, time::now(), None)
+            .heartbeat(&healthy.exec_id, time::now())
             .await
             .unwrap();
         sweep(&ex, &queue, &["default".into()], bounds(1, 3600))

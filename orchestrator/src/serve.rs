@@ -86,7 +86,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     };
     store.replace_schemas(catalog.schemas()).await?;
 
-    let mut executions = Executions::new(store.clone(), queue.clone());
+    let mut executions = Executions::new(store.clone(), queue.clone()).with_log_cap(cfg.output_cap);
     match &sqlite_queue {
         // The embedded engine owns its database: settle what the previous process left.
         Some(q) => reaper::recover_embedded(&executions, q, cfg.queue_timeout).await?,

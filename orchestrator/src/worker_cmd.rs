@@ -12,7 +12,7 @@ use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Job, StatusChange, time};
 use cloudo_worker::protocol::{
     ALIVE_PATH, AliveRequest, FinishAnswer, FinishRequest, HeartbeatAnswer, HeartbeatRequest,
-    PayloadAnswer, StartAnswer, exec_path,
+    LogPiece, PayloadAnswer, StartAnswer, exec_path,
 };
 use cloudo_worker::runbooks::Secret;
 use cloudo_worker::{PoolConfig, PoolParts, ReportError, Reporter, RunRef, Sandboxes, Start};
@@ -214,14 +214,13 @@ impl Reporter for HttpReporter {
         &self,
         exec_id: &ExecId,
         run: &RunRef,
-        output: Option<&str>,
-    ) -> Result<bool, ReportError> {
+        log: Option<&LogPiece>,
+    ) -> Result<HeartbeatAnswer, ReportError> {
         let req = HeartbeatRequest {
             run: run.clone(),
-            output: output.map(str::to_string),
+            log: log.cloned(),
         };
-        let a: HeartbeatAnswer = self.call(&exec_path(exec_id, "heartbeat"), &req).await?;
-        Ok(a.running)
+        self.call(&exec_path(exec_id, "heartbeat"), &req).await
     }
 
     async fn finish(

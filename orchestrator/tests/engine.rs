@@ -7,6 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::{Env, catalog};
+use serde_json::json;
 
 const ARGS_SH: &str = "printf '[%s]\\n' \"$@\"\n";
 
@@ -414,8 +415,44 @@ async fn output_shows_while_running_with_secrets_masked() {
         assert!(std::time::Instant::now() < deadline, "no live output: {e}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // A follower reads the log by offset while it runs, then the rest once it ended.
+    let (code, first) = s
+        .get(&format!("/api/executions/{id}/output?offset=6&limit=4"))
+        .await;
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(
+        (
+            &first["data"],
+            &first["offset"],
+            &first["next"],
+            &first["done"]
+        ),
+        (&json!("with"), &json!(6), &json!(10), &json!(false)),
+        "{first}"
+    );
     let e = s.wait(&id).await;
     assert_eq!(e["status"], "succeeded");
     assert_eq!(e["output"], "start with ***\nend\n");
+    let (_, rest) = s
+        .get(&format!("/api/executions/{id}/output?offset=10"))
+        .await;
+    assert_eq!(
+        (&rest["data"], &rest["size"], &rest["next"], &rest["done"]),
+        (&json!(" ***\nend\n"), &json!(19), &json!(19), &json!(true)),
+        "the whole log, once ended: {rest}"
+    );
+    assert_eq!(rest["status"], "succeeded");
+    for bad in ["offset=-1", "limit=0", "limit=99999999", "offset=x"] {
+        let (code, body) = s.get(&format!("/api/executions/{id}/output?{bad}")).await;
+        assert_eq!(code, 400, "{bad}: {body}");
+        assert!(body["error"]["message"].is_string(), "{bad}: {body}");
+    }
+    let (code, _) = s
+        .get(&format!(
+            "/api/executions/{}/output",
+            cloudo_core::ExecId::generate()
+        ))
+        .await;
+    assert_eq!(code, 404);
     assert!(!s.logs().contains("tok-very-secret-123"));
 }

@@ -378,6 +378,16 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
         assert!(Instant::now() < deadline, "no live output: {e}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The log, by range, through the other orchestrator (Azure tables).
+    let (code, log) = b
+        .get(&format!("/api/executions/{slow}/output?offset=3"))
+        .await;
+    assert_eq!(code, 200, "{log}");
+    assert_eq!(
+        (&log["data"], &log["offset"], &log["next"], &log["done"]),
+        (&json!("ting\n"), &json!(3), &json!(8), &json!(false)),
+        "{log}"
+    );
     alpha.kill9();
     let killed_at = Instant::now();
     let deadline = killed_at + Duration::from_secs(60);

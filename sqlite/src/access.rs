@@ -1,14 +1,16 @@
-//! Keys and audit records of [`SqliteStore`] (the `Store` impl delegates here).
+//! [`AccessStore`] on SQLite: keys and audit records.
 
+use async_trait::async_trait;
 use rusqlite::{Row, params};
 
 use crate::store::{SqliteStore, db_err, parse_time, ts};
 use cloudo_core::auth::{ApiKey, AuditRecord};
-use cloudo_core::store::{AuditQuery, Page, StoreError, StoreResult};
+use cloudo_core::store::{AccessStore, AuditQuery, Page, StoreError, StoreResult};
 use cloudo_core::time::{self, Timestamp};
 
-impl SqliteStore {
-    pub(super) async fn put_key_inner(&self, key: &ApiKey, replace: bool) -> StoreResult<()> {
+#[async_trait]
+impl AccessStore for SqliteStore {
+    async fn put_key(&self, key: &ApiKey, replace: bool) -> StoreResult<()> {
         let k = key.clone();
         self.db
             .write(move |tx| {
@@ -38,7 +40,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn list_keys_inner(&self) -> StoreResult<Vec<ApiKey>> {
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
         self.db
             .read(|c| {
                 let mut stmt = c
@@ -56,7 +58,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn key_by_hash_inner(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
         let hash = hash.to_string();
         self.db
             .read(move |c| {
@@ -74,7 +76,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn delete_key_inner(&self, name: &str) -> StoreResult<bool> {
+    async fn delete_key(&self, name: &str) -> StoreResult<bool> {
         let name = name.to_string();
         self.db
             .write(move |tx| {
@@ -86,7 +88,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn touch_key_inner(&self, name: &str, at: Timestamp) -> StoreResult<()> {
+    async fn touch_key(&self, name: &str, at: Timestamp) -> StoreResult<()> {
         let name = name.to_string();
         self.db
             .write(move |tx| {
@@ -100,7 +102,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn append_audit_inner(&self, records: &[AuditRecord]) -> StoreResult<()> {
+    async fn append_audit_batch(&self, records: &[AuditRecord]) -> StoreResult<()> {
         let records = records.to_vec();
         self.db
             .write(move |tx| {
@@ -127,7 +129,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn list_audit_inner(&self, q: &AuditQuery) -> StoreResult<Page<AuditRecord>> {
+    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Page<AuditRecord>> {
         let before = match &q.cursor {
             None => i64::MAX,
             Some(c) => c.parse::<i64>().map_err(|_| StoreError::BadCursor)?,

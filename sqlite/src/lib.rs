@@ -6,8 +6,13 @@
 //! to back up.
 
 mod access;
-mod coord;
+mod catalog;
+mod coordination;
+mod executions;
+mod logs;
+mod outbox;
 mod queue;
+mod rows;
 mod store;
 
 use std::path::Path;
@@ -197,6 +202,19 @@ CREATE INDEX notifications_by_exec ON notifications (exec_id, id);
 "#,
     r#"
 ALTER TABLE executions ADD COLUMN body_of TEXT;
+"#,
+    r#"
+CREATE TABLE logs (
+    exec_id TEXT NOT NULL,
+    start   INTEGER NOT NULL,
+    data    BLOB NOT NULL,
+    PRIMARY KEY (exec_id, start)
+) WITHOUT ROWID;
+CREATE TABLE log_ends (
+    exec_id TEXT PRIMARY KEY,
+    size    INTEGER NOT NULL,
+    full    INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 "#,
 ];
 

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use crate::{Db, DbError};
 use cloudo_core::job::Job;
-use cloudo_core::queue::{DeadLetter, JobQueue, Lease, QueueError, QueueResult};
+use cloudo_core::queue::{DeadLetter, JobQueue, Lease, OwnedQueue, QueueError, QueueResult};
 use cloudo_core::time;
 
 impl From<DbError> for QueueError {
@@ -45,42 +45,6 @@ impl SqliteQueue {
     fn waker(&self, pool: &str) -> Arc<Notify> {
         let mut w = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
         w.entry(pool.to_string()).or_default().clone()
-    }
-
-    /// Makes every leased message visible again. Only for start-up of the embedded engine,
-    /// which owns the database alone: leases held by a previous (dead) process are void.
-    pub async fn release_all_leases(&self) -> QueueResult<usize> {
-        let n = self
-            .db
-            .write(|tx| {
-                tx.execute(
-                    "UPDATE queue_messages SET visible_at = 0, pop_receipt = NULL WHERE pop_receipt IS NOT NULL",
-                    [],
-                )
-                .map_err(db_err)
-            })
-            .await?;
-        Ok(n)
-    }
-
-    /// Execution ids of every job still queued, leased or dead-lettered, in any pool.
-    pub async fn queued_exec_ids(&self) -> QueueResult<std::collections::HashSet<String>> {
-        self.db
-            .read(|c| {
-                let mut stmt = c
-                    .prepare(
-                        "SELECT json_extract(body, '$.exec_id') FROM queue_messages
-                         UNION SELECT json_extract(body, '$.exec_id') FROM queue_dead",
-                    )
-                    .map_err(db_err)?;
-                let ids = stmt
-                    .query_map([], |r| r.get::<_, Option<String>>(0))
-                    .map_err(db_err)?
-                    .filter_map(|r| r.ok().flatten())
-                    .collect();
-                Ok(ids)
-            })
-            .await
     }
 
     /// Messages waiting or leased in `pool`.
@@ -352,6 +316,43 @@ impl JobQueue for SqliteQueue {
     async fn ping(&self) -> QueueResult<()> {
         self.db
             .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .await
+    }
+}
+
+/// The embedded engine owns its database alone.
+#[async_trait]
+impl OwnedQueue for SqliteQueue {
+    async fn release_all_leases(&self) -> QueueResult<usize> {
+        let n = self
+            .db
+            .write(|tx| {
+                tx.execute(
+                    "UPDATE queue_messages SET visible_at = 0, pop_receipt = NULL WHERE pop_receipt IS NOT NULL",
+                    [],
+                )
+                .map_err(db_err)
+            })
+            .await?;
+        Ok(n)
+    }
+
+    async fn queued_exec_ids(&self) -> QueueResult<std::collections::HashSet<String>> {
+        self.db
+            .read(|c| {
+                let mut stmt = c
+                    .prepare(
+                        "SELECT json_extract(body, '$.exec_id') FROM queue_messages
+                         UNION SELECT json_extract(body, '$.exec_id') FROM queue_dead",
+                    )
+                    .map_err(db_err)?;
+                let ids = stmt
+                    .query_map([], |r| r.get::<_, Option<String>>(0))
+                    .map_err(db_err)?
+                    .filter_map(|r| r.ok().flatten())
+                    .collect();
+                Ok(ids)
+            })
             .await
     }
 }

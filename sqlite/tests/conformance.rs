@@ -11,7 +11,7 @@ fn db() -> Db {
 
 #[tokio::test]
 async fn sqlite_store_conforms() {
-    conformance::store::run_all(|| async { SqliteStore::new(db()) }).await;
+    conformance::run_all(|| async { SqliteStore::new(db()) }).await;
 }
 
 #[tokio::test]

@@ -9,33 +9,101 @@ use std::sync::{Arc, Mutex};
 
 use crate::secrets::{MaskSet, Masker};
 
-/// Bytes of output a running execution shows (head and tail), refreshed with each
-/// heartbeat; the whole capped output is stored when it ends.
-pub const LIVE_CAP: usize = 48 * 1024;
+/// Most bytes of log one heartbeat carries.
+pub const LOG_PIECE_MAX: usize = 256 * 1024;
 
-/// The output of a run while it runs: the sandbox writes, the heartbeat reads snapshots.
+/// The output of a run as it goes to the orchestrator's log while it runs: the sandbox
+/// writes (masked) bytes, the heartbeat sends what was not acknowledged yet, from the offset
+/// it starts at. The log is text: bytes that are not UTF-8 are replaced as they arrive
+/// (a character split across writes waits for its last bytes), so offsets count the bytes
+/// of the text as stored. At most `cap` bytes are kept.
 #[derive(Debug, Clone)]
-pub struct LiveOutput(Arc<Mutex<OutputCapture>>);
+pub struct LiveOutput(Arc<Mutex<LiveLog>>);
 
-impl Default for LiveOutput {
-    fn default() -> Self {
-        Self(Arc::new(Mutex::new(OutputCapture::new(LIVE_CAP))))
-    }
+#[derive(Debug, Default)]
+struct LiveLog {
+    cap: u64,
+    /// Offset of the first pending byte: what the orchestrator has.
+    acked: u64,
+    pending: String,
+    /// The start of a character whose last bytes did not arrive yet.
+    carry: Vec<u8>,
 }
 
 impl LiveOutput {
-    pub fn push(&self, chunk: &[u8]) {
-        if let Ok(mut c) = self.0.lock() {
-            c.push(chunk);
-        }
+    pub fn new(cap: usize) -> Self {
+        Self(Arc::new(Mutex::new(LiveLog {
+            cap: cap as u64,
+            ..LiveLog::default()
+        })))
     }
 
-    /// The output so far and how many bytes were written in all.
-    pub fn snapshot(&self) -> (String, u64) {
-        match self.0.lock() {
-            Ok(c) => (c.render().0, c.total()),
-            Err(_) => (String::new(), 0),
+    fn with<T>(&self, f: impl FnOnce(&mut LiveLog) -> T) -> T {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    pub fn push(&self, chunk: &[u8]) {
+        self.with(|l| {
+            l.carry.extend_from_slice(chunk);
+            let whole = cloudo_core::store::utf8_prefix(&l.carry).len();
+            let text = String::from_utf8_lossy(&l.carry[..whole]).into_owned();
+            l.carry.drain(..whole);
+            l.append(&text);
+        });
+    }
+
+    /// The run ended: what is left of a split character is shown replaced.
+    pub fn close(&self) {
+        self.with(|l| {
+            let text = String::from_utf8_lossy(&l.carry).into_owned();
+            l.carry.clear();
+            l.append(&text);
+        });
+    }
+
+    /// Up to `max` bytes not acknowledged yet, from their offset; `None` when all was.
+    pub fn piece(&self, max: usize) -> Option<(u64, String)> {
+        self.with(|l| {
+            if l.pending.is_empty() {
+                return None;
+            }
+            let mut end = l.pending.len().min(max.max(4));
+            while !l.pending.is_char_boundary(end) {
+                end -= 1;
+            }
+            Some((l.acked, l.pending[..end].to_string()))
+        })
+    }
+
+    /// The orchestrator's log is `size` bytes long: what is before is not sent again.
+    pub fn ack(&self, size: u64) {
+        self.with(|l| {
+            if size <= l.acked {
+                return;
+            }
+            let mut n = usize::try_from(size - l.acked)
+                .unwrap_or(usize::MAX)
+                .min(l.pending.len());
+            while !l.pending.is_char_boundary(n) {
+                n -= 1;
+            }
+            l.pending.drain(..n);
+            l.acked += n as u64;
+        })
+    }
+}
+
+impl LiveLog {
+    fn append(&mut self, text: &str) {
+        let room = self
+            .cap
+            .saturating_sub(self.acked + self.pending.len() as u64);
+        let mut n = usize::try_from(room).unwrap_or(usize::MAX).min(text.len());
+        while !text.is_char_boundary(n) {
+            n -= 1;
         }
+        self.pending.push_str(&text[..n]);
     }
 }
 
@@ -101,6 +169,9 @@ impl RunOutput {
                 Stream::Stderr => self.stderr.finish(&mut self.scratch),
             }
             self.emit();
+        }
+        if let Some(l) = &self.live {
+            l.close();
         }
         let (text, truncated) = self.capture.finish();
         (text, truncated, self.written)
@@ -190,6 +261,37 @@ impl OutputCapture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_log_sends_what_was_not_acknowledged_as_text() {
+        let live = LiveOutput::new(12);
+        let euro = "€".as_bytes();
+        live.push(b"ab");
+        live.push(&euro[..2]);
+        assert_eq!(
+            live.piece(100),
+            Some((0, "ab".to_string())),
+            "split char waits"
+        );
+        live.push(&euro[2..]);
+        live.push(b"\xffc");
+        assert_eq!(live.piece(100), Some((0, "ab€\u{fffd}c".to_string())));
+        live.ack(2);
+        assert_eq!(live.piece(100), Some((2, "€\u{fffd}c".to_string())));
+        assert_eq!(live.piece(4), Some((2, "€".to_string())), "cut at a char");
+        live.ack(1); // an older size changes nothing
+        live.ack(2 + 3 + 3 + 1);
+        assert_eq!(live.piece(100), None);
+        live.push(b"0123456789");
+        assert_eq!(
+            live.piece(100),
+            Some((9, "012".to_string())),
+            "at most the cap in all"
+        );
+        live.push(&euro[..1]);
+        live.close();
+        assert_eq!(live.piece(100), Some((9, "012".to_string())));
+    }
 
     #[test]
     fn small_output_is_kept_whole() {

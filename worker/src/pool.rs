@@ -17,7 +17,8 @@ use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::reporter::{ReportError, Reporter, RunRef, Start};
+use crate::output::{LOG_PIECE_MAX, LiveOutput};
+use crate::reporter::{LogPiece, ReportError, Reporter, RunRef, Start};
 use crate::runbooks::{RunbookSource, Secret};
 use crate::sandbox::bwrap::resolve_limits;
 use crate::sandbox::{RunOutcome, RunSpec, Sandboxes};
@@ -240,7 +241,7 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
         r.insert(exec_id.clone());
     }
     let lease = Arc::new(Mutex::new(lease));
-    let live = crate::output::LiveOutput::default();
+    let live = LiveOutput::new(config.output_cap);
     // Cancelled when the orchestrator answers a heartbeat with "stop".
     let cancel = CancellationToken::new();
     let (stop_keepalive, keepalive_stopped) = watch::channel(false);
@@ -252,8 +253,9 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
         keepalive_stopped,
     ));
 
-    let change = execute(&job, &run, config, parts, (live, cancel)).await;
+    let change = execute(&job, &run, config, parts, (live.clone(), cancel)).await;
     let status = change.to;
+    flush_log(&*parts.reporter, &job.exec_id, &run, &live).await;
     report_finish(&*parts.reporter, &job, &run, change).await;
 
     let _ = stop_keepalive.send(true);
@@ -293,7 +295,7 @@ async fn execute(
     run: &RunRef,
     config: &PoolConfig,
     parts: &PoolParts,
-    (live, cancel): (crate::output::LiveOutput, CancellationToken),
+    (live, cancel): (LiveOutput, CancellationToken),
 ) -> StatusChange {
     let runbook = match parts
         .runbooks
@@ -454,12 +456,11 @@ async fn report_finish(reporter: &dyn Reporter, job: &Job, run: &RunRef, change:
 async fn keep_alive(
     lease: Arc<Mutex<Lease>>,
     parts: PoolParts,
-    (job, run, live, cancel): (Job, RunRef, crate::output::LiveOutput, CancellationToken),
+    (job, run, live, cancel): (Job, RunRef, LiveOutput, CancellationToken),
     (visibility, heartbeat): (Duration, Duration),
     mut stop: watch::Receiver<bool>,
 ) {
     let exec_id = job.exec_id.clone();
-    let mut sent_bytes = 0;
     let renew_every = (visibility / 3).max(Duration::from_millis(100));
     let every = heartbeat.min(renew_every).max(Duration::from_millis(100));
     let mut renewed_at = tokio::time::Instant::now();
@@ -478,22 +479,52 @@ async fn keep_alive(
                 Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "cannot renew lease"),
             }
         }
-        // Masked already: the sandbox masks each stream before anything is shown.
-        let (text, total) = live.snapshot();
-        let output = (total != sent_bytes).then_some(text);
-        match parts
-            .reporter
-            .heartbeat(&exec_id, &run, output.as_deref())
-            .await
-        {
-            Ok(true) => sent_bytes = total,
+        match send_log(&*parts.reporter, &exec_id, &run, &live).await {
+            Ok(true) => {}
             // Ended elsewhere (cancelled, or settled as lost): stop the runbook.
             Ok(false) => {
                 tracing::info!(exec_id = %exec_id, "the orchestrator says stop; stopping the run");
                 cancel.cancel();
-                sent_bytes = total;
             }
             Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "heartbeat failed"),
+        }
+    }
+}
+
+/// A heartbeat carrying the output the orchestrator does not have yet (already masked: the
+/// sandbox masks each stream before anything is shown). Returns whether the run should go on.
+async fn send_log(
+    reporter: &dyn Reporter,
+    exec_id: &ExecId,
+    run: &RunRef,
+    live: &LiveOutput,
+) -> Result<bool, ReportError> {
+    let log = live
+        .piece(LOG_PIECE_MAX)
+        .map(|(offset, data)| LogPiece { offset, data });
+    let answer = reporter.heartbeat(exec_id, run, log.as_ref()).await?;
+    if let Some(size) = answer.log_size {
+        live.ack(size);
+    }
+    Ok(answer.running)
+}
+
+/// Sends what is left of the run's output before its final report (a few tries: the final
+/// report carries the output's head and tail anyway).
+async fn flush_log(reporter: &dyn Reporter, exec_id: &ExecId, run: &RunRef, live: &LiveOutput) {
+    let mut failures = 0;
+    while live.piece(1).is_some() {
+        match send_log(reporter, exec_id, run, live).await {
+            Ok(true) => {}
+            Ok(false) | Err(ReportError::Refused(_) | ReportError::Gone(_)) => return,
+            Err(ReportError::Retry(why)) => {
+                failures += 1;
+                if failures > 4 {
+                    tracing::warn!(exec_id = %exec_id, reason = %why, "cannot send the end of the output");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200 << failures)).await;
+            }
         }
     }
 }

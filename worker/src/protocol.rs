@@ -42,15 +42,27 @@ pub struct StartAnswer {
 pub struct HeartbeatRequest {
     #[serde(flatten)]
     pub run: RunRef,
-    /// The output so far (head and tail, a few tens of KiB), when it changed.
+    /// Output not acknowledged yet, appended to the execution's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
+    pub log: Option<LogPiece>,
+}
+
+/// A piece of a run's output and the offset it starts at in the run's log (bytes of text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogPiece {
+    pub offset: u64,
+    pub data: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatAnswer {
     /// False: the execution should no longer run.
     pub running: bool,
+    /// The length of the execution's log now (what the worker need not send again), when a
+    /// piece was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_size: Option<u64>,
 }
 
 /// `POST .../finish`: the final state change of a run.

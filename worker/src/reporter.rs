@@ -4,7 +4,7 @@
 //! embedded engine the reporter is the orchestrator's execution service called in process;
 //! a standalone worker reports the same things over HTTP.
 
-pub use crate::protocol::RunRef;
+pub use crate::protocol::{HeartbeatAnswer, LogPiece, RunRef};
 use async_trait::async_trait;
 use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Job, StatusChange};
@@ -35,14 +35,14 @@ pub enum ReportError {
 pub trait Reporter: Send + Sync + 'static {
     /// Asking again for the same delivery, after an answer that was lost, gets `Run` again.
     async fn start(&self, job: &Job, run: &RunRef) -> Result<Start, ReportError>;
-    /// "Still running", with the output so far when it changed. Returns false when the
-    /// execution should no longer run.
+    /// "Still running", with output the orchestrator does not have yet. The answer says
+    /// whether the execution should go on running and how long its log now is.
     async fn heartbeat(
         &self,
         exec_id: &ExecId,
         run: &RunRef,
-        output: Option<&str>,
-    ) -> Result<bool, ReportError>;
+        log: Option<&LogPiece>,
+    ) -> Result<HeartbeatAnswer, ReportError>;
     async fn finish(
         &self,
         exec_id: &ExecId,

@@ -304,13 +304,17 @@ async fn conformance(r: &Runner) {
 
     // A cancelled run stops promptly, its whole tree with it.
     let token = tokio_util::sync::CancellationToken::new();
-    let live = cloudo_worker::output::LiveOutput::default();
+    let live = cloudo_worker::output::LiveOutput::new(1 << 20);
     // Cancelled once the runbook is under way (a container can take a while to start).
     let canceller = {
         let (token, live) = (token.clone(), live.clone());
         tokio::spawn(async move {
             let t = Instant::now();
-            while !live.snapshot().0.contains("started") && t.elapsed() < Duration::from_secs(30) {
+            while !live
+                .piece(1 << 20)
+                .is_some_and(|(_, text)| text.contains("started"))
+                && t.elapsed() < Duration::from_secs(30)
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             token.cancel();

@@ -1,4 +1,5 @@
-//! [`Store`] on Azure Table Storage. The key design is written down in
+//! The store on Azure Table Storage: one file per capability (`executions.rs`,
+//! `access.rs`, `outbox.rs`, `coordination.rs` with the catalog, `logs.rs`). The key design is written down in
 //! `docs/azure.md`; in short:
 //!
 //! * `executions`: PartitionKey = the day of the id's UUIDv7 time, inverted
@@ -15,6 +16,7 @@
 //!   never mixes its chunks into the winner's.
 //! * `notifications` (PartitionKey = execution id) and `outbox` (the held and pending
 //!   ones, one partition): what the API shows per execution, what the deliverer reads.
+//! * `logs`: run output in blocks of a fixed size (see `logs.rs`).
 //! * `dedup`, `keys`, `audit`, `settings`, `workers`, `leases`: one small table each.
 
 use std::time::Duration;
@@ -25,8 +27,9 @@ use cloudo_core::execution::{ExecId, Execution, Status, StatusChange, Transition
 use cloudo_core::notify::{Delivery, Notification};
 use cloudo_core::schema::Schema;
 use cloudo_core::store::{
-    AuditQuery, Created, DedupKey, ExecutionQuery, NewExecution, Page, Store, StoreError,
-    StoreResult, WorkerInfo,
+    AccessStore, AuditQuery, CatalogStore, Coordination, Created, DedupKey, ExecutionQuery,
+    ExecutionStore, LogRead, LogStore, NewExecution, Outbox, Page, StoreError, StoreResult,
+    WorkerInfo,
 };
 use cloudo_core::time::{self, Timestamp};
 use serde_json::{Value, json};
@@ -69,6 +72,7 @@ pub struct AzureStore {
     leases: Table,
     notifications: Table,
     outbox: Table,
+    logs: Table,
 }
 
 /// Table and queue name prefixes are letters and digits, starting with a letter (Azure's
@@ -106,6 +110,7 @@ impl AzureStore {
             leases: t("leases"),
             notifications: t("notifications"),
             outbox: t("outbox"),
+            logs: t("logs"),
         };
         for table in [
             &s.executions,
@@ -119,6 +124,7 @@ impl AzureStore {
             &s.leases,
             &s.notifications,
             &s.outbox,
+            &s.logs,
         ] {
             table.create_if_missing().await?;
         }
@@ -127,143 +133,15 @@ impl AzureStore {
 }
 
 mod access;
+mod coordination;
 mod executions;
+mod logs;
+mod outbox;
+mod records;
 mod text;
 
-use executions::*;
+use records::*;
 use text::*;
-
-#[async_trait]
-impl Store for AzureStore {
-    async fn replace_schemas(&self, schemas: &[Schema]) -> StoreResult<()> {
-        let body = serde_json::to_string(schemas).map_err(corrupt)?;
-        self.put_setting("catalog", &body).await
-    }
-
-    async fn list_schemas(&self) -> StoreResult<Vec<Schema>> {
-        match self.get_setting("catalog").await? {
-            None => Ok(Vec::new()),
-            Some(b) => serde_json::from_str(&b).map_err(corrupt),
-        }
-    }
-
-    async fn create_executions(
-        &self,
-        batch: &[NewExecution],
-        dedup: Option<&DedupKey>,
-    ) -> StoreResult<Created> {
-        self.create_executions_inner(batch, dedup).await
-    }
-
-    async fn purge_dedup(&self, before: Timestamp) -> StoreResult<usize> {
-        self.purge_dedup_inner(before).await
-    }
-
-    async fn put_key(&self, key: &ApiKey, replace: bool) -> StoreResult<()> {
-        self.put_key_inner(key, replace).await
-    }
-
-    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
-        self.list_keys_inner().await
-    }
-
-    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
-        self.key_by_hash_inner(hash).await
-    }
-
-    async fn delete_key(&self, name: &str) -> StoreResult<bool> {
-        self.delete_key_inner(name).await
-    }
-
-    async fn touch_key(&self, name: &str, at: Timestamp) -> StoreResult<()> {
-        self.touch_key_inner(name, at).await
-    }
-
-    async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()> {
-        self.append_audit_inner(r).await
-    }
-
-    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Page<AuditRecord>> {
-        self.list_audit_inner(q).await
-    }
-
-    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
-        self.get_setting_inner(key).await
-    }
-
-    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        self.put_setting_inner(key, value).await
-    }
-
-    async fn get_execution(&self, id: &ExecId) -> StoreResult<Option<Execution>> {
-        self.get_execution_inner(id).await
-    }
-
-    async fn list_executions(&self, q: &ExecutionQuery) -> StoreResult<Page<Execution>> {
-        self.list_executions_inner(q).await
-    }
-
-    async fn transition(
-        &self,
-        id: &ExecId,
-        change: &StatusChange,
-        at: Timestamp,
-    ) -> StoreResult<Execution> {
-        self.transition_inner(id, change, at).await
-    }
-
-    async fn heartbeat(
-        &self,
-        id: &ExecId,
-        at: Timestamp,
-        output: Option<&str>,
-    ) -> StoreResult<bool> {
-        self.heartbeat_inner(id, at, output).await
-    }
-
-    async fn executions_in(&self, status: Status, limit: usize) -> StoreResult<Vec<Execution>> {
-        self.executions_in_inner(status, limit).await
-    }
-
-    async fn add_notifications(&self, n: &[Notification]) -> StoreResult<()> {
-        self.add_notifications_inner(n).await
-    }
-
-    async fn update_notification(&self, n: &Notification) -> StoreResult<()> {
-        self.update_notification_inner(n).await
-    }
-
-    async fn open_notifications(&self, limit: usize) -> StoreResult<Vec<Notification>> {
-        self.open_notifications_inner(limit).await
-    }
-
-    async fn notifications_for(&self, id: &ExecId) -> StoreResult<Vec<Notification>> {
-        self.notifications_for_inner(id).await
-    }
-
-    async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()> {
-        self.put_worker_inner(w).await
-    }
-
-    async fn list_workers(&self, since: Timestamp) -> StoreResult<Vec<WorkerInfo>> {
-        self.list_workers_inner(since).await
-    }
-
-    async fn try_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: Duration,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        self.try_lease_inner(name, holder, ttl, now).await
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        self.settings.get("s", "ping").await?;
-        Ok(())
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,11 @@
-//! [`Store::create_batches`] conformance: a delivery's body is stored once, every execution
+//! [`ExecutionStore::create_batches`] conformance: a delivery's body is stored once, every execution
 //! of the delivery reads it back, and each batch keeps its own dedup key.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::store::new_execution;
+use super::new_execution;
 use crate::execution::Status;
-use crate::store::{Batch, Created, DedupKey, NewExecution, Store};
+use crate::store::{Batch, Created, DedupKey, ExecutionStore, NewExecution};
 
 fn batch(schema: &str, n: usize, key: Option<&str>) -> Batch {
     Batch {
@@ -26,7 +26,7 @@ fn batch(schema: &str, n: usize, key: Option<&str>) -> Batch {
     }
 }
 
-pub async fn one_body_per_delivery(s: impl Store) {
+pub async fn one_body_per_delivery(s: impl ExecutionStore) {
     // A key seen before: that batch is a duplicate and creates nothing (not even the body).
     let seen = batch("s", 1, Some("alert-0"));
     assert_eq!(

@@ -1,5 +1,6 @@
 //! `GET /api/executions` (newest first, paged) and `GET /api/executions/{exec_id}`
-//! (optionally long-polling with `?wait=<secs>` until the execution is terminal).
+//! (optionally long-polling with `?wait=<secs>` until the execution is terminal), and
+//! `GET /api/executions/{exec_id}/output?offset=&limit=`, a range of its log.
 
 use std::time::Duration;
 
@@ -87,6 +88,16 @@ pub struct GetQuery {
     pub wait: Option<u64>,
 }
 
+/// The execution `id`, or 404.
+pub async fn execution(state: &AppState, id: &ExecId) -> Result<Execution, ApiError> {
+    state
+        .executions
+        .store()
+        .get_execution(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))
+}
+
 pub fn parse_id(raw: &str) -> Result<ExecId, ApiError> {
     ExecId::parse(raw)
         .ok_or_else(|| ApiError::bad_request(format!("{raw:?} is not an execution id")))
@@ -105,7 +116,8 @@ pub async fn get_one(
         }
         _ => state.executions.store().get_execution(&id).await?,
     };
-    let e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
+    let mut e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
+    state.executions.show_live_output(&mut e).await?;
     let notifications: Vec<_> = state
         .executions
         .store()
@@ -131,6 +143,62 @@ pub async fn get_one(
     .map_err(ApiError::internal)?;
     body["notifications"] = serde_json::to_value(notifications).map_err(ApiError::internal)?;
     Ok(Json(body).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OutputQuery {
+    /// Byte offset to read from (what the previous answer called `next`).
+    pub offset: Option<u64>,
+    /// Most bytes to return (default 64 KiB, at most 1 MiB).
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/executions/{id}/output`: a range of the execution's log.
+#[derive(Debug, Serialize)]
+pub struct OutputView {
+    pub exec_id: ExecId,
+    pub status: Status,
+    /// Where `data` starts.
+    pub offset: u64,
+    /// Where to read from next.
+    pub next: u64,
+    /// The log's length now.
+    pub size: u64,
+    /// The log reached the output cap: the rest of the output is not in it (the
+    /// execution's `output` keeps its head and tail).
+    pub truncated: bool,
+    /// The execution ended and everything logged was read: nothing more will come.
+    pub done: bool,
+    pub data: String,
+}
+
+pub async fn output(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<OutputQuery>,
+) -> Result<Json<OutputView>, ApiError> {
+    let id = parse_id(&raw)?;
+    let limit = q.limit.unwrap_or(64 * 1024);
+    if !(1..=1 << 20).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1048576"));
+    }
+    // The status first: an execution that ended before its log was read has all of it.
+    let e = execution(&state, &id).await?;
+    let r = state
+        .executions
+        .read_log(&id, q.offset.unwrap_or(0), limit)
+        .await?;
+    let next = r.next();
+    Ok(Json(OutputView {
+        exec_id: id,
+        status: e.status,
+        offset: r.offset,
+        next,
+        size: r.size,
+        truncated: r.full,
+        done: e.status.is_terminal() && next >= r.size,
+        data: String::from_utf8_lossy(&r.data).into_owned(),
+    }))
 }
 
 /// A notification as the API shows it (no request body: it is in the channel's hands).

@@ -57,12 +57,7 @@ pub async fn one(
     Path((_partition, raw)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
-    let e = state
-        .executions
-        .store()
-        .get_execution(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
+    let e = super::executions::execution(&state, &id).await?;
     Ok(Json(ExecutionView {
         execution: &e,
         url: state.execution_url(&e.exec_id),

@@ -140,6 +140,10 @@ fn routes() -> Routes {
             "/api/executions/{exec_id}",
             vec![(M::GET, P::Read, get(executions::get_one))],
         )
+        .add(
+            "/api/executions/{exec_id}/output",
+            vec![(M::GET, P::Read, get(executions::output))],
+        )
         .add("/api/logs", vec![(M::GET, P::Read, get(logs::page))])
         .add(
             "/api/logs/{partition}/{exec_id}",

@@ -114,12 +114,12 @@ pub async fn heartbeat(
     JsonBody(body): JsonBody<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatAnswer>, ApiError> {
     let id = report_on(&state, &raw, &who, &body.run).await?;
-    let running = state
+    let answer = state
         .executions
-        .heartbeat_run(&id, &body.run, body.output.as_deref())
+        .heartbeat_run(&id, &body.run, body.log.as_ref())
         .await
         .map_err(refused)?;
-    Ok(Json(HeartbeatAnswer { running }))
+    Ok(Json(answer))
 }
 
 pub async fn finish(

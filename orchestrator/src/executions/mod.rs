@@ -17,6 +17,7 @@ use cloudo_core::{
 };
 use tokio::sync::broadcast;
 
+mod logs;
 mod reports;
 pub use reports::Refusal;
 
@@ -61,6 +62,8 @@ pub struct Executions {
     poll: Option<Duration>,
     /// Plans on-call notifications for status changes (into the outbox).
     notifier: Option<crate::notify::Notifier>,
+    /// Bytes of output kept in an execution's log.
+    log_cap: u64,
 }
 
 impl std::fmt::Debug for Executions {
@@ -77,11 +80,18 @@ impl Executions {
             events: broadcast::channel(EVENTS_BUFFER).0,
             poll: None,
             notifier: None,
+            log_cap: 1 << 20,
         }
     }
 
     pub fn with_notifier(mut self, n: crate::notify::Notifier) -> Self {
         self.notifier = Some(n);
+        self
+    }
+
+    /// Keeps at most `cap` bytes of each execution's log (the output cap).
+    pub fn with_log_cap(mut self, cap: usize) -> Self {
+        self.log_cap = cap as u64;
         self
     }
 
@@ -319,7 +329,7 @@ fn job_of(e: &Execution, body: Option<&str>) -> (String, Job) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use cloudo_core::conformance::store::new_execution;
+    use cloudo_core::conformance::new_execution;
     use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 
     fn executions() -> (Executions, tempfile::TempDir) {

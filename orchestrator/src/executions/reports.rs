@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use cloudo_core::store::StoreResult;
 use cloudo_core::{ExecId, Execution, Job, Status, StatusChange, StoreError, time};
+use cloudo_worker::protocol::{HeartbeatAnswer, LogPiece};
 use cloudo_worker::{ReportError, Reporter, RunRef, Start};
 
 use super::Executions;
@@ -55,17 +56,26 @@ impl Executions {
         Ok(Some(e))
     }
 
-    /// A heartbeat from the worker running `id`: false when it should stop.
+    /// A heartbeat from the worker running `id`, with output for its log: whether it
+    /// should go on, and the log's length.
     pub async fn heartbeat_run(
         &self,
         id: &ExecId,
         run: &RunRef,
-        output: Option<&str>,
-    ) -> Result<bool, Refusal> {
+        log: Option<&LogPiece>,
+    ) -> Result<HeartbeatAnswer, Refusal> {
         if self.owned(id, run).await?.is_none() {
-            return Ok(false);
+            return Ok(HeartbeatAnswer {
+                running: false,
+                log_size: None,
+            });
         }
-        Ok(self.store.heartbeat(id, time::now(), output).await?)
+        let log_size = match log {
+            Some(piece) => Some(self.append_log(id, piece).await?),
+            None => None,
+        };
+        let running = self.store.heartbeat(id, time::now()).await?;
+        Ok(HeartbeatAnswer { running, log_size })
     }
 
     /// The final report of the worker running `id`.
@@ -156,9 +166,9 @@ impl Reporter for Executions {
         &self,
         exec_id: &ExecId,
         run: &RunRef,
-        output: Option<&str>,
-    ) -> Result<bool, ReportError> {
-        self.heartbeat_run(exec_id, run, output)
+        log: Option<&LogPiece>,
+    ) -> Result<HeartbeatAnswer, ReportError> {
+        self.heartbeat_run(exec_id, run, log)
             .await
             .map_err(refusal_error)
     }

@@ -228,7 +228,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use cloudo_core::Status;
-    use cloudo_core::conformance::store::new_execution;
+    use cloudo_core::conformance::new_execution;
 
     #[test]
     fn aliases_priorities_and_bounds() {

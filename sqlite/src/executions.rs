@@ -1,0 +1,223 @@
+//! [`ExecutionStore`] on SQLite.
+
+use async_trait::async_trait;
+use rusqlite::params;
+
+use crate::rows::{
+    LIST_COLUMNS, append_transition, create_in, load, parse_status, row_to_execution,
+};
+use crate::store::{SqliteStore, db_err, parse_time, ts};
+use cloudo_core::execution::{ExecId, Execution, Status, StatusChange, Transition};
+use cloudo_core::store::{
+    Batch, BodyHolder, Created, DedupKey, ExecutionQuery, ExecutionStore, NewExecution, Page,
+    StoreError, StoreResult,
+};
+use cloudo_core::time::{self, Timestamp};
+
+#[async_trait]
+impl ExecutionStore for SqliteStore {
+    async fn create_executions(
+        &self,
+        batch: &[NewExecution],
+        dedup: Option<&DedupKey>,
+    ) -> StoreResult<Created> {
+        cloudo_core::store::check_initial(batch)?;
+        let batch = batch.to_vec();
+        let dedup = dedup.cloned();
+        self.db
+            .write(move |tx| create_in(tx, &batch, dedup.as_ref()))
+            .await
+    }
+
+    /// One transaction for the whole delivery.
+    async fn create_batches(
+        &self,
+        batches: &[Batch],
+        body: Option<&str>,
+    ) -> StoreResult<Vec<Created>> {
+        for b in batches {
+            cloudo_core::store::check_initial(&b.executions)?;
+        }
+        let batches = batches.to_vec();
+        let body = body.map(str::to_string);
+        self.db
+            .write(move |tx| {
+                let mut holder = BodyHolder::new(body.as_deref());
+                let mut out = Vec::with_capacity(batches.len());
+                for b in &batches {
+                    let batch = holder.batch(&b.executions);
+                    let created = create_in(tx, &batch, b.dedup.as_ref())?;
+                    holder.created(&batch, &created);
+                    out.push(created);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn purge_dedup(&self, before: Timestamp) -> StoreResult<usize> {
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM dedup WHERE created_at < ?1",
+                    [before.timestamp_millis()],
+                )
+                .map_err(db_err)
+            })
+            .await
+    }
+
+    async fn get_execution(&self, id: &ExecId) -> StoreResult<Option<Execution>> {
+        let id = id.clone();
+        self.db
+            .read(move |c| {
+                let Some(mut e) = load(c, id.as_str())? else {
+                    return Ok(None);
+                };
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT from_status, to_status, at, reason FROM transitions
+                         WHERE exec_id = ?1 ORDER BY n",
+                    )
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map([id.as_str()], |r| {
+                        Ok((
+                            r.get::<_, Option<String>>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                        ))
+                    })
+                    .map_err(db_err)?;
+                for row in rows {
+                    let (from, to, at, reason) = row.map_err(db_err)?;
+                    e.transitions.push(Transition {
+                        from: from.as_deref().map(parse_status).transpose()?,
+                        to: parse_status(&to)?,
+                        at: parse_time(Some(at))?
+                            .ok_or_else(|| StoreError::Corrupt("no transition time".into()))?,
+                        reason,
+                    });
+                }
+                Ok(Some(e))
+            })
+            .await
+    }
+
+    async fn list_executions(&self, q: &ExecutionQuery) -> StoreResult<Page<Execution>> {
+        let before = match &q.cursor {
+            None => i64::MAX,
+            Some(c) => c.parse::<i64>().map_err(|_| StoreError::BadCursor)?,
+        };
+        let limit = q.limit.clamp(1, 1000);
+        let status = q.status.map(|s| s.as_str().to_string());
+        let schema_id = q.schema_id.clone();
+        self.db
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {LIST_COLUMNS} FROM executions
+                     WHERE seq < ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR schema_id = ?3)
+                     ORDER BY seq DESC LIMIT ?4"
+                );
+                let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
+                let mut rows = stmt
+                    .query(params![before, status, schema_id, (limit + 1) as i64])
+                    .map_err(db_err)?;
+                let mut items = Vec::with_capacity(limit + 1);
+                while let Some(r) = rows.next().map_err(db_err)? {
+                    items.push(row_to_execution(r)?);
+                }
+                Ok(Page::overfetched(items, limit))
+            })
+            .await
+    }
+
+    async fn transition(
+        &self,
+        id: &ExecId,
+        change: &StatusChange,
+        at: Timestamp,
+    ) -> StoreResult<Execution> {
+        let id = id.clone();
+        let change = change.clone();
+        self.db
+            .write(move |tx| {
+                let mut e =
+                    load(tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                let from = e.status;
+                let t = change.apply(&mut e, at)?;
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE executions SET status = ?2, started_at = ?3, finished_at = ?4,
+                           exit_code = ?5, signal = ?6, error = ?7, output = ?8,
+                           output_truncated = ?9, worker_id = ?10, heartbeat_at = ?11,
+                           runbook_commit = ?13, sandbox = ?14, oom = ?15
+                         WHERE exec_id = ?1 AND status = ?12",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            id.as_str(),
+                            e.status.as_str(),
+                            ts(e.started_at),
+                            ts(e.finished_at),
+                            e.exit_code,
+                            e.signal,
+                            e.error,
+                            e.output,
+                            e.output_truncated,
+                            e.worker_id,
+                            ts(e.heartbeat_at),
+                            from.as_str(),
+                            e.runbook_commit,
+                            e.sandbox,
+                            e.oom,
+                        ])
+                    })
+                    .map_err(db_err)?;
+                if n != 1 {
+                    return Err(StoreError::Unavailable(format!(
+                        "execution {id} changed while being updated"
+                    )));
+                }
+                append_transition(tx, id.as_str(), &t)?;
+                Ok(e)
+            })
+            .await
+    }
+
+    async fn heartbeat(&self, id: &ExecId, at: Timestamp) -> StoreResult<bool> {
+        let id = id.clone();
+        self.db
+            .write(move |tx| {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE executions SET heartbeat_at = ?2
+                         WHERE exec_id = ?1 AND status = 'running'",
+                    )
+                    .and_then(|mut s| s.execute(params![id.as_str(), time::rfc3339(at)]))
+                    .map_err(db_err)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn executions_in(&self, status: Status, limit: usize) -> StoreResult<Vec<Execution>> {
+        self.db
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {LIST_COLUMNS} FROM executions WHERE status = ?1 ORDER BY seq LIMIT ?2"
+                );
+                let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
+                let mut rows = stmt
+                    .query(params![status.as_str(), limit as i64])
+                    .map_err(db_err)?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next().map_err(db_err)? {
+                    out.push(row_to_execution(r)?.0);
+                }
+                Ok(out)
+            })
+            .await
+    }
+}
