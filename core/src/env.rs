@@ -66,7 +66,7 @@ pub fn runbook_env(job: &Job, payload: Option<&str>) -> BTreeMap<String, String>
         ("CLOUDO_SCHEMA_ID", job.schema_id.clone()),
         ("CLOUDO_NAME", job.name.clone()),
         ("CLOUDO_RUNBOOK", job.runbook.clone()),
-        ("CLOUDO_WORKER", job.worker.clone()),
+        ("CLOUDO_WORKER", job.pool.clone()),
         ("CLOUDO_ONCALL", job.oncall.to_string()),
         ("CLOUDO_REQUESTED_AT", time::rfc3339(job.requested_at)),
         (
@@ -110,7 +110,7 @@ mod tests {
             run_args: String::new(),
             runtime: Default::default(),
             secrets: Vec::new(),
-            worker: "default".into(),
+            pool: "default".into(),
             oncall: true,
             timeout_secs: 5,
             requested_at: time::now(),

@@ -222,8 +222,9 @@ pub struct Execution {
     /// Killed for reaching its memory limit.
     #[serde(default)]
     pub oom: bool,
-    /// The worker pool (ClouDO's `worker` capability).
-    pub worker: String,
+    /// The worker pool (ClouDO's `worker` capability, and its name on the wire).
+    #[serde(rename = "worker")]
+    pub pool: String,
     pub oncall: bool,
     /// The team of `/api/Trigger/{team}`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -296,7 +297,7 @@ impl Execution {
             secrets: schema.secrets.clone(),
             sandbox: None,
             oom: false,
-            worker: schema.worker.clone(),
+            pool: schema.pool.clone(),
             oncall: schema.oncall,
             team,
             timeout_secs: schema.timeout_secs,

@@ -26,7 +26,9 @@ pub struct Job {
     /// Names of the secrets to resolve on the worker (values never travel in a job).
     #[serde(default)]
     pub secrets: Vec<String>,
-    pub worker: String,
+    /// The worker pool (`worker` on the wire, as in ClouDO).
+    #[serde(rename = "worker")]
+    pub pool: String,
     pub oncall: bool,
     pub timeout_secs: u64,
     #[serde(with = "time::serde_rfc3339")]
@@ -69,7 +71,7 @@ impl Job {
             run_args: e.run_args.clone(),
             runtime: e.runtime.clone(),
             secrets: e.secrets.clone(),
-            worker: e.worker.clone(),
+            pool: e.pool.clone(),
             oncall: e.oncall,
             timeout_secs: e.timeout_secs,
             requested_at: e.requested_at,

@@ -29,7 +29,7 @@ use crate::alert::{Alert, Condition, Severity};
 /// A rules document.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Routes {
+pub struct RoutingRules {
     #[serde(default)]
     pub rules: Vec<Rule>,
 }
@@ -308,7 +308,7 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 #[error("{0}")]
 pub struct RoutesError(pub String);
 
-impl Routes {
+impl RoutingRules {
     /// Parses JSON (if it starts with `{` or `[`) or YAML.
     pub fn parse(text: &str) -> Result<Self, RoutesError> {
         let trimmed = text.trim_start();
@@ -420,12 +420,12 @@ rules:
   - when: {}
     run: never
 "#;
-        let r = Routes::parse(yaml).expect("valid yaml");
+        let r = RoutingRules::parse(yaml).expect("valid yaml");
         let got: Vec<_> = r.matching(&alert()).iter().map(|(i, _)| *i).collect();
         assert_eq!(got, vec![0, 1]);
         let json =
             r#"{"rules": [{"when": {"severity": {"min": "Sev0", "max": "Sev1"}}, "run": ["x"]}]}"#;
-        let r = Routes::parse(json).expect("valid json");
+        let r = RoutingRules::parse(json).expect("valid json");
         assert!(r.matching(&alert()).is_empty(), "Sev2 is outside Sev0-Sev1");
     }
 
@@ -454,10 +454,10 @@ rules:
                 "Maybe",
             ),
         ] {
-            let e = Routes::parse(text).expect_err(text);
+            let e = RoutingRules::parse(text).expect_err(text);
             assert!(e.0.contains(needle), "{needle:?} not in {e}");
         }
-        let r = Routes::parse(r#"{"rules": [{"run": "ghost"}]}"#).expect("valid");
+        let r = RoutingRules::parse(r#"{"rules": [{"run": "ghost"}]}"#).expect("valid");
         let e = r.check_schemas(|id| id == "real").expect_err("ghost");
         assert!(e.0.contains("ghost"), "{e}");
     }

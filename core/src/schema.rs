@@ -72,8 +72,9 @@ pub struct Schema {
     pub runbook: String,
     /// Arguments, split like a POSIX shell into argv; never given to a shell.
     pub run_args: String,
-    /// Worker pool (ClouDO's `worker` capability).
-    pub worker: String,
+    /// Worker pool (ClouDO's `worker` capability, and its name on the wire).
+    #[serde(rename = "worker")]
+    pub pool: String,
     pub oncall: bool,
     pub require_approval: bool,
     pub tags: Vec<String>,
@@ -114,7 +115,7 @@ impl Schema {
             description: String::new(),
             runbook: String::new(),
             run_args: String::new(),
-            worker: String::new(),
+            pool: String::new(),
             oncall: false,
             require_approval: false,
             tags: Vec::new(),
@@ -227,7 +228,7 @@ impl Catalog {
 
     /// Every pool some schema runs on, sorted, without repeats.
     pub fn pools(&self) -> Vec<String> {
-        let mut pools: Vec<String> = self.schemas.iter().map(|s| s.worker.clone()).collect();
+        let mut pools: Vec<String> = self.schemas.iter().map(|s| s.pool.clone()).collect();
         pools.sort();
         pools.dedup();
         pools
@@ -471,7 +472,7 @@ impl RawEntity {
             description: self.description.unwrap_or_default(),
             runbook: self.runbook,
             run_args,
-            worker,
+            pool: worker,
             oncall: self.oncall.unwrap_or(false),
             require_approval: self.require_approval.unwrap_or(false),
             tags: self.tags,
@@ -557,7 +558,7 @@ mod tests {
         assert_eq!(a.timeout_secs, DEFAULT_TIMEOUT_SECS);
         let b = c.get("b").expect("b");
         assert_eq!(a.monitor_condition, ConditionFilter::Any);
-        assert_eq!((b.name.as_str(), b.worker.as_str()), ("b", DEFAULT_POOL));
+        assert_eq!((b.name.as_str(), b.pool.as_str()), ("b", DEFAULT_POOL));
         assert_eq!((b.timeout_secs, b.enabled, b.oncall), (5, false, false));
         assert_eq!(b.monitor_condition.to_string(), "Resolved");
         assert_eq!(

@@ -4,7 +4,7 @@
 //! (`PROPTEST_CASES=200000`).
 
 use cloudo_core::alert::{MAX_VALUE, alertmanager, azure};
-use cloudo_core::routing::Routes;
+use cloudo_core::routing::RoutingRules;
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -94,7 +94,7 @@ fn fixtures() -> Vec<Value> {
 }
 
 fn check(v: &Value) {
-    let routes = Routes::parse(r#"{"rules": [{"when": {"labels": {"namespace": {"glob": "p*"}}, "severity": "Sev0-Sev3"}, "run": "x"}]}"#)
+    let routes = RoutingRules::parse(r#"{"rules": [{"when": {"labels": {"namespace": {"glob": "p*"}}, "severity": "Sev0-Sev3"}, "run": "x"}]}"#)
         .expect("rules");
     if let Ok(a) = azure::parse(v) {
         for lower in [true, false] {

@@ -5,7 +5,7 @@
 //! pass; `PROPTEST_CASES` sets a longer one.
 
 use cloudo_core::notify::NotifyRoutes;
-use cloudo_core::routing::Routes;
+use cloudo_core::routing::RoutingRules;
 use cloudo_core::schema::Catalog;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -61,7 +61,7 @@ fn as_json(yaml: &str) -> Value {
 /// Every parser on the same text; whatever comes back, nothing may panic.
 fn parse_all(text: &str) {
     let _ = Catalog::parse(text);
-    if let Ok(r) = Routes::parse(text) {
+    if let Ok(r) = RoutingRules::parse(text) {
         let _ = r.matching(&cloudo_core::alert::Alert::default());
     }
     if let Ok(n) = NotifyRoutes::parse(text) {
@@ -73,7 +73,7 @@ fn parse_all(text: &str) {
 fn the_documented_examples_parse() {
     let catalog = Catalog::parse(&catalog_example()).expect("schemas/schemas.json");
     assert!(!catalog.schemas().is_empty());
-    let rules = Routes::parse(&rules_example()).expect("docs/alerts.md rules example");
+    let rules = RoutingRules::parse(&rules_example()).expect("docs/alerts.md rules example");
     // The example names schemas of its own; it is the shape that must hold.
     assert!(rules.check_schemas(|_| true).is_ok());
     let notify = NotifyRoutes::parse(&notify_example()).expect("docs/notifications.md example");
@@ -82,7 +82,7 @@ fn the_documented_examples_parse() {
     for (yaml, parse) in [
         (
             rules_example(),
-            (|t: &str| Routes::parse(t).is_ok()) as fn(&str) -> bool,
+            (|t: &str| RoutingRules::parse(t).is_ok()) as fn(&str) -> bool,
         ),
         (notify_example(), |t: &str| NotifyRoutes::parse(t).is_ok()),
     ] {

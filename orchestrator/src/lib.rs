@@ -1,27 +1,19 @@
-//! The orchestrator: HTTP API, trigger ingestion, execution records, recovery, and the
-//! commands of the `cloudo` and `cloudo-worker` binaries (which only call [`cloudo_main`]
-//! and [`worker_main`]).
+//! The orchestrator, in three parts: `api/` (the HTTP API, one module per resource, and
+//! its server), `services/` (the execution hub, ingestion, reaper, notifications,
+//! documents) and `commands/` (serve, worker, keys and their configuration). The
+//! `cloudo` and `cloudo-worker` binaries only call [`cloudo_main`] and [`worker_main`].
 
-mod access;
 mod api;
-mod cli;
-mod config;
-mod documents;
-mod executions;
-mod http_server;
-mod ingest;
-mod keys_cli;
+mod commands;
 mod logging;
-mod notify;
-mod reaper;
-mod serve;
-mod worker_cmd;
+mod services;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::commands::cli::{Cli, Command};
+use crate::commands::{config, keys, serve, worker};
 
 fn report(result: anyhow::Result<()>, name: &str) -> ExitCode {
     match result {
@@ -50,12 +42,12 @@ pub fn cloudo_main() -> ExitCode {
             logging::init(cfg.log_format, cfg.known_secrets());
             multi_thread()?.block_on(serve::run(cfg))
         }),
-        Command::Worker(args) => worker_cmd::start(*args),
+        Command::Worker(args) => worker::start(*args),
         Command::Keys(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(keys_cli::run(args))),
+            .and_then(|rt| rt.block_on(keys::run(args))),
     };
     report(result, "cloudo")
 }
@@ -63,6 +55,6 @@ pub fn cloudo_main() -> ExitCode {
 /// `cloudo-worker`: the same as `cloudo worker`.
 pub fn worker_main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = cli::WorkerCli::parse();
-    report(worker_cmd::start(args.worker), "cloudo-worker")
+    let args = commands::cli::WorkerCli::parse();
+    report(worker::start(args.worker), "cloudo-worker")
 }

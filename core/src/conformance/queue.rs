@@ -20,7 +20,7 @@ fn job(name: &str) -> Job {
         run_args: String::new(),
         runtime: Default::default(),
         secrets: Vec::new(),
-        worker: "p".into(),
+        pool: "p".into(),
         oncall: false,
         timeout_secs: 5,
         requested_at: time::now(),

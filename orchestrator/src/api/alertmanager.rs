@@ -17,7 +17,7 @@ use super::AppState;
 use super::body::required_json;
 use super::error::{ApiError, Query};
 use super::trigger::{TriggerQuery, named_schema, status_code, summary, trigger_error};
-use crate::ingest::Request;
+use crate::services::ingest::Request;
 
 pub async fn webhook(
     State(state): State<AppState>,

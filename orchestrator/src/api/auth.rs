@@ -1,6 +1,6 @@
 //! Authentication, authorization and audit: one mechanism for every route.
 //!
-//! Routes are only ever added through [`Routes::add`], which records the permission each
+//! Routes are only ever added through [`RoleRouter::add`], which records the permission each
 //! (method, path) needs, so a route cannot exist without a declared role. The middleware
 //! (a route layer, so it sees the matched path) finds the caller's key, checks its role
 //! against the table, and writes an audit record for every state-changing request.
@@ -38,16 +38,16 @@ pub struct Identity {
     pub pool: Option<String>,
 }
 
-/// The permission table, filled by [`Routes::add`].
+/// The permission table, filled by [`RoleRouter::add`].
 pub type Table = Arc<HashMap<(Method, &'static str), Permission>>;
 
 /// A router that cannot get a route without a permission.
-pub struct Routes {
+pub struct RoleRouter {
     router: Router<AppState>,
     table: HashMap<(Method, &'static str), Permission>,
 }
 
-impl Routes {
+impl RoleRouter {
     pub fn new() -> Self {
         Self {
             router: Router::new(),

@@ -91,7 +91,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !crate::access::revoke_key(&**state.executions.store(), &name).await? {
+    if !crate::services::access::revoke_key(&**state.executions.store(), &name).await? {
         return Err(ApiError::not_found(format!("no key named {name:?}")));
     }
     state.keys.clear();

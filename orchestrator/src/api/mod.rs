@@ -16,6 +16,7 @@ mod notify;
 mod ratelimit;
 pub mod routes;
 mod runbooks;
+pub mod server;
 mod trigger;
 mod worker;
 
@@ -32,9 +33,9 @@ use cloudo_worker::RunbookSource;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::executions::Executions;
-use crate::ingest::Ingest;
-use auth::{KeyCache, Routes, Table};
+use crate::services::executions::Executions;
+use crate::services::ingest::Ingest;
+use auth::{KeyCache, RoleRouter, Table};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -61,7 +62,7 @@ pub struct AppState {
     /// Entra ID Secure Webhook tokens, when configured.
     pub entra: Option<Arc<entra::EntraValidator>>,
     /// On-call notifications (routing shown and replaced through the API).
-    pub notifier: crate::notify::Notifier,
+    pub notifier: crate::services::notify::Notifier,
 }
 
 impl std::fmt::Debug for AppState {
@@ -80,10 +81,10 @@ impl AppState {
 
 /// Every route with the permission it needs (the single source for the middleware and
 /// for docs/security.md).
-fn routes() -> Routes {
+fn routes() -> RoleRouter {
     use Method as M;
     use Permission as P;
-    Routes::new()
+    RoleRouter::new()
         .add(
             "/api/Trigger",
             vec![

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiError;
 use super::routes::{document, store_setting};
-use crate::notify::ROUTES_SETTING;
+use crate::services::notify::ROUTES_SETTING;
 
 fn show(state: &AppState) -> Response {
     let r = state.notifier.routes();

@@ -9,19 +9,19 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use cloudo_core::alert::{Alert, alertmanager, azure};
-use cloudo_core::routing::Routes;
+use cloudo_core::routing::RoutingRules;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
 use super::body::required_json;
 use super::error::{ApiError, Query};
-use crate::ingest::declines;
+use crate::services::ingest::declines;
 
 /// Store key of the rules document.
 pub const ROUTES_SETTING: &str = "routes";
 
-fn show(state: &AppState, routes: &Routes) -> Response {
+fn show(state: &AppState, routes: &RoutingRules) -> Response {
     Json(json!({
         "rules": routes.rules,
         "file": state.routes_file.as_deref(),
@@ -66,7 +66,7 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     let body = body?;
     let text = document(&headers, &body)?;
-    let routes = Routes::parse(text)
+    let routes = RoutingRules::parse(text)
         .map_err(|e| ApiError::bad_request(format!("invalid routing rules: {e}")))?;
     routes
         .check_schemas(|id| state.ingest.catalog.get(id).is_some())

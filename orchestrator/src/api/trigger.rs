@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::body::optional_json;
 use super::error::{ApiError, Path, Query};
-use crate::executions::TriggerError;
-use crate::ingest::{Outcome, Request};
+use crate::services::executions::TriggerError;
+use crate::services::ingest::{Outcome, Request};
 
 #[derive(Debug, Deserialize)]
 pub struct TriggerQuery {
@@ -179,9 +179,9 @@ fn answer(state: &AppState, o: &Outcome) -> Response {
             "reason": e.error,
             "schema": state.ingest.catalog.get(&e.schema_id).map(|s| json!({
                 "id": s.id, "name": s.name, "description": s.description, "oncall": s.oncall,
-                "runbook": s.runbook, "run_args": s.run_args, "worker": s.worker,
+                "runbook": s.runbook, "run_args": s.run_args, "worker": s.pool,
             })),
-            "response": {"status": e.status, "queue": e.worker},
+            "response": {"status": e.status, "queue": e.pool},
             "log": {"partitionKey": e.partition_key, "exec_id": e.exec_id},
         });
         if let (Value::Object(b), Value::Object(f)) = (&mut body, first) {

@@ -21,7 +21,7 @@ use super::AppState;
 use super::auth::Identity;
 use super::error::{ApiError, JsonBody, Path};
 use super::executions::parse_id;
-use crate::executions::Refusal;
+use crate::services::executions::Refusal;
 
 /// The execution, if the caller's pool is the execution's.
 async fn own(state: &AppState, id: &ExecId, who: &Identity) -> Result<(), ApiError> {
@@ -32,14 +32,14 @@ async fn own(state: &AppState, id: &ExecId, who: &Identity) -> Result<(), ApiErr
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
     match &who.pool {
-        Some(pool) if *pool == e.worker => Ok(()),
+        Some(pool) if *pool == e.pool => Ok(()),
         pool => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
                 "this worker key serves pool {:?}; execution {id} belongs to pool {:?}",
                 pool.as_deref().unwrap_or(""),
-                e.worker
+                e.pool
             ),
         )),
     }

@@ -18,7 +18,7 @@ use super::tree::{self, hex, normalize};
 use super::{
     ResolvedRunbook, RunbookError, RunbookFile, RunbookSource, SourceStatus, check_relative,
 };
-pub use crate::secrets::Secret;
+use crate::secrets::Secret;
 
 /// Where and how to fetch.
 #[derive(Debug, Clone)]

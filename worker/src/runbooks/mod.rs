@@ -15,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use async_trait::async_trait;
 use serde::Serialize;
 
-pub use git::{GitConfig, GitRunbooks, Secret, redact_url};
+pub use git::{GitConfig, GitRunbooks, redact_url};
 pub use local::LocalRunbooks;
 
 /// A runbook ready to run.

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use cloudo_core::Store;
 use cloudo_core::notify::NotifyRoutes;
-use cloudo_core::routing::Routes;
+use cloudo_core::routing::RoutingRules;
 use tokio::sync::watch;
 
-use crate::ingest::Ingest;
-use crate::notify::Notifier;
+use crate::services::ingest::Ingest;
+use crate::services::notify::Notifier;
 
 /// How often a replica re-reads the documents.
 pub const REREAD_EVERY: Duration = Duration::from_secs(2);
@@ -20,7 +20,7 @@ pub const REREAD_EVERY: Duration = Duration::from_secs(2);
 /// The documents this module follows, by setting key.
 const KEYS: [&str; 2] = [
     crate::api::routes::ROUTES_SETTING,
-    crate::notify::ROUTES_SETTING,
+    crate::services::notify::ROUTES_SETTING,
 ];
 
 /// What applies a re-read document.
@@ -34,7 +34,7 @@ impl Appliers {
     /// Parses and applies the stored text of `key`; `Err` says why it was not.
     fn apply(&self, key: &str, text: &str) -> Result<(), String> {
         if key == crate::api::routes::ROUTES_SETTING {
-            let routes = Routes::parse(text).map_err(|e| e.to_string())?;
+            let routes = RoutingRules::parse(text).map_err(|e| e.to_string())?;
             if let Err(e) = routes.check_schemas(|id| self.ingest.catalog.get(id).is_some()) {
                 tracing::warn!(error = %e, "stored routing rules name schemas not in this catalog");
             }

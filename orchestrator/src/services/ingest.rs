@@ -12,11 +12,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cloudo_core::alert::Alert;
-use cloudo_core::routing::Routes;
+use cloudo_core::routing::RoutingRules;
 use cloudo_core::store::{Batch, DedupKey, NewExecution};
 use cloudo_core::{Catalog, Execution, Schema, Status};
 
-use crate::executions::{Executions, Submitted, TriggerError};
+use crate::services::executions::{Executions, Submitted, TriggerError};
 
 /// Who asked, with what.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +41,7 @@ pub struct Outcome {
 pub struct Ingest {
     pub executions: Executions,
     pub catalog: Arc<Catalog>,
-    routes: Arc<RwLock<Arc<Routes>>>,
+    routes: Arc<RwLock<Arc<RoutingRules>>>,
     pub dedup_window: Duration,
     pub lowercase_resource: bool,
 }
@@ -102,7 +102,7 @@ impl Ingest {
     pub fn new(
         executions: Executions,
         catalog: Arc<Catalog>,
-        routes: Routes,
+        routes: RoutingRules,
         dedup_window: Duration,
         lowercase_resource: bool,
     ) -> Self {
@@ -115,14 +115,14 @@ impl Ingest {
         }
     }
 
-    pub fn routes(&self) -> Arc<Routes> {
+    pub fn routes(&self) -> Arc<RoutingRules> {
         self.routes
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    pub fn set_routes(&self, routes: Routes) {
+    pub fn set_routes(&self, routes: RoutingRules) {
         *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routes);
     }
 

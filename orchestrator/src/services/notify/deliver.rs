@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cloudo_core::notify::{DEFAULT_TEAM, Delivery, Notification, SecretRef};
 use cloudo_core::time;
-use cloudo_worker::runbooks::Secret;
+use cloudo_worker::secrets::Secret;
 use tokio::sync::watch;
 
 use super::{Notifier, opsgenie_base};

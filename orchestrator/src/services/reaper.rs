@@ -8,7 +8,7 @@ use std::time::Duration;
 use cloudo_core::{ExecId, JobQueue, OwnedQueue, Status, StatusChange, StoreError, time};
 use tokio::sync::watch;
 
-use crate::executions::Executions;
+use crate::services::executions::Executions;
 
 const BATCH: usize = 500;
 
@@ -220,7 +220,7 @@ fn expiry(
         "not started within {} s of being queued: no worker of pool '{}' took it, or its job \
          was lost",
         queue_timeout.as_secs(),
-        e.worker
+        e.pool
     );
     // Only if still waiting: a worker may start it between the read and the write.
     Some(

@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use cloudo_worker::runbooks::Secret;
+use cloudo_worker::secrets::Secret;
 use cloudo_worker::{Choice, ResolvedLimits, SandboxOptions};
 
-use crate::cli::{Backend, LogFormat, ServeArgs, SqliteSync};
+use crate::commands::cli::{Backend, LogFormat, ServeArgs, SqliteSync};
 
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub struct ServeConfig {
     pub max_deliveries: u32,
     pub body_limit: usize,
     /// Header timeout and connections per client of the HTTP server.
-    pub connections: crate::http_server::ConnectionLimits,
+    pub connections: crate::api::server::ConnectionLimits,
     /// Most alerts one request may carry (an Alertmanager group).
     pub max_alerts: usize,
     /// Base of links to executions: `--public-url`, else `http://<listen>`.
@@ -53,7 +53,7 @@ pub struct ServeConfig {
     pub worker_pools: Option<Vec<String>>,
     /// `Some` with `--backend azure`.
     pub azure: Option<AzureBackend>,
-    pub notify: crate::notify::NotifySettings,
+    pub notify: crate::services::notify::NotifySettings,
 }
 
 /// The Azure Storage account and the names in it.
@@ -317,7 +317,7 @@ impl ServeConfig {
             args.queue_timeout.or(file.queue_timeout).unwrap_or(3600),
             1..=2_592_000,
         )?;
-        let connections = crate::http_server::ConnectionLimits {
+        let connections = crate::api::server::ConnectionLimits {
             header_timeout: seconds(
                 "header-timeout",
                 args.header_timeout.or(file.header_timeout).unwrap_or(20),
@@ -493,8 +493,8 @@ impl ServeConfig {
                 _ => bail!("--entra-tenant and --entra-audience go together"),
             },
             secrets: load_secrets(args.common.secrets_file.or(file.secrets_file).as_deref())?,
-            notify: crate::notify::NotifySettings {
-                opsgenie_url: crate::notify::opsgenie_base(
+            notify: crate::services::notify::NotifySettings {
+                opsgenie_url: crate::services::notify::opsgenie_base(
                     args.opsgenie_api_url
                         .or(file.opsgenie_api_url)
                         .as_deref()
@@ -560,7 +560,7 @@ mod tests {
         )
         .expect("write");
         let args = ServeArgs {
-            common: crate::cli::CommonArgs {
+            common: crate::commands::cli::CommonArgs {
                 config: Some(file.clone()),
                 concurrency: Some(7),
                 ..Default::default()
@@ -576,7 +576,7 @@ mod tests {
 
         std::fs::write(&file, "concurency = 3\n").expect("write");
         let e = ServeConfig::resolve(ServeArgs {
-            common: crate::cli::CommonArgs {
+            common: crate::commands::cli::CommonArgs {
                 config: Some(file),
                 ..Default::default()
             },

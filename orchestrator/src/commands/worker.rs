@@ -7,21 +7,20 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_trait::async_trait;
-use cloudo_azure::AzureQueue;
 use cloudo_core::store::WorkerInfo;
 use cloudo_core::{ExecId, Job, StatusChange, time};
 use cloudo_worker::protocol::{
     ALIVE_PATH, AliveRequest, FinishAnswer, FinishRequest, HeartbeatAnswer, HeartbeatRequest,
     LogPiece, PayloadAnswer, StartAnswer, exec_path,
 };
-use cloudo_worker::runbooks::Secret;
+use cloudo_worker::secrets::Secret;
 use cloudo_worker::{PoolConfig, PoolParts, ReportError, Reporter, RunRef, Sandboxes, Start};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::cli::WorkerArgs;
-use crate::config::ServeConfig;
-use crate::serve;
+use crate::commands::cli::WorkerArgs;
+use crate::commands::config::ServeConfig;
+use crate::commands::serve;
 
 /// Parses, sets up logging and runs the worker until SIGTERM / Ctrl-C (then drains).
 pub fn start(args: WorkerArgs) -> anyhow::Result<()> {
@@ -30,7 +29,7 @@ pub fn start(args: WorkerArgs) -> anyhow::Result<()> {
         .filter(|k| !k.is_empty())
         .map(Secret::new)
         .context("CLOUDO_WORKER_KEY is not set (create one: cloudo keys create --role worker --pool <pool> --name <name>)")?;
-    let cfg = ServeConfig::resolve(crate::cli::ServeArgs {
+    let cfg = ServeConfig::resolve(crate::commands::cli::ServeArgs {
         common: args.common,
         azure: args.azure,
         ..Default::default()
@@ -59,11 +58,7 @@ async fn run(cfg: ServeConfig, pool: String, base: Vec<String>, key: Secret) -> 
         );
     };
     let _lock = serve::lock_data_dir(&cfg)?;
-    let queue = Arc::new(AzureQueue::new(
-        az.account.clone(),
-        &az.prefix,
-        cfg.max_deliveries,
-    ));
+    let queue = crate::commands::backend::azure_queue(az, cfg.max_deliveries);
     let runbooks = serve::runbook_source(&cfg).await;
     let sandboxes = Arc::new(
         Sandboxes::build(cfg.sandbox.clone())

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cloudo_core::notify::{Delivery, FAILURES, Notification, NotifyRoutes, is_alert};
 use cloudo_core::{Catalog, ExecId, Execution, Status, Store};
-use cloudo_worker::runbooks::Secret;
+use cloudo_worker::secrets::Secret;
 use tokio::sync::Notify;
 
 pub use messages::alias_of;

@@ -61,7 +61,7 @@ pub struct Executions {
     /// at the store this often.
     poll: Option<Duration>,
     /// Plans on-call notifications for status changes (into the outbox).
-    notifier: Option<crate::notify::Notifier>,
+    notifier: Option<crate::services::notify::Notifier>,
     /// Bytes of output kept in an execution's log.
     log_cap: u64,
 }
@@ -84,7 +84,7 @@ impl Executions {
         }
     }
 
-    pub fn with_notifier(mut self, n: crate::notify::Notifier) -> Self {
+    pub fn with_notifier(mut self, n: crate::services::notify::Notifier) -> Self {
         self.notifier = Some(n);
         self
     }
@@ -217,7 +217,7 @@ impl Executions {
             queue_error = Some(err.to_string());
         }
         tracing::info!(exec_id = %execution.exec_id, schema_id = %execution.schema_id,
-            pool = %execution.worker, initiator = %execution.initiator,
+            pool = %execution.pool, initiator = %execution.initiator,
             status = %execution.status, reason = reason.as_deref().unwrap_or(""),
             "execution recorded");
         if let Some(n) = &self.notifier {
@@ -322,7 +322,7 @@ impl Executions {
 
 /// The job of an accepted execution and the pool it goes to.
 fn job_of(e: &Execution, body: Option<&str>) -> (String, Job) {
-    (e.worker.clone(), Job::for_execution(e, e.env.clone(), body))
+    (e.pool.clone(), Job::for_execution(e, e.env.clone(), body))
 }
 
 #[cfg(test)]

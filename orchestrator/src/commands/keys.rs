@@ -1,37 +1,27 @@
 //! `cloudo keys`: create, list and revoke API keys straight in the database (SQLite allows
 //! it while the server runs; the server sees changes within seconds).
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
 use cloudo_core::auth::{ApiKey, Role, generate_key, valid_name};
 use cloudo_core::{Store, time};
-use cloudo_sqlite::{Db, Durability, SqliteStore};
 
-use crate::cli::{KeysArgs, KeysCommand};
+use crate::commands::backend;
+
+use crate::commands::cli::{KeysArgs, KeysCommand};
 
 /// The store the keys live in: the data dir's database, or the shared Azure tables.
-async fn open(args: &KeysArgs) -> anyhow::Result<Box<dyn Store>> {
-    if args.backend == Some(crate::cli::Backend::Azure) {
-        let az = crate::config::AzureBackend::resolve(
+async fn open(args: &KeysArgs) -> anyhow::Result<Arc<dyn Store>> {
+    if args.backend == Some(crate::commands::cli::Backend::Azure) {
+        let az = crate::commands::config::AzureBackend::resolve(
             args.azure_storage_account.clone(),
             args.azure_credential.clone(),
             args.azure_prefix.clone(),
         )?;
-        let store = cloudo_azure::AzureStore::open(&az.account, &az.prefix)
-            .await
-            .context("open the Azure tables")?;
-        return Ok(Box::new(store));
+        return backend::azure_store(&az).await;
     }
-    let dir = args.data_dir.clone().unwrap_or_else(|| "data".into());
-    let path = dir.join("cloudo.db");
-    if !path.exists() {
-        bail!(
-            "no database at {} (start `cloudo serve` once, or pass --data-dir)",
-            path.display()
-        );
-    }
-    Ok(Box::new(SqliteStore::new(
-        Db::open(&path, Durability::Process).context("open database")?,
-    )))
+    backend::existing_embedded_store(&args.data_dir.clone().unwrap_or_else(|| "data".into()))
 }
 
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
@@ -76,7 +66,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { name } => {
-            if !crate::access::revoke_key(&*store, &name).await? {
+            if !crate::services::access::revoke_key(&*store, &name).await? {
                 bail!("no key named {name:?}");
             }
             eprintln!("revoked {name:?}");

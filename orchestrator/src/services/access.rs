@@ -8,7 +8,7 @@ use cloudo_core::Store;
 use cloudo_core::auth::{ApiKey, Role, generate_key, hash_key};
 use cloudo_core::store::StoreResult;
 use cloudo_core::time::{self, Timestamp};
-use cloudo_worker::runbooks::Secret;
+use cloudo_worker::secrets::Secret;
 use serde::{Deserialize, Serialize};
 
 /// The setting that remembers revoked keys.

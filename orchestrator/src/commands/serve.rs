@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use cloudo_azure::{AzureQueue, AzureStore};
-use cloudo_core::routing::Routes;
-use cloudo_core::{Catalog, JobQueue, Store, schema::DEFAULT_POOL, time};
-use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
+use cloudo_core::routing::RoutingRules;
+use cloudo_core::{Catalog, Store, schema::DEFAULT_POOL, time};
+use cloudo_sqlite::Durability;
+
+use crate::commands::backend::{self, Backend};
 use cloudo_worker::{
     GitConfig, GitRunbooks, LocalRunbooks, PoolConfig, PoolParts, RunbookSource, Sandboxes,
 };
@@ -17,11 +18,11 @@ use tokio::sync::watch;
 
 use crate::api::routes::ROUTES_SETTING;
 use crate::api::{self, AppState};
-use crate::cli::SqliteSync;
-use crate::config::ServeConfig;
-use crate::executions::Executions;
-use crate::ingest::Ingest;
-use crate::reaper;
+use crate::commands::cli::SqliteSync;
+use crate::commands::config::ServeConfig;
+use crate::services::executions::Executions;
+use crate::services::ingest::Ingest;
+use crate::services::reaper;
 
 /// How long a stopping engine waits for running runbooks before it exits anyway (they are
 /// then marked `lost` at the next start).
@@ -63,33 +64,26 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
 
     // This process among many (orchestrators and workers on one Azure store).
     let instance = format!("{}-{}", worker_id(), time::now().timestamp_millis());
-    let (store, queue, sqlite_queue): (Arc<dyn Store>, Arc<dyn JobQueue>, _) = match &cfg.azure {
+    let Backend {
+        store,
+        queue,
+        owned,
+    } = match &cfg.azure {
         None => {
             let durability = match cfg.sqlite_sync {
                 SqliteSync::Normal => Durability::Process,
                 SqliteSync::Full => Durability::Power,
             };
-            let db_path = cfg.data_dir.join("cloudo.db");
-            let db = Db::open(&db_path, durability)
-                .with_context(|| format!("cannot open database {}", db_path.display()))?;
-            let q = SqliteQueue::new(db.clone(), cfg.max_deliveries);
-            (Arc::new(SqliteStore::new(db)), Arc::new(q.clone()), Some(q))
+            backend::embedded(&cfg.data_dir, durability, cfg.max_deliveries)?
         }
-        Some(az) => {
-            let store = AzureStore::open(&az.account, &az.prefix)
-                .await
-                .with_context(|| format!("cannot open the Azure tables of {:?}", az.account))?;
-            tracing::info!(account = %az.account.name, prefix = %az.prefix, "backend: Azure Storage");
-            let queue = AzureQueue::new(az.account.clone(), &az.prefix, cfg.max_deliveries);
-            (Arc::new(store), Arc::new(queue), None)
-        }
+        Some(az) => backend::azure(az, cfg.max_deliveries).await?,
     };
     store.replace_schemas(catalog.schemas()).await?;
 
     let mut executions = Executions::new(store.clone(), queue.clone()).with_log_cap(cfg.output_cap);
-    match &sqlite_queue {
+    match &owned {
         // The embedded engine owns its database: settle what the previous process left.
-        Some(q) => reaper::recover_embedded(&executions, q, cfg.queue_timeout).await?,
+        Some(q) => reaper::recover_embedded(&executions, &**q, cfg.queue_timeout).await?,
         // A shared store: other processes' runs are not ours to settle at start; the
         // reaper (one at a time, by lease) settles silent ones. Waiters also poll, since
         // another orchestrator may record the end.
@@ -97,7 +91,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     }
     let routes = load_routes(&cfg, &catalog, &*store).await?;
     let catalog = Arc::new(catalog);
-    let notifier = crate::notify::Notifier::new(
+    let notifier = crate::services::notify::Notifier::new(
         store.clone(),
         cfg.notify.clone(),
         load_notify_routes(&cfg, &*store).await?,
@@ -181,14 +175,14 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     );
     // On a shared store, other replicas' PUTs of routing rules and notification routes
     // arrive by re-reading them (the embedded engine is the only writer of its own).
-    let documents = sqlite_queue.is_none().then(|| {
-        tokio::spawn(crate::documents::follow(
+    let documents = owned.is_none().then(|| {
+        tokio::spawn(crate::services::documents::follow(
             store.clone(),
-            crate::documents::Appliers {
+            crate::services::documents::Appliers {
                 ingest: ingest.clone(),
                 notifier: notifier.clone(),
             },
-            crate::documents::REREAD_EVERY,
+            crate::services::documents::REREAD_EVERY,
             stopped_for_refresh.clone(),
         ))
     });
@@ -220,11 +214,11 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             cfg.listen
         );
     } else {
-        crate::access::bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
+        crate::services::access::bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
     }
     tracing::info!(addr = %addr, "listening");
 
-    crate::http_server::serve(
+    crate::api::server::serve(
         listener,
         api::router(state, cfg.body_limit),
         cfg.connections,
@@ -300,7 +294,7 @@ async fn load_notify_routes(
     let routes = document(
         cfg.notify.routes_file.as_deref(),
         store,
-        crate::notify::ROUTES_SETTING,
+        crate::services::notify::ROUTES_SETTING,
         "notification routes",
         |t| Ok(NotifyRoutes::parse(t)?),
     )
@@ -373,7 +367,7 @@ async fn load_routes(
     cfg: &ServeConfig,
     catalog: &Catalog,
     store: &dyn Store,
-) -> anyhow::Result<Routes> {
+) -> anyhow::Result<RoutingRules> {
     // A file's rules must name schemas of the catalog; stored ones that no longer do are
     // kept, with a warning.
     let exists = |id: &str| catalog.get(id).is_some();
@@ -382,11 +376,11 @@ async fn load_routes(
         store,
         ROUTES_SETTING,
         "routes",
-        |t| Ok(Routes::parse(t)?),
+        |t| Ok(RoutingRules::parse(t)?),
     )
     .await?
     {
-        None => Routes::default(),
+        None => RoutingRules::default(),
         Some((routes, Some(path))) => {
             routes
                 .check_schemas(exists)

@@ -1,0 +1,10 @@
+//! What the orchestrator does, behind the API: the execution hub (the one writer of
+//! execution state, with its event stream), ingestion of alerts, the reaper, on-call
+//! notifications, operator documents (routing rules, notification routes) and key access.
+
+pub mod access;
+pub mod documents;
+pub mod executions;
+pub mod ingest;
+pub mod notify;
+pub mod reaper;
