@@ -11,12 +11,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cloudo_core::alert::alertmanager;
-use serde_json::json;
 
 use super::AppState;
 use super::body::required_json;
 use super::error::{ApiError, Query};
 use super::trigger::{TriggerQuery, named_schema, status_code, summary, trigger_error};
+use super::views::{AlertAnswer, AlertmanagerAnswer};
 use crate::services::ingest::Request;
 
 pub async fn webhook(
@@ -61,13 +61,17 @@ pub async fn webhook(
         if status_code(outcome) == StatusCode::ACCEPTED {
             code = StatusCode::ACCEPTED;
         }
-        answers.push(json!({
-            "fingerprint": alert.id,
-            "alertname": alert.rule,
-            "condition": alert.condition,
-            "duplicate": outcome.duplicate,
-            "executions": outcome.executions.iter().map(|e| summary(&state, e)).collect::<Vec<_>>(),
-        }));
+        answers.push(AlertAnswer {
+            fingerprint: alert.id.clone(),
+            alertname: alert.rule.clone(),
+            condition: alert.condition,
+            duplicate: outcome.duplicate,
+            executions: outcome
+                .executions
+                .iter()
+                .map(|e| summary(&state, e))
+                .collect(),
+        });
     }
-    Ok((code, Json(json!({"alerts": answers}))).into_response())
+    Ok((code, Json(AlertmanagerAnswer { alerts: answers })).into_response())
 }

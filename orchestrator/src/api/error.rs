@@ -4,12 +4,12 @@
 //! here too, so a malformed query or an oversized body gets the same shape. Internal
 //! errors are logged with their detail and answered with a generic message.
 
+use super::views::{ErrorBody, ErrorDetail};
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloudo_core::StoreError;
-use serde_json::json;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -57,7 +57,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -10,20 +10,14 @@ use axum::response::{IntoResponse, Response};
 use cloudo_core::notify::Delivery;
 use cloudo_core::store::{ExecutionQuery, Page};
 use cloudo_core::{ExecId, Execution, Status, time};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::AppState;
 use super::error::{ApiError, Path, Query};
+use super::views::{ExecutionView, NotificationView, OutputView, Paged};
 
 /// The longest `?wait=` honoured.
 const MAX_WAIT_SECS: u64 = 60;
-
-#[derive(Debug, Serialize)]
-pub struct ExecutionView<'a> {
-    #[serde(flatten)]
-    pub execution: &'a Execution,
-    pub url: String,
-}
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -77,9 +71,14 @@ pub fn page_json(state: &AppState, page: &Page<Execution>) -> Response {
         .map(|e| ExecutionView {
             execution: e,
             url: state.execution_url(&e.exec_id),
+            notifications: None,
         })
         .collect();
-    Json(serde_json::json!({"items": items, "next": page.next})).into_response()
+    Json(Paged {
+        items,
+        next: page.next.clone(),
+    })
+    .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,13 +135,12 @@ pub async fn get_one(
             delivered_at: n.delivered_at.map(time::rfc3339),
         })
         .collect();
-    let mut body = serde_json::to_value(ExecutionView {
+    Ok(Json(ExecutionView {
         execution: &e,
         url: state.execution_url(&e.exec_id),
+        notifications: Some(notifications),
     })
-    .map_err(ApiError::internal)?;
-    body["notifications"] = serde_json::to_value(notifications).map_err(ApiError::internal)?;
-    Ok(Json(body).into_response())
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,25 +149,6 @@ pub struct OutputQuery {
     pub offset: Option<u64>,
     /// Most bytes to return (default 64 KiB, at most 1 MiB).
     pub limit: Option<usize>,
-}
-
-/// `GET /api/executions/{id}/output`: a range of the execution's log.
-#[derive(Debug, Serialize)]
-pub struct OutputView {
-    pub exec_id: ExecId,
-    pub status: Status,
-    /// Where `data` starts.
-    pub offset: u64,
-    /// Where to read from next.
-    pub next: u64,
-    /// The log's length now.
-    pub size: u64,
-    /// The log reached the output cap: the rest of the output is not in it (the
-    /// execution's `output` keeps its head and tail).
-    pub truncated: bool,
-    /// The execution ended and everything logged was read: nothing more will come.
-    pub done: bool,
-    pub data: String,
 }
 
 pub async fn output(
@@ -199,21 +178,4 @@ pub async fn output(
         done: e.status.is_terminal() && next >= r.size,
         data: String::from_utf8_lossy(&r.data).into_owned(),
     }))
-}
-
-/// A notification as the API shows it (no request body: it is in the channel's hands).
-#[derive(Debug, Serialize)]
-struct NotificationView {
-    channel: String,
-    action: String,
-    team: String,
-    state: Delivery,
-    attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_error: Option<String>,
-    created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    delivered_at: Option<String>,
 }

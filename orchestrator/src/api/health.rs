@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cloudo_core::time;
-use serde_json::json;
 
 use super::AppState;
+use super::views::{Check, Health, Ready, ReadyChecks, RunbooksCheck};
 
 fn no_store(mut res: Response) -> Response {
     res.headers_mut()
@@ -18,12 +18,12 @@ fn no_store(mut res: Response) -> Response {
 
 pub async fn healthz() -> Response {
     no_store(
-        Json(json!({
-            "status": "ok",
-            "time": time::rfc3339(time::now()),
-            "service": "cloudo",
-            "version": env!("CARGO_PKG_VERSION"),
-        }))
+        Json(Health {
+            status: "ok",
+            time: time::rfc3339(time::now()),
+            service: "cloudo",
+            version: env!("CARGO_PKG_VERSION"),
+        })
         .into_response(),
     )
 }
@@ -49,21 +49,30 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         }
     }
     let runbooks = match runbooks {
-        Ok(s) => json!({"ok": true, "kind": s.kind, "commit": s.commit,
-            "last_fetch_failed": s.last_error.is_some()}),
+        Ok(s) => RunbooksCheck {
+            ok: true,
+            kind: Some(s.kind),
+            commit: s.commit,
+            last_fetch_failed: Some(s.last_error.is_some()),
+        },
         Err(e) => {
             tracing::warn!(check = "runbooks", error = %e, "not ready");
-            json!({"ok": false})
+            RunbooksCheck {
+                ok: false,
+                kind: None,
+                commit: None,
+                last_fetch_failed: None,
+            }
         }
     };
-    let body = json!({
-        "status": if ok { "ready" } else { "not ready" },
-        "checks": {
-            "store": {"ok": store.is_ok()},
-            "queue": {"ok": queue.is_ok()},
-            "runbooks": runbooks,
+    let body = Ready {
+        status: if ok { "ready" } else { "not ready" },
+        checks: ReadyChecks {
+            store: Check { ok: store.is_ok() },
+            queue: Check { ok: queue.is_ok() },
+            runbooks,
         },
-    });
+    };
     let code = if ok {
         StatusCode::OK
     } else {

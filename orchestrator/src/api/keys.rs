@@ -11,10 +11,10 @@ use cloudo_core::auth::{ApiKey, Role, generate_key, valid_name};
 use cloudo_core::store::AuditQuery;
 use cloudo_core::{StoreError, time};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiError, Path, Query};
+use super::views::{CreatedKey, List, Paged};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,8 +61,10 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    let mut body = serde_json::to_value(&record).map_err(ApiError::internal)?;
-    body["key"] = json!(key);
+    let body = CreatedKey {
+        record: &record,
+        key: key.as_str(),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -84,7 +86,7 @@ pub fn check_pool(role: Role, pool: Option<String>) -> Result<Option<String>, St
 
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let keys = state.executions.store().list_keys().await?;
-    Ok(Json(json!({"items": keys})).into_response())
+    Ok(Json(List { items: keys }).into_response())
 }
 
 pub async fn revoke(
@@ -124,5 +126,9 @@ pub async fn audit(
             cursor: q.cursor.filter(|s| !s.is_empty()),
         })
         .await?;
-    Ok(Json(json!({"items": page.items, "next": page.next})).into_response())
+    Ok(Json(Paged {
+        items: page.items,
+        next: page.next,
+    })
+    .into_response())
 }

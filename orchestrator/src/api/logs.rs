@@ -11,7 +11,8 @@ use cloudo_core::{Execution, time};
 
 use super::AppState;
 use super::error::{ApiError, Path, Query};
-use super::executions::{ExecutionView, ListQuery, page_json, parse_id};
+use super::executions::{ListQuery, page_json, parse_id};
+use super::views::ExecutionView;
 
 fn wants_json(headers: &HeaderMap) -> bool {
     headers
@@ -61,6 +62,7 @@ pub async fn one(
     Ok(Json(ExecutionView {
         execution: &e,
         url: state.execution_url(&e.exec_id),
+        notifications: None,
     })
     .into_response())
 }

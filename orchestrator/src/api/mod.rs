@@ -18,6 +18,7 @@ pub mod routes;
 mod runbooks;
 pub mod server;
 mod trigger;
+pub mod views;
 mod worker;
 
 use std::sync::Arc;

@@ -9,20 +9,23 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use cloudo_core::notify::NotifyRoutes;
-use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
 use super::routes::{document, store_setting};
+use super::views::NotifyRoutesView;
 use crate::services::notify::ROUTES_SETTING;
 
 fn show(state: &AppState) -> Response {
     let r = state.notifier.routes();
-    Json(json!({
-        "teams": r.teams,
-        "rules": r.rules,
-        "file": state.notifier.routes_file().map(|p| p.display().to_string()),
-    }))
+    Json(NotifyRoutesView {
+        teams: &r.teams,
+        rules: &r.rules,
+        file: state
+            .notifier
+            .routes_file()
+            .map(|p| p.display().to_string()),
+    })
     .into_response()
 }
 

@@ -11,21 +11,21 @@ use axum::response::{IntoResponse, Response};
 use cloudo_core::alert::{Alert, alertmanager, azure};
 use cloudo_core::routing::RoutingRules;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::body::required_json;
 use super::error::{ApiError, Query};
+use super::views::{MatchedRule, RouteTest, RouteTestAlert, RoutingRulesView, SchemaChoice};
 use crate::services::ingest::declines;
 
 /// Store key of the rules document.
 pub const ROUTES_SETTING: &str = "routes";
 
 fn show(state: &AppState, routes: &RoutingRules) -> Response {
-    Json(json!({
-        "rules": routes.rules,
-        "file": state.routes_file.as_deref(),
-    }))
+    Json(RoutingRulesView {
+        rules: &routes.rules,
+        file: state.routes_file.as_deref(),
+    })
     .into_response()
 }
 
@@ -109,17 +109,30 @@ pub async fn test(
         .iter()
         .map(|a| {
             let (chosen, how) = state.ingest.choose(a, None);
-            json!({
-                "alert_rule": a.rule,
-                "condition": a.condition,
-                "severity": a.severity.map(|s| s.to_string()),
-                "dedup_key": a.dedup_key,
-                "matched_rules": routes.matching(a).iter().map(|(i, r)| json!({"index": i, "name": r.name})).collect::<Vec<_>>(),
-                "chosen_by": if chosen.is_empty() { None } else { Some(how) },
-                "schemas": chosen.iter().map(|s| json!({"id": s.id, "declined": declines(s, a)})).collect::<Vec<_>>(),
-                "env": a.env(state.ingest.lowercase_resource),
-            })
+            RouteTestAlert {
+                alert_rule: a.rule.clone(),
+                condition: a.condition,
+                severity: a.severity.map(|s| s.to_string()),
+                dedup_key: a.dedup_key.clone(),
+                matched_rules: routes
+                    .matching(a)
+                    .iter()
+                    .map(|(i, r)| MatchedRule {
+                        index: *i,
+                        name: r.name.clone(),
+                    })
+                    .collect(),
+                schemas: chosen
+                    .iter()
+                    .map(|s| SchemaChoice {
+                        id: s.id.clone(),
+                        declined: declines(s, a),
+                    })
+                    .collect(),
+                chosen_by: (!chosen.is_empty()).then_some(how),
+                env: a.env(state.ingest.lowercase_resource),
+            }
         })
         .collect();
-    Ok(Json(json!({"alerts": answers})).into_response())
+    Ok(Json(RouteTest { alerts: answers }).into_response())
 }

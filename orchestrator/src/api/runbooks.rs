@@ -6,10 +6,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiError, Path};
+use super::views::{Refreshed, RunbookContent, Runbooks};
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
@@ -22,7 +22,12 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let source = state.runbooks.check().await.map_err(unavailable)?;
     let files = state.runbooks.list().await.map_err(unavailable)?;
-    Ok(Json(json!({"source": source, "commit": source.commit, "runbooks": files})).into_response())
+    Ok(Json(Runbooks {
+        commit: source.commit.clone(),
+        source,
+        runbooks: files,
+    })
+    .into_response())
 }
 
 pub async fn read(
@@ -35,17 +40,17 @@ pub async fn read(
         .read(&path)
         .await
         .map_err(|e| ApiError::not_found(e.0))?;
-    Ok(Json(json!({
-        "path": path,
-        "commit": source.commit,
-        "content": String::from_utf8_lossy(&content),
-    }))
+    Ok(Json(RunbookContent {
+        path,
+        commit: source.commit,
+        content: String::from_utf8_lossy(&content).into_owned(),
+    })
     .into_response())
 }
 
 pub async fn refresh(State(state): State<AppState>) -> Result<Response, ApiError> {
     match state.runbooks.refresh().await {
-        Ok(commit) => Ok(Json(json!({"commit": commit})).into_response()),
+        Ok(commit) => Ok(Json(Refreshed { commit }).into_response()),
         Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "fetch_failed", e.0)),
     }
 }

@@ -16,11 +16,13 @@ use axum::response::{IntoResponse, Response};
 use cloudo_core::alert::azure;
 use cloudo_core::{Execution, Schema, Status};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::body::optional_json;
 use super::error::{ApiError, Path, Query};
+use super::views::{
+    ExecutionSummary, FirstExecution, LogLink, QueueAnswer, SchemaSummary, TriggerAnswer,
+};
 use crate::services::executions::TriggerError;
 use crate::services::ingest::{Outcome, Request};
 
@@ -144,14 +146,14 @@ pub fn trigger_error(e: TriggerError) -> ApiError {
 }
 
 /// One execution as the answers list it.
-pub fn summary(state: &AppState, e: &Execution) -> Value {
-    json!({
-        "exec_id": e.exec_id,
-        "schema_id": e.schema_id,
-        "status": e.status,
-        "reason": e.error,
-        "url": state.execution_url(&e.exec_id),
-    })
+pub fn summary(state: &AppState, e: &Execution) -> ExecutionSummary {
+    ExecutionSummary {
+        exec_id: e.exec_id.clone(),
+        schema_id: e.schema_id.clone(),
+        status: e.status,
+        reason: e.error.clone(),
+        url: state.execution_url(&e.exec_id),
+    }
 }
 
 /// 202 if something new was accepted; 200 for duplicates, skips and routed alerts.
@@ -166,27 +168,38 @@ pub fn status_code(o: &Outcome) -> StatusCode {
 /// ClouDO's answer shape (`schema`, `response`, `log`) for the first execution, plus ours
 /// (`exec_id`, `status`, `schema_id`, `url`, `reason`, `duplicate`, `executions`).
 fn answer(state: &AppState, o: &Outcome) -> Response {
-    let mut body = json!({
-        "duplicate": o.duplicate,
-        "executions": o.executions.iter().map(|e| summary(state, e)).collect::<Vec<_>>(),
+    let first = o.executions.first().map(|e| FirstExecution {
+        exec_id: e.exec_id.clone(),
+        status: e.status,
+        schema_id: e.schema_id.clone(),
+        url: state.execution_url(&e.exec_id),
+        reason: e.error.clone(),
+        schema: state
+            .ingest
+            .catalog
+            .get(&e.schema_id)
+            .map(|s| SchemaSummary {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                description: s.description.clone(),
+                oncall: s.oncall,
+                runbook: s.runbook.clone(),
+                run_args: s.run_args.clone(),
+                worker: s.pool.clone(),
+            }),
+        response: QueueAnswer {
+            status: e.status,
+            queue: e.pool.clone(),
+        },
+        log: LogLink {
+            partition_key: e.partition_key.clone(),
+            exec_id: e.exec_id.clone(),
+        },
     });
-    if let Some(e) = o.executions.first() {
-        let first = json!({
-            "exec_id": e.exec_id,
-            "status": e.status,
-            "schema_id": e.schema_id,
-            "url": state.execution_url(&e.exec_id),
-            "reason": e.error,
-            "schema": state.ingest.catalog.get(&e.schema_id).map(|s| json!({
-                "id": s.id, "name": s.name, "description": s.description, "oncall": s.oncall,
-                "runbook": s.runbook, "run_args": s.run_args, "worker": s.pool,
-            })),
-            "response": {"status": e.status, "queue": e.pool},
-            "log": {"partitionKey": e.partition_key, "exec_id": e.exec_id},
-        });
-        if let (Value::Object(b), Value::Object(f)) = (&mut body, first) {
-            b.extend(f);
-        }
-    }
+    let body = TriggerAnswer {
+        duplicate: o.duplicate,
+        executions: o.executions.iter().map(|e| summary(state, e)).collect(),
+        first,
+    };
     (status_code(o), Json(body)).into_response()
 }

@@ -15,12 +15,12 @@ use cloudo_worker::protocol::{
     AliveRequest, FinishAnswer, FinishRequest, HeartbeatAnswer, HeartbeatRequest, PayloadAnswer,
     RunRef, StartAnswer,
 };
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Identity;
 use super::error::{ApiError, JsonBody, Path};
 use super::executions::parse_id;
+use super::views::{PoolView, WorkerView, Workers};
 use crate::services::executions::Refusal;
 
 /// The execution, if the caller's pool is the execution's.
@@ -211,22 +211,29 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
                 e.2 += w.running.len();
             }
         }
-        shown.push(json!({
-            "id": w.id,
-            "pools": w.pools,
-            "version": w.version,
-            "capacity": w.capacity,
-            "running": w.running,
-            "started_at": time::rfc3339(w.started_at),
-            "last_seen": time::rfc3339(w.last_seen),
-            "alive": alive,
-        }));
+        shown.push(WorkerView {
+            started_at: time::rfc3339(w.started_at),
+            last_seen: time::rfc3339(w.last_seen),
+            id: w.id,
+            pools: w.pools,
+            version: w.version,
+            capacity: w.capacity,
+            running: w.running,
+            alive,
+        });
     }
     let pools: Vec<_> = pools
         .into_iter()
-        .map(|(name, (workers, capacity, running))| {
-            json!({"pool": name, "workers": workers, "capacity": capacity, "running": running})
+        .map(|(name, (workers, capacity, running))| PoolView {
+            pool: name,
+            workers,
+            capacity,
+            running,
         })
         .collect();
-    Ok(Json(json!({"pools": pools, "workers": shown})).into_response())
+    Ok(Json(Workers {
+        pools,
+        workers: shown,
+    })
+    .into_response())
 }
