@@ -67,6 +67,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::services::documents::ReplaceError> for ApiError {
+    fn from(e: crate::services::documents::ReplaceError) -> Self {
+        use crate::services::documents::ReplaceError;
+        match e {
+            ReplaceError::Invalid { .. } => ApiError::bad_request(e.to_string()),
+            ReplaceError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

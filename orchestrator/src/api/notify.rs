@@ -12,9 +12,9 @@ use cloudo_core::notify::NotifyRoutes;
 
 use super::AppState;
 use super::error::ApiError;
-use super::routes::{document, store_setting};
+use super::routes::document;
 use super::views::NotifyRoutesView;
-use crate::services::notify::ROUTES_SETTING;
+use crate::services::documents;
 
 fn show(state: &AppState) -> Response {
     let r = state.notifier.routes();
@@ -39,14 +39,9 @@ pub async fn put(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
-    let routes = NotifyRoutes::parse(document(&headers, &body)?)
-        .map_err(|e| ApiError::bad_request(format!("invalid notification routing: {e}")))?;
-    store_setting(&state, ROUTES_SETTING, &routes).await?;
-    tracing::info!(
-        teams = routes.teams.len(),
-        rules = routes.rules.len(),
-        "notification routing replaced"
-    );
+    let text = document(&headers, &body)?;
+    let routes: NotifyRoutes =
+        documents::replace(text, &**state.executions.store(), &state.ingest.catalog).await?;
     state.notifier.set_routes(routes);
     Ok(show(&state))
 }

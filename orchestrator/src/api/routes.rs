@@ -16,10 +16,8 @@ use super::AppState;
 use super::body::required_json;
 use super::error::{ApiError, Query};
 use super::views::{MatchedRule, RouteTest, RouteTestAlert, RoutingRulesView, SchemaChoice};
+use crate::services::documents;
 use crate::services::ingest::declines;
-
-/// Store key of the rules document.
-pub const ROUTES_SETTING: &str = "routes";
 
 fn show(state: &AppState, routes: &RoutingRules) -> Response {
     Json(RoutingRulesView {
@@ -48,17 +46,6 @@ pub(super) fn document<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a s
     std::str::from_utf8(body).map_err(|_| ApiError::bad_request("request body is not UTF-8 text"))
 }
 
-/// Stores a document (as JSON) under a setting key.
-pub(super) async fn store_setting<T: serde::Serialize>(
-    state: &AppState,
-    key: &str,
-    doc: &T,
-) -> Result<(), ApiError> {
-    let stored = serde_json::to_string(doc).map_err(ApiError::internal)?;
-    state.executions.store().put_setting(key, &stored).await?;
-    Ok(())
-}
-
 pub async fn put(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -66,17 +53,9 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     let body = body?;
     let text = document(&headers, &body)?;
-    let routes = RoutingRules::parse(text)
-        .map_err(|e| ApiError::bad_request(format!("invalid routing rules: {e}")))?;
-    routes
-        .check_schemas(|id| state.ingest.catalog.get(id).is_some())
-        .map_err(|e| ApiError::bad_request(format!("invalid routing rules: {e}")))?;
-    store_setting(&state, ROUTES_SETTING, &routes).await?;
-    state.ingest.set_routes(routes);
-    tracing::info!(
-        rules = state.ingest.routes().rules.len(),
-        "routing rules replaced"
-    );
+    let rules: RoutingRules =
+        documents::replace(text, &**state.executions.store(), &state.ingest.catalog).await?;
+    state.ingest.set_routes(rules);
     Ok(show(&state, &state.ingest.routes()))
 }
 

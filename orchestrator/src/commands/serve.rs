@@ -16,13 +16,14 @@ use cloudo_worker::{
 };
 use tokio::sync::watch;
 
-use crate::api::routes::ROUTES_SETTING;
 use crate::api::{self, AppState};
 use crate::commands::cli::SqliteSync;
 use crate::commands::config::ServeConfig;
+use crate::services::documents;
 use crate::services::executions::Executions;
 use crate::services::ingest::Ingest;
 use crate::services::reaper;
+use cloudo_core::notify::NotifyRoutes;
 
 /// How long a stopping engine waits for running runbooks before it exits anyway (they are
 /// then marked `lost` at the next start).
@@ -89,12 +90,13 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         // another orchestrator may record the end.
         None => executions = executions.shared(Duration::from_millis(250)),
     }
-    let routes = load_routes(&cfg, &catalog, &*store).await?;
+    let (routes, _) =
+        documents::load::<RoutingRules>(cfg.routes.as_deref(), &*store, &catalog).await?;
     let catalog = Arc::new(catalog);
     let notifier = crate::services::notify::Notifier::new(
         store.clone(),
         cfg.notify.clone(),
-        load_notify_routes(&cfg, &*store).await?,
+        load_notify_routes(&cfg, &*store, &catalog).await?,
         catalog.clone(),
         &public_url,
     )?;
@@ -176,13 +178,13 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     // On a shared store, other replicas' PUTs of routing rules and notification routes
     // arrive by re-reading them (the embedded engine is the only writer of its own).
     let documents = owned.is_none().then(|| {
-        tokio::spawn(crate::services::documents::follow(
+        tokio::spawn(documents::follow(
             store.clone(),
-            crate::services::documents::Appliers {
+            documents::Appliers {
                 ingest: ingest.clone(),
                 notifier: notifier.clone(),
             },
-            crate::services::documents::REREAD_EVERY,
+            documents::REREAD_EVERY,
             stopped_for_refresh.clone(),
         ))
     });
@@ -255,52 +257,15 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A routing document: the file given at start-up (parsed, then stored, replacing what the
-/// API stored; returned with its path), else the stored one, else `None`.
-async fn document<T: serde::Serialize>(
-    file: Option<&std::path::Path>,
-    store: &dyn Store,
-    setting: &str,
-    what: &str,
-    parse: impl Fn(&str) -> anyhow::Result<T>,
-) -> anyhow::Result<Option<(T, Option<std::path::PathBuf>)>> {
-    match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {what} file {}", path.display()))?;
-            let doc = parse(&text).with_context(|| format!("{what} file {}", path.display()))?;
-            store
-                .put_setting(setting, &serde_json::to_string(&doc)?)
-                .await?;
-            Ok(Some((doc, Some(path.to_path_buf()))))
-        }
-        None => match store.get_setting(setting).await? {
-            None => Ok(None),
-            Some(text) => Ok(Some((
-                parse(&text).with_context(|| format!("stored {what}"))?,
-                None,
-            ))),
-        },
-    }
-}
-
 /// The notification routing: the `--notify-routes` file when given (stored, replacing API
 /// changes), else what the API stored last, else none (the default team only).
 async fn load_notify_routes(
     cfg: &ServeConfig,
     store: &dyn Store,
-) -> anyhow::Result<cloudo_core::notify::NotifyRoutes> {
-    use cloudo_core::notify::NotifyRoutes;
-    let routes = document(
-        cfg.notify.routes_file.as_deref(),
-        store,
-        crate::services::notify::ROUTES_SETTING,
-        "notification routes",
-        |t| Ok(NotifyRoutes::parse(t)?),
-    )
-    .await?
-    .map(|(r, _)| r)
-    .unwrap_or_default();
+    catalog: &Catalog,
+) -> anyhow::Result<NotifyRoutes> {
+    let (routes, _) =
+        documents::load::<NotifyRoutes>(cfg.notify.routes_file.as_deref(), store, catalog).await?;
     for (name, team) in &routes.teams {
         // Say at start which referenced secrets are missing (delivery would fail).
         let refs = team.opsgenie.iter().filter_map(|o| o.key.as_ref()).chain(
@@ -314,11 +279,6 @@ async fn load_notify_routes(
             }
         }
     }
-    tracing::info!(
-        teams = routes.teams.len(),
-        rules = routes.rules.len(),
-        "notification routing loaded"
-    );
     Ok(routes)
 }
 
@@ -359,43 +319,6 @@ pub(crate) async fn refresh_loop(
         // Failures are logged and shown in readyz by the source; the last good commit stays.
         let _ = runbooks.refresh().await;
     }
-}
-
-/// The routing rules: the `--routes` file when given (stored, replacing API changes), else
-/// what the API stored last, else none.
-async fn load_routes(
-    cfg: &ServeConfig,
-    catalog: &Catalog,
-    store: &dyn Store,
-) -> anyhow::Result<RoutingRules> {
-    // A file's rules must name schemas of the catalog; stored ones that no longer do are
-    // kept, with a warning.
-    let exists = |id: &str| catalog.get(id).is_some();
-    let routes = match document(
-        cfg.routes.as_deref(),
-        store,
-        ROUTES_SETTING,
-        "routes",
-        |t| Ok(RoutingRules::parse(t)?),
-    )
-    .await?
-    {
-        None => RoutingRules::default(),
-        Some((routes, Some(path))) => {
-            routes
-                .check_schemas(exists)
-                .with_context(|| format!("routes file {}", path.display()))?;
-            routes
-        }
-        Some((routes, None)) => {
-            if let Err(e) = routes.check_schemas(exists) {
-                tracing::warn!(error = %e, "stored routing rules name schemas no longer in the catalog");
-            }
-            routes
-        }
-    };
-    tracing::info!(rules = routes.rules.len(), "routing rules loaded");
-    Ok(routes)
 }
 
 pub(crate) async fn shutdown_signal() {

@@ -16,9 +16,6 @@ use tokio::sync::Notify;
 
 pub use messages::alias_of;
 
-/// The store setting holding the routing document set through the API.
-pub const ROUTES_SETTING: &str = "notify-routes";
-
 /// Global channels and delivery settings (the default team's credentials).
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
