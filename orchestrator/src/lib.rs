@@ -7,6 +7,8 @@ mod api;
 mod commands;
 mod logging;
 mod services;
+#[doc(hidden)]
+pub mod testing;
 
 use std::process::ExitCode;
 

@@ -404,17 +404,8 @@ async fn a_large_alert_group_is_stored_once_answered_quickly_and_bounded() {
         body.len()
     );
 
-    // Each runbook reads the whole group from its payload file; the environment has no
-    // room for it.
-    let id = alerts[2999]["executions"][0]["exec_id"].as_str().unwrap();
-    let e = s.wait(id).await;
-    assert_eq!(
-        e["output"].as_str().unwrap().trim(),
-        format!("file={} env=0 pod=checkout-web-02999", body.len())
-    );
-    assert_eq!(e["request_body"].as_str().map(str::len), Some(body.len()));
-
-    // The ingest rate counts alerts: this client now owes 2999 of them at 100/s.
+    // The ingest rate counts alerts: this client now owes 2999 of them at 100/s (asked at
+    // once: the debt is paid back within 30 s).
     let res = s
         .http
         .post(s.url("/api/webhooks/alertmanager?id=crash"))
@@ -424,6 +415,16 @@ async fn a_large_alert_group_is_stored_once_answered_quickly_and_bounded() {
         .await
         .unwrap();
     assert_eq!(res.status(), 429);
+
+    // Each runbook reads the whole group from its payload file; the environment has no
+    // room for it.
+    let id = alerts[2999]["executions"][0]["exec_id"].as_str().unwrap();
+    let e = s.wait(id).await;
+    assert_eq!(
+        e["output"].as_str().unwrap().trim(),
+        format!("file={} env=0 pod=checkout-web-02999", body.len())
+    );
+    assert_eq!(e["request_body"].as_str().map(str::len), Some(body.len()));
 
     // Over the limit: 413 with the limit named, nothing recorded.
     let s2 = Env::new(

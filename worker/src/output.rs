@@ -76,6 +76,11 @@ impl LiveOutput {
         })
     }
 
+    /// Bytes not acknowledged yet.
+    pub fn pending(&self) -> usize {
+        self.with(|l| l.pending.len())
+    }
+
     /// The orchestrator's log is `size` bytes long: what is before is not sent again.
     pub fn ack(&self, size: u64) {
         self.with(|l| {

@@ -257,7 +257,10 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     let change = execute(&job, &run, config, parts, (live.clone(), cancel)).await;
     let status = change.to;
     flush_log(&*parts.reporter, &job.exec_id, &run, &live).await;
-    report_finish(&*parts.reporter, &job, &run, change).await;
+    let last = live
+        .piece(LOG_PIECE_MAX)
+        .map(|(offset, data)| LogPiece { offset, data });
+    report_finish(&*parts.reporter, &job, &run, change, last).await;
 
     let _ = stop_keepalive.send(true);
     let _ = keepalive.await;
@@ -433,10 +436,19 @@ pub fn outcome_change(job: &Job, o: RunOutcome, memory_mb: u64) -> StatusChange 
 }
 
 /// Reports the final state, retrying while the orchestrator is unavailable.
-async fn report_finish(reporter: &dyn Reporter, job: &Job, run: &RunRef, change: StatusChange) {
+async fn report_finish(
+    reporter: &dyn Reporter,
+    job: &Job,
+    run: &RunRef,
+    change: StatusChange,
+    log: Option<LogPiece>,
+) {
     let mut delay = Duration::from_millis(100);
     for attempt in 1.. {
-        match reporter.finish(&job.exec_id, run, change.clone()).await {
+        match reporter
+            .finish(&job.exec_id, run, change.clone(), log.as_ref())
+            .await
+        {
             Ok(()) => return,
             Err(ReportError::Refused(why) | ReportError::Gone(why)) => {
                 tracing::warn!(exec_id = %job.exec_id, reason = %why, "final status refused");
@@ -510,11 +522,11 @@ async fn send_log(
     Ok(answer.running)
 }
 
-/// Sends what is left of the run's output before its final report (a few tries: the final
-/// report carries the output's head and tail anyway).
+/// Sends what is left of the run's output, beyond the last piece the final report carries,
+/// before that report (a few tries: the final report has the output's head and tail anyway).
 async fn flush_log(reporter: &dyn Reporter, exec_id: &ExecId, run: &RunRef, live: &LiveOutput) {
     let mut failures = 0;
-    while live.piece(1).is_some() {
+    while live.pending() > LOG_PIECE_MAX {
         match send_log(reporter, exec_id, run, live).await {
             Ok(true) => {}
             Ok(false) | Err(ReportError::Refused(_) | ReportError::Gone(_)) => return,

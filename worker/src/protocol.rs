@@ -88,6 +88,9 @@ pub struct FinishRequest {
     pub sandbox: Option<String>,
     #[serde(default)]
     pub oom: bool,
+    /// The end of the output the log does not have yet (appended before the change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogPiece>,
 }
 
 impl FinishRequest {
@@ -103,11 +106,12 @@ impl FinishRequest {
             runbook_commit: c.runbook_commit,
             sandbox: c.sandbox,
             oom: c.oom,
+            log: None,
         }
     }
 
-    /// The reporting run and the change it reports.
-    pub fn into_change(self) -> (RunRef, StatusChange) {
+    /// The reporting run, the change it reports and the end of its log.
+    pub fn into_parts(self) -> (RunRef, StatusChange, Option<LogPiece>) {
         let mut c = StatusChange::to(self.status);
         c.reason = self.reason;
         c.exit_code = self.exit_code;
@@ -117,7 +121,7 @@ impl FinishRequest {
         c.runbook_commit = self.runbook_commit;
         c.sandbox = self.sandbox;
         c.oom = self.oom;
-        (self.run, c)
+        (self.run, c, self.log)
     }
 }
 
@@ -192,6 +196,6 @@ mod tests {
         let json = serde_json::to_value(&req).unwrap();
         assert_eq!(json["worker_id"], "w", "the run is flattened: {json}");
         let back: FinishRequest = serde_json::from_value(json).unwrap();
-        assert_eq!(back.into_change(), (run, c));
+        assert_eq!(back.into_parts(), (run, c, None));
     }
 }

@@ -43,11 +43,13 @@ pub trait Reporter: Send + Sync + 'static {
         run: &RunRef,
         log: Option<&LogPiece>,
     ) -> Result<HeartbeatAnswer, ReportError>;
+    /// The final change, with the end of the output the log does not have yet.
     async fn finish(
         &self,
         exec_id: &ExecId,
         run: &RunRef,
         change: StatusChange,
+        log: Option<&LogPiece>,
     ) -> Result<(), ReportError>;
     /// The request body of a running execution, for a job whose payload was too large to
     /// travel in the message (`Job::payload_bytes`).

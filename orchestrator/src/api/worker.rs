@@ -132,10 +132,10 @@ pub async fn finish(
     if !b.status.is_terminal() {
         return Err(ApiError::bad_request("status must be a final one"));
     }
-    let (run, change) = b.into_change();
+    let (run, change, log) = b.into_parts();
     let e = state
         .executions
-        .finish_run(&id, &run, change)
+        .finish_run(&id, &run, change, log.as_ref())
         .await
         .map_err(refused)?;
     Ok(Json(FinishAnswer {

@@ -52,6 +52,7 @@ pub(crate) fn worker_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+/// `cloudo serve`: the engine, on the listening address, until SIGTERM / Ctrl-C.
 pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&cfg)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -59,202 +60,240 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     // The default public URL names the address actually bound (port 0 picks one).
-    let public_url = cfg.public_url_at(addr);
-    let catalog = Catalog::load(&cfg.catalog)?;
-    tracing::info!(catalog = %cfg.catalog.display(), schemas = catalog.schemas().len(), "catalog loaded");
-
-    // This process among many (orchestrators and workers on one Azure store).
-    let instance = format!("{}-{}", worker_id(), time::now().timestamp_millis());
-    let Backend {
-        store,
-        queue,
-        owned,
-    } = match &cfg.azure {
-        None => {
-            let durability = match cfg.sqlite_sync {
-                SqliteSync::Normal => Durability::Process,
-                SqliteSync::Full => Durability::Power,
-            };
-            backend::embedded(&cfg.data_dir, durability, cfg.max_deliveries)?
-        }
-        Some(az) => backend::azure(az, cfg.max_deliveries).await?,
-    };
-    store.replace_schemas(catalog.schemas()).await?;
-
-    let mut executions = Executions::new(store.clone(), queue.clone()).with_log_cap(cfg.output_cap);
-    match &owned {
-        // The embedded engine owns its database: settle what the previous process left.
-        Some(q) => reaper::recover_embedded(&executions, &**q, cfg.queue_timeout).await?,
-        // A shared store: other processes' runs are not ours to settle at start; the
-        // reaper (one at a time, by lease) settles silent ones. Waiters also poll, since
-        // another orchestrator may record the end.
-        None => executions = executions.shared(Duration::from_millis(250)),
-    }
-    let (routes, _) =
-        documents::load::<RoutingRules>(cfg.routes.as_deref(), &*store, &catalog).await?;
-    let catalog = Arc::new(catalog);
-    let notifier = crate::services::notify::Notifier::new(
-        store.clone(),
-        cfg.notify.clone(),
-        load_notify_routes(&cfg, &*store, &catalog).await?,
-        catalog.clone(),
-        &public_url,
-    )?;
-    executions = executions.with_notifier(notifier.clone());
-    let unpaged = notifier.unpaged_oncall_schemas();
-    if !unpaged.is_empty() {
-        tracing::warn!(
-            schemas = %unpaged.join(", "),
-            "on-call schemas exist and no notification channel is configured: their failures \
-             page nobody (set an Opsgenie key, Slack, or teams in --notify-routes)"
-        );
-    }
-
-    let runbooks = runbook_source(&cfg).await;
-
-    let mut pools = match &cfg.worker_pools {
-        Some(list) => list
-            .iter()
-            .filter(|p| !p.is_empty() && p.as_str() != "none")
-            .cloned()
-            .collect(),
-        None => catalog.pools(),
-    };
-    if cfg.worker_pools.is_none() && !pools.iter().any(|p| p == DEFAULT_POOL) {
-        pools.push(DEFAULT_POOL.to_string());
-    }
-    let sandboxes = Arc::new(
-        Sandboxes::build(cfg.sandbox.clone())
-            .await
-            .map_err(anyhow::Error::msg)?,
-    );
-    let (stop, stopped) = watch::channel(false);
-    let stopped_for_refresh = stopped.clone();
-    let pool = tokio::spawn(cloudo_worker::pool::run(
-        PoolConfig::new(pools.clone(), cfg.concurrency, worker_id(), cfg.output_cap),
-        PoolParts {
-            queue: queue.clone(),
-            runbooks: runbooks.clone(),
-            sandboxes,
-            secrets: Arc::new(cfg.secrets.clone()),
-            reporter: Arc::new(executions.clone()),
-            running: Arc::default(),
-        },
-        stopped.clone(),
-    ));
-    let reaper = tokio::spawn(reaper::run(
-        executions.clone(),
-        queue.clone(),
-        pools,
-        reaper::Bounds {
-            lost_after: cfg.lost_after,
-            queue_timeout: cfg.queue_timeout,
-            dedup_window: cfg.dedup_window,
-        },
-        instance.clone(),
-        stopped,
-    ));
-
-    let refresher = cfg.git.as_ref().map(|git| {
-        tokio::spawn(refresh_loop(
-            runbooks.clone(),
-            git.refresh,
-            stopped_for_refresh.clone(),
-        ))
-    });
-
-    let notifier_task = tokio::spawn(
-        notifier
-            .clone()
-            .run(instance.clone(), stopped_for_refresh.clone()),
-    );
-    let ingest = Ingest::new(
-        executions.clone(),
-        catalog,
-        routes,
-        cfg.dedup_window,
-        cfg.compat_lowercase_resource,
-    );
-    // On a shared store, other replicas' PUTs of routing rules and notification routes
-    // arrive by re-reading them (the embedded engine is the only writer of its own).
-    let documents = owned.is_none().then(|| {
-        tokio::spawn(documents::follow(
-            store.clone(),
-            documents::Appliers {
-                ingest: ingest.clone(),
-                notifier: notifier.clone(),
-            },
-            documents::REREAD_EVERY,
-            stopped_for_refresh.clone(),
-        ))
-    });
-    let (audit, audit_writer) = crate::api::auth::AuditSink::start(store.clone());
-    let state = AppState {
-        executions,
-        ingest,
-        routes_file: cfg.routes.as_ref().map(|p| p.display().to_string().into()),
-        queue,
-        runbooks,
-        public_url: public_url.clone().into(),
-        auth_table: Arc::default(),
-        keys: Arc::default(),
-        dev_no_auth: cfg.dev_no_auth,
-        ingest_limit: Arc::new(crate::api::auth::RateLimit::new(cfg.ingest_rate)),
-        max_alerts: cfg.max_alerts,
-        audit,
-        entra: match &cfg.entra {
-            None => None,
-            Some(e) => Some(Arc::new(
-                crate::api::entra::EntraValidator::new(e.clone()).map_err(anyhow::Error::msg)?,
-            )),
-        },
-        notifier,
-    };
-    if cfg.dev_no_auth {
-        tracing::warn!(
-            "AUTHENTICATION IS OFF (--dev-no-auth): anyone who can reach {} is an admin",
-            cfg.listen
-        );
-    } else {
-        crate::services::access::bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
-    }
+    let engine = Engine::start(&cfg, &cfg.public_url_at(addr)).await?;
     tracing::info!(addr = %addr, "listening");
-
     crate::api::server::serve(
         listener,
-        api::router(state, cfg.body_limit),
+        engine.router.clone(),
         cfg.connections,
         shutdown_signal(),
     )
     .await;
-
-    // The router (and every audit sink) is gone: the writer stores what is queued and ends.
-    if tokio::time::timeout(Duration::from_secs(10), audit_writer)
-        .await
-        .is_err()
-    {
-        tracing::warn!("audit records still queued after 10 s");
-    }
-    tracing::info!("stopping: waiting for running runbooks");
-    let _ = stop.send(true);
-    if tokio::time::timeout(DRAIN_TIMEOUT, pool).await.is_err() {
-        tracing::warn!(
-            "runbooks still running after {} s; they will be marked lost at the next start",
-            DRAIN_TIMEOUT.as_secs()
-        );
-    }
-    let _ = reaper.await;
-    // Undelivered notifications stay in the outbox for the next start (or another
-    // orchestrator).
-    let _ = notifier_task.await;
-    if let Some(r) = refresher {
-        let _ = r.await;
-    }
-    if let Some(d) = documents {
-        let _ = d.await;
-    }
-    tracing::info!("stopped");
+    engine.stop().await;
     Ok(())
+}
+
+/// Every part of the engine, running, with the router that serves its API (not bound to
+/// any address: [`run`] serves it; the in-process tests call it directly).
+pub struct Engine {
+    pub router: axum::Router,
+    stop: watch::Sender<bool>,
+    audit_writer: tokio::task::JoinHandle<()>,
+    pool: tokio::task::JoinHandle<()>,
+    others: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the backend, settles what a previous process left, and starts the worker
+    /// pool, reaper, notifier, refreshers and the API's state.
+    pub async fn start(cfg: &ServeConfig, public_url: &str) -> anyhow::Result<Self> {
+        let catalog = Catalog::load(&cfg.catalog)?;
+        tracing::info!(catalog = %cfg.catalog.display(), schemas = catalog.schemas().len(), "catalog loaded");
+
+        // This process among many (orchestrators and workers on one Azure store).
+        let instance = format!("{}-{}", worker_id(), time::now().timestamp_millis());
+        let Backend {
+            store,
+            queue,
+            owned,
+        } = match &cfg.azure {
+            None => {
+                let durability = match cfg.sqlite_sync {
+                    SqliteSync::Normal => Durability::Process,
+                    SqliteSync::Full => Durability::Power,
+                };
+                backend::embedded(&cfg.data_dir, durability, cfg.max_deliveries)?
+            }
+            Some(az) => backend::azure(az, cfg.max_deliveries).await?,
+        };
+        store.replace_schemas(catalog.schemas()).await?;
+
+        let mut executions =
+            Executions::new(store.clone(), queue.clone()).with_log_cap(cfg.output_cap);
+        match &owned {
+            // The embedded engine owns its database: settle what the previous process left.
+            Some(q) => reaper::recover_embedded(&executions, &**q, cfg.queue_timeout).await?,
+            // A shared store: other processes' runs are not ours to settle at start; the
+            // reaper (one at a time, by lease) settles silent ones. Waiters also poll, since
+            // another orchestrator may record the end.
+            None => executions = executions.shared(Duration::from_millis(250)),
+        }
+        let (routes, _) =
+            documents::load::<RoutingRules>(cfg.routes.as_deref(), &*store, &catalog).await?;
+        let catalog = Arc::new(catalog);
+        let notifier = crate::services::notify::Notifier::new(
+            store.clone(),
+            cfg.notify.clone(),
+            load_notify_routes(cfg, &*store, &catalog).await?,
+            catalog.clone(),
+            public_url,
+        )?;
+        executions = executions.with_notifier(notifier.clone());
+        let unpaged = notifier.unpaged_oncall_schemas();
+        if !unpaged.is_empty() {
+            tracing::warn!(
+                schemas = %unpaged.join(", "),
+                "on-call schemas exist and no notification channel is configured: their failures \
+                 page nobody (set an Opsgenie key, Slack, or teams in --notify-routes)"
+            );
+        }
+
+        let runbooks = runbook_source(cfg).await;
+
+        let mut pools = match &cfg.worker_pools {
+            Some(list) => list
+                .iter()
+                .filter(|p| !p.is_empty() && p.as_str() != "none")
+                .cloned()
+                .collect(),
+            None => catalog.pools(),
+        };
+        if cfg.worker_pools.is_none() && !pools.iter().any(|p| p == DEFAULT_POOL) {
+            pools.push(DEFAULT_POOL.to_string());
+        }
+        let sandboxes = Arc::new(
+            Sandboxes::build(cfg.sandbox.clone())
+                .await
+                .map_err(anyhow::Error::msg)?,
+        );
+        let (stop, stopped) = watch::channel(false);
+        let stopped_for_refresh = stopped.clone();
+        let pool = tokio::spawn(cloudo_worker::pool::run(
+            PoolConfig::new(pools.clone(), cfg.concurrency, worker_id(), cfg.output_cap),
+            PoolParts {
+                queue: queue.clone(),
+                runbooks: runbooks.clone(),
+                sandboxes,
+                secrets: Arc::new(cfg.secrets.clone()),
+                reporter: Arc::new(executions.clone()),
+                running: Arc::default(),
+            },
+            stopped.clone(),
+        ));
+        let reaper = tokio::spawn(reaper::run(
+            executions.clone(),
+            queue.clone(),
+            pools,
+            reaper::Bounds {
+                lost_after: cfg.lost_after,
+                queue_timeout: cfg.queue_timeout,
+                dedup_window: cfg.dedup_window,
+            },
+            instance.clone(),
+            stopped,
+        ));
+
+        let refresher = cfg.git.as_ref().map(|git| {
+            tokio::spawn(refresh_loop(
+                runbooks.clone(),
+                git.refresh,
+                stopped_for_refresh.clone(),
+            ))
+        });
+
+        let notifier_task = tokio::spawn(
+            notifier
+                .clone()
+                .run(instance.clone(), stopped_for_refresh.clone()),
+        );
+        let ingest = Ingest::new(
+            executions.clone(),
+            catalog,
+            routes,
+            cfg.dedup_window,
+            cfg.compat_lowercase_resource,
+        );
+        // On a shared store, other replicas' PUTs of routing rules and notification routes
+        // arrive by re-reading them (the embedded engine is the only writer of its own).
+        let documents = owned.is_none().then(|| {
+            tokio::spawn(documents::follow(
+                store.clone(),
+                documents::Appliers {
+                    ingest: ingest.clone(),
+                    notifier: notifier.clone(),
+                },
+                documents::REREAD_EVERY,
+                stopped_for_refresh.clone(),
+            ))
+        });
+        let (audit, audit_writer) = crate::api::auth::AuditSink::start(store.clone());
+        let state = AppState {
+            executions,
+            ingest,
+            routes_file: cfg.routes.as_ref().map(|p| p.display().to_string().into()),
+            queue,
+            runbooks,
+            public_url: public_url.into(),
+            auth_table: Arc::default(),
+            keys: Arc::default(),
+            dev_no_auth: cfg.dev_no_auth,
+            ingest_limit: Arc::new(crate::api::auth::RateLimit::new(cfg.ingest_rate)),
+            max_alerts: cfg.max_alerts,
+            audit,
+            entra: match &cfg.entra {
+                None => None,
+                Some(e) => Some(Arc::new(
+                    crate::api::entra::EntraValidator::new(e.clone())
+                        .map_err(anyhow::Error::msg)?,
+                )),
+            },
+            notifier,
+        };
+        if cfg.dev_no_auth {
+            tracing::warn!(
+                "AUTHENTICATION IS OFF (--dev-no-auth): anyone who can reach {} is an admin",
+                cfg.listen
+            );
+        } else {
+            crate::services::access::bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
+        }
+        let mut others = vec![reaper, notifier_task];
+        others.extend(refresher);
+        others.extend(documents);
+        Ok(Self {
+            router: api::router(state, cfg.body_limit),
+            stop,
+            audit_writer,
+            pool,
+            others,
+        })
+    }
+
+    /// Stops in order: the API's audit records are written, running runbooks get
+    /// [`DRAIN_TIMEOUT`] to end, then the background tasks stop.
+    pub async fn stop(self) {
+        // The router (and every audit sink) is gone: the writer stores what is queued and ends.
+        drop(self.router);
+        if tokio::time::timeout(Duration::from_secs(10), self.audit_writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit records still queued after 10 s");
+        }
+        tracing::info!("stopping: waiting for running runbooks");
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.pool)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "runbooks still running after {} s; they will be marked lost at the next start",
+                DRAIN_TIMEOUT.as_secs()
+            );
+        }
+        // Undelivered notifications stay in the outbox for the next start (or another
+        // orchestrator).
+        for task in self.others {
+            let _ = task.await;
+        }
+        tracing::info!("stopped");
+    }
 }
 
 /// The notification routing: the `--notify-routes` file when given (stored, replacing API

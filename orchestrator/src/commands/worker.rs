@@ -223,8 +223,10 @@ impl Reporter for HttpReporter {
         exec_id: &ExecId,
         run: &RunRef,
         change: StatusChange,
+        log: Option<&LogPiece>,
     ) -> Result<(), ReportError> {
-        let req = FinishRequest::new(run.clone(), change);
+        let mut req = FinishRequest::new(run.clone(), change);
+        req.log = log.cloned();
         self.call::<FinishAnswer>(&exec_path(exec_id, "finish"), &req)
             .await
             .map(|_| ())

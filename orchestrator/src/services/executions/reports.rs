@@ -78,16 +78,20 @@ impl Executions {
         Ok(HeartbeatAnswer { running, log_size })
     }
 
-    /// The final report of the worker running `id`.
+    /// The final report of the worker running `id`, with the end of its log.
     pub async fn finish_run(
         &self,
         id: &ExecId,
         run: &RunRef,
         change: StatusChange,
+        log: Option<&LogPiece>,
     ) -> Result<Execution, Refusal> {
         // Not running (queued, requeued, ended): nobody may finish it now.
         if self.owned(id, run).await?.is_none() {
             return Err(Refusal::NotOwner(format!("execution {id} is not running")));
+        }
+        if let Some(piece) = log {
+            self.append_log(id, piece).await?;
         }
         let mut change = change;
         // Settled only if still running: the run's report never overrules the reaper.
@@ -178,8 +182,9 @@ impl Reporter for Executions {
         exec_id: &ExecId,
         run: &RunRef,
         change: StatusChange,
+        log: Option<&LogPiece>,
     ) -> Result<(), ReportError> {
-        self.finish_run(exec_id, run, change)
+        self.finish_run(exec_id, run, change, log)
             .await
             .map(|_| ())
             .map_err(refusal_error)
