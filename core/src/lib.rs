@@ -16,6 +16,7 @@ pub mod conformance;
 pub mod env;
 pub mod execution;
 pub mod job;
+pub mod lifecycle;
 pub mod notify;
 pub mod queue;
 pub mod routing;

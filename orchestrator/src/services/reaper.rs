@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudo_core::{ExecId, JobQueue, OwnedQueue, Status, StatusChange, StoreError, time};
+use cloudo_core::{
+    ExecId, JobQueue, OwnedQueue, Status, StatusChange, StoreError, lifecycle, time,
+};
 use tokio::sync::watch;
 
 use crate::services::executions::Executions;
@@ -63,7 +65,7 @@ pub async fn recover_embedded(
         .executions_in(Status::Accepted, 10_000_000)
         .await?;
     let queued = queue.queued_exec_ids().await?;
-    let cutoff = time::now() - chrono::Duration::from_std(queue_timeout)?;
+    let now = time::now();
     let mut expired = 0;
     for e in &accepted {
         if !queued.contains(e.exec_id.as_str()) {
@@ -75,7 +77,7 @@ pub async fn recover_embedded(
                 "the engine stopped before this execution's job was queued",
             )
             .await;
-        } else if let Some(change) = expiry(e, cutoff, queue_timeout) {
+        } else if let Some(change) = lifecycle::queue_expiry(e, now, queue_timeout) {
             expired += 1;
             settle_with(ex, &e.exec_id, change).await;
         }
@@ -155,17 +157,10 @@ async fn sweep(
     pools: &[String],
     bounds: Bounds,
 ) -> anyhow::Result<()> {
-    let cutoff = time::now() - chrono::Duration::from_std(bounds.lost_after)?;
+    let now = time::now();
     for e in ex.store().executions_in(Status::Running, BATCH).await? {
-        if last_sign_of_life(&e) < cutoff {
-            let reason = format!(
-                "no heartbeat from worker {} for over {} s",
-                e.worker_id.as_deref().unwrap_or("?"),
-                bounds.lost_after.as_secs()
-            );
-            if !requeue(ex, &e.exec_id, &reason).await? {
-                settle(ex, &e.exec_id, Status::Lost, &reason).await;
-            }
+        if let Some(lost) = lifecycle::lost_reason(&e, now, bounds.lost_after) {
+            after_lost(ex, &e.exec_id, &lost).await?;
         }
     }
     expire_queued(ex, bounds.queue_timeout).await?;
@@ -175,17 +170,8 @@ async fn sweep(
             let Some(e) = ex.store().get_execution(&job.exec_id).await? else {
                 continue;
             };
-            if !e.status.is_terminal() {
-                let reason = format!(
-                    "job given up after {} deliveries without a result",
-                    dead.dequeue_count
-                );
-                let status = if e.status == Status::Running {
-                    Status::Lost
-                } else {
-                    Status::Error
-                };
-                settle(ex, &e.exec_id, status, &reason).await;
+            if let Some(change) = lifecycle::after_dead_letter(&e, dead.dequeue_count) {
+                settle_with(ex, &e.exec_id, change).await;
             }
         }
     }
@@ -198,72 +184,32 @@ async fn sweep(
 /// likely harm than help. Their jobs, if they ever reach a worker, are dropped at start.
 /// The oldest batch per sweep, like the running ones.
 async fn expire_queued(ex: &Executions, queue_timeout: Duration) -> anyhow::Result<()> {
-    let cutoff = time::now() - chrono::Duration::from_std(queue_timeout)?;
+    let now = time::now();
     for e in ex.store().executions_in(Status::Accepted, BATCH).await? {
-        if let Some(change) = expiry(&e, cutoff, queue_timeout) {
+        if let Some(change) = lifecycle::queue_expiry(&e, now, queue_timeout) {
             settle_with(ex, &e.exec_id, change).await;
         }
     }
     Ok(())
 }
 
-/// The change that ends an accepted execution waiting since before `cutoff`, if it is.
-fn expiry(
-    e: &cloudo_core::Execution,
-    cutoff: time::Timestamp,
-    queue_timeout: Duration,
-) -> Option<StatusChange> {
-    if last_sign_of_life(e) >= cutoff {
-        return None;
-    }
-    let reason = format!(
-        "not started within {} s of being queued: no worker of pool '{}' took it, or its job \
-         was lost",
-        queue_timeout.as_secs(),
-        e.pool
-    );
-    // Only if still waiting: a worker may start it between the read and the write.
-    Some(
-        StatusChange::to(Status::Error)
-            .reason(reason)
-            .only_from(Status::Accepted),
-    )
-}
-
-/// When an execution was last known to move: its last heartbeat, else its start (a
-/// requeued one keeps those of its lost attempt), else its request.
-fn last_sign_of_life(e: &cloudo_core::Execution) -> time::Timestamp {
-    e.heartbeat_at.or(e.started_at).unwrap_or(e.requested_at)
-}
-
-/// Requeues a running execution whose worker was lost, if its schema asked for retries
-/// and some are left: back to `accepted` and a new job (same context). Returns whether it
-/// did. The old message, if it comes back, finds the execution started or done and is
-/// dropped, so the runbook runs once per attempt.
-async fn requeue(ex: &Executions, id: &ExecId, lost: &str) -> anyhow::Result<bool> {
+/// Settles a running execution whose worker was lost: requeued when its schema asked for
+/// retries and some are left (back to `accepted`, a new job with the same context; the
+/// old message, if it comes back, finds it started or done and is dropped), else `lost`.
+async fn after_lost(ex: &Executions, id: &ExecId, lost: &str) -> anyhow::Result<()> {
     let Some(e) = ex.store().get_execution(id).await? else {
-        return Ok(false);
+        return Ok(());
     };
-    let done = e
-        .transitions
-        .iter()
-        .filter(|t| t.from == Some(Status::Running) && t.to == Status::Accepted)
-        .count() as u32;
-    if e.retry_on_lost <= done {
-        return Ok(false);
+    let change = lifecycle::after_lost(&e, lost);
+    if change.to != Status::Accepted {
+        settle_with(ex, id, change).await;
+        return Ok(());
     }
-    let reason = format!(
-        "{lost}; requeued (retry {} of {})",
-        done + 1,
-        e.retry_on_lost
-    );
-    let e = match ex
-        .change(id, StatusChange::to(Status::Accepted).reason(&reason))
-        .await
-    {
+    let reason = change.reason.clone().unwrap_or_default();
+    let e = match ex.change(id, change).await {
         Ok(e) => e,
         // It ended meanwhile.
-        Err(StoreError::Illegal(_)) => return Ok(true),
+        Err(StoreError::Illegal(_)) => return Ok(()),
         Err(err) => return Err(err.into()),
     };
     // The body may be stored on another execution of the same delivery.
@@ -286,7 +232,7 @@ async fn requeue(ex: &Executions, id: &ExecId, lost: &str) -> anyhow::Result<boo
     } else {
         tracing::warn!(exec_id = %id, reason, "execution requeued after its worker was lost");
     }
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]
