@@ -8,7 +8,6 @@ pub mod reporter;
 pub mod runbooks;
 pub mod sandbox;
 pub mod secrets;
-pub mod supervisor;
 
 pub use pool::{PoolConfig, PoolParts};
 pub use reporter::{ReportError, Reporter, RunRef, Start};

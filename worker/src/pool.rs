@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::output::{LOG_PIECE_MAX, LiveOutput};
 use crate::reporter::{LogPiece, ReportError, Reporter, RunRef, Start};
 use crate::runbooks::RunbookSource;
-use crate::sandbox::bwrap::resolve_limits;
+use crate::sandbox::limits::resolve_limits;
 use crate::sandbox::{RunOutcome, RunSpec, Sandboxes};
 use crate::secrets::MaskSet;
 use crate::secrets::Secret;

@@ -51,7 +51,7 @@ pub async fn recover_embedded(
                 "the engine stopped while this execution was running (found at start-up)",
             )
             .await;
-            let killed = cloudo_worker::supervisor::kill_strays(e.exec_id.as_str());
+            let killed = cloudo_worker::sandbox::supervisor::kill_strays(e.exec_id.as_str());
             if killed > 0 {
                 tracing::warn!(exec_id = %e.exec_id, processes = killed,
                     "killed processes left over from the interrupted run");

@@ -17,12 +17,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::process::Command;
 
-use super::cgroup::{Cgroups, ResolvedLimits};
+use super::cgroup::Cgroups;
+use super::supervisor::{self, Limits};
 use super::{
     PAYLOAD_FILE_VAR, PAYLOAD_PATH, RunOutcome, RunSpec, Sandbox, SandboxError, find_in_path,
     interpreter,
 };
-use crate::supervisor::{self, Limits};
 
 /// Files of `/etc` a runbook may need, bound read-only when present.
 const ETC_FILES: &[&str] = &[
@@ -294,17 +294,5 @@ impl Sandbox for BwrapSandbox {
         let mut outcome = result.map_err(|e| SandboxError(format!("cannot start bwrap: {e}")))?;
         outcome.oom = oom;
         Ok(outcome)
-    }
-}
-
-/// Default limits when a schema sets none (also used by the docker sandbox).
-pub fn resolve_limits(
-    wanted: &cloudo_core::schema::Limits,
-    defaults: &ResolvedLimits,
-) -> ResolvedLimits {
-    ResolvedLimits {
-        memory_mb: wanted.memory_mb.unwrap_or(defaults.memory_mb),
-        pids: wanted.pids.unwrap_or(defaults.pids),
-        cpu: wanted.cpu.unwrap_or(defaults.cpu),
     }
 }

@@ -8,15 +8,9 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::process::Command;
+use super::limits::ResolvedLimits;
 
-/// Limits as applied (worker defaults filled in).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ResolvedLimits {
-    pub memory_mb: u64,
-    pub pids: u64,
-    pub cpu: f64,
-}
+use tokio::process::Command;
 
 #[derive(Debug, Clone)]
 pub enum Cgroups {
@@ -360,7 +354,7 @@ fn gettid() -> i64 {
     unsafe { libc::syscall(libc::SYS_gettid) }
 }
 
-impl crate::supervisor::Tracker for RunCgroup {
+impl super::supervisor::Tracker for RunCgroup {
     /// Born inside, never moved in afterwards (a runbook that forks at once would leave a
     /// child outside). On v1, the spawning thread itself steps into the group for the
     /// spawn (the child inherits it) and back out, which keeps `posix_spawn`; on v2 (which

@@ -9,7 +9,9 @@ pub mod bwrap;
 pub mod cgroup;
 pub mod docker;
 pub mod leftovers;
+pub mod limits;
 pub mod process;
+pub mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use cgroup::ResolvedLimits;
+pub use limits::ResolvedLimits;
 
 /// What to run.
 #[derive(Debug, Clone)]

@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use tokio::process::Command;
 
 use super::cgroup::Cgroups;
+use super::supervisor::{self, Limits};
 use super::{RunOutcome, RunSpec, Sandbox, SandboxError, interpreter};
-use crate::supervisor::{self, Limits};
 
 #[derive(Debug, Clone)]
 pub struct ProcessSandbox {

@@ -23,8 +23,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::process::Command;
 
+use super::RunOutcome;
 use crate::output::{RunOutput, Stream};
-use crate::sandbox::RunOutcome;
 use crate::secrets::MaskSet;
 
 /// How a supervised child is bounded.
