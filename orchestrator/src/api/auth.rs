@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use base64::Engine as _;
 use cloudo_core::auth::{ApiKey, AuditRecord, Permission, Role, hash_key};
-use cloudo_core::{Store, time};
+use cloudo_core::time;
 
 pub use super::audit::AuditSink;
 pub use super::ratelimit::RateLimit;
@@ -94,7 +94,11 @@ impl KeyCache {
             .clear();
     }
 
-    async fn lookup(&self, store: &Arc<dyn Store>, key: &str) -> Result<Option<ApiKey>, ApiError> {
+    async fn lookup(
+        &self,
+        store: &crate::services::view::StoreView,
+        key: &str,
+    ) -> Result<Option<ApiKey>, ApiError> {
         let hash = hash_key(key);
         if let Some((k, at)) = self
             .entries
@@ -313,7 +317,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                 None,
                 Some(unauthorized("a key is needed: Authorization: Bearer <key>")),
             ),
-            Some(k) => match state.keys.lookup(state.executions.store(), &k).await {
+            Some(k) => match state.keys.lookup(&state.store, &k).await {
                 Err(e) => return e.into_response(),
                 Ok(None) => (None, Some(unauthorized("unknown or revoked key"))),
                 Ok(Some(key)) if key.expired(time::now()) => {
@@ -340,10 +344,10 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                 ),
                 Ok(Some(key)) => {
                     if state.keys.should_touch(&key.name) {
-                        let store = state.executions.store().clone();
+                        let access = state.access.clone();
                         let name = key.name.clone();
                         tokio::spawn(async move {
-                            let _ = store.touch_key(&name, time::now()).await;
+                            let _ = access.touch(&name, time::now()).await;
                         });
                     }
                     (

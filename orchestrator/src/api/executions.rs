@@ -55,11 +55,7 @@ pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let page = state
-        .executions
-        .store()
-        .list_executions(&q.to_store_query(50)?)
-        .await?;
+    let page = state.store.list_executions(&q.to_store_query(50)?).await?;
     Ok(page_json(&state, &page))
 }
 
@@ -90,8 +86,7 @@ pub struct GetQuery {
 /// The execution `id`, or 404.
 pub async fn execution(state: &AppState, id: &ExecId) -> Result<Execution, ApiError> {
     state
-        .executions
-        .store()
+        .store
         .get_execution(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))
@@ -113,13 +108,12 @@ pub async fn get_one(
             let wait = Duration::from_secs(w.min(MAX_WAIT_SECS));
             state.executions.wait_terminal(&id, wait).await?
         }
-        _ => state.executions.store().get_execution(&id).await?,
+        _ => state.store.get_execution(&id).await?,
     };
     let mut e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
     state.executions.show_live_output(&mut e).await?;
     let notifications: Vec<_> = state
-        .executions
-        .store()
+        .store
         .notifications_for(&id)
         .await?
         .into_iter()

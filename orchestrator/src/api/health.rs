@@ -31,12 +31,7 @@ pub async fn healthz() -> Response {
 /// Anonymous callers see states, never paths, URLs or error texts (those can name the data
 /// folder or the repository): the reasons go to the log.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let store = state
-        .executions
-        .store()
-        .ping()
-        .await
-        .map_err(|e| e.to_string());
+    let store = state.store.ping().await.map_err(|e| e.to_string());
     let queue = state.queue.ping().await.map_err(|e| e.to_string());
     let runbooks = state.runbooks.check().await.map_err(|e| e.to_string());
     let ok = store.is_ok() && queue.is_ok() && runbooks.is_ok();

@@ -54,7 +54,7 @@ pub async fn create(
     };
     let key = generate_key().map_err(ApiError::internal)?;
     let record = ApiKey::for_secret(&key, new.name, role, pool, expires_at);
-    match state.executions.store().put_key(&record, false).await {
+    match state.access.create(&record).await {
         Ok(()) => {}
         Err(StoreError::Conflict(m)) => {
             return Err(ApiError::new(StatusCode::CONFLICT, "conflict", m));
@@ -85,7 +85,7 @@ pub fn check_pool(role: Role, pool: Option<String>) -> Result<Option<String>, St
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let keys = state.executions.store().list_keys().await?;
+    let keys = state.store.list_keys().await?;
     Ok(Json(List { items: keys }).into_response())
 }
 
@@ -93,7 +93,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !crate::services::access::revoke_key(&**state.executions.store(), &name).await? {
+    if !state.access.revoke(&name).await? {
         return Err(ApiError::not_found(format!("no key named {name:?}")));
     }
     state.keys.clear();
@@ -117,8 +117,7 @@ pub async fn audit(
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
     let page = state
-        .executions
-        .store()
+        .store
         .list_audit(&AuditQuery {
             actor: q.actor.filter(|s| !s.is_empty()),
             action: q.action.filter(|s| !s.is_empty()),

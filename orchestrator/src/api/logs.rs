@@ -26,11 +26,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let page = state
-        .executions
-        .store()
-        .list_executions(&q.to_store_query(100)?)
-        .await?;
+    let page = state.store.list_executions(&q.to_store_query(100)?).await?;
     if wants_json(&headers) {
         return Ok(page_json(&state, &page));
     }

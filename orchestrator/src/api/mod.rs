@@ -42,6 +42,10 @@ use auth::{KeyCache, RoleRouter, Table};
 #[derive(Clone)]
 pub struct AppState {
     pub executions: Executions,
+    /// What handlers read; writes go through the services.
+    pub store: crate::services::view::StoreView,
+    pub access: crate::services::access::Access,
+    pub documents: crate::services::documents::Documents,
     pub ingest: Ingest,
     /// The rules file given at start-up, if any (it replaces API changes at each start).
     pub routes_file: Option<Arc<str>>,

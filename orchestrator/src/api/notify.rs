@@ -14,7 +14,6 @@ use super::AppState;
 use super::error::ApiError;
 use super::routes::document;
 use super::views::NotifyRoutesView;
-use crate::services::documents;
 
 fn show(state: &AppState) -> Response {
     let r = state.notifier.routes();
@@ -40,8 +39,7 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     let body = body?;
     let text = document(&headers, &body)?;
-    let routes: NotifyRoutes =
-        documents::replace(text, &**state.executions.store(), &state.ingest.catalog).await?;
+    let routes: NotifyRoutes = state.documents.replace(text, &state.ingest.catalog).await?;
     state.notifier.set_routes(routes);
     Ok(show(&state))
 }

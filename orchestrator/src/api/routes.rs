@@ -16,7 +16,6 @@ use super::AppState;
 use super::body::required_json;
 use super::error::{ApiError, Query};
 use super::views::{MatchedRule, RouteTest, RouteTestAlert, RoutingRulesView, SchemaChoice};
-use crate::services::documents;
 use crate::services::ingest::declines;
 
 fn show(state: &AppState, routes: &RoutingRules) -> Response {
@@ -53,8 +52,7 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     let body = body?;
     let text = document(&headers, &body)?;
-    let rules: RoutingRules =
-        documents::replace(text, &**state.executions.store(), &state.ingest.catalog).await?;
+    let rules: RoutingRules = state.documents.replace(text, &state.ingest.catalog).await?;
     state.ingest.set_routes(rules);
     Ok(show(&state, &state.ingest.routes()))
 }

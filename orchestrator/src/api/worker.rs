@@ -26,8 +26,7 @@ use crate::services::executions::Refusal;
 /// The execution, if the caller's pool is the execution's.
 async fn own(state: &AppState, id: &ExecId, who: &Identity) -> Result<(), ApiError> {
     let e = state
-        .executions
-        .store()
+        .store
         .get_execution(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
@@ -187,18 +186,14 @@ pub async fn alive(
     }
     // The orchestrator's clock, not the worker's.
     let info = b.into_info(time::now());
-    state.executions.store().put_worker(&info).await?;
+    state.executions.worker_alive(&info).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Pools (workers, capacity, running) and every worker seen in the last five minutes.
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let now = time::now();
-    let workers = state
-        .executions
-        .store()
-        .list_workers(now - SHOWN_FOR)
-        .await?;
+    let workers = state.store.list_workers(now - SHOWN_FOR).await?;
     let mut pools = std::collections::BTreeMap::<String, (u32, u32, usize)>::new();
     let mut shown = Vec::with_capacity(workers.len());
     for w in workers {

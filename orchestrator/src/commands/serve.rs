@@ -224,6 +224,9 @@ impl Engine {
         });
         let (audit, audit_writer) = crate::api::auth::AuditSink::start(store.clone());
         let state = AppState {
+            store: executions.view(),
+            access: crate::services::access::Access::new(store.clone()),
+            documents: documents::Documents::new(store.clone()),
             executions,
             ingest,
             routes_file: cfg.routes.as_ref().map(|p| p.display().to_string().into()),

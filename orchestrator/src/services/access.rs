@@ -32,6 +32,37 @@ async fn revoked(store: &dyn Store) -> StoreResult<Vec<Revoked>> {
         .unwrap_or_default())
 }
 
+/// Key changes the API makes (the handlers hold no writer).
+#[derive(Clone)]
+pub struct Access(std::sync::Arc<dyn Store>);
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access").finish_non_exhaustive()
+    }
+}
+
+impl Access {
+    pub fn new(store: std::sync::Arc<dyn Store>) -> Self {
+        Self(store)
+    }
+
+    /// Stores a new key; a name in use is a conflict.
+    pub async fn create(&self, key: &ApiKey) -> StoreResult<()> {
+        self.0.put_key(key, false).await
+    }
+
+    /// See [`revoke_key`].
+    pub async fn revoke(&self, name: &str) -> StoreResult<bool> {
+        revoke_key(&*self.0, name).await
+    }
+
+    /// Records that the key `name` was used at `at`.
+    pub async fn touch(&self, name: &str, at: Timestamp) -> StoreResult<()> {
+        self.0.touch_key(name, at).await
+    }
+}
+
 /// Revokes the key `name`: deleted, and remembered as revoked. False if there was none.
 pub async fn revoke_key(store: &dyn Store, name: &str) -> StoreResult<bool> {
     let Some(key) = store

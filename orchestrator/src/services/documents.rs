@@ -117,6 +117,31 @@ pub enum ReplaceError {
     Store(#[from] cloudo_core::StoreError),
 }
 
+/// Replacements the API makes (the handlers hold no writer).
+#[derive(Clone)]
+pub struct Documents(Arc<dyn Store>);
+
+impl std::fmt::Debug for Documents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Documents").finish_non_exhaustive()
+    }
+}
+
+impl Documents {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self(store)
+    }
+
+    /// See [`replace`].
+    pub async fn replace<D: Document>(
+        &self,
+        text: &str,
+        catalog: &Catalog,
+    ) -> Result<D, ReplaceError> {
+        replace(text, &*self.0, catalog).await
+    }
+}
+
 /// Parses, checks and stores a replacement; the caller applies what it returns.
 pub async fn replace<D: Document>(
     text: &str,

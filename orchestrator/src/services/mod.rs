@@ -8,3 +8,4 @@ pub mod executions;
 pub mod ingest;
 pub mod notify;
 pub mod reaper;
+pub mod view;

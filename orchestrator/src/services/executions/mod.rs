@@ -101,8 +101,19 @@ impl Executions {
         self
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store, for the services; handlers get [`Executions::view`].
+    pub(in crate::services) fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// What handlers may read of the store.
+    pub fn view(&self) -> crate::services::view::StoreView {
+        crate::services::view::StoreView::new(self.store.clone())
+    }
+
+    /// Records a worker's report of itself (`POST /api/worker/alive`).
+    pub async fn worker_alive(&self, info: &cloudo_core::store::WorkerInfo) -> StoreResult<()> {
+        self.store.put_worker(info).await
     }
 
     /// Records the batches of one delivery (each deduplicated by its own key, the body
