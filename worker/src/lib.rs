@@ -1,6 +1,7 @@
 //! The worker side of the engine: lease jobs, resolve runbooks, run them in a sandbox,
 //! report outcomes. Used in process by `cloudo serve` and, later, by standalone workers.
 
+pub mod http;
 pub mod output;
 pub mod pool;
 pub mod protocol;
