@@ -3,16 +3,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use serde::Deserialize;
+use anyhow::bail;
 
 use cloudo_worker::secrets::Secret;
 use cloudo_worker::{Choice, ResolvedLimits, SandboxOptions};
 
 use crate::commands::cli::{Backend, LogFormat, ServeArgs, SqliteSync};
+
+mod azure;
+mod sources;
+pub use azure::AzureBackend;
+use sources::{FileConfig, env_secret, load_secrets, read_file, seconds};
 
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
@@ -56,61 +60,6 @@ pub struct ServeConfig {
     pub notify: crate::services::notify::NotifySettings,
 }
 
-/// The Azure Storage account and the names in it.
-#[derive(Debug, Clone)]
-pub struct AzureBackend {
-    pub account: cloudo_azure::Account,
-    pub prefix: String,
-}
-
-impl AzureBackend {
-    pub fn resolve(
-        account: Option<String>,
-        credential: Option<String>,
-        prefix: Option<String>,
-    ) -> anyhow::Result<Self> {
-        let prefix = prefix.unwrap_or_else(|| "cloudo".into());
-        cloudo_azure::store::check_prefix(&prefix).map_err(anyhow::Error::msg)?;
-        let conn = std::env::var("CLOUDO_AZURE_STORAGE_CONNECTION_STRING")
-            .ok()
-            .filter(|s| !s.trim().is_empty());
-        let mut account = match (conn, account) {
-            (Some(_), Some(_)) => bail!(
-                "give either CLOUDO_AZURE_STORAGE_CONNECTION_STRING or --azure-storage-account, not both"
-            ),
-            (Some(cs), None) => cloudo_azure::Account::from_connection_string(&cs)?,
-            (None, Some(name)) => {
-                let kind: cloudo_azure::CredentialKind = credential
-                    .as_deref()
-                    .unwrap_or("auto")
-                    .parse()
-                    .map_err(anyhow::Error::msg)?;
-                cloudo_azure::Account::with_credential(&name, kind.credential()?)?
-            }
-            (None, None) => bail!(
-                "--backend azure needs CLOUDO_AZURE_STORAGE_CONNECTION_STRING or --azure-storage-account"
-            ),
-        };
-        if let Ok(path) = std::env::var("CLOUDO_AZURE_CA_FILE")
-            && !path.is_empty()
-        {
-            account.ca_pem = Some(
-                std::fs::read(&path)
-                    .with_context(|| format!("CLOUDO_AZURE_CA_FILE: cannot read {path}"))?,
-            );
-        }
-        Ok(Self { account, prefix })
-    }
-
-    /// The account key, for log redaction.
-    pub fn secret(&self) -> Option<String> {
-        match &self.account.auth {
-            cloudo_azure::auth::Auth::SharedKey(k) => Some(k.secret().to_string()),
-            cloudo_azure::auth::Auth::Token(_) => None,
-        }
-    }
-}
-
 impl ServeConfig {
     /// The base of links to executions once listening on `bound` (port 0 picks one).
     pub fn public_url_at(&self, bound: SocketAddr) -> String {
@@ -144,65 +93,6 @@ impl ServeConfig {
     }
 }
 
-/// A duration option in seconds, refused outside `range` (durations feed date and instant
-/// arithmetic, where a huge value would overflow).
-fn seconds(
-    name: &str,
-    value: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> anyhow::Result<Duration> {
-    if range.contains(&value) {
-        return Ok(Duration::from_secs(value));
-    }
-    let (lo, hi) = range.into_inner();
-    if lo == 0 {
-        bail!("{name} must be at most {hi} seconds, got {value}");
-    }
-    bail!("{name} must be between {lo} and {hi} seconds, got {value}");
-}
-
-/// `--secrets-file` (a JSON object) plus `CLOUDO_SECRET_<NAME>` variables.
-fn load_secrets(file: Option<&Path>) -> anyhow::Result<HashMap<String, Secret>> {
-    let mut out = HashMap::new();
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read secrets file {}", path.display()))?;
-        let map: HashMap<String, String> = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "secrets file {}: expected a JSON object of strings",
-                path.display()
-            )
-        })?;
-        for (k, v) in map {
-            out.insert(k, Secret::new(v));
-        }
-    }
-    for (k, v) in std::env::vars() {
-        if let Some(name) = k.strip_prefix("CLOUDO_SECRET_")
-            && !name.is_empty()
-        {
-            out.insert(name.to_string(), Secret::new(v));
-        }
-    }
-    if let Some(bad) = out
-        .keys()
-        .find(|n| !cloudo_core::schema::valid_secret_name(n))
-    {
-        bail!(
-            "secret name {bad:?} is not usable (upper-case letters, digits, '_'; not PATH, HOME, LD_*, or a contract prefix)"
-        );
-    }
-    Ok(out)
-}
-
-/// A secret from the environment only (a flag would show in `ps`).
-fn env_secret(name: &str) -> Option<Secret> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(Secret::new)
-}
-
 /// Runbooks from git.
 #[derive(Debug, Clone)]
 pub struct GitSource {
@@ -213,66 +103,6 @@ pub struct GitSource {
     pub ssh_key: Option<PathBuf>,
     /// From `CLOUDO_GIT_TOKEN` only (a flag would show in `ps`).
     pub token: Option<Secret>,
-}
-
-/// The TOML file: the same keys as the long options.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    catalog: Option<PathBuf>,
-    runbooks: Option<PathBuf>,
-    log_format: Option<LogFormat>,
-    concurrency: Option<usize>,
-    output_cap: Option<usize>,
-    kill_grace: Option<u64>,
-    lost_after: Option<u64>,
-    queue_timeout: Option<u64>,
-    max_deliveries: Option<u32>,
-    body_limit: Option<usize>,
-    header_timeout: Option<u64>,
-    max_client_connections: Option<usize>,
-    max_alerts: Option<usize>,
-    public_url: Option<String>,
-    sqlite_sync: Option<SqliteSync>,
-    routes: Option<PathBuf>,
-    dedup_window: Option<u64>,
-    compat_lowercase_resource: Option<bool>,
-    runbooks_git: Option<String>,
-    runbooks_ref: Option<String>,
-    runbooks_path: Option<String>,
-    runbooks_refresh: Option<u64>,
-    git_ssh_key: Option<PathBuf>,
-    sandbox: Option<String>,
-    sandbox_image: Option<String>,
-    sandbox_pull: Option<bool>,
-    sandbox_network: Option<String>,
-    limit_memory_mb: Option<u64>,
-    limit_pids: Option<u64>,
-    limit_cpu: Option<f64>,
-    secrets_file: Option<PathBuf>,
-    ingest_rate: Option<u32>,
-    entra_tenant: Option<String>,
-    entra_audience: Option<String>,
-    entra_jwks_url: Option<String>,
-    worker_pools: Option<Vec<String>>,
-    backend: Option<Backend>,
-    azure_storage_account: Option<String>,
-    azure_credential: Option<String>,
-    azure_prefix: Option<String>,
-    notify_routes: Option<PathBuf>,
-    opsgenie_api_url: Option<String>,
-    slack_api_url: Option<String>,
-    slack_channel: Option<String>,
-    notify_max_attempts: Option<u32>,
-    notify_backoff_ms: Option<u64>,
-}
-
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
 }
 
 impl ServeConfig {

@@ -1,0 +1,181 @@
+//! Running one job: its payload, the runbook resolved and run in a sandbox, and the
+//! outcome turned into the execution's final change.
+
+use std::time::Duration;
+
+use cloudo_core::{Job, Status, StatusChange, env, schema::split_args};
+use tokio_util::sync::CancellationToken;
+
+use super::{PoolConfig, PoolParts};
+use crate::output::LiveOutput;
+use crate::reporter::{ReportError, RunRef};
+use crate::sandbox::limits::resolve_limits;
+use crate::sandbox::{RunOutcome, RunSpec};
+use crate::secrets::{MaskSet, Secret};
+
+/// The trigger's body: in the job, or fetched from the orchestrator when it was too large
+/// to travel in the message.
+pub(super) async fn payload(
+    job: &Job,
+    run: &RunRef,
+    parts: &PoolParts,
+) -> Result<Option<String>, String> {
+    if job.payload.is_some() || job.payload_bytes == 0 {
+        return Ok(job.payload.clone());
+    }
+    let mut delay = Duration::from_millis(100);
+    for _ in 0..6 {
+        match parts.reporter.payload(&job.exec_id, run).await {
+            Ok(p) => return Ok(p),
+            Err(ReportError::Refused(why) | ReportError::Gone(why)) => return Err(why),
+            Err(ReportError::Retry(why)) => {
+                tracing::warn!(exec_id = %job.exec_id, reason = %why, "cannot fetch the payload yet");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+    Err("the orchestrator did not answer".into())
+}
+
+/// Resolves and runs the runbook; always returns the final state change.
+pub(super) async fn execute(
+    job: &Job,
+    run: &RunRef,
+    config: &PoolConfig,
+    parts: &PoolParts,
+    (live, cancel): (LiveOutput, CancellationToken),
+) -> StatusChange {
+    let runbook = match parts
+        .runbooks
+        .resolve(&job.runbook, job.runbook_ref.as_deref())
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return StatusChange::to(Status::Error).reason(e.0),
+    };
+    let Some(args) = split_args(&job.run_args) else {
+        return StatusChange::to(Status::Error).reason("run_args cannot be split into arguments");
+    };
+    let sandbox = match parts.sandboxes.pick(job.runtime.sandbox.as_deref()) {
+        Ok(s) => s,
+        Err(why) => {
+            let mut change = StatusChange::to(Status::Error).reason(why);
+            change.runbook_commit.clone_from(&runbook.commit);
+            return change;
+        }
+    };
+    let limits = resolve_limits(&job.runtime.limits, &parts.sandboxes.defaults);
+    let payload = match payload(job, run, parts).await {
+        Ok(p) => p,
+        Err(why) => {
+            let mut change = StatusChange::to(Status::Error)
+                .reason(format!("cannot fetch the trigger's payload: {why}"));
+            change.runbook_commit.clone_from(&runbook.commit);
+            return change;
+        }
+    };
+    let mut run_env = env::runbook_env(job, payload.as_deref());
+    for name in &job.secrets {
+        match parts.secrets.get(name) {
+            Some(v) => {
+                run_env.insert(name.clone(), v.expose().to_string());
+            }
+            None => {
+                let mut change = StatusChange::to(Status::Error).reason(format!(
+                    "secret {name} is not available on this worker (set CLOUDO_SECRET_{name} or put it in the secrets file)"
+                ));
+                change.runbook_commit.clone_from(&runbook.commit);
+                return change;
+            }
+        }
+    }
+    let spec = RunSpec {
+        exec_id: job.exec_id.to_string(),
+        runbook: runbook.path.clone(),
+        args,
+        env: run_env,
+        timeout: Duration::from_secs(job.timeout_secs.max(1)),
+        output_cap: config.output_cap,
+        network: job.runtime.network,
+        limits,
+        image: job.runtime.image.clone(),
+        live: Some(live),
+        cancel,
+        payload,
+        secrets: MaskSet::new(
+            job.secrets
+                .iter()
+                .filter_map(|n| parts.secrets.get(n).map(Secret::expose)),
+        ),
+    };
+    let mut change = match sandbox.run(spec).await {
+        Ok(outcome) => outcome_change(job, outcome, limits.memory_mb),
+        Err(e) => StatusChange::to(Status::Error).reason(e.0),
+    };
+    change.sandbox = Some(sandbox.name().to_string());
+    change.runbook_commit.clone_from(&runbook.commit);
+    // `runbook` (and its private copy) lives until here.
+    drop(runbook);
+    change
+}
+
+/// Maps a run's outcome to the execution's final state. The reason names the cause:
+/// timeout, memory limit (oom), exit code, signal (152 / SIGXCPU: the CPU-time limit).
+pub fn outcome_change(job: &Job, o: RunOutcome, memory_mb: u64) -> StatusChange {
+    let (status, reason) = if o.cancelled {
+        (
+            Status::Stopped,
+            Some("stopped: the orchestrator asked this run to stop".to_string()),
+        )
+    } else if o.timed_out {
+        (
+            Status::Timeout,
+            Some(format!("killed after the {} s timeout", job.timeout_secs)),
+        )
+    } else if o.oom {
+        (
+            Status::Failed,
+            Some(format!(
+                "killed: out of memory (the {memory_mb} MiB limit; oom)"
+            )),
+        )
+    } else if o.exit_code == Some(152) || o.signal == Some(libc::SIGXCPU) {
+        (
+            Status::Failed,
+            Some("killed: CPU-time limit reached (SIGXCPU)".to_string()),
+        )
+    } else if o.exit_code == Some(0) {
+        (Status::Succeeded, None)
+    } else if let Some(code) = o.exit_code {
+        (Status::Failed, Some(format!("exit code {code}")))
+    } else if let Some(sig) = o.signal {
+        (Status::Failed, Some(format!("killed by signal {sig}")))
+    } else {
+        (
+            Status::Error,
+            Some("ended without an exit status".to_string()),
+        )
+    };
+    let mut reason = reason;
+    if o.output_truncated {
+        let note = format!("output truncated ({} bytes written)", o.output_bytes);
+        reason = Some(match reason {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
+    StatusChange {
+        to: status,
+        reason,
+        exit_code: o.exit_code,
+        signal: o.signal,
+        output: Some(o.output),
+        output_truncated: o.output_truncated,
+        worker_id: None,
+        runbook_commit: None,
+        sandbox: None,
+        oom: o.oom,
+        only_from: None,
+    }
+}
