@@ -75,7 +75,7 @@ pub fn start_with_env(extra: &[&str], routes: Option<&str>, env: &[(&str, &str)]
         .arg(dir.path().join("schemas.json"))
         .arg("--runbooks")
         .arg(dir.path().join("runbooks"))
-        .env("RUST_LOG", "warn,cloudo_orchestrator::serve=info")
+        .env("RUST_LOG", "warn,cloudo_orchestrator::commands::serve=info")
         .env("CLOUDO_ADMIN_KEY", ADMIN_KEY)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
