@@ -336,6 +336,11 @@ pub struct StatusChange {
     /// Apply only if the execution is still in this status (a decision taken on what was
     /// read must not land on what changed meanwhile).
     pub only_from: Option<Status>,
+    /// Apply only to this attempt of a run: the worker running it and when it started. A
+    /// worker's report checked against one attempt must not land on the next one (the run
+    /// requeued and started again meanwhile); the adapters check it in the same atomic step
+    /// as the status.
+    pub only_attempt: Option<(String, Timestamp)>,
 }
 
 impl StatusChange {
@@ -352,6 +357,7 @@ impl StatusChange {
             sandbox: None,
             oom: false,
             only_from: None,
+            only_attempt: None,
         }
     }
 
@@ -370,6 +376,11 @@ impl StatusChange {
     pub fn apply(&self, e: &mut Execution, at: Timestamp) -> Result<Transition, IllegalTransition> {
         let to = self.to;
         if self.only_from.is_some_and(|f| f != e.status) {
+            return Err(IllegalTransition { from: e.status, to });
+        }
+        if let Some((worker, started)) = &self.only_attempt
+            && (e.worker_id.as_deref() != Some(worker.as_str()) || e.started_at != Some(*started))
+        {
             return Err(IllegalTransition { from: e.status, to });
         }
         check_transition(e.status, to)?;

@@ -115,7 +115,9 @@ impl Reporter for HttpReporter {
             .call::<StartAnswer>(&exec_path(&job.exec_id, "start"), run)
             .await
         {
-            Ok(a) if a.run => Ok(Start::Run),
+            Ok(a) if a.run => Ok(Start::Run {
+                log_offset: a.log_offset,
+            }),
             Ok(a) => Ok(Start::Drop(a.reason.unwrap_or_else(|| "refused".into()))),
             // No such execution (any more): nothing to run.
             Err(ReportError::Gone(why)) => Ok(Start::Drop(why)),

@@ -31,9 +31,12 @@ struct LiveLog {
 }
 
 impl LiveOutput {
-    pub fn new(cap: usize) -> Self {
+    /// A log of at most `cap` bytes in all, whose output starts at `offset` (what earlier
+    /// attempts of the execution logged).
+    pub fn new(cap: usize, offset: u64) -> Self {
         Self(Arc::new(Mutex::new(LiveLog {
             cap: cap as u64,
+            acked: offset,
             ..LiveLog::default()
         })))
     }
@@ -269,7 +272,7 @@ mod tests {
 
     #[test]
     fn the_live_log_sends_what_was_not_acknowledged_as_text() {
-        let live = LiveOutput::new(12);
+        let live = LiveOutput::new(12, 0);
         let euro = "€".as_bytes();
         live.push(b"ab");
         live.push(&euro[..2]);

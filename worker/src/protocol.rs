@@ -34,6 +34,10 @@ pub struct StartAnswer {
     /// Why not, when `run` is false (already ran, runs elsewhere, ended...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Where this attempt's output starts in the execution's log (after an earlier
+    /// attempt's, when a lost run was requeued).
+    #[serde(default)]
+    pub log_offset: u64,
 }
 
 /// `POST .../heartbeat`.

@@ -12,8 +12,9 @@ use cloudo_core::{ExecId, Job, StatusChange};
 /// The orchestrator's answer to "may I start this job?".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
-    /// The execution is now `running`, on this worker.
-    Run,
+    /// The execution is now `running`, on this worker; its output goes to the execution's
+    /// log from `log_offset`.
+    Run { log_offset: u64 },
     /// Do not run it (already ran, cancelled, lost...): acknowledge the message and move on.
     Drop(String),
 }

@@ -304,7 +304,7 @@ async fn conformance(r: &Runner) {
 
     // A cancelled run stops promptly, its whole tree with it.
     let token = tokio_util::sync::CancellationToken::new();
-    let live = cloudo_worker::output::LiveOutput::new(1 << 20);
+    let live = cloudo_worker::output::LiveOutput::new(1 << 20, 0);
     // Cancelled once the runbook is under way (a container can take a while to start).
     let canceller = {
         let (token, live) = (token.clone(), live.clone());

@@ -15,6 +15,7 @@ pub async fn run_all<S: ExecutionStore, F: Fn() -> Fut, Fut: std::future::Future
     state_machine_is_enforced(make().await).await;
     listing_pages_and_filters(make().await).await;
     heartbeat_only_while_running(make().await).await;
+    a_change_for_another_attempt_is_refused(make().await).await;
     dedup_creates_once_within_the_window(make().await).await;
     big_output_and_body_round_trip(make().await).await;
     super::bodies::one_body_per_delivery(make().await).await;
@@ -289,4 +290,28 @@ async fn big_output_and_body_round_trip(s: impl ExecutionStore) {
         got.request_body.as_deref() == Some(body.as_str()),
         "body intact"
     );
+}
+
+/// `only_attempt` is checked in the same atomic step as the status.
+async fn a_change_for_another_attempt_is_refused(s: impl ExecutionStore) {
+    let e = new_execution("a", Status::Accepted);
+    s.create_execution(&e, None).await.unwrap();
+    let mut start = StatusChange::to(Status::Running);
+    start.worker_id = Some("w2".into());
+    let running = s.transition(&e.exec_id, &start, time::now()).await.unwrap();
+    let started = running.started_at.unwrap();
+    let mut stale = StatusChange::to(Status::Succeeded);
+    stale.only_attempt = Some(("w1".into(), started));
+    assert!(matches!(
+        s.transition(&e.exec_id, &stale, time::now()).await,
+        Err(StoreError::Illegal(_))
+    ));
+    stale.only_attempt = Some(("w2".into(), started - chrono::Duration::seconds(1)));
+    assert!(matches!(
+        s.transition(&e.exec_id, &stale, time::now()).await,
+        Err(StoreError::Illegal(_))
+    ));
+    stale.only_attempt = Some(("w2".into(), started));
+    let done = s.transition(&e.exec_id, &stale, time::now()).await.unwrap();
+    assert_eq!(done.status, Status::Succeeded);
 }

@@ -68,14 +68,16 @@ pub async fn start(
 ) -> Result<Json<StartAnswer>, ApiError> {
     let id = report_on(&state, &raw, &who, &run).await?;
     Ok(Json(match state.executions.start_run(&id, &run).await? {
-        Ok(()) => StartAnswer {
+        Ok(log_offset) => StartAnswer {
             run: true,
             reason: None,
+            log_offset,
         },
         // Already ran, runs elsewhere, cancelled, lost: the worker drops the job.
         Err(why) => StartAnswer {
             run: false,
             reason: Some(why),
+            log_offset: 0,
         },
     }))
 }

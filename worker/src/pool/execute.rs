@@ -177,5 +177,6 @@ pub fn outcome_change(job: &Job, o: RunOutcome, memory_mb: u64) -> StatusChange 
         sandbox: None,
         oom: o.oom,
         only_from: None,
+        only_attempt: None,
     }
 }

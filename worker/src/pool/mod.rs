@@ -227,8 +227,8 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
         delay *= 2;
         started = parts.reporter.start(&job, &run).await;
     }
-    match started {
-        Ok(Start::Run) => {}
+    let log_offset = match started {
+        Ok(Start::Run { log_offset }) => log_offset,
         Ok(Start::Drop(why)) => {
             tracing::info!(exec_id = %exec_id, reason = %why, "job dropped");
             ack(&*parts.queue, &lease).await;
@@ -239,13 +239,13 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
             let _ = parts.queue.release(&lease, Duration::from_secs(1)).await;
             return;
         }
-    }
+    };
 
     if let Ok(mut r) = parts.running.lock() {
         r.insert(exec_id.clone());
     }
     let lease = Arc::new(Mutex::new(lease));
-    let live = LiveOutput::new(config.output_cap);
+    let live = LiveOutput::new(config.output_cap, log_offset);
     // Cancelled when the orchestrator answers a heartbeat with "stop".
     let cancel = CancellationToken::new();
     let (stop_keepalive, keepalive_stopped) = watch::channel(false);

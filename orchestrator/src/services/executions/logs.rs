@@ -54,6 +54,27 @@ impl Executions {
         }
     }
 
+    /// Where a new attempt's output starts in the log of `e`: after what earlier attempts
+    /// logged, and a line saying a new attempt begins.
+    pub(super) async fn start_log(&self, e: &Execution) -> StoreResult<u64> {
+        let size = self.store.read_log(&e.exec_id, 0, 0).await?.size;
+        if size == 0 {
+            return Ok(0);
+        }
+        let line = format!(
+            "\n[cloudo: a new attempt starts on worker {}]\n",
+            e.worker_id.as_deref().unwrap_or("?")
+        );
+        self.append_log(
+            &e.exec_id,
+            &LogPiece {
+                offset: size,
+                data: line,
+            },
+        )
+        .await
+    }
+
     /// Up to `limit` bytes of the log of `id` from `from`, ending at a whole character.
     pub async fn read_log(&self, id: &ExecId, from: u64, limit: usize) -> StoreResult<LogRead> {
         let mut r = self.store.read_log(id, from, limit).await?;

@@ -342,6 +342,7 @@ mod tests {
     use super::*;
     use cloudo_core::conformance::new_execution;
     use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
+    use cloudo_worker::RunRef;
 
     fn executions() -> (Executions, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -378,5 +379,64 @@ mod tests {
         let done = waiter.await.unwrap().unwrap().unwrap();
         assert_eq!(done.status, Status::Succeeded);
         assert!(t.elapsed() < Duration::from_secs(5), "woken, not timed out");
+    }
+
+    /// A run requeued after its worker was lost: the next attempt's output follows the
+    /// first one's in the log (after a line saying so), and a late report of the first
+    /// attempt lands on nothing.
+    #[tokio::test]
+    async fn a_second_attempt_logs_after_the_first_and_the_first_cannot_finish_it() {
+        use cloudo_worker::protocol::LogPiece;
+        let (ex, _dir) = executions();
+        let e = new_execution("a", Status::Accepted);
+        ex.store().create_execution(&e, None).await.unwrap();
+        let id = &e.exec_id;
+        let first = RunRef {
+            worker_id: "w1".into(),
+            delivery: "m:1".into(),
+        };
+        assert_eq!(ex.start_run(id, &first).await.unwrap(), Ok(0));
+        let piece = LogPiece {
+            offset: 0,
+            data: "attempt one\n".into(),
+        };
+        let hb = ex.heartbeat_run(id, &first, Some(&piece)).await.unwrap();
+        assert_eq!(hb.log_size, Some(12));
+        // The reaper requeues it; another worker starts it a little later.
+        ex.change(
+            id,
+            StatusChange::to(Status::Accepted).only_from(Status::Running),
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = RunRef {
+            worker_id: "w2".into(),
+            delivery: "m:2".into(),
+        };
+        let offset = ex.start_run(id, &second).await.unwrap().unwrap();
+        let log = ex.read_log(id, 0, 1000).await.unwrap();
+        let text = String::from_utf8(log.data).unwrap();
+        assert_eq!(
+            text,
+            "attempt one\n\n[cloudo: a new attempt starts on worker w2]\n"
+        );
+        assert_eq!(offset, log.size, "the second attempt logs after all that");
+        // The first worker's late final report is refused, not applied to the second run.
+        let late = ex
+            .finish_run(id, &first, StatusChange::to(Status::Succeeded), None)
+            .await;
+        assert!(matches!(late, Err(Refusal::NotOwner(_))), "{late:?}");
+        let mut stale = StatusChange::to(Status::Succeeded).only_from(Status::Running);
+        stale.only_attempt = Some(("w1".into(), e.requested_at));
+        assert!(
+            matches!(ex.change(id, stale).await, Err(StoreError::Illegal(_))),
+            "a change for another attempt is refused in the store's own step"
+        );
+        let now = ex.store().get_execution(id).await.unwrap().unwrap();
+        assert_eq!(
+            (now.status, now.worker_id.as_deref()),
+            (Status::Running, Some("w2"))
+        );
     }
 }

@@ -11,22 +11,22 @@ use cloudo_worker::{ReportError, Reporter, RunRef, Start};
 use super::Executions;
 
 impl Executions {
-    /// A worker asks to run `id`: `Ok(Ok(()))` to run it, `Ok(Err(why))` to drop the job
-    /// (it already ran, or runs elsewhere, or ended). The same worker asking again for the
-    /// same delivery is told to run: its first answer may have been lost with an
-    /// orchestrator that died after recording the start.
-    pub async fn start_run(&self, id: &ExecId, run: &RunRef) -> StoreResult<Result<(), String>> {
+    /// A worker asks to run `id`: `Ok(Ok(log_offset))` to run it, its output going to the
+    /// log from there; `Ok(Err(why))` to drop the job (it already ran, or runs elsewhere, or
+    /// ended). The same worker asking again for the same delivery is told to run: its first
+    /// answer may have been lost with an orchestrator that died after recording the start.
+    pub async fn start_run(&self, id: &ExecId, run: &RunRef) -> StoreResult<Result<u64, String>> {
         let mut change = StatusChange::to(Status::Running);
         change.worker_id = Some(run.worker_id.clone());
         change.reason = Some(delivery_mark(&run.delivery));
         match self.change(id, change).await {
-            Ok(_) => Ok(Ok(())),
+            Ok(e) => Ok(Ok(self.start_log(&e).await?)),
             Err(StoreError::Illegal(i)) => {
                 if i.from == Status::Running
                     && let Some(e) = self.store.get_execution(id).await?
                     && runs_it(&e, run)
                 {
-                    return Ok(Ok(()));
+                    return Ok(Ok(self.store.read_log(id, 0, 0).await?.size));
                 }
                 Ok(Err(format!("execution {}", i.from)))
             }
@@ -87,15 +87,17 @@ impl Executions {
         log: Option<&LogPiece>,
     ) -> Result<Execution, Refusal> {
         // Not running (queued, requeued, ended): nobody may finish it now.
-        if self.owned(id, run).await?.is_none() {
+        let Some(e) = self.owned(id, run).await? else {
             return Err(Refusal::NotOwner(format!("execution {id} is not running")));
-        }
+        };
         if let Some(piece) = log {
             self.append_log(id, piece).await?;
         }
         let mut change = change;
-        // Settled only if still running: the run's report never overrules the reaper.
+        // Settled only if this attempt is still running: the run's report never overrules
+        // the reaper, nor lands on a later attempt started meanwhile.
         change.only_from = Some(Status::Running);
+        change.only_attempt = e.started_at.map(|t| (run.worker_id.clone(), t));
         Ok(self.change(id, change).await?)
     }
 
@@ -159,7 +161,7 @@ fn refusal_error(r: Refusal) -> ReportError {
 impl Reporter for Executions {
     async fn start(&self, job: &Job, run: &RunRef) -> Result<Start, ReportError> {
         match self.start_run(&job.exec_id, run).await {
-            Ok(Ok(())) => Ok(Start::Run),
+            Ok(Ok(log_offset)) => Ok(Start::Run { log_offset }),
             Ok(Err(why)) => Ok(Start::Drop(why)),
             Err(StoreError::NotFound(id)) => Ok(Start::Drop(format!("execution {id} not found"))),
             Err(e) => Err(ReportError::Retry(e.to_string())),
