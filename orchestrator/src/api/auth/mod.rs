@@ -11,23 +11,25 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, State};
-use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use base64::Engine as _;
-use cloudo_core::auth::{ApiKey, AuditRecord, Permission, Role, hash_key};
+use cloudo_core::auth::{AuditRecord, Permission, Role};
 use cloudo_core::time;
 
 pub use super::audit::AuditSink;
 pub use super::ratelimit::RateLimit;
 use super::{ApiError, AppState};
+
+mod credentials;
+pub use credentials::KeyCache;
+use credentials::{authorization, credential};
 
 /// Who is calling.
 #[derive(Debug, Clone)]
@@ -73,98 +75,6 @@ impl RoleRouter {
     pub fn finish(self) -> (Router<AppState>, Table) {
         (self.router, Arc::new(self.table))
     }
-}
-
-/// Caches key look-ups briefly (a revocation in this process clears it at once; other
-/// replicas see it within [`CACHE_TTL`]) and throttles `last_used_at` writes.
-#[derive(Debug, Default)]
-pub struct KeyCache {
-    entries: Mutex<HashMap<String, (Option<ApiKey>, Instant)>>,
-    touched: Mutex<HashMap<String, Instant>>,
-}
-
-const CACHE_TTL: Duration = Duration::from_secs(5);
-const TOUCH_EVERY: Duration = Duration::from_secs(60);
-
-impl KeyCache {
-    pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
-
-    async fn lookup(
-        &self,
-        store: &crate::services::view::StoreView,
-        key: &str,
-    ) -> Result<Option<ApiKey>, ApiError> {
-        let hash = hash_key(key);
-        if let Some((k, at)) = self
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&hash)
-            && at.elapsed() < CACHE_TTL
-        {
-            return Ok(k.clone());
-        }
-        let found = store.key_by_hash(&hash).await?;
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash, (found.clone(), Instant::now()));
-        Ok(found)
-    }
-
-    fn should_touch(&self, name: &str) -> bool {
-        let mut t = self.touched.lock().unwrap_or_else(|p| p.into_inner());
-        match t.get(name) {
-            Some(at) if at.elapsed() < TOUCH_EVERY => false,
-            _ => {
-                t.insert(name.to_string(), Instant::now());
-                true
-            }
-        }
-    }
-}
-
-/// The credentials of an `Authorization` header of `scheme` (compared without regard to
-/// case, as RFC 9110 says: `bearer` is `Bearer`).
-fn authorization<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (s, rest) = v.split_once(' ')?;
-    s.eq_ignore_ascii_case(scheme).then(|| rest.trim())
-}
-
-/// The credential a request carries, if any.
-fn credential(headers: &HeaderMap, query: Option<&str>, allow_query: bool) -> Option<String> {
-    if headers.contains_key(header::AUTHORIZATION) {
-        if let Some(k) = authorization(headers, "Bearer") {
-            return Some(k.to_string());
-        }
-        if let Some(b) = authorization(headers, "Basic") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()?;
-            let text = String::from_utf8(decoded).ok()?;
-            return text.split_once(':').map(|(_, pass)| pass.to_string());
-        }
-    }
-    if let Some(k) = headers.get("x-cloudo-key").and_then(|v| v.to_str().ok()) {
-        return Some(k.to_string());
-    }
-    if allow_query {
-        for pair in query.unwrap_or_default().split('&') {
-            if let Some((k, v)) = pair.split_once('=')
-                && (k == "code" || k == "x-cloud-key")
-                && !v.is_empty()
-            {
-                return Some(v.to_string());
-            }
-        }
-    }
-    None
 }
 
 fn unauthorized(msg: &str) -> Response {
@@ -402,42 +312,5 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
     match handled.await {
         Ok(response) => response,
         Err(e) => ApiError::internal(format!("request handler failed: {e}")).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_from_every_place() {
-        let mut h = HeaderMap::new();
-        assert_eq!(credential(&h, Some("code=k1"), true).as_deref(), Some("k1"));
-        assert_eq!(
-            credential(&h, Some("id=x&x-cloud-key=k2"), true).as_deref(),
-            Some("k2")
-        );
-        assert_eq!(
-            credential(&h, Some("code=k1"), false),
-            None,
-            "query keys only on ingest routes"
-        );
-        h.insert("x-cloudo-key", HeaderValue::from_static("k3"));
-        assert_eq!(credential(&h, None, false).as_deref(), Some("k3"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Basic dXNlcjprNA=="),
-        );
-        assert_eq!(credential(&h, None, false).as_deref(), Some("k4"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer k5"));
-        assert_eq!(credential(&h, None, false).as_deref(), Some("k5"));
-        // The scheme is case-insensitive (RFC 9110 §11.1).
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer k6"));
-        assert_eq!(credential(&h, None, false).as_deref(), Some("k6"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("BASIC dXNlcjprNw=="),
-        );
-        assert_eq!(credential(&h, None, false).as_deref(), Some("k7"));
     }
 }
