@@ -88,11 +88,7 @@ pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..crate::text::floor_char_boundary(s, max)]
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod queue;
 pub mod routing;
 pub mod schema;
 pub mod store;
+pub mod text;
 pub mod time;
 
 pub use execution::{ExecId, Execution, Status, StatusChange, Transition};

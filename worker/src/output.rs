@@ -7,6 +7,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use cloudo_core::text::floor_char_boundary;
+
 use crate::secrets::{MaskSet, Masker};
 
 /// Most bytes of log one heartbeat carries.
@@ -49,7 +51,7 @@ impl LiveOutput {
     pub fn push(&self, chunk: &[u8]) {
         self.with(|l| {
             l.carry.extend_from_slice(chunk);
-            let whole = cloudo_core::store::utf8_prefix(&l.carry).len();
+            let whole = cloudo_core::text::utf8_prefix(&l.carry).len();
             let text = String::from_utf8_lossy(&l.carry[..whole]).into_owned();
             l.carry.drain(..whole);
             l.append(&text);
@@ -71,10 +73,7 @@ impl LiveOutput {
             if l.pending.is_empty() {
                 return None;
             }
-            let mut end = l.pending.len().min(max.max(4));
-            while !l.pending.is_char_boundary(end) {
-                end -= 1;
-            }
+            let end = floor_char_boundary(&l.pending, max.max(4));
             Some((l.acked, l.pending[..end].to_string()))
         })
     }
@@ -90,12 +89,10 @@ impl LiveOutput {
             if size <= l.acked {
                 return;
             }
-            let mut n = usize::try_from(size - l.acked)
-                .unwrap_or(usize::MAX)
-                .min(l.pending.len());
-            while !l.pending.is_char_boundary(n) {
-                n -= 1;
-            }
+            let n = floor_char_boundary(
+                &l.pending,
+                usize::try_from(size - l.acked).unwrap_or(usize::MAX),
+            );
             l.pending.drain(..n);
             l.acked += n as u64;
         })
@@ -107,10 +104,7 @@ impl LiveLog {
         let room = self
             .cap
             .saturating_sub(self.acked + self.pending.len() as u64);
-        let mut n = usize::try_from(room).unwrap_or(usize::MAX).min(text.len());
-        while !text.is_char_boundary(n) {
-            n -= 1;
-        }
+        let n = floor_char_boundary(text, usize::try_from(room).unwrap_or(usize::MAX));
         self.pending.push_str(&text[..n]);
     }
 }

@@ -8,10 +8,7 @@ pub(super) fn split_utf8(s: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = s;
     while !rest.is_empty() {
-        let mut cut = rest.len().min(max);
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let cut = cloudo_core::text::floor_char_boundary(rest, max);
         out.push(&rest[..cut]);
         rest = &rest[cut..];
     }

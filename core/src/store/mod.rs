@@ -28,7 +28,7 @@ pub use executions::{
     Batch, BodyHolder, Created, DedupKey, ExecutionQuery, ExecutionStore, NewExecution,
     check_initial, share_body,
 };
-pub use logs::{LogRead, LogStore, utf8_prefix};
+pub use logs::{LogRead, LogStore};
 pub use outbox::Outbox;
 
 use crate::execution::{ExecId, IllegalTransition};

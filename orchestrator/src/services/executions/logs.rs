@@ -2,6 +2,7 @@
 //! is stored once), read by range, and the head and tail shown while a run is live.
 
 use cloudo_core::store::{LogRead, StoreResult};
+use cloudo_core::text::{floor_char_boundary, utf8_prefix};
 use cloudo_core::{ExecId, Execution, StoreError};
 use cloudo_worker::protocol::LogPiece;
 
@@ -27,10 +28,7 @@ impl Executions {
             };
             // Cut within the cap at a character, so the log stays text; a cut log is full.
             let room = usize::try_from(self.log_cap.saturating_sub(offset)).unwrap_or(usize::MAX);
-            let mut keep = rest.len().min(room);
-            while !rest.is_char_boundary(keep) {
-                keep -= 1;
-            }
+            let keep = floor_char_boundary(rest, room);
             let cap = if keep < rest.len() {
                 offset + keep as u64
             } else {
@@ -78,7 +76,7 @@ impl Executions {
     /// Up to `limit` bytes of the log of `id` from `from`, ending at a whole character.
     pub async fn read_log(&self, id: &ExecId, from: u64, limit: usize) -> StoreResult<LogRead> {
         let mut r = self.store.read_log(id, from, limit).await?;
-        let whole = cloudo_core::store::utf8_prefix(&r.data).len();
+        let whole = utf8_prefix(&r.data).len();
         r.data.truncate(whole);
         Ok(r)
     }
@@ -96,7 +94,7 @@ impl Executions {
         let mut text = String::from_utf8_lossy(&head.data).into_owned();
         if head.size > LIVE_SHOWN {
             let half = (LIVE_SHOWN / 2) as usize;
-            text.truncate(cloudo_core::store::utf8_prefix(&head.data[..half]).len());
+            text.truncate(utf8_prefix(&head.data[..half]).len());
             let tail = self
                 .read_log(&e.exec_id, head.size - half as u64, half)
                 .await?;
