@@ -1,0 +1,76 @@
+//! The first admin key, dev mode, and the ingest rate per client.
+
+use super::*;
+
+#[tokio::test]
+async fn without_keys_a_first_admin_key_is_printed_once_and_dev_mode_is_loud() {
+    let env = env().env("CLOUDO_ADMIN_KEY", "");
+    let mut s = env.start();
+    let logs = s.logs();
+    let key = logs
+        .split_whitespace()
+        .find(|w| w.starts_with("cloudo_") && w.len() == 71)
+        .unwrap_or_else(|| panic!("no key printed: {logs}"))
+        .to_string();
+    let res = client(Some(&key))
+        .get(s.url("/api/keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the printed key is an admin key");
+    s.stop();
+    drop(s);
+    let s = env.start();
+    assert!(!s.logs().contains("shown only now"), "printed once only");
+    drop(s);
+
+    let dev = self::env().arg("--dev-no-auth");
+    let s = dev.start();
+    assert!(s.logs().contains("AUTHENTICATION IS OFF"), "{}", s.logs());
+    let res = client(None)
+        .post(s.url("/api/Trigger?id=ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+}
+
+#[tokio::test]
+async fn ingest_is_rate_limited_per_client() {
+    let env = env().arg("--ingest-rate").arg("5");
+    let s = env.start();
+    let mut codes = Vec::new();
+    for _ in 0..14 {
+        let res = s
+            .http
+            .post(s.url("/api/Trigger?id=ok"))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 429 {
+            let retry: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=2).contains(&retry), "{retry}");
+        }
+        codes.push(res.status().as_u16());
+    }
+    assert_eq!(
+        codes.iter().filter(|&&c| c == 202).count(),
+        10,
+        "a burst of twice the rate: {codes:?}"
+    );
+    assert!(codes[10..].iter().all(|&c| c == 429), "{codes:?}");
+    let (code, _) = s.get("/api/executions").await;
+    assert_eq!(code, 200, "reads are not limited");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let res = s
+        .http
+        .post(s.url("/api/Trigger?id=ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "tokens come back");
+}
