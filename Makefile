@@ -51,6 +51,7 @@ test: setup lint
 bench:
 	./test-env/with-sandboxes.sh $(CARGO) bench -p cloudo-orchestrator --bench engine
 	$(CARGO) bench -p cloudo-orchestrator --bench ingest
+	$(CARGO) build --release -p cloudo-worker --bin cloudo-worker
 	./test-env/with-azurite.sh $(CARGO) bench -p cloudo-orchestrator --bench azure
 
 # The long run of the fuzzers: alert payloads and operator documents (make test runs a short one).

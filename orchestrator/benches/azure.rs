@@ -9,6 +9,7 @@
 #[path = "support/mod.rs"]
 mod common;
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use common::env_or;
@@ -65,27 +66,29 @@ fn main() {
         .map(|i| {
             let data = engine.dir.path().join(format!("worker-{i}"));
             Kill(
-                Command::new(env!("CARGO_BIN_EXE_cloudo-worker"))
-                    .args(["--pool", "default", "--orchestrator", &engine.base])
-                    .args([
-                        "--backend",
-                        "azure",
-                        "--sandbox",
-                        "process",
-                        "--concurrency",
-                        "8",
-                    ])
-                    .arg("--runbooks")
-                    .arg(&runbooks)
-                    .arg("--data-dir")
-                    .arg(data)
-                    .envs(env)
-                    .env("CLOUDO_WORKER_KEY", &key)
-                    .env("RUST_LOG", "warn")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("start cloudo-worker"),
+                Command::new(
+                    Path::new(env!("CARGO_BIN_EXE_cloudo")).with_file_name("cloudo-worker"),
+                )
+                .args(["--pool", "default", "--orchestrator", &engine.base])
+                .args([
+                    "--backend",
+                    "azure",
+                    "--sandbox",
+                    "process",
+                    "--concurrency",
+                    "8",
+                ])
+                .arg("--runbooks")
+                .arg(&runbooks)
+                .arg("--data-dir")
+                .arg(data)
+                .envs(env)
+                .env("CLOUDO_WORKER_KEY", &key)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start cloudo-worker"),
             )
         })
         .collect();

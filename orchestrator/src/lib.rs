@@ -1,11 +1,10 @@
 //! The orchestrator, in three parts: `api/` (the HTTP API, one module per resource, and
 //! its server), `services/` (the execution hub, ingestion, reaper, notifications,
-//! documents) and `commands/` (serve, worker, keys and their configuration). The
-//! `cloudo` and `cloudo-worker` binaries only call [`cloudo_main`] and [`worker_main`].
+//! documents) and `commands/` (serve, keys and their configuration; `cloudo worker` is the worker crate's).
+//! The `cloudo` binary only calls [`cloudo_main`].
 
 mod api;
 mod commands;
-mod logging;
 mod services;
 #[doc(hidden)]
 pub mod testing;
@@ -15,7 +14,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::commands::cli::{Cli, Command};
-use crate::commands::{config, keys, serve, worker};
+use crate::commands::{config, keys, serve};
+use cloudo_worker::logging;
 
 fn report(result: anyhow::Result<()>, name: &str) -> ExitCode {
     match result {
@@ -41,10 +41,10 @@ pub fn cloudo_main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => config::ServeConfig::resolve(*args).and_then(|cfg| {
-            logging::init(cfg.log_format, cfg.known_secrets());
+            logging::init(cfg.worker.log_format, cfg.known_secrets());
             multi_thread()?.block_on(serve::run(cfg))
         }),
-        Command::Worker(args) => worker::start(*args),
+        Command::Worker(args) => cloudo_worker::command::start(*args),
         Command::Keys(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -52,11 +52,4 @@ pub fn cloudo_main() -> ExitCode {
             .and_then(|rt| rt.block_on(keys::run(args))),
     };
     report(result, "cloudo")
-}
-
-/// `cloudo-worker`: the same as `cloudo worker`.
-pub fn worker_main() -> ExitCode {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = commands::cli::WorkerCli::parse();
-    report(worker::start(args.worker), "cloudo-worker")
 }

@@ -40,7 +40,7 @@ impl TestEngine {
             anyhow::bail!("not a serve command line");
         };
         let cfg = ServeConfig::resolve(*serve)?;
-        let lock = crate::commands::serve::lock_data_dir(&cfg)?;
+        let lock = cloudo_worker::command::lock_data_dir(&cfg.worker.data_dir)?;
         Ok(Self {
             engine: Engine::start(&cfg, PUBLIC_URL).await?,
             _lock: lock,

@@ -41,7 +41,7 @@ struct Worker {
 impl Worker {
     fn start(runbooks: &Path, prefix: &str, pool: &str, orchestrators: &str, key: &str) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudo-worker"))
+        let mut child = Command::new(common::worker_binary())
             .args(["--pool", pool, "--orchestrator", orchestrators])
             .args([
                 "--backend",

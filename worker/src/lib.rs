@@ -1,7 +1,10 @@
 //! The worker side of the engine: lease jobs, resolve runbooks, run them in a sandbox,
-//! report outcomes. Used in process by `cloudo serve` and, later, by standalone workers.
+//! report outcomes. Used in process by `cloudo serve` and by the standalone `cloudo-worker`
+//! (`command`), which builds without the HTTP server.
 
+pub mod command;
 pub mod http;
+pub mod logging;
 pub mod output;
 pub mod pool;
 pub mod protocol;

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use cloudo_azure::{AzureQueue, AzureStore};
+use cloudo_azure::AzureStore;
 use cloudo_core::{JobQueue, OwnedQueue, Store};
 use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 
-use crate::commands::config::AzureBackend;
+use cloudo_worker::command::azure::AzureBackend;
 
 /// A store and the job queue beside it.
 pub struct Backend {
@@ -40,7 +40,7 @@ pub async fn azure(az: &AzureBackend, max_deliveries: u32) -> anyhow::Result<Bac
     tracing::info!(account = %az.account.name, prefix = %az.prefix, "backend: Azure Storage");
     Ok(Backend {
         store,
-        queue: azure_queue(az, max_deliveries),
+        queue: az.queue(max_deliveries),
         owned: None,
     })
 }
@@ -50,14 +50,6 @@ pub async fn azure_store(az: &AzureBackend) -> anyhow::Result<Arc<dyn Store>> {
         .await
         .with_context(|| format!("cannot open the Azure tables of {:?}", az.account))?;
     Ok(Arc::new(store))
-}
-
-pub fn azure_queue(az: &AzureBackend, max_deliveries: u32) -> Arc<dyn JobQueue> {
-    Arc::new(AzureQueue::new(
-        az.account.clone(),
-        &az.prefix,
-        max_deliveries,
-    ))
 }
 
 /// The store of an existing embedded database (for commands that must not create one).

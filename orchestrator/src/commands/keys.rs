@@ -14,7 +14,7 @@ use crate::commands::cli::{KeysArgs, KeysCommand};
 /// The store the keys live in: the data dir's database, or the shared Azure tables.
 async fn open(args: &KeysArgs) -> anyhow::Result<Arc<dyn Store>> {
     if args.backend == Some(crate::commands::cli::Backend::Azure) {
-        let az = crate::commands::config::AzureBackend::resolve(
+        let az = cloudo_worker::command::azure::AzureBackend::resolve(
             args.azure_storage_account.clone(),
             args.azure_credential.clone(),
             args.azure_prefix.clone(),

@@ -1,10 +1,9 @@
 //! The commands of the `cloudo` and `cloudo-worker` binaries: their command line
-//! (`cli.rs`), its resolution into a configuration (`config.rs`), and `serve`, `worker`,
-//! `keys`.
+//! (`cli.rs`), its resolution into a configuration (`config.rs`), and `serve` and `keys`
+//! (`worker` is the worker crate's `command`).
 
 pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod keys;
 pub mod serve;
-pub mod worker;

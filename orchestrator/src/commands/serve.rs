@@ -1,19 +1,19 @@
 //! `cloudo serve`: the embedded engine in one process. Wires the store, queue, execution
 //! service, worker pool, reaper and HTTP API together, and shuts them down in order.
 
-use std::fs::File;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use cloudo_core::routing::RoutingRules;
 use cloudo_core::{Catalog, Store, schema::DEFAULT_POOL, time};
 use cloudo_sqlite::Durability;
 
 use crate::commands::backend::{self, Backend};
-use cloudo_worker::{
-    GitConfig, GitRunbooks, LocalRunbooks, PoolConfig, PoolParts, RunbookSource, Sandboxes,
+use cloudo_worker::command::{
+    lock_data_dir, refresh_loop, runbook_source, shutdown_signal, worker_id,
 };
+use cloudo_worker::{PoolConfig, PoolParts, Sandboxes};
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
@@ -29,32 +29,9 @@ use cloudo_core::notify::NotifyRoutes;
 /// then marked `lost` at the next start).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Takes the data directory for this process alone; two engines on one database would
-/// each believe the other's runs were lost.
-pub(crate) fn lock_data_dir(cfg: &ServeConfig) -> anyhow::Result<File> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
-    let path = cfg.data_dir.join("cloudo.lock");
-    let file = File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    if file.try_lock().is_err() {
-        bail!(
-            "data dir {} is in use by another cloudo process",
-            cfg.data_dir.display()
-        );
-    }
-    Ok(file)
-}
-
-pub(crate) fn worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}-{}", std::process::id())
-}
-
 /// `cloudo serve`: the engine, on the listening address, until SIGTERM / Ctrl-C.
 pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
-    let _lock = lock_data_dir(&cfg)?;
+    let _lock = lock_data_dir(&cfg.worker.data_dir)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -102,20 +79,20 @@ impl Engine {
             store,
             queue,
             owned,
-        } = match &cfg.azure {
+        } = match &cfg.worker.azure {
             None => {
                 let durability = match cfg.sqlite_sync {
                     SqliteSync::Normal => Durability::Process,
                     SqliteSync::Full => Durability::Power,
                 };
-                backend::embedded(&cfg.data_dir, durability, cfg.max_deliveries)?
+                backend::embedded(&cfg.worker.data_dir, durability, cfg.worker.max_deliveries)?
             }
-            Some(az) => backend::azure(az, cfg.max_deliveries).await?,
+            Some(az) => backend::azure(az, cfg.worker.max_deliveries).await?,
         };
         store.replace_schemas(catalog.schemas()).await?;
 
         let mut executions =
-            Executions::new(store.clone(), queue.clone()).with_log_cap(cfg.output_cap);
+            Executions::new(store.clone(), queue.clone()).with_log_cap(cfg.worker.output_cap);
         match &owned {
             // The embedded engine owns its database: settle what the previous process left.
             Some(q) => reaper::recover_embedded(&executions, &**q, cfg.queue_timeout).await?,
@@ -144,7 +121,7 @@ impl Engine {
             );
         }
 
-        let runbooks = runbook_source(cfg).await;
+        let runbooks = runbook_source(&cfg.worker).await;
 
         let mut pools = match &cfg.worker_pools {
             Some(list) => list
@@ -158,19 +135,24 @@ impl Engine {
             pools.push(DEFAULT_POOL.to_string());
         }
         let sandboxes = Arc::new(
-            Sandboxes::build(cfg.sandbox.clone())
+            Sandboxes::build(cfg.worker.sandbox.clone())
                 .await
                 .map_err(anyhow::Error::msg)?,
         );
         let (stop, stopped) = watch::channel(false);
         let stopped_for_refresh = stopped.clone();
         let pool = tokio::spawn(cloudo_worker::pool::run(
-            PoolConfig::new(pools.clone(), cfg.concurrency, worker_id(), cfg.output_cap),
+            PoolConfig::new(
+                pools.clone(),
+                cfg.worker.concurrency,
+                worker_id(),
+                cfg.worker.output_cap,
+            ),
             PoolParts {
                 queue: queue.clone(),
                 runbooks: runbooks.clone(),
                 sandboxes,
-                secrets: Arc::new(cfg.secrets.clone()),
+                secrets: Arc::new(cfg.worker.secrets.clone()),
                 reporter: Arc::new(executions.clone()),
                 running: Arc::default(),
             },
@@ -189,7 +171,7 @@ impl Engine {
             stopped,
         ));
 
-        let refresher = cfg.git.as_ref().map(|git| {
+        let refresher = cfg.worker.git.as_ref().map(|git| {
             tokio::spawn(refresh_loop(
                 runbooks.clone(),
                 git.refresh,
@@ -322,62 +304,4 @@ async fn load_notify_routes(
         }
     }
     Ok(routes)
-}
-
-/// The runbooks, from the folder or from git (fetched once before returning; a failure is
-/// not fatal: readyz says so, runs end in error with the reason, the refresh loop retries).
-pub(crate) async fn runbook_source(cfg: &ServeConfig) -> Arc<dyn RunbookSource> {
-    let runbooks: Arc<dyn RunbookSource> = match &cfg.git {
-        None => Arc::new(LocalRunbooks::new(&cfg.runbooks)),
-        Some(git) => Arc::new(GitRunbooks::new(GitConfig {
-            url: git.url.clone(),
-            reference: git.reference.clone(),
-            prefix: git.prefix.clone(),
-            mirror: cfg.data_dir.join("runbooks.git"),
-            token: git.token.clone(),
-            ssh_key: git.ssh_key.clone(),
-        })),
-    };
-    if cfg.git.is_some() {
-        let _ = runbooks.refresh().await;
-    }
-    if let Err(e) = runbooks.check().await {
-        tracing::warn!(error = %e, "runbooks are not available; runs will end in error until they are");
-    }
-    runbooks
-}
-
-/// Fetches the runbooks repository every `every` until shutdown.
-pub(crate) async fn refresh_loop(
-    runbooks: Arc<dyn RunbookSource>,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
-        // Failures are logged and shown in readyz by the source; the last good commit stays.
-        let _ = runbooks.refresh().await;
-    }
-}
-
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }

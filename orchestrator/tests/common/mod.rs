@@ -16,6 +16,18 @@ use serde_json::Value;
 /// The bootstrap admin key every test server gets (and every test client sends).
 pub const ADMIN_KEY: &str = "cloudo_test_admin_key_0123456789abcdef";
 
+/// The standalone worker binary of the `cloudo-worker` crate, beside `cloudo` in the same
+/// target folder (`cargo test --workspace` builds it with the worker crate's tests).
+pub fn worker_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_cloudo")).with_file_name("cloudo-worker");
+    assert!(
+        path.exists(),
+        "{} is missing: build it (cargo build -p cloudo-worker; make test does)",
+        path.display()
+    );
+    path
+}
+
 /// A test environment: files on disk, and at most one running server over them.
 pub struct Env {
     pub dir: tempfile::TempDir,

@@ -1,36 +1,29 @@
 //! Configuration of `cloudo serve`, resolved once: command line and environment (clap),
 //! then the TOML file, then defaults. The rest of the program only sees [`ServeConfig`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
 
+use cloudo_worker::command::config::{WorkerConfig, env_secret, read_toml, seconds};
 use cloudo_worker::secrets::Secret;
-use cloudo_worker::{Choice, ResolvedLimits, SandboxOptions};
 
-use crate::commands::cli::{Backend, LogFormat, ServeArgs, SqliteSync};
+use crate::commands::cli::{ServeArgs, SqliteSync};
 
-mod azure;
-mod sources;
-pub use azure::AzureBackend;
-use sources::{FileConfig, env_secret, load_secrets, read_file, seconds};
+mod file;
+use file::FileConfig;
 
-/// Everything `serve` needs, validated.
+/// Everything `serve` needs, validated: what its in-process workers need (`worker`, the
+/// same as a standalone worker's), and the orchestrator's own settings.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    pub worker: WorkerConfig,
     pub listen: SocketAddr,
-    pub data_dir: PathBuf,
     pub catalog: PathBuf,
-    pub runbooks: PathBuf,
-    pub log_format: LogFormat,
-    pub concurrency: usize,
-    pub output_cap: usize,
     pub lost_after: Duration,
     pub queue_timeout: Duration,
-    pub max_deliveries: u32,
     pub body_limit: usize,
     /// Header timeout and connections per client of the HTTP server.
     pub connections: crate::api::server::ConnectionLimits,
@@ -44,19 +37,13 @@ pub struct ServeConfig {
     pub routes: Option<PathBuf>,
     pub dedup_window: Duration,
     pub compat_lowercase_resource: bool,
-    pub git: Option<GitSource>,
-    pub sandbox: SandboxOptions,
     pub dev_no_auth: bool,
     /// From `CLOUDO_ADMIN_KEY` only.
     pub admin_key: Option<Secret>,
-    /// Runbook secrets by name (values never printed).
-    pub secrets: HashMap<String, Secret>,
     pub ingest_rate: u32,
     pub entra: Option<crate::api::entra::EntraConfig>,
     /// `None`: every pool of the catalog.
     pub worker_pools: Option<Vec<String>>,
-    /// `Some` with `--backend azure`.
-    pub azure: Option<AzureBackend>,
     pub notify: crate::services::notify::NotifySettings,
 }
 
@@ -72,16 +59,8 @@ impl ServeConfig {
 
     /// Every secret value this process holds, for the log redaction layer.
     pub fn known_secrets(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .secrets
-            .values()
-            .map(|s| s.expose().to_string())
-            .collect();
+        let mut out = self.worker.known_secrets();
         out.extend(self.admin_key.iter().map(|k| k.expose().to_string()));
-        if let Some(t) = self.git.as_ref().and_then(|g| g.token.as_ref()) {
-            out.push(t.expose().to_string());
-        }
-        out.extend(self.azure.as_ref().and_then(AzureBackend::secret));
         let n = &self.notify;
         for s in [&n.opsgenie_key, &n.slack_token, &n.slack_webhook]
             .into_iter()
@@ -93,45 +72,21 @@ impl ServeConfig {
     }
 }
 
-/// Runbooks from git.
-#[derive(Debug, Clone)]
-pub struct GitSource {
-    pub url: String,
-    pub reference: Option<String>,
-    pub prefix: String,
-    pub refresh: Duration,
-    pub ssh_key: Option<PathBuf>,
-    /// From `CLOUDO_GIT_TOKEN` only (a flag would show in `ps`).
-    pub token: Option<Secret>,
-}
-
 impl ServeConfig {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
-        let file = match &args.common.config {
-            Some(p) => read_file(p)?,
+        let file: FileConfig = match &args.common.config {
+            Some(p) => read_toml(p)?,
             None => FileConfig::default(),
         };
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        if let Some(key) = file.other.keys().next() {
+            bail!("config file: unknown key {key:?} (the keys are the long options, with _ for -)");
+        }
+        let (file, worker) = (file.serve, file.worker);
+        let worker = WorkerConfig::resolve(args.common, args.azure, worker)?;
         let listen = args
             .listen
             .or(file.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7071)));
-        let concurrency = args
-            .common
-            .concurrency
-            .or(file.concurrency)
-            .unwrap_or(cores * 4);
-        if concurrency == 0 || concurrency > 4096 {
-            bail!("concurrency must be between 1 and 4096, got {concurrency}");
-        }
-        let output_cap = args
-            .common
-            .output_cap
-            .or(file.output_cap)
-            .unwrap_or(1 << 20);
-        if !(1024..=256 << 20).contains(&output_cap) {
-            bail!("output-cap must be between 1 KiB and 256 MiB, got {output_cap}");
-        }
         let lost_after = seconds(
             "lost-after",
             args.lost_after.or(file.lost_after).unwrap_or(90),
@@ -165,86 +120,6 @@ impl ServeConfig {
         if !(1..=100_000).contains(&max_alerts) {
             bail!("max-alerts must be between 1 and 100000, got {max_alerts}");
         }
-        let git = match args.common.runbooks_git.or(file.runbooks_git) {
-            None => None,
-            Some(url) => {
-                let refresh = seconds(
-                    "runbooks-refresh",
-                    args.common
-                        .runbooks_refresh
-                        .or(file.runbooks_refresh)
-                        .unwrap_or(60),
-                    5..=86_400,
-                )?;
-                Some(GitSource {
-                    url,
-                    reference: args.common.runbooks_ref.or(file.runbooks_ref),
-                    prefix: args
-                        .common
-                        .runbooks_path
-                        .or(file.runbooks_path)
-                        .unwrap_or_default(),
-                    refresh,
-                    ssh_key: args.common.git_ssh_key.or(file.git_ssh_key),
-                    token: std::env::var("CLOUDO_GIT_TOKEN")
-                        .ok()
-                        .filter(|t| !t.is_empty())
-                        .map(Secret::new),
-                })
-            }
-        };
-        let choice: Choice = args
-            .common
-            .sandbox
-            .or(file.sandbox)
-            .as_deref()
-            .unwrap_or("auto")
-            .parse()
-            .map_err(anyhow::Error::msg)?;
-        let defaults = ResolvedLimits {
-            memory_mb: args
-                .common
-                .limit_memory_mb
-                .or(file.limit_memory_mb)
-                .unwrap_or(512),
-            pids: args.common.limit_pids.or(file.limit_pids).unwrap_or(256),
-            cpu: args.common.limit_cpu.or(file.limit_cpu).unwrap_or(1.0),
-        };
-        {
-            use cloudo_core::schema::{MAX_CPU, MAX_MEMORY_MB, MAX_PIDS};
-            if !(4..=MAX_MEMORY_MB).contains(&defaults.memory_mb)
-                || !(4..=MAX_PIDS).contains(&defaults.pids)
-                || defaults.cpu.is_nan()
-                || defaults.cpu <= 0.0
-                || defaults.cpu > MAX_CPU
-            {
-                bail!(
-                    "limits: memory 4 to {MAX_MEMORY_MB} MiB, pids 4 to {MAX_PIDS}, cpu above 0 \
-                     and at most {MAX_CPU}"
-                );
-            }
-        }
-        let kill_grace = seconds(
-            "kill-grace",
-            args.common.kill_grace.or(file.kill_grace).unwrap_or(5),
-            0..=3600,
-        )?;
-        let sandbox = SandboxOptions {
-            choice,
-            kill_grace,
-            image: args
-                .common
-                .sandbox_image
-                .or(file.sandbox_image)
-                .unwrap_or_else(|| "cloudo-runbook:latest".into()),
-            pull: args
-                .common
-                .sandbox_pull
-                .or(file.sandbox_pull)
-                .unwrap_or(false),
-            docker_network: args.common.sandbox_network.or(file.sandbox_network),
-            defaults,
-        };
         let public_url_given = args.public_url.is_some() || file.public_url.is_some();
         let public_url = args
             .public_url
@@ -253,36 +128,14 @@ impl ServeConfig {
             .trim_end_matches('/')
             .to_string();
         Ok(Self {
+            worker,
             listen,
-            data_dir: args
-                .common
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| "data".into()),
             catalog: args
                 .catalog
                 .or(file.catalog)
                 .unwrap_or_else(|| "schemas/schemas.json".into()),
-            runbooks: args
-                .common
-                .runbooks
-                .or(file.runbooks)
-                .unwrap_or_else(|| "runbooks".into()),
-            log_format: args
-                .common
-                .log_format
-                .or(file.log_format)
-                .unwrap_or(LogFormat::Human),
-            concurrency,
-            output_cap,
             lost_after,
             queue_timeout,
-            max_deliveries: args
-                .common
-                .max_deliveries
-                .or(file.max_deliveries)
-                .unwrap_or(5)
-                .max(1),
             body_limit: args.body_limit.or(file.body_limit).unwrap_or(1 << 20),
             connections,
             max_alerts,
@@ -298,8 +151,6 @@ impl ServeConfig {
                 .compat_lowercase_resource
                 .or(file.compat_lowercase_resource)
                 .unwrap_or(true),
-            git,
-            sandbox,
             dev_no_auth: args.dev_no_auth.unwrap_or(false),
             ingest_rate: args.ingest_rate.or(file.ingest_rate).unwrap_or(200),
             worker_pools: args.worker_pools.or(file.worker_pools),
@@ -322,7 +173,6 @@ impl ServeConfig {
                 }),
                 _ => bail!("--entra-tenant and --entra-audience go together"),
             },
-            secrets: load_secrets(args.common.secrets_file.or(file.secrets_file).as_deref())?,
             notify: crate::services::notify::NotifySettings {
                 opsgenie_url: crate::services::notify::opsgenie_base(
                     args.opsgenie_api_url
@@ -353,25 +203,7 @@ impl ServeConfig {
                         .clamp(10, 600_000),
                 ),
             },
-            azure: match args
-                .azure
-                .backend
-                .or(file.backend)
-                .unwrap_or(Backend::Sqlite)
-            {
-                Backend::Sqlite => None,
-                Backend::Azure => Some(AzureBackend::resolve(
-                    args.azure
-                        .azure_storage_account
-                        .or(file.azure_storage_account),
-                    args.azure.azure_credential.or(file.azure_credential),
-                    args.azure.azure_prefix.or(file.azure_prefix),
-                )?),
-            },
-            admin_key: std::env::var("CLOUDO_ADMIN_KEY")
-                .ok()
-                .filter(|k| !k.is_empty())
-                .map(Secret::new),
+            admin_key: env_secret("CLOUDO_ADMIN_KEY"),
         })
     }
 }
@@ -398,10 +230,10 @@ mod tests {
             ..ServeArgs::default()
         };
         let c = ServeConfig::resolve(args).expect("valid");
-        assert_eq!(c.concurrency, 7);
+        assert_eq!(c.worker.concurrency, 7);
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.catalog, PathBuf::from("c.json"));
-        assert_eq!(c.runbooks, PathBuf::from("runbooks"));
+        assert_eq!(c.worker.runbooks, PathBuf::from("runbooks"));
         assert_eq!(c.public_url, "http://127.0.0.1:9000");
 
         std::fs::write(&file, "concurency = 3\n").expect("write");

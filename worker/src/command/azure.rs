@@ -1,7 +1,10 @@
 //! `--backend azure`: the storage account (connection string or Entra ID credential), the
 //! name prefix, and a private CA.
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
+use cloudo_core::JobQueue;
 
 /// The Azure Storage account and the names in it.
 #[derive(Debug, Clone)]
@@ -47,6 +50,15 @@ impl AzureBackend {
             );
         }
         Ok(Self { account, prefix })
+    }
+
+    /// The job queues of the pools (one Storage queue each, and its poison queue).
+    pub fn queue(&self, max_deliveries: u32) -> Arc<dyn JobQueue> {
+        Arc::new(cloudo_azure::AzureQueue::new(
+            self.account.clone(),
+            &self.prefix,
+            max_deliveries,
+        ))
     }
 
     /// The account key, for log redaction.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::commands::cli::LogFormat;
+use crate::command::args::LogFormat;
 
 /// Writes to stderr, masking known secrets line by line.
 #[derive(Clone)]
