@@ -97,8 +97,8 @@ impl Engine {
             // The embedded engine owns its database: settle what the previous process left.
             Some(q) => reaper::recover_embedded(&executions, &**q, cfg.queue_timeout).await?,
             // A shared store: other processes' runs are not ours to settle at start; the
-            // reaper (one at a time, by lease) settles silent ones. Waiters also poll, since
-            // another orchestrator may record the end.
+            // reaper (one at a time, by lease) settles silent ones. Executions followed
+            // here are re-read, since another orchestrator may change them.
             None => executions = executions.shared(Duration::from_millis(250)),
         }
         let (routes, _) =
@@ -238,7 +238,9 @@ impl Engine {
         } else {
             crate::services::access::bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
         }
+        let follower = state.executions.follow_store(stopped_for_refresh.clone());
         let mut others = vec![reaper, notifier_task];
+        others.extend(follower);
         others.extend(refresher);
         others.extend(documents);
         Ok(Self {

@@ -4,7 +4,9 @@
 //! `Reporter`); the reaper settles abandoned ones here. Every job is made by
 //! [`Executions::enqueue`] (or the batch path of `submit`); every change goes through the
 //! store's checked transition and is published on one event stream
-//! ([`Executions::subscribe`]), which `?wait=` follows instead of polling.
+//! ([`Executions::subscribe`]), which `?wait=` follows instead of polling. On a shared
+//! store, changes made by other orchestrators reach it for the executions followed here
+//! (`watch.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +21,9 @@ use tokio::sync::broadcast;
 
 mod logs;
 mod reports;
+mod watch;
 pub use reports::Refusal;
+pub use watch::Watch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
@@ -53,13 +57,13 @@ const EVENTS_BUFFER: usize = 4096;
 pub struct Executions {
     store: Arc<dyn Store>,
     queue: Arc<dyn JobQueue>,
-    /// Every status change made here, for whoever follows executions (`?wait=`, later live
-    /// output, metrics). Changes made by another orchestrator are not on it: followers of
-    /// a shared store also poll the store.
+    /// Every status change made here, and those made by other orchestrators to watched
+    /// executions, for whoever follows executions (`?wait=`, later live output).
     events: broadcast::Sender<ExecutionEvent>,
-    /// With a shared store, another orchestrator may record the end: waiters also look
-    /// at the store this often.
-    poll: Option<Duration>,
+    /// Executions followed here, re-read from a shared store by `watch::follow_store`.
+    watches: Arc<watch::Watches>,
+    /// With a shared store: how often watched executions are re-read.
+    follow_every: Option<Duration>,
     /// Plans on-call notifications for status changes (into the outbox).
     notifier: Option<crate::services::notify::Notifier>,
     /// Bytes of output kept in an execution's log.
@@ -78,7 +82,8 @@ impl Executions {
             store,
             queue,
             events: broadcast::channel(EVENTS_BUFFER).0,
-            poll: None,
+            watches: Arc::default(),
+            follow_every: None,
             notifier: None,
             log_cap: 1 << 20,
         }
@@ -95,10 +100,26 @@ impl Executions {
         self
     }
 
-    /// For a store shared by several orchestrators: `?wait=` also polls every `poll`.
-    pub fn shared(mut self, poll: Duration) -> Self {
-        self.poll = Some(poll);
+    /// For a store shared by several orchestrators: watched executions are re-read every
+    /// `every` (by the task [`Executions::follow_store`] starts).
+    pub fn shared(mut self, every: Duration) -> Self {
+        self.follow_every = Some(every);
         self
+    }
+
+    /// On a shared store, starts the task that brings other orchestrators' changes of
+    /// watched executions onto the event stream (until `stop`).
+    pub fn follow_store(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let every = self.follow_every?;
+        Some(tokio::spawn(watch::follow_store(self.clone(), every, stop)))
+    }
+
+    /// Follows one execution's changes, wherever they are made, while the guard lives.
+    pub fn watch(&self, id: &ExecId) -> Watch {
+        Watch::new(self.watches.clone(), id)
     }
 
     /// The store, for the services; handlers get [`Executions::view`].
@@ -286,6 +307,11 @@ impl Executions {
     }
 
     fn announce(&self, id: &ExecId, status: Status) {
+        self.watches.update(id, status, None);
+        self.publish(id, status);
+    }
+
+    fn publish(&self, id: &ExecId, status: Status) {
         // No follower is not an error.
         let _ = self.events.send(ExecutionEvent {
             exec_id: id.clone(),
@@ -299,35 +325,30 @@ impl Executions {
         id: &ExecId,
         max: Duration,
     ) -> StoreResult<Option<Execution>> {
-        // Subscribed before reading, so a change between the read and the wait is seen.
+        // Subscribed and watching before reading, so a change after the read is seen.
         let mut events = self.subscribe();
+        let watch = self.watch(id);
         match self.store.get_execution(id).await? {
-            Some(e) if !e.status.is_terminal() => {}
+            Some(e) if !e.status.is_terminal() => watch.saw(e.status),
             other => return Ok(other),
         }
         let deadline = tokio::time::Instant::now() + max;
         loop {
-            let step = self.poll.unwrap_or(max);
-            let until = deadline.min(tokio::time::Instant::now() + step);
-            let reread = loop {
-                match tokio::time::timeout_at(until, events.recv()).await {
-                    // Ours, and final.
-                    Ok(Ok(ev)) if ev.exec_id == *id && ev.status.is_terminal() => break true,
-                    Ok(Ok(_)) => {}
-                    // Fell behind: whatever happened, the store knows.
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => break true,
-                    Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break false,
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                // Ours, and final.
+                Ok(Ok(ev)) if ev.exec_id == *id && ev.status.is_terminal() => break,
+                Ok(Ok(_)) => {}
+                // Fell behind: whatever happened, the store knows.
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    match self.store.get_execution(id).await? {
+                        Some(e) if !e.status.is_terminal() => {}
+                        other => return Ok(other),
+                    }
                 }
-            };
-            if reread || tokio::time::Instant::now() >= deadline {
-                return self.store.get_execution(id).await;
-            }
-            // A poll step of a shared store: another orchestrator may have ended it.
-            match self.store.get_execution(id).await? {
-                Some(e) if !e.status.is_terminal() => {}
-                other => return Ok(other),
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
             }
         }
+        self.store.get_execution(id).await
     }
 }
 
@@ -337,106 +358,4 @@ fn job_of(e: &Execution, body: Option<&str>) -> (String, Job) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use cloudo_core::conformance::new_execution;
-    use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
-    use cloudo_worker::RunRef;
-
-    fn executions() -> (Executions, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db"), Durability::Process).unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::new(db.clone()));
-        (
-            Executions::new(store, Arc::new(SqliteQueue::new(db, 2))),
-            dir,
-        )
-    }
-
-    #[tokio::test]
-    async fn every_change_is_published_and_wakes_a_waiter() {
-        let (ex, _dir) = executions();
-        let e = new_execution("a", Status::Accepted);
-        ex.store().create_execution(&e, None).await.unwrap();
-        let mut events = ex.subscribe();
-        let waiter = {
-            let (ex, id) = (ex.clone(), e.exec_id.clone());
-            tokio::spawn(async move { ex.wait_terminal(&id, Duration::from_secs(30)).await })
-        };
-        ex.change(&e.exec_id, StatusChange::to(Status::Running))
-            .await
-            .unwrap();
-        ex.change(&e.exec_id, StatusChange::to(Status::Succeeded))
-            .await
-            .unwrap();
-        let got: Vec<Status> = vec![
-            events.recv().await.unwrap().status,
-            events.recv().await.unwrap().status,
-        ];
-        assert_eq!(got, [Status::Running, Status::Succeeded]);
-        let t = std::time::Instant::now();
-        let done = waiter.await.unwrap().unwrap().unwrap();
-        assert_eq!(done.status, Status::Succeeded);
-        assert!(t.elapsed() < Duration::from_secs(5), "woken, not timed out");
-    }
-
-    /// A run requeued after its worker was lost: the next attempt's output follows the
-    /// first one's in the log (after a line saying so), and a late report of the first
-    /// attempt lands on nothing.
-    #[tokio::test]
-    async fn a_second_attempt_logs_after_the_first_and_the_first_cannot_finish_it() {
-        use cloudo_worker::protocol::LogPiece;
-        let (ex, _dir) = executions();
-        let e = new_execution("a", Status::Accepted);
-        ex.store().create_execution(&e, None).await.unwrap();
-        let id = &e.exec_id;
-        let first = RunRef {
-            worker_id: "w1".into(),
-            delivery: "m:1".into(),
-        };
-        assert_eq!(ex.start_run(id, &first).await.unwrap(), Ok(0));
-        let piece = LogPiece {
-            offset: 0,
-            data: "attempt one\n".into(),
-        };
-        let hb = ex.heartbeat_run(id, &first, Some(&piece)).await.unwrap();
-        assert_eq!(hb.log_size, Some(12));
-        // The reaper requeues it; another worker starts it a little later.
-        ex.change(
-            id,
-            StatusChange::to(Status::Accepted).only_from(Status::Running),
-        )
-        .await
-        .unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let second = RunRef {
-            worker_id: "w2".into(),
-            delivery: "m:2".into(),
-        };
-        let offset = ex.start_run(id, &second).await.unwrap().unwrap();
-        let log = ex.read_log(id, 0, 1000).await.unwrap();
-        let text = String::from_utf8(log.data).unwrap();
-        assert_eq!(
-            text,
-            "attempt one\n\n[cloudo: a new attempt starts on worker w2]\n"
-        );
-        assert_eq!(offset, log.size, "the second attempt logs after all that");
-        // The first worker's late final report is refused, not applied to the second run.
-        let late = ex
-            .finish_run(id, &first, StatusChange::to(Status::Succeeded), None)
-            .await;
-        assert!(matches!(late, Err(Refusal::NotOwner(_))), "{late:?}");
-        let mut stale = StatusChange::to(Status::Succeeded).only_from(Status::Running);
-        stale.only_attempt = Some(("w1".into(), e.requested_at));
-        assert!(
-            matches!(ex.change(id, stale).await, Err(StoreError::Illegal(_))),
-            "a change for another attempt is refused in the store's own step"
-        );
-        let now = ex.store().get_execution(id).await.unwrap().unwrap();
-        assert_eq!(
-            (now.status, now.worker_id.as_deref()),
-            (Status::Running, Some("w2"))
-        );
-    }
-}
+mod tests;
