@@ -16,7 +16,12 @@ struct Api {
 
 impl Api {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), true).await
+    }
+
+    /// The engine over `dir`, with its `--catalog` file or (`with_catalog` false) without
+    /// one, taking the stored catalog.
+    async fn start_in(dir: tempfile::TempDir, with_catalog: bool) -> Self {
         let root = dir.path();
         std::fs::create_dir_all(root.join("runbooks")).unwrap();
         std::fs::write(
@@ -33,20 +38,25 @@ impl Api {
         .unwrap();
         let s = |p: &str| root.join(p).display().to_string();
         let (data, catalog, runbooks) = (s("data"), s("catalog.json"), s("runbooks"));
-        let engine = TestEngine::start(&[
+        let mut args = vec![
             "--data-dir",
             &data,
-            "--catalog",
-            &catalog,
             "--runbooks",
             &runbooks,
             "--sandbox",
             "process",
             "--dev-no-auth",
-        ])
-        .await
-        .expect("engine starts");
+        ];
+        if with_catalog {
+            args.extend(["--catalog", &catalog]);
+        }
+        let engine = TestEngine::start(&args).await.expect("engine starts");
         Self { engine, _dir: dir }
+    }
+
+    async fn stop(self) -> tempfile::TempDir {
+        self.engine.stop().await;
+        self._dir
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
@@ -200,4 +210,41 @@ async fn documents_are_checked_replaced_and_shown() {
         "a refused document changes nothing: {kept}"
     );
     api.engine.stop().await;
+}
+
+/// The catalog is a document like the others: a file given at start is stored; a start
+/// without one runs on the stored catalog; a file that does not parse stops the start
+/// with where and why.
+#[tokio::test]
+async fn a_start_without_a_catalog_file_runs_the_stored_catalog() {
+    let api = Api::start().await;
+    let dir = api.stop().await;
+    std::fs::remove_file(dir.path().join("catalog.json")).unwrap();
+    let api = Api::start_in(dir, false).await;
+    let (code, body) = api.call(Method::POST, "/api/Trigger?id=hello", None).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+    let id = body["exec_id"].as_str().unwrap().to_string();
+    let (_, done) = api.get(&format!("/api/executions/{id}?wait=30")).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(
+        done["output"].as_str().unwrap().contains("hello greeter"),
+        "{done}"
+    );
+    let dir = api.stop().await;
+
+    std::fs::write(
+        dir.path().join("catalog.json"),
+        r#"[{"partition_key": "p", "entity": [{"id": "x", "runbook": "x.sh", "timeout": -1}]}]"#,
+    )
+    .unwrap();
+    let catalog = dir.path().join("catalog.json").display().to_string();
+    let data = dir.path().join("data").display().to_string();
+    let e = TestEngine::start(&["--data-dir", &data, "--catalog", &catalog, "--dev-no-auth"])
+        .await
+        .expect_err("an invalid catalog file stops the start");
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("catalog file") && msg.contains("entry [0].entity[0] (id \"x\")"),
+        "{msg}"
+    );
 }

@@ -39,7 +39,10 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     let body = body?;
     let text = document(&headers, &body)?;
-    let routes: NotifyRoutes = state.documents.replace(text, &state.ingest.catalog).await?;
+    let routes: NotifyRoutes = state
+        .documents
+        .replace(text, &state.ingest.catalog.get())
+        .await?;
     state.notifier.set_routes(routes);
     Ok(show(&state))
 }

@@ -52,7 +52,10 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     let body = body?;
     let text = document(&headers, &body)?;
-    let rules: RoutingRules = state.documents.replace(text, &state.ingest.catalog).await?;
+    let rules: RoutingRules = state
+        .documents
+        .replace(text, &state.ingest.catalog.get())
+        .await?;
     state.ingest.set_routes(rules);
     Ok(show(&state, &state.ingest.routes()))
 }

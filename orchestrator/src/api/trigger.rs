@@ -73,6 +73,7 @@ pub fn named_schema(state: &AppState, id: Option<String>) -> Result<Option<Schem
         Some(id) => state
             .ingest
             .catalog
+            .get()
             .get(&id)
             .cloned()
             .map(Some)
@@ -177,6 +178,7 @@ fn answer(state: &AppState, o: &Outcome) -> Response {
         schema: state
             .ingest
             .catalog
+            .get()
             .get(&e.schema_id)
             .map(|s| SchemaSummary {
                 id: s.id.clone(),

@@ -116,7 +116,8 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
-    /// Catalog file in ClouDO's format [default: schemas/schemas.json].
+    /// Catalog file in ClouDO's format; stored, replacing the stored catalog, at each start
+    /// [default: schemas/schemas.json when it exists, else the stored catalog].
     #[arg(long, env = "CLOUDO_CATALOG", value_name = "FILE")]
     pub catalog: Option<PathBuf>,
 

@@ -70,9 +70,6 @@ impl Engine {
     /// Opens the backend, settles what a previous process left, and starts the worker
     /// pool, reaper, notifier, refreshers and the API's state.
     pub async fn start(cfg: &ServeConfig, public_url: &str) -> anyhow::Result<Self> {
-        let catalog = Catalog::load(&cfg.catalog)?;
-        tracing::info!(catalog = %cfg.catalog.display(), schemas = catalog.schemas().len(), "catalog loaded");
-
         // This process among many (orchestrators and workers on one Azure store).
         let instance = format!("{}-{}", worker_id(), time::now().timestamp_millis());
         let Backend {
@@ -89,7 +86,13 @@ impl Engine {
             }
             Some(az) => backend::azure(az, cfg.worker.max_deliveries).await?,
         };
-        store.replace_schemas(catalog.schemas()).await?;
+        // The catalog first: the other documents are checked against it.
+        let (catalog, _) =
+            documents::load::<Catalog>(cfg.catalog.as_deref(), &*store, &Catalog::default())
+                .await?;
+        if catalog.schemas().is_empty() {
+            tracing::warn!("the catalog is empty: nothing can run until one is given");
+        }
 
         let mut executions =
             Executions::new(store.clone(), queue.clone()).with_log_cap(cfg.worker.output_cap);
@@ -103,11 +106,11 @@ impl Engine {
         }
         let (routes, _) =
             documents::load::<RoutingRules>(cfg.routes.as_deref(), &*store, &catalog).await?;
-        let catalog = Arc::new(catalog);
+        let catalog = documents::LiveCatalog::new(catalog);
         let notifier = crate::services::notify::Notifier::new(
             store.clone(),
             cfg.notify.clone(),
-            load_notify_routes(cfg, &*store, &catalog).await?,
+            load_notify_routes(cfg, &*store, &catalog.get()).await?,
             catalog.clone(),
             public_url,
         )?;
@@ -129,7 +132,7 @@ impl Engine {
                 .filter(|p| !p.is_empty() && p.as_str() != "none")
                 .cloned()
                 .collect(),
-            None => catalog.pools(),
+            None => catalog.get().pools(),
         };
         if cfg.worker_pools.is_none() && !pools.iter().any(|p| p == DEFAULT_POOL) {
             pools.push(DEFAULT_POOL.to_string());
@@ -186,7 +189,7 @@ impl Engine {
         );
         let ingest = Ingest::new(
             executions.clone(),
-            catalog,
+            catalog.clone(),
             routes,
             cfg.dedup_window,
             cfg.compat_lowercase_resource,
@@ -197,6 +200,7 @@ impl Engine {
             tokio::spawn(documents::follow(
                 store.clone(),
                 documents::Appliers {
+                    catalog: catalog.clone(),
                     ingest: ingest.clone(),
                     notifier: notifier.clone(),
                 },

@@ -14,7 +14,9 @@ use std::time::Duration;
 use cloudo_core::alert::Alert;
 use cloudo_core::routing::RoutingRules;
 use cloudo_core::store::{Batch, DedupKey, NewExecution};
-use cloudo_core::{Catalog, Execution, Schema, Status};
+use cloudo_core::{Execution, Schema, Status};
+
+use crate::services::documents::LiveCatalog;
 
 use crate::services::executions::{Executions, Submitted, TriggerError};
 
@@ -40,7 +42,7 @@ pub struct Outcome {
 #[derive(Clone)]
 pub struct Ingest {
     pub executions: Executions,
-    pub catalog: Arc<Catalog>,
+    pub catalog: LiveCatalog,
     routes: Arc<RwLock<Arc<RoutingRules>>>,
     pub dedup_window: Duration,
     pub lowercase_resource: bool,
@@ -101,7 +103,7 @@ pub fn declines(schema: &Schema, alert: &Alert) -> Option<String> {
 impl Ingest {
     pub fn new(
         executions: Executions,
-        catalog: Arc<Catalog>,
+        catalog: LiveCatalog,
         routes: RoutingRules,
         dedup_window: Duration,
         lowercase_resource: bool,
@@ -165,12 +167,13 @@ impl Ingest {
             return (vec![s.clone()], "named by ?id".into());
         }
         let routes = self.routes();
+        let catalog = self.catalog.get();
         let matched = routes.matching(alert);
         if !matched.is_empty() {
             let mut chosen: Vec<Schema> = Vec::new();
             for (_, rule) in &matched {
                 for id in &rule.run {
-                    match self.catalog.get(id) {
+                    match catalog.get(id) {
                         Some(s) if !chosen.iter().any(|c| c.id == s.id) => chosen.push(s.clone()),
                         Some(_) => {}
                         None => {
@@ -186,7 +189,7 @@ impl Ingest {
             return (chosen, format!("routing rule {}", names.join(", ")));
         }
         for id in alert.fallback_schema_ids() {
-            if let Some(s) = self.catalog.get(&id) {
+            if let Some(s) = catalog.get(&id) {
                 return (
                     vec![s.clone()],
                     format!("schema id equals the alert rule/id segment {id:?}"),

@@ -21,7 +21,8 @@ use file::FileConfig;
 pub struct ServeConfig {
     pub worker: WorkerConfig,
     pub listen: SocketAddr,
-    pub catalog: PathBuf,
+    /// `--catalog`, else `schemas/schemas.json` when it exists, else none (the stored one).
+    pub catalog: Option<PathBuf>,
     pub lost_after: Duration,
     pub queue_timeout: Duration,
     pub body_limit: usize,
@@ -130,10 +131,10 @@ impl ServeConfig {
         Ok(Self {
             worker,
             listen,
-            catalog: args
-                .catalog
-                .or(file.catalog)
-                .unwrap_or_else(|| "schemas/schemas.json".into()),
+            catalog: args.catalog.or(file.catalog).or_else(|| {
+                let default = PathBuf::from("schemas/schemas.json");
+                default.exists().then_some(default)
+            }),
             lost_after,
             queue_timeout,
             body_limit: args.body_limit.or(file.body_limit).unwrap_or(1 << 20),
@@ -232,7 +233,7 @@ mod tests {
         let c = ServeConfig::resolve(args).expect("valid");
         assert_eq!(c.worker.concurrency, 7);
         assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.catalog, PathBuf::from("c.json"));
+        assert_eq!(c.catalog, Some(PathBuf::from("c.json")));
         assert_eq!(c.worker.runbooks, PathBuf::from("runbooks"));
         assert_eq!(c.public_url, "http://127.0.0.1:9000");
 

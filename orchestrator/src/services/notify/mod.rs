@@ -10,7 +10,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cloudo_core::notify::{Delivery, FAILURES, Notification, NotifyRoutes, is_alert};
-use cloudo_core::{Catalog, ExecId, Execution, Status, Store};
+use cloudo_core::{ExecId, Execution, Status, Store};
+
+use crate::services::documents::LiveCatalog;
 use cloudo_worker::secrets::Secret;
 use tokio::sync::Notify;
 
@@ -47,7 +49,7 @@ struct Inner {
     store: Arc<dyn Store>,
     settings: NotifySettings,
     routes: RwLock<NotifyRoutes>,
-    catalog: Arc<Catalog>,
+    catalog: LiveCatalog,
     public_url: String,
     http: reqwest::Client,
     wake: Notify,
@@ -68,7 +70,7 @@ impl Notifier {
         store: Arc<dyn Store>,
         settings: NotifySettings,
         routes: NotifyRoutes,
-        catalog: Arc<Catalog>,
+        catalog: LiveCatalog,
         public_url: &str,
     ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
@@ -151,7 +153,8 @@ impl Notifier {
     pub async fn plan(&self, e: &Execution) -> Vec<Notification> {
         let routes = self.routes();
         let d = routes.decide(e);
-        let schema = self.0.catalog.get(&e.schema_id);
+        let catalog = self.0.catalog.get();
+        let schema = catalog.get(&e.schema_id);
         let mut out = Vec::new();
         let team = routes.team(&d.team);
         // A channel nobody configured for the team is not planned (a configured reference
@@ -249,6 +252,7 @@ impl Notifier {
         }
         self.0
             .catalog
+            .get()
             .schemas()
             .iter()
             .filter(|s| s.oncall)
