@@ -22,23 +22,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cloudo_core::job::Job;
 use cloudo_core::queue::{DeadLetter, JobQueue, Lease, QueueError, QueueResult};
-use cloudo_core::time::{self, Timestamp};
-use serde::{Deserialize, Serialize};
+use cloudo_core::time;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::auth::{Account, Auth, Service, SharedKeyPolicy};
 
-/// What the poison queue holds: the original message text and why it is there.
-#[derive(Debug, Serialize, Deserialize)]
-struct Poisoned {
-    #[serde(with = "time::serde_rfc3339")]
-    dead_at: Timestamp,
-    dequeue_count: u32,
-    message_id: String,
-    /// The original message text (base64 JSON).
-    body: String,
-}
+mod wire;
+use wire::{Poisoned, decode, lease_lost, not_found, on_lease, secs, unavailable};
 
 /// Queues of one deployment.
 pub struct AzureQueue {
@@ -61,47 +52,6 @@ impl std::fmt::Debug for AzureQueue {
             .field("max_deliveries", &self.max_deliveries)
             .finish_non_exhaustive()
     }
-}
-
-fn unavailable(e: impl std::fmt::Display) -> QueueError {
-    QueueError::Unavailable(e.to_string())
-}
-
-/// Is this error "the message or receipt is not (any more) what you hold"?
-fn lease_lost(e: &azure_core::Error) -> bool {
-    match e.kind() {
-        azure_core::error::ErrorKind::HttpResponse {
-            status, error_code, ..
-        } => {
-            u16::from(*status) == 404
-                || error_code.as_deref() == Some("PopReceiptMismatch")
-                || error_code.as_deref() == Some("MessageNotFound")
-        }
-        _ => false,
-    }
-}
-
-/// Maps an error on a leased message: [`QueueError::LeaseLost`] when the receipt is void.
-fn on_lease(lease: &Lease) -> impl Fn(azure_core::Error) -> QueueError + '_ {
-    move |e| {
-        if lease_lost(&e) {
-            QueueError::LeaseLost(lease.message_id.clone())
-        } else {
-            unavailable(e)
-        }
-    }
-}
-
-fn not_found(e: &azure_core::Error) -> bool {
-    e.http_status().is_some_and(|s| u16::from(s) == 404)
-}
-
-/// Visibility timeouts are whole seconds; round up so a lease never ends early.
-fn secs(d: Duration, min: u64) -> i32 {
-    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    i32::try_from(s.max(min))
-        .unwrap_or(i32::MAX)
-        .min(7 * 24 * 3600)
 }
 
 /// A valid queue name for a pool (3-63 of `a-z0-9-`, no double dash, leaving room for
@@ -259,13 +209,6 @@ impl AzureQueue {
             Err(e) => Err(unavailable(e)),
         }
     }
-}
-
-fn decode(text: &str) -> Result<Job, String> {
-    let raw = B64
-        .decode(text.trim())
-        .map_err(|e| format!("not base64: {e}"))?;
-    serde_json::from_slice(&raw).map_err(|e| format!("not a job: {e}"))
 }
 
 #[async_trait]
