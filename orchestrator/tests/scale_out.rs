@@ -129,6 +129,7 @@ fn orchestrator(shared: &Path, prefix: &str, opsgenie: &str) -> (Env, Server) {
             r#"{{"id": "slow", "runbook": "slow.sh", "run_args": "{}", "worker": "alpha", "timeout": 300}}"#,
             slow("slow-marks", "slow-flag")
         ),
+        r#"{"id": "hang", "runbook": "hang.sh", "worker": "beta", "timeout": 300}"#,
         &format!(
             r#"{{"id": "slow-retry", "runbook": "slow.sh", "run_args": "{}", "worker": "alpha", "timeout": 300, "retry_on_lost": 1}}"#,
             slow("retry-marks", "retry-flag")
@@ -140,6 +141,7 @@ fn orchestrator(shared: &Path, prefix: &str, opsgenie: &str) -> (Env, Server) {
             ("mark.sh", "echo \"$CLOUDO_EXEC_ID\" >> \"$1\"\necho marked\n"),
             ("nap.sh", "sleep 2\necho rested\n"),
             ("page.sh", "echo broken\nexit 2\n"),
+            ("hang.sh", "echo hanging\nexec -a cloudo-e2e-hang-4711 sleep 600\n"),
             // Records each start; the first attempt hangs, a later one (flag set) succeeds.
             (
                 "slow.sh",
@@ -320,6 +322,42 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
             beta.logs()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Cancelled through the other orchestrator, a run on a standalone worker stops at the
+    // worker's next heartbeat, nothing left running, and keeps what it wrote.
+    let hang = a.trigger("hang").await;
+    b.wait_for_status(&hang, "running").await;
+    common::until(
+        || common::processes_with("cloudo-e2e-hang-4711") == 1,
+        "the runbook started",
+    )
+    .await;
+    let res = b
+        .http
+        .post(b.url(&format!("/api/executions/{hang}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let t = Instant::now();
+    common::until(
+        || common::processes_with("cloudo-e2e-hang-4711") == 0,
+        "the cancelled run is still running on the standalone worker",
+    )
+    .await;
+    eprintln!(
+        "a cancel reached the standalone worker's runbook after {:?}",
+        t.elapsed()
+    );
+    loop {
+        let (_, e) = a.get(&format!("/api/executions/{hang}")).await;
+        assert_eq!(e["status"], "stopped", "{e}");
+        if e["output"].as_str().unwrap_or("").contains("hanging") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no output: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // 200 triggers over both orchestrators and both pools: 200 executions, each run once.

@@ -110,8 +110,15 @@ pub async fn get_one(
         }
         _ => state.store.get_execution(&id).await?,
     };
-    let mut e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
+    let e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
+    answer(&state, e).await
+}
+
+/// One execution as the API shows it: its log so far while it has no final output, its
+/// notifications, its link.
+pub async fn answer(state: &AppState, mut e: Execution) -> Result<Response, ApiError> {
     state.executions.show_live_output(&mut e).await?;
+    let id = e.exec_id.clone();
     let notifications: Vec<_> = state
         .store
         .notifications_for(&id)

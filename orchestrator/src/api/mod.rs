@@ -4,6 +4,7 @@ mod alertmanager;
 mod audit;
 pub mod auth;
 mod body;
+mod control;
 pub mod entra;
 mod error;
 pub use error::ApiError;
@@ -145,6 +146,10 @@ fn routes() -> RoleRouter {
         .add(
             "/api/executions/{exec_id}",
             vec![(M::GET, P::Read, get(executions::get_one))],
+        )
+        .add(
+            "/api/executions/{exec_id}/cancel",
+            vec![(M::POST, P::Operate, post(control::cancel))],
         )
         .add(
             "/api/executions/{exec_id}/output",

@@ -94,8 +94,10 @@ impl Engine {
             tracing::warn!("the catalog is empty: nothing can run until one is given");
         }
 
-        let mut executions =
-            Executions::new(store.clone(), queue.clone()).with_log_cap(cfg.worker.output_cap);
+        let local_runs = cloudo_worker::pool::Running::default();
+        let mut executions = Executions::new(store.clone(), queue.clone())
+            .with_log_cap(cfg.worker.output_cap)
+            .with_local_runs(local_runs.clone());
         match &owned {
             // The embedded engine owns its database: settle what the previous process left.
             Some(q) => reaper::recover_embedded(&executions, &**q, cfg.queue_timeout).await?,
@@ -157,7 +159,7 @@ impl Engine {
                 sandboxes,
                 secrets: Arc::new(cfg.worker.secrets.clone()),
                 reporter: Arc::new(executions.clone()),
-                running: Arc::default(),
+                running: local_runs,
             },
             stopped.clone(),
         ));

@@ -33,6 +33,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "/api/executions/01a20047-ed88-7272-ba6c-fec97cd44c93",
         "viewer",
     ),
+    (
+        "POST",
+        "/api/executions/01a20047-ed88-7272-ba6c-fec97cd44c93/cancel",
+        "operator",
+    ),
     ("GET", "/api/logs", "viewer"),
     (
         "GET",

@@ -288,3 +288,27 @@ pub fn catalog(entities: &[&str]) -> String {
 pub fn data_dir(env: &Env) -> PathBuf {
     env.path().join("data")
 }
+
+/// Host processes whose command line contains `mark` (a container's processes too: they
+/// run on the host kernel).
+pub fn processes_with(mark: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.windows(mark.len()).any(|w| w == mark.as_bytes()))
+        })
+        .count()
+}
+
+/// Waits up to 10 s for `f` to hold, else fails with `what`.
+pub async fn until(mut f: impl FnMut() -> bool, what: &str) {
+    for _ in 0..100 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}");
+}

@@ -1,6 +1,7 @@
 //! What runs leave on the host after a crash, and secrets on command lines.
 
 use super::*;
+use common::{processes_with, until};
 
 /// Folders in `dir` whose name starts with `prefix`.
 fn folders(dir: &std::path::Path, prefix: &str) -> Vec<String> {
@@ -12,28 +13,6 @@ fn folders(dir: &std::path::Path, prefix: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Host processes whose command line contains `mark`.
-fn processes_with(mark: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .is_ok_and(|c| c.windows(mark.len()).any(|w| w == mark.as_bytes()))
-        })
-        .count()
-}
-
-async fn until(mut f: impl FnMut() -> bool, what: &str) {
-    for _ in 0..100 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 //! was reported, so a worker that dies mid-run leaves a message that comes back and an
 //! execution the reaper can settle.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,8 +70,9 @@ impl PoolConfig {
     }
 }
 
-/// Executions this worker is running now.
-pub type Running = Arc<std::sync::Mutex<BTreeSet<ExecId>>>;
+/// Executions this worker is running now, each with the token that stops it (a cancel
+/// made in this process stops its run at once; others arrive with a heartbeat's answer).
+pub type Running = Arc<std::sync::Mutex<BTreeMap<ExecId, CancellationToken>>>;
 
 /// The moving parts a pool drives.
 #[derive(Clone)]
@@ -137,7 +138,7 @@ async fn report_alive(
         let running: Vec<ExecId> = parts
             .running
             .lock()
-            .map(|r| r.iter().cloned().collect())
+            .map(|r| r.keys().cloned().collect())
             .unwrap_or_default();
         let info = WorkerInfo {
             id: config.worker_id.clone(),
@@ -241,13 +242,14 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
         }
     };
 
+    // Cancelled when the orchestrator answers a heartbeat with "stop", or at once by a
+    // cancel made in this process.
+    let cancel = CancellationToken::new();
     if let Ok(mut r) = parts.running.lock() {
-        r.insert(exec_id.clone());
+        r.insert(exec_id.clone(), cancel.clone());
     }
     let lease = Arc::new(Mutex::new(lease));
     let live = LiveOutput::new(config.output_cap, log_offset);
-    // Cancelled when the orchestrator answers a heartbeat with "stop".
-    let cancel = CancellationToken::new();
     let (stop_keepalive, keepalive_stopped) = watch::channel(false);
     let keepalive = tokio::spawn(keep_alive(
         lease.clone(),

@@ -81,10 +81,11 @@ impl Executions {
         Ok(r)
     }
 
-    /// A running execution has no final output yet: it shows its log so far (the first and
-    /// last [`LIVE_SHOWN`] / 2 bytes when longer).
+    /// A running execution has no final output yet, nor has one that ended without its
+    /// worker's final report (stopped, lost): it shows its log (the first and last
+    /// [`LIVE_SHOWN`] / 2 bytes when longer).
     pub async fn show_live_output(&self, e: &mut Execution) -> StoreResult<()> {
-        if e.output.is_some() || e.status.is_terminal() {
+        if e.output.is_some() || e.started_at.is_none() {
             return Ok(());
         }
         let head = self.read_log(&e.exec_id, 0, LIVE_SHOWN as usize).await?;
@@ -101,7 +102,7 @@ impl Executions {
             // The tail may start inside a character: skip to the next one.
             let start = tail.data.iter().position(|b| b & 0xC0 != 0x80).unwrap_or(0);
             text.push_str(&format!(
-                "\n[cloudo: {} bytes so far; the first and last {} KiB are shown; \
+                "\n[cloudo: {} bytes in the log; the first and last {} KiB are shown; \
                  GET /api/executions/{}/output reads any range]\n",
                 head.size,
                 half / 1024,

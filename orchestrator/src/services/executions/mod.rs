@@ -19,9 +19,11 @@ use cloudo_core::{
 };
 use tokio::sync::broadcast;
 
+mod control;
 mod logs;
 mod reports;
 mod watch;
+pub use control::CancelError;
 pub use reports::Refusal;
 pub use watch::Watch;
 
@@ -68,6 +70,8 @@ pub struct Executions {
     notifier: Option<crate::services::notify::Notifier>,
     /// Bytes of output kept in an execution's log.
     log_cap: u64,
+    /// The runs of this process's own worker pool, to stop a cancelled one at once.
+    local_runs: Option<cloudo_worker::pool::Running>,
 }
 
 impl std::fmt::Debug for Executions {
@@ -86,6 +90,7 @@ impl Executions {
             follow_every: None,
             notifier: None,
             log_cap: 1 << 20,
+            local_runs: None,
         }
     }
 
@@ -97,6 +102,12 @@ impl Executions {
     /// Keeps at most `cap` bytes of each execution's log (the output cap).
     pub fn with_log_cap(mut self, cap: usize) -> Self {
         self.log_cap = cap as u64;
+        self
+    }
+
+    /// The runs of the in-process worker pool (the embedded engine).
+    pub fn with_local_runs(mut self, runs: cloudo_worker::pool::Running) -> Self {
+        self.local_runs = Some(runs);
         self
     }
 

@@ -56,6 +56,15 @@ impl Executions {
         Ok(Some(e))
     }
 
+    /// Whether `id` was cancelled while `run` ran it (its output still goes to the log).
+    async fn stopped_run(&self, id: &ExecId, run: &RunRef) -> StoreResult<bool> {
+        Ok(self
+            .store
+            .get_execution(id)
+            .await?
+            .is_some_and(|e| e.status == Status::Stopped && runs_it(&e, run)))
+    }
+
     /// A heartbeat from the worker running `id`, with output for its log: whether it
     /// should go on, and the log's length.
     pub async fn heartbeat_run(
@@ -65,9 +74,16 @@ impl Executions {
         log: Option<&LogPiece>,
     ) -> Result<HeartbeatAnswer, Refusal> {
         if self.owned(id, run).await?.is_none() {
+            // A cancelled run still logs what it wrote until it stopped.
+            let log_size = match log {
+                Some(piece) if self.stopped_run(id, run).await? => {
+                    Some(self.append_log(id, piece).await?)
+                }
+                _ => None,
+            };
             return Ok(HeartbeatAnswer {
                 running: false,
-                log_size: None,
+                log_size,
             });
         }
         let log_size = match log {
@@ -88,6 +104,11 @@ impl Executions {
     ) -> Result<Execution, Refusal> {
         // Not running (queued, requeued, ended): nobody may finish it now.
         let Some(e) = self.owned(id, run).await? else {
+            if let Some(piece) = log
+                && self.stopped_run(id, run).await?
+            {
+                self.append_log(id, piece).await?;
+            }
             return Err(Refusal::NotOwner(format!("execution {id} is not running")));
         };
         if let Some(piece) = log {

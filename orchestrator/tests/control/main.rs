@@ -1,0 +1,25 @@
+//! People in the loop, through the real binary: cancel (and the approval gate).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cancel;
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+use serde_json::Value;
+
+/// POSTs to `path` (no body); the status and the JSON answer.
+async fn post(s: &Server, path: &str) -> (u16, Value) {
+    let res = s.http.post(s.url(path)).send().await.unwrap();
+    let code = res.status().as_u16();
+    (code, res.json().await.unwrap_or(Value::Null))
+}
+
+fn image() -> String {
+    std::env::var("CLOUDO_TEST_IMAGE").expect("CLOUDO_TEST_IMAGE (run test-env/setup-sandbox.sh)")
+}
+
+const SETTLE: Duration = Duration::from_secs(10);
