@@ -10,6 +10,7 @@
 //! This crate knows nothing about HTTP, processes, SQL or Azure, and does no I/O.
 
 pub mod alert;
+pub mod approval;
 pub mod auth;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -6,6 +6,7 @@
 //! to back up.
 
 mod access;
+mod approvals;
 mod catalog;
 mod coordination;
 mod executions;
@@ -215,6 +216,9 @@ CREATE TABLE log_ends (
     size    INTEGER NOT NULL,
     full    INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+"#,
+    r#"
+ALTER TABLE executions ADD COLUMN approval TEXT;
 "#,
 ];
 

@@ -11,13 +11,15 @@ use cloudo_core::time;
 pub(crate) const COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, output, output_truncated, worker_id, heartbeat_at, request_body, seq, \
-    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost, body_of";
+    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost, body_of, \
+    approval";
 
 /// Listings leave the two big columns out.
 pub(crate) const LIST_COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, NULL, output_truncated, worker_id, heartbeat_at, NULL, seq, \
-    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost, body_of";
+    runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost, body_of, \
+    approval";
 
 pub(crate) fn parse_status(s: &str) -> Result<Status, StoreError> {
     s.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))
@@ -72,6 +74,12 @@ pub(crate) fn row_to_execution(r: &Row<'_>) -> Result<(Execution, i64), StoreErr
         },
         retry_on_lost: r.get::<_, u32>(31).map_err(db_err)?,
         body_of: get_os(32)?.and_then(|id| ExecId::parse(&id)),
+        approval: match get_os(33)? {
+            None => None,
+            Some(j) => {
+                Some(serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+            }
+        },
         transitions: Vec::new(),
     };
     Ok((e, r.get(23).map_err(db_err)?))
@@ -122,6 +130,15 @@ pub(crate) fn append_transition(
     Ok(())
 }
 
+/// The `approval` column: the request as JSON, or NULL.
+pub(crate) fn approval_column(e: &Execution) -> StoreResult<Option<String>> {
+    e.approval
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|err| StoreError::Corrupt(err.to_string()))
+}
+
 pub(crate) fn insert_execution(
     tx: &rusqlite::Connection,
     e: &Execution,
@@ -137,14 +154,15 @@ pub(crate) fn insert_execution(
         .then(|| serde_json::to_string(&e.secrets))
         .transpose()
         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+    let approval = approval_column(e)?;
     let inserted = tx
         .prepare_cached(
             "INSERT INTO executions (exec_id, partition_key, schema_id, name, status,
                initiator, runbook, run_args, worker, oncall, team, timeout_secs,
                requested_at, finished_at, error, request_body, runbook_ref, runtime, secrets,
-               env, retry_on_lost, body_of)
+               env, retry_on_lost, body_of, approval)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-               ?20, ?21, ?22)
+               ?20, ?21, ?22, ?23)
              ON CONFLICT (exec_id) DO NOTHING",
         )
         .and_then(|mut s| {
@@ -171,6 +189,7 @@ pub(crate) fn insert_execution(
                 env,
                 e.retry_on_lost,
                 e.body_of.as_ref().map(ExecId::as_str),
+                approval,
             ])
         })
         .map_err(db_err)?;

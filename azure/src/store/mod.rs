@@ -22,14 +22,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cloudo_core::approval::Decision;
 use cloudo_core::auth::{ApiKey, AuditRecord, Role};
 use cloudo_core::execution::{ExecId, Execution, Status, StatusChange, Transition};
 use cloudo_core::notify::{Delivery, Notification};
 use cloudo_core::schema::Schema;
 use cloudo_core::store::{
-    AccessStore, AuditQuery, CatalogStore, Coordination, Created, DedupKey, ExecutionQuery,
-    ExecutionStore, LogRead, LogStore, NewExecution, Outbox, Page, StoreError, StoreResult,
-    WorkerInfo,
+    AccessStore, ApprovalStore, AuditQuery, CatalogStore, Coordination, Created, DedupKey,
+    ExecutionQuery, ExecutionStore, LogRead, LogStore, NewExecution, Outbox, Page, StoreError,
+    StoreResult, WorkerInfo, record_decision,
 };
 use cloudo_core::time::{self, Timestamp};
 use serde_json::{Value, json};
@@ -133,6 +134,7 @@ impl AzureStore {
 }
 
 mod access;
+mod approvals;
 mod coordination;
 mod executions;
 mod logs;

@@ -6,6 +6,7 @@
 //! Azurite in `azure/tests`), so all adapters are held to the same tests.
 
 pub mod access;
+pub mod approvals;
 pub mod bodies;
 pub mod catalog;
 pub mod coordination;
@@ -43,4 +44,5 @@ pub async fn run_all<S: Store, F: Fn() -> Fut, Fut: std::future::Future<Output =
     outbox::run_all(&make).await;
     coordination::run_all(&make).await;
     logs::run_all(&make).await;
+    approvals::run_all(&make).await;
 }

@@ -266,6 +266,10 @@ pub struct Execution {
     /// `retry_on_lost`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retry_on_lost: u32,
+    /// The approval request of a schema with `require_approval`: fixed when it was made,
+    /// with every decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::Approval>,
     /// Filled by `Store::get_execution`; empty in listings.
     #[serde(default)]
     pub transitions: Vec<Transition>,
@@ -318,6 +322,7 @@ impl Execution {
             body_of: None,
             env: Default::default(),
             retry_on_lost: schema.retry_on_lost,
+            approval: None,
             transitions: Vec::new(),
         }
     }

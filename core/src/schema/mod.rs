@@ -80,6 +80,9 @@ pub struct Schema {
     pub pool: String,
     pub oncall: bool,
     pub require_approval: bool,
+    /// How its runs are approved, when `require_approval` is set.
+    #[serde(default)]
+    pub approval: crate::approval::ApprovalPolicy,
     pub tags: Vec<String>,
     pub timeout_secs: u64,
     pub enabled: bool,
@@ -121,6 +124,7 @@ impl Schema {
             pool: String::new(),
             oncall: false,
             require_approval: false,
+            approval: Default::default(),
             tags: Vec::new(),
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             enabled: true,

@@ -77,6 +77,15 @@ pub(super) struct RawEntity {
     oncall: Option<bool>,
     #[serde(default, deserialize_with = "boolish")]
     require_approval: Option<bool>,
+    /// Seconds a request waits for its approvals before it is rejected as expired.
+    #[serde(default)]
+    approval_timeout: Option<u64>,
+    /// Distinct approvals a request needs.
+    #[serde(default)]
+    approvals_required: Option<u32>,
+    /// Whether the requester may approve their own request.
+    #[serde(default, deserialize_with = "boolish")]
+    self_approval: Option<bool>,
     #[serde(default, deserialize_with = "tags")]
     tags: Vec<String>,
     #[serde(default)]
@@ -216,6 +225,28 @@ impl RawEntity {
             Some(p) if matches!(p, "P1" | "P2" | "P3" | "P4" | "P5") => Some(p.to_string()),
             Some(_) => return Err(bad("priority", "must be one of P1, P2, P3, P4, P5")),
         };
+        let approval = crate::approval::ApprovalPolicy {
+            timeout_secs: self
+                .approval_timeout
+                .unwrap_or(crate::approval::DEFAULT_TIMEOUT_SECS),
+            required: self.approvals_required.unwrap_or(1),
+            self_approval: self.self_approval.unwrap_or(false),
+        };
+        if !(60..=crate::approval::MAX_TIMEOUT_SECS).contains(&approval.timeout_secs) {
+            return Err(bad_owned(
+                "approval_timeout",
+                format!(
+                    "must be between 60 and {} seconds",
+                    crate::approval::MAX_TIMEOUT_SECS
+                ),
+            ));
+        }
+        if !(1..=crate::approval::MAX_REQUIRED).contains(&approval.required) {
+            return Err(bad_owned(
+                "approvals_required",
+                format!("must be between 1 and {}", crate::approval::MAX_REQUIRED),
+            ));
+        }
         if self.retry_on_lost.is_some_and(|n| n > 10) {
             return Err(bad("retry_on_lost", "must be between 0 and 10"));
         }
@@ -248,6 +279,7 @@ impl RawEntity {
             pool: worker,
             oncall: self.oncall.unwrap_or(false),
             require_approval: self.require_approval.unwrap_or(false),
+            approval,
             tags: self.tags,
             timeout_secs,
             enabled: self.enabled.unwrap_or(true),

@@ -15,6 +15,7 @@
 //! even when it runs as several replicas.
 
 mod access;
+mod approvals;
 mod catalog;
 mod coordination;
 mod executions;
@@ -22,6 +23,7 @@ mod logs;
 mod outbox;
 
 pub use access::{AccessStore, AuditQuery};
+pub use approvals::{ApprovalStore, record_decision};
 pub use catalog::CatalogStore;
 pub use coordination::{Coordination, WorkerInfo};
 pub use executions::{
@@ -58,12 +60,19 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Every store capability: what the orchestrator's services hold.
 pub trait Store:
-    ExecutionStore + CatalogStore + AccessStore + Outbox + Coordination + LogStore
+    ExecutionStore + CatalogStore + AccessStore + Outbox + Coordination + LogStore + ApprovalStore
 {
 }
 
 impl<T> Store for T where
-    T: ExecutionStore + CatalogStore + AccessStore + Outbox + Coordination + LogStore + ?Sized
+    T: ExecutionStore
+        + CatalogStore
+        + AccessStore
+        + Outbox
+        + Coordination
+        + LogStore
+        + ApprovalStore
+        + ?Sized
 {
 }
 
@@ -71,7 +80,8 @@ impl<T> Store for T where
 /// of several of them on a `dyn Store`.
 pub mod prelude {
     pub use super::{
-        AccessStore, CatalogStore, Coordination, ExecutionStore, LogStore, Outbox, Store,
+        AccessStore, ApprovalStore, CatalogStore, Coordination, ExecutionStore, LogStore, Outbox,
+        Store,
     };
 }
 
