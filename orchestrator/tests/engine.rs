@@ -267,20 +267,17 @@ async fn bad_input_gets_clear_4xx_answers() {
         "allowed: GET",
     );
 
-    // A disabled schema is recorded as skipped, with the reason; an approval-gated one is
-    // refused (no approval gate yet) and nothing is recorded or run.
+    // A disabled schema is recorded as skipped, with the reason; an approval-gated one
+    // waits for its approval (and does not run).
     let r = post("?id=off", "").await.unwrap();
     assert_eq!(r.status(), 200);
     let b: serde_json::Value = r.json().await.unwrap();
     assert_eq!(b["status"], "skipped");
     assert_eq!(b["reason"], "schema is disabled");
     let r = post("?id=gate", "").await.unwrap();
-    check(
-        r.status().as_u16(),
-        r.json().await.unwrap(),
-        501,
-        "approval",
-    );
+    assert_eq!(r.status(), 202);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["status"], "pending", "{b}");
 
     // After all that, the service is fine and still runs things.
     let (c, _) = s.get("/api/healthz").await;
@@ -290,8 +287,8 @@ async fn bad_input_gets_clear_4xx_answers() {
     let (_, all) = s.get("/api/executions?limit=100").await;
     assert_eq!(
         all["items"].as_array().unwrap().len(),
-        2,
-        "only the skip and the run: {all}"
+        3,
+        "only the skip, the request and the run: {all}"
     );
 }
 

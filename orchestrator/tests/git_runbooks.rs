@@ -96,6 +96,7 @@ fn schemas() -> String {
         r#"{"id": "hello", "runbook": "hello.sh"}"#,
         r#"{"id": "slow", "runbook": "slow.sh"}"#,
         r#"{"id": "pinned", "runbook": "hello.sh", "ref": "v1"}"#,
+        r#"{"id": "gated", "runbook": "hello.sh", "require_approval": true, "self_approval": true}"#,
         r#"{"id": "escape", "runbook": "escape.sh"}"#,
         r#"{"id": "inside", "runbook": "inside.sh"}"#,
         r#"{"id": "dotdot", "runbook": "../secret.sh"}"#,
@@ -127,6 +128,11 @@ async fn runs_are_pinned_to_a_commit_and_refresh_moves_new_runs_only() {
     );
     assert_eq!(e["runbook_commit"], c1.as_str());
 
+    // A request waiting for approval is pinned to the commit of its time.
+    let gated = s.trigger("gated").await;
+    let (_, e) = s.get(&format!("/api/executions/{gated}")).await;
+    assert_eq!(e["runbook_ref"], c1.as_str(), "{e}");
+
     // A run in progress keeps its commit while a new one lands.
     let slow = s.trigger("slow").await;
     s.wait_for_status(&slow, "running").await;
@@ -151,6 +157,20 @@ async fn runs_are_pinned_to_a_commit_and_refresh_moves_new_runs_only() {
     assert_eq!(
         (e["output"].as_str(), e["runbook_commit"].as_str()),
         (Some("v2 hi-from-lib\n"), Some(c2.as_str()))
+    );
+    // Approved after v2 landed, the request runs what was asked for: v1.
+    let res = s
+        .http
+        .post(s.url(&format!("/api/executions/{gated}/approve")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let e = s.wait(&gated).await;
+    assert_eq!(
+        (e["output"].as_str(), e["runbook_commit"].as_str()),
+        (Some("v1 hi-from-lib\n"), Some(c1.as_str())),
+        "{e}"
     );
     // The schema pinned to the tag v1 still runs v1.
     let e = s.wait(&s.trigger("pinned").await).await;

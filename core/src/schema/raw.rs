@@ -232,11 +232,11 @@ impl RawEntity {
             required: self.approvals_required.unwrap_or(1),
             self_approval: self.self_approval.unwrap_or(false),
         };
-        if !(60..=crate::approval::MAX_TIMEOUT_SECS).contains(&approval.timeout_secs) {
+        if !(1..=crate::approval::MAX_TIMEOUT_SECS).contains(&approval.timeout_secs) {
             return Err(bad_owned(
                 "approval_timeout",
                 format!(
-                    "must be between 60 and {} seconds",
+                    "must be between 1 and {} seconds",
                     crate::approval::MAX_TIMEOUT_SECS
                 ),
             ));

@@ -47,6 +47,7 @@ pub async fn webhook(
         .charge(client.ip(), alerts.len().saturating_sub(1));
     let req = Request {
         initiator: "alert".into(),
+        requested_by: "alert".into(),
         body: Some(raw),
         ..Request::default()
     };

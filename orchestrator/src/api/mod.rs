@@ -4,7 +4,7 @@ mod alertmanager;
 mod audit;
 pub mod auth;
 mod body;
-mod control;
+pub(crate) mod control;
 pub mod entra;
 mod error;
 pub use error::ApiError;
@@ -150,6 +150,14 @@ fn routes() -> RoleRouter {
         .add(
             "/api/executions/{exec_id}/cancel",
             vec![(M::POST, P::Operate, post(control::cancel))],
+        )
+        .add(
+            "/api/executions/{exec_id}/approve",
+            vec![(M::POST, P::Operate, post(control::approve))],
+        )
+        .add(
+            "/api/executions/{exec_id}/reject",
+            vec![(M::POST, P::Operate, post(control::reject))],
         )
         .add(
             "/api/executions/{exec_id}/output",

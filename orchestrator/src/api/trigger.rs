@@ -7,17 +7,18 @@
 //!
 //! The answer comes only after every execution (and job) is committed.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use cloudo_core::alert::azure;
 use cloudo_core::{Execution, Schema, Status};
 use serde::Deserialize;
 
 use super::AppState;
+use super::auth::Identity;
 use super::body::optional_json;
 use super::error::{ApiError, Path, Query};
 use super::views::{
@@ -40,16 +41,18 @@ impl TriggerQuery {
 pub async fn trigger(
     State(state): State<AppState>,
     Query(q): Query<TriggerQuery>,
+    who: Option<Extension<Identity>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    handle(state, None, q, headers, body?).await
+    handle(state, (None, who.map(|Extension(w)| w)), q, headers, body?).await
 }
 
 pub async fn trigger_team(
     State(state): State<AppState>,
     Path(team): Path<String>,
     Query(q): Query<TriggerQuery>,
+    who: Option<Extension<Identity>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -63,7 +66,14 @@ pub async fn trigger_team(
             "team must be 1-64 letters, digits, '-' or '_'",
         ));
     }
-    handle(state, Some(team), q, headers, body?).await
+    handle(
+        state,
+        (Some(team), who.map(|Extension(w)| w)),
+        q,
+        headers,
+        body?,
+    )
+    .await
 }
 
 /// The schema `?id=` names: 404 if unknown.
@@ -95,7 +105,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 async fn handle(
     state: AppState,
-    team: Option<String>,
+    (team, who): (Option<String>, Option<Identity>),
     q: TriggerQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -113,23 +123,15 @@ async fn handle(
         team,
         body: body.map(|(raw, _)| raw),
         idempotency_key: idempotency_key(&headers)?,
+        requested_by: if alert.is_some() {
+            "alert".to_string()
+        } else {
+            crate::api::control::decider(who.as_ref())
+        },
     };
     let outcome = match (alert, schema) {
         (Some(alert), schema) => state.ingest.alert(&alert, schema.as_ref(), req).await,
-        (None, Some(schema)) => {
-            if schema.require_approval && schema.enabled {
-                return Err(ApiError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "approval_unavailable",
-                    format!(
-                        "schema {:?} requires approval, and this version has no approval gate yet; \
-                         nothing was run",
-                        schema.id
-                    ),
-                ));
-            }
-            state.ingest.manual(&schema, req).await
-        }
+        (None, Some(schema)) => state.ingest.manual(&schema, req).await,
         (None, None) => {
             return Err(ApiError::bad_request(
                 "missing query parameter 'id' (the schema id to run), and no alert body",
@@ -159,7 +161,11 @@ pub fn summary(state: &AppState, e: &Execution) -> ExecutionSummary {
 
 /// 202 if something new was accepted; 200 for duplicates, skips and routed alerts.
 pub fn status_code(o: &Outcome) -> StatusCode {
-    if !o.duplicate && o.executions.iter().any(|e| e.status == Status::Accepted) {
+    if !o.duplicate
+        && o.executions
+            .iter()
+            .any(|e| matches!(e.status, Status::Accepted | Status::Pending))
+    {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK

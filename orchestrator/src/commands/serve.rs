@@ -195,7 +195,8 @@ impl Engine {
             routes,
             cfg.dedup_window,
             cfg.compat_lowercase_resource,
-        );
+        )
+        .with_runbooks(runbooks.clone());
         // On a shared store, other replicas' PUTs of routing rules and notification routes
         // arrive by re-reading them (the embedded engine is the only writer of its own).
         let documents = owned.is_none().then(|| {

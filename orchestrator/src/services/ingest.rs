@@ -19,6 +19,8 @@ use cloudo_core::{Execution, Schema, Status};
 use crate::services::documents::LiveCatalog;
 
 use crate::services::executions::{Executions, Submitted, TriggerError};
+use cloudo_core::approval::Approval;
+use cloudo_worker::RunbookSource;
 
 /// Who asked, with what.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +32,8 @@ pub struct Request {
     pub body: Option<String>,
     /// `Idempotency-Key` of a manual trigger.
     pub idempotency_key: Option<String>,
+    /// Who asked, for an approval request: the key's name, or `alert` when an alert did.
+    pub requested_by: String,
 }
 
 /// The executions one trigger caused (or had caused, for a duplicate).
@@ -46,6 +50,8 @@ pub struct Ingest {
     routes: Arc<RwLock<Arc<RoutingRules>>>,
     pub dedup_window: Duration,
     pub lowercase_resource: bool,
+    /// Where runbooks come from: a pending request is pinned to the current commit.
+    runbooks: Option<Arc<dyn RunbookSource>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -55,11 +61,31 @@ impl std::fmt::Debug for Ingest {
 }
 
 /// A new execution of `schema` for `req`, born in `status`, with `error` as its reason.
+/// A schema that requires approval turns `accepted` into `pending`, with its request.
 /// (The request's body is stored by the submission, once for all its executions.)
 fn recorded(schema: &Schema, status: Status, error: Option<String>, req: &Request) -> Execution {
+    let gated = status == Status::Accepted && schema.require_approval;
+    let status = if gated { Status::Pending } else { status };
     let mut e = Execution::new(schema, status, &req.initiator, req.team.clone(), None);
     e.error = error;
+    if gated {
+        e.approval = Some(Approval::new(
+            schema.approval,
+            &req.requested_by,
+            e.requested_at,
+        ));
+    }
     e
+}
+
+/// The reason a pending execution is recorded with.
+fn waiting(e: &Execution) -> Option<String> {
+    let a = e.approval.as_ref()?;
+    Some(format!(
+        "waiting for approval ({} needed, until {})",
+        a.required,
+        cloudo_core::time::rfc3339(a.expires_at)
+    ))
 }
 
 /// Why `schema` does not run for `alert`, if it does not.
@@ -92,11 +118,6 @@ pub fn declines(schema: &Schema, alert: &Alert) -> Option<String> {
             }
         }
     }
-    if schema.require_approval {
-        return Some(
-            "schema requires approval, and this version has no approval gate; not run".into(),
-        );
-    }
     None
 }
 
@@ -114,6 +135,41 @@ impl Ingest {
             routes: Arc::new(RwLock::new(Arc::new(routes))),
             dedup_window,
             lowercase_resource,
+            runbooks: None,
+        }
+    }
+
+    /// Pins pending requests to the runbook commit of their time (git sources).
+    pub fn with_runbooks(mut self, runbooks: Arc<dyn RunbookSource>) -> Self {
+        self.runbooks = Some(runbooks);
+        self
+    }
+
+    /// What runs is what was asked for: a pending execution's runbook is pinned to the
+    /// commit its ref (or the source's current version) has now, so a later push does not
+    /// change what an approver approved. Local folders have no commits: nothing to pin.
+    async fn pin_pending(&self, batches: &mut [(Batch, BTreeMap<String, String>)]) {
+        for (batch, _) in batches.iter_mut() {
+            for n in &mut batch.executions {
+                let e = &mut n.execution;
+                if e.status != Status::Pending {
+                    continue;
+                }
+                n.reason = waiting(e);
+                let Some(source) = &self.runbooks else {
+                    continue;
+                };
+                match source.resolve(&e.runbook, e.runbook_ref.as_deref()).await {
+                    Ok(r) => {
+                        if let Some(commit) = r.commit {
+                            e.runbook_ref = Some(commit);
+                        }
+                    }
+                    // It fails again when it runs, with the reason on the execution.
+                    Err(err) => tracing::warn!(exec_id = %e.exec_id, error = %err,
+                        "cannot pin the runbook of a pending request"),
+                }
+            }
         }
     }
 
@@ -218,10 +274,11 @@ impl Ingest {
         explicit: Option<&Schema>,
         req: Request,
     ) -> Result<Vec<Outcome>, TriggerError> {
-        let batches = alerts
+        let mut batches: Vec<_> = alerts
             .iter()
             .map(|a| self.batch_for(a, explicit, &req))
             .collect();
+        self.pin_pending(&mut batches).await;
         Ok(self
             .executions
             .submit(batches, req.body.as_deref())
@@ -288,7 +345,9 @@ impl Ingest {
         env: BTreeMap<String, String>,
         body: Option<&str>,
     ) -> Result<Outcome, TriggerError> {
-        let mut out = self.executions.submit(vec![(batch, env)], body).await?;
+        let mut batches = vec![(batch, env)];
+        self.pin_pending(&mut batches).await;
+        let mut out = self.executions.submit(batches, body).await?;
         out.pop()
             .map(Outcome::from)
             .ok_or_else(|| TriggerError::Queue("nothing was recorded".into()))

@@ -164,6 +164,7 @@ async fn sweep(
         }
     }
     expire_queued(ex, bounds.queue_timeout).await?;
+    settle_pending(ex).await?;
     for pool in pools {
         for dead in queue.dead_letters(pool, BATCH).await? {
             let Some(job) = dead.job else { continue };
@@ -188,6 +189,23 @@ async fn expire_queued(ex: &Executions, queue_timeout: Duration) -> anyhow::Resu
     for e in ex.store().executions_in(Status::Accepted, BATCH).await? {
         if let Some(change) = lifecycle::queue_expiry(&e, now, queue_timeout) {
             settle_with(ex, &e.exec_id, change).await;
+        }
+    }
+    Ok(())
+}
+
+/// Rejects the approval requests that ran out, and moves on requests already decided whose
+/// decider stopped before doing so (an orchestrator killed between the two steps).
+async fn settle_pending(ex: &Executions) -> anyhow::Result<()> {
+    for e in ex.store().executions_in(Status::Pending, BATCH).await? {
+        if ex.expire(&e).await?.is_some() {
+            tracing::info!(exec_id = %e.exec_id, "approval request expired");
+        } else if e
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.granted() || a.rejected().is_some())
+        {
+            ex.settle_approval(e).await?;
         }
     }
     Ok(())

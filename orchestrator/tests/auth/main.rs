@@ -38,6 +38,16 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "/api/executions/01a20047-ed88-7272-ba6c-fec97cd44c93/cancel",
         "operator",
     ),
+    (
+        "POST",
+        "/api/executions/01a20047-ed88-7272-ba6c-fec97cd44c93/approve",
+        "operator",
+    ),
+    (
+        "POST",
+        "/api/executions/01a20047-ed88-7272-ba6c-fec97cd44c93/reject",
+        "operator",
+    ),
     ("GET", "/api/logs", "viewer"),
     (
         "GET",

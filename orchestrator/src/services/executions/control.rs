@@ -2,7 +2,8 @@
 //! or reject it). Each is a checked change on the hub, so it is published, notified and
 //! races with workers and the reaper like any other change.
 
-use cloudo_core::{ExecId, Execution, Status, StatusChange, StoreError};
+use cloudo_core::approval::{Decision, Verdict};
+use cloudo_core::{ExecId, Execution, Status, StatusChange, StoreError, time};
 
 use super::Executions;
 
@@ -15,6 +16,28 @@ pub enum CancelError {
     Ended { id: ExecId, status: Status },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a decision was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("no execution {0}")]
+    NotFound(ExecId),
+    /// Not pending, self-approval, decided twice, expired: the reason.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for DecideError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(id) => DecideError::NotFound(id),
+            StoreError::Conflict(why) => DecideError::Refused(why),
+            other => DecideError::Store(other),
+        }
+    }
 }
 
 /// Attempts before giving up on an execution that keeps changing under a cancel.
@@ -68,5 +91,100 @@ impl Executions {
         if let Some(token) = token {
             token.cancel();
         }
+    }
+
+    /// Records a decision on the pending execution `id` and moves it on when the request
+    /// is decided (one rejection rejects it; enough distinct approvals queue it).
+    pub async fn decide(&self, id: &ExecId, decision: Decision) -> Result<Execution, DecideError> {
+        let e = self.store.add_decision(id, &decision).await?;
+        tracing::info!(exec_id = %id, by = %decision.by, via = %decision.via,
+            decision = decision.decision.as_str(), "decision recorded");
+        Ok(self.settle_approval(e).await?)
+    }
+
+    /// Rejects `e` as expired if its request ran out (the reaper's sweep).
+    pub async fn expire(&self, e: &Execution) -> Result<Option<Execution>, StoreError> {
+        let now = time::now();
+        match &e.approval {
+            Some(a) if e.status == Status::Pending && a.expires_at <= now => {}
+            _ => return Ok(None),
+        }
+        let expiry = Decision {
+            by: "cloudo".into(),
+            via: "expiry".into(),
+            decision: Verdict::Reject,
+            at: now,
+            comment: None,
+        };
+        match self.store.add_decision(&e.exec_id, &expiry).await {
+            Ok(x) => self.settle_approval(x).await.map(Some),
+            // Decided meanwhile.
+            Err(StoreError::Conflict(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Moves a pending execution on once its request is decided: a rejection (or the
+    /// expiry) ends it `rejected`, enough approvals queue it. Whoever gets there first does
+    /// it; the others find it done.
+    pub async fn settle_approval(&self, e: Execution) -> Result<Execution, StoreError> {
+        let id = e.exec_id.clone();
+        let Some(a) = e.approval.as_ref().filter(|_| e.status == Status::Pending) else {
+            return Ok(e);
+        };
+        let change = if let Some(r) = a.rejected() {
+            let reason = if r.via == "expiry" {
+                format!("expired: not approved by {}", time::rfc3339(a.expires_at))
+            } else {
+                let comment = r
+                    .comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
+                format!("rejected by {} ({}){comment}", r.by, r.via)
+            };
+            StatusChange::to(Status::Rejected).reason(reason)
+        } else if a.granted() {
+            let by: Vec<&str> = a
+                .approvals
+                .iter()
+                .filter(|d| d.decision == Verdict::Approve)
+                .map(|d| d.by.as_str())
+                .collect();
+            StatusChange::to(Status::Accepted).reason(format!("approved by {}", by.join(", ")))
+        } else {
+            return Ok(e);
+        };
+        let moved = match self.change(&id, change.only_from(Status::Pending)).await {
+            Ok(moved) => moved,
+            // Settled meanwhile (by another decider, replica or the reaper).
+            Err(StoreError::Illegal(_)) => {
+                return self
+                    .store
+                    .get_execution(&id)
+                    .await?
+                    .ok_or(StoreError::NotFound(id));
+            }
+            Err(other) => return Err(other),
+        };
+        if moved.status != Status::Accepted {
+            return Ok(moved);
+        }
+        // The body may be stored on another execution of the same delivery.
+        let body = match &moved.request_body {
+            Some(b) => Some(b.clone()),
+            None => self
+                .store
+                .get_execution(&id)
+                .await?
+                .and_then(|x| x.request_body),
+        };
+        if let Err(err) = self.enqueue(&moved, body.as_deref()).await {
+            let change = StatusChange::to(Status::Error)
+                .reason(format!("approved, but could not be queued: {err}"))
+                .only_from(Status::Accepted);
+            return self.change(&id, change).await;
+        }
+        Ok(moved)
     }
 }

@@ -23,7 +23,7 @@ mod control;
 mod logs;
 mod reports;
 mod watch;
-pub use control::CancelError;
+pub use control::{CancelError, DecideError};
 pub use reports::Refusal;
 pub use watch::Watch;
 
