@@ -83,6 +83,13 @@ pub struct Approval {
     /// Every decision, in order.
     #[serde(default)]
     pub approvals: Vec<Decision>,
+    /// The signed link that approves it: in answers to operators while it is pending only,
+    /// never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve_url: Option<String>,
+    /// The signed link that rejects it (as `approve_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_url: Option<String>,
 }
 
 /// Why a decision was not recorded.
@@ -108,6 +115,8 @@ impl Approval {
             self_approval: policy.self_approval,
             requested_by: requested_by.to_string(),
             approvals: Vec::new(),
+            approve_url: None,
+            reject_url: None,
         }
     }
 

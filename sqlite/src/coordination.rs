@@ -37,6 +37,23 @@ impl Coordination for SqliteStore {
             .await
     }
 
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT OR IGNORE INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)",
+                    params![key, value, time::rfc3339(time::now())],
+                )
+                .map_err(db_err)?;
+                tx.query_row("SELECT value FROM settings WHERE key = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .map_err(db_err)
+            })
+            .await
+    }
+
     async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()> {
         let body = serde_json::to_string(w).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let (id, pool, seen) = (

@@ -30,6 +30,22 @@ impl Coordination for AzureStore {
         Ok(())
     }
 
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String> {
+        let mut e = Entity::new();
+        e.insert("PartitionKey".into(), json!("s"));
+        e.insert("RowKey".into(), json!(safe_key(key)));
+        e.insert("updated_at".into(), json!(time::rfc3339(time::now())));
+        put_text(&mut e, "value", value);
+        match self.settings.insert(&e).await {
+            Ok(_) => Ok(value.to_string()),
+            // Someone was first: theirs.
+            Err(TableError::Conflict(_)) => self.get_setting(key).await?.ok_or_else(|| {
+                StoreError::Unavailable(format!("setting {key:?} exists and cannot be read"))
+            }),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()> {
         let mut e = Entity::new();
         e.insert("PartitionKey".into(), json!("w"));

@@ -11,6 +11,7 @@ pub async fn run_all<S: Coordination, F: Fn() -> Fut, Fut: std::future::Future<O
     make: F,
 ) {
     settings_round_trip(make().await).await;
+    first_init_wins(make().await).await;
     workers_and_leases(make().await).await;
 }
 
@@ -22,6 +23,19 @@ async fn settings_round_trip(s: impl Coordination) {
         s.get_setting("routes").await.unwrap().as_deref(),
         Some("{\"rules\": [1]}")
     );
+}
+
+async fn first_init_wins(s: impl Coordination) {
+    let (a, b, c) = tokio::join!(
+        s.init_setting("link-key", "from-a"),
+        s.init_setting("link-key", "from-b"),
+        s.init_setting("link-key", "from-c"),
+    );
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert!(a == b && b == c, "one value for all: {a} {b} {c}");
+    assert!(["from-a", "from-b", "from-c"].contains(&a.as_str()));
+    assert_eq!(s.get_setting("link-key").await.unwrap(), Some(a.clone()));
+    assert_eq!(s.init_setting("link-key", "later").await.unwrap(), a);
 }
 
 async fn workers_and_leases(s: impl Coordination) {

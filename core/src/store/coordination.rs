@@ -32,6 +32,10 @@ pub trait Coordination: Send + Sync + 'static {
     /// Small named documents (routing rules, notification routes, revoked keys, ...).
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Stores `value` under `key` unless something is there already; returns what is
+    /// stored. Of concurrent callers the first wins and all get its value (how replicas
+    /// agree on a generated secret).
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
 
     /// Records a worker's latest report (replacing its previous one).
     async fn put_worker(&self, w: &WorkerInfo) -> StoreResult<()>;

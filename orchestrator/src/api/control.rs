@@ -74,7 +74,8 @@ async fn decide(
         at: time::now(),
         comment: comment_of(&headers, &body)?,
     };
-    let e = state.executions.decide(&id, decision).await?;
+    let mut e = state.executions.decide(&id, decision).await?;
+    super::executions::with_links(&state, &mut e);
     answer(&state, e).await
 }
 

@@ -4,15 +4,18 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use cloudo_core::approval::Verdict;
+use cloudo_core::auth::Permission;
 use cloudo_core::notify::Delivery;
 use cloudo_core::store::{ExecutionQuery, Page};
 use cloudo_core::{ExecId, Execution, Status, time};
 use serde::Deserialize;
 
 use super::AppState;
+use super::auth::Identity;
 use super::error::{ApiError, Path, Query};
 use super::views::{ExecutionView, NotificationView, OutputView, Paged};
 
@@ -101,6 +104,7 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     Query(q): Query<GetQuery>,
+    who: Option<Extension<Identity>>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
     let e = match q.wait {
@@ -110,8 +114,23 @@ pub async fn get_one(
         }
         _ => state.store.get_execution(&id).await?,
     };
-    let e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
+    let mut e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
+    // The signed links decide: only for those who may decide.
+    if who.is_some_and(|Extension(i)| i.role.allows(Permission::Operate)) {
+        with_links(&state, &mut e);
+    }
     answer(&state, e).await
+}
+
+/// Puts the signed approve / reject links on a pending execution's request.
+pub fn with_links(state: &AppState, e: &mut Execution) {
+    if e.status != Status::Pending {
+        return;
+    }
+    if let Some(a) = e.approval.as_mut() {
+        a.approve_url = Some(state.links.url(&e.exec_id, Verdict::Approve, a.expires_at));
+        a.reject_url = Some(state.links.url(&e.exec_id, Verdict::Reject, a.expires_at));
+    }
 }
 
 /// One execution as the API shows it: its log so far while it has no final output, its

@@ -64,7 +64,7 @@ pub async fn one(
 }
 
 /// Minimal HTML escaping for text and attribute values.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

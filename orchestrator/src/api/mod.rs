@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, and the layers every request goes through.
 
 mod alertmanager;
+mod approvals;
 mod audit;
 pub mod auth;
 mod body;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub entra: Option<Arc<entra::EntraValidator>>,
     /// On-call notifications (routing shown and replaced through the API).
     pub notifier: crate::services::notify::Notifier,
+    /// Signs and checks approval links.
+    pub links: crate::services::links::LinkSigner,
 }
 
 impl std::fmt::Debug for AppState {
@@ -158,6 +161,13 @@ fn routes() -> RoleRouter {
         .add(
             "/api/executions/{exec_id}/reject",
             vec![(M::POST, P::Operate, post(control::reject))],
+        )
+        .add(
+            "/api/approvals/{exec_id}/{decision}",
+            vec![
+                (M::GET, P::Public, get(approvals::page)),
+                (M::POST, P::Public, post(approvals::decide)),
+            ],
         )
         .add(
             "/api/executions/{exec_id}/output",

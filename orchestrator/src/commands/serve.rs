@@ -236,6 +236,7 @@ impl Engine {
                 )),
             },
             notifier,
+            links: crate::services::links::LinkSigner::load(&*store, public_url).await?,
         };
         if cfg.dev_no_auth {
             tracing::warn!(

@@ -6,6 +6,7 @@ pub mod access;
 pub mod documents;
 pub mod executions;
 pub mod ingest;
+pub mod links;
 pub mod notify;
 pub mod reaper;
 pub mod view;

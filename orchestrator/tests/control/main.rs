@@ -6,6 +6,7 @@ mod approvals;
 mod cancel;
 #[path = "../common/mod.rs"]
 mod common;
+mod links;
 
 use std::time::Duration;
 
