@@ -46,6 +46,7 @@ async fn outbox(s: impl Outbox) {
     done.attempts = 2;
     done.last_error = Some("HTTP 503".into());
     done.delivered_at = Some(time::now());
+    done.reply = Some("C123 1700000000.000100".into());
     s.update_notification(&done).await.unwrap();
     let mut gave_up = third.clone();
     gave_up.state = Delivery::Failed;

@@ -85,6 +85,10 @@ pub struct SlackTarget {
     /// An incoming-webhook URL instead of the Web API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<SecretRef>,
+    /// Who may approve this team's requests with Slack's buttons: Slack user ids (`U…`,
+    /// `W…`) and user-group ids (`S…`). Empty: anyone in the channel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -348,6 +352,10 @@ pub struct Notification {
     pub created_at: Timestamp,
     #[serde(default, with = "time::serde_rfc3339::option")]
     pub delivered_at: Option<Timestamp>,
+    /// What the service answered that later messages refer to: a Slack message's
+    /// `<channel> <ts>`, so an approval request's buttons can be taken away once decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
 }
 
 impl Notification {
@@ -379,6 +387,7 @@ impl Notification {
             last_error: None,
             created_at: now,
             delivered_at: None,
+            reply: None,
         }
     }
 }

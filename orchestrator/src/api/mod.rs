@@ -19,6 +19,7 @@ mod ratelimit;
 pub mod routes;
 mod runbooks;
 pub mod server;
+mod slack;
 mod trigger;
 pub mod views;
 mod worker;
@@ -161,6 +162,10 @@ fn routes() -> RoleRouter {
         .add(
             "/api/executions/{exec_id}/reject",
             vec![(M::POST, P::Operate, post(control::reject))],
+        )
+        .add(
+            "/api/integrations/slack/actions",
+            vec![(M::POST, P::Public, post(slack::actions))],
         )
         .add(
             "/api/approvals/{exec_id}/{decision}",

@@ -109,12 +109,13 @@ impl Engine {
         let (routes, _) =
             documents::load::<RoutingRules>(cfg.routes.as_deref(), &*store, &catalog).await?;
         let catalog = documents::LiveCatalog::new(catalog);
+        let links = crate::services::links::LinkSigner::load(&*store, public_url).await?;
         let notifier = crate::services::notify::Notifier::new(
             store.clone(),
             cfg.notify.clone(),
             load_notify_routes(cfg, &*store, &catalog.get()).await?,
             catalog.clone(),
-            public_url,
+            (public_url, links.clone()),
         )?;
         executions = executions.with_notifier(notifier.clone());
         let unpaged = notifier.unpaged_oncall_schemas();
@@ -236,7 +237,7 @@ impl Engine {
                 )),
             },
             notifier,
-            links: crate::services::links::LinkSigner::load(&*store, public_url).await?,
+            links,
         };
         if cfg.dev_no_auth {
             tracing::warn!(

@@ -63,9 +63,14 @@ impl ServeConfig {
         let mut out = self.worker.known_secrets();
         out.extend(self.admin_key.iter().map(|k| k.expose().to_string()));
         let n = &self.notify;
-        for s in [&n.opsgenie_key, &n.slack_token, &n.slack_webhook]
-            .into_iter()
-            .flatten()
+        for s in [
+            &n.opsgenie_key,
+            &n.slack_token,
+            &n.slack_webhook,
+            &n.slack_signing_secret,
+        ]
+        .into_iter()
+        .flatten()
         {
             out.push(s.expose().to_string());
         }
@@ -191,6 +196,7 @@ impl ServeConfig {
                 slack_token: env_secret("CLOUDO_SLACK_TOKEN"),
                 slack_channel: args.slack_channel.or(file.slack_channel),
                 slack_webhook: env_secret("CLOUDO_SLACK_WEBHOOK_URL"),
+                slack_signing_secret: env_secret("CLOUDO_SLACK_SIGNING_SECRET"),
                 routes_file: args.notify_routes.or(file.notify_routes),
                 max_attempts: args
                     .notify_max_attempts

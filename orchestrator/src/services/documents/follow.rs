@@ -133,6 +133,7 @@ mod tests {
             slack_token: None,
             slack_channel: None,
             slack_webhook: None,
+            slack_signing_secret: None,
             routes_file: None,
             max_attempts: 1,
             backoff: Duration::from_millis(10),
@@ -142,7 +143,10 @@ mod tests {
             settings,
             NotifyRoutes::default(),
             live.clone(),
-            "http://cloudo.test",
+            (
+                "http://cloudo.test",
+                crate::services::links::LinkSigner::new(b"k", "http://cloudo.test"),
+            ),
         )
         .unwrap();
         let appliers = Appliers {

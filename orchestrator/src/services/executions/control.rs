@@ -167,6 +167,9 @@ impl Executions {
             }
             Err(other) => return Err(other),
         };
+        if let Some(n) = &self.notifier {
+            n.on_decided(&moved).await;
+        }
         if moved.status != Status::Accepted {
             return Ok(moved);
         }

@@ -76,7 +76,8 @@ impl Notifier {
             }
             n.attempts += 1;
             match self.send(&n).await {
-                Ok(()) => {
+                Ok(reply) => {
+                    n.reply = reply;
                     n.state = Delivery::Delivered;
                     n.delivered_at = Some(time::now());
                     tracing::info!(exec_id = %n.exec_id, channel = %n.channel, action = %n.action,
@@ -136,7 +137,9 @@ impl Notifier {
         }
     }
 
-    async fn send(&self, n: &Notification) -> Result<(), SendError> {
+    /// Sends `n`; what the service answered that later messages need (a Slack message's
+    /// channel and `ts`).
+    async fn send(&self, n: &Notification) -> Result<Option<String>, SendError> {
         let s = &self.0.settings;
         let team = self.routes().team(&n.team);
         let body: serde_json::Value = serde_json::from_str(&n.body)
@@ -166,7 +169,7 @@ impl Notifier {
                     .header("Authorization", format!("GenieKey {key}"))
                     .json(&body);
                 let rsp = req.send().await.map_err(transport)?;
-                check(rsp).await.map(|_| ())
+                check(rsp).await.map(|_| None)
             }
             "slack" => {
                 let sl = team.slack.unwrap_or_default();
@@ -176,6 +179,8 @@ impl Notifier {
                         None,
                         &format!("the Slack webhook{who}"),
                     )?),
+                    // An incoming webhook posts only: updating a message needs the Web API.
+                    None if n.action == "update" => None,
                     None if sl.token.is_none() && s.slack_token.is_none() => {
                         s.slack_webhook.as_ref().map(|w| w.expose().to_string())
                     }
@@ -225,7 +230,11 @@ impl Notifier {
                             Err(SendError::Fatal(format!("Slack: {err}")))
                         }
                     }
-                    _ => Ok(()),
+                    Ok(v) => Ok(v["channel"]
+                        .as_str()
+                        .zip(v["ts"].as_str())
+                        .map(|(c, ts)| format!("{c} {ts}"))),
+                    Err(_) => Ok(None),
                 }
             }
             other => Err(SendError::Fatal(format!("unknown channel {other:?}"))),

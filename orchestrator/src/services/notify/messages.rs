@@ -11,7 +11,7 @@ const MESSAGE_MAX: usize = 130;
 const TAIL_LINES: usize = 20;
 const TAIL_CHARS: usize = 2000;
 
-fn env<'a>(e: &'a Execution, k: &str) -> &'a str {
+pub(super) fn env<'a>(e: &'a Execution, k: &str) -> &'a str {
     e.env.get(k).map(String::as_str).unwrap_or("")
 }
 
@@ -37,7 +37,7 @@ pub fn alias_of(e: &Execution) -> String {
 }
 
 /// At most `n` characters, with an ellipsis when cut.
-fn cut(s: &str, n: usize) -> String {
+pub(super) fn cut(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {

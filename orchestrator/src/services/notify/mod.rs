@@ -3,6 +3,7 @@
 //! backoff and jitter, `Retry-After`, a limit, then `failed`). Delivery never blocks or
 //! fails an execution.
 
+mod approvals;
 mod deliver;
 mod messages;
 
@@ -16,6 +17,7 @@ use crate::services::documents::LiveCatalog;
 use cloudo_worker::secrets::Secret;
 use tokio::sync::Notify;
 
+pub use approvals::{APPROVE_ACTION, REJECT_ACTION, decided_message};
 pub use messages::alias_of;
 
 /// Global channels and delivery settings (the default team's credentials).
@@ -28,6 +30,8 @@ pub struct NotifySettings {
     pub slack_token: Option<Secret>,
     pub slack_channel: Option<String>,
     pub slack_webhook: Option<Secret>,
+    /// Verifies Slack's interactive requests (the approval buttons).
+    pub slack_signing_secret: Option<Secret>,
     pub routes_file: Option<std::path::PathBuf>,
     /// Attempts before a notification is recorded as failed.
     pub max_attempts: u32,
@@ -53,6 +57,8 @@ struct Inner {
     public_url: String,
     http: reqwest::Client,
     wake: Notify,
+    /// Signs the approval links that requests carry.
+    links: crate::services::links::LinkSigner,
 }
 
 /// Plans notifications and delivers them.
@@ -71,7 +77,7 @@ impl Notifier {
         settings: NotifySettings,
         routes: NotifyRoutes,
         catalog: LiveCatalog,
-        public_url: &str,
+        (public_url, links): (&str, crate::services::links::LinkSigner),
     ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -86,6 +92,7 @@ impl Notifier {
             public_url: public_url.to_string(),
             http,
             wake: Notify::new(),
+            links,
         })))
     }
 
@@ -262,6 +269,9 @@ impl Notifier {
 
     /// An execution recorded for a `Resolved` alert closes its open Opsgenie alert.
     pub async fn on_created(&self, e: &Execution) {
+        if e.status == Status::Pending {
+            return self.on_requested(e).await;
+        }
         if !is_alert(e) || e.env.get("MONITOR_CONDITION").map(String::as_str) != Some("Resolved") {
             return;
         }
