@@ -110,6 +110,9 @@ pub struct ApiKey {
     /// The pool a `worker` key may report for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
+    /// The schemas it may run, approve and read (empty: every one).
+    #[serde(default, skip_serializing_if = "crate::scope::Scope::is_all")]
+    pub scope: crate::scope::Scope,
     #[serde(skip_serializing)]
     pub hash: String,
     #[serde(with = "time::serde_rfc3339")]
@@ -133,11 +136,18 @@ impl ApiKey {
             name,
             role,
             pool,
+            scope: crate::scope::Scope::default(),
             hash: hash_key(key),
             created_at: time::now(),
             expires_at,
             last_used_at: None,
         }
+    }
+
+    /// The same key, limited to `scope`.
+    pub fn with_scope(mut self, scope: crate::scope::Scope) -> Self {
+        self.scope = scope;
+        self
     }
 
     pub fn expired(&self, now: Timestamp) -> bool {

@@ -22,6 +22,7 @@ pub mod notify;
 pub mod queue;
 pub mod routing;
 pub mod schema;
+pub mod scope;
 pub mod store;
 pub mod text;
 pub mod time;

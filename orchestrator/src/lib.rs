@@ -49,7 +49,7 @@ pub fn cloudo_main() -> ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(keys::run(args))),
+            .and_then(|rt| rt.block_on(keys::run(*args))),
     };
     report(result, "cloudo")
 }

@@ -12,14 +12,18 @@ use cloudo_core::time::{self, Timestamp};
 impl AccessStore for SqliteStore {
     async fn put_key(&self, key: &ApiKey, replace: bool) -> StoreResult<()> {
         let k = key.clone();
+        let scope = (!k.scope.is_all())
+            .then(|| serde_json::to_string(&k.scope))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.db
             .write(move |tx| {
                 let verb = if replace { "INSERT OR REPLACE" } else { "INSERT OR IGNORE" };
                 let n = tx
                     .execute(
                         &format!(
-                            "{verb} INTO api_keys (name, role, hash, created_at, expires_at, last_used_at, pool)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                            "{verb} INTO api_keys (name, role, hash, created_at, expires_at, last_used_at, pool, scope)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                         ),
                         params![
                             k.name,
@@ -28,7 +32,8 @@ impl AccessStore for SqliteStore {
                             time::rfc3339(k.created_at),
                             ts(k.expires_at),
                             ts(k.last_used_at),
-                            k.pool
+                            k.pool,
+                            scope,
                         ],
                     )
                     .map_err(db_err)?;
@@ -45,7 +50,7 @@ impl AccessStore for SqliteStore {
             .read(|c| {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT name, role, hash, created_at, expires_at, last_used_at, pool FROM api_keys ORDER BY name",
+                        "SELECT name, role, hash, created_at, expires_at, last_used_at, pool, scope FROM api_keys ORDER BY name",
                     )
                     .map_err(db_err)?;
                 let mut rows = stmt.query([]).map_err(db_err)?;
@@ -64,7 +69,7 @@ impl AccessStore for SqliteStore {
             .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT name, role, hash, created_at, expires_at, last_used_at, pool FROM api_keys WHERE hash = ?1",
+                        "SELECT name, role, hash, created_at, expires_at, last_used_at, pool, scope FROM api_keys WHERE hash = ?1",
                     )
                     .map_err(db_err)?;
                 let mut rows = stmt.query([hash]).map_err(db_err)?;
@@ -182,5 +187,9 @@ fn row_to_key(r: &Row<'_>) -> StoreResult<ApiKey> {
         expires_at: parse_time(r.get(4).map_err(db_err)?)?,
         last_used_at: parse_time(r.get(5).map_err(db_err)?)?,
         pool: r.get(6).map_err(db_err)?,
+        scope: match r.get::<_, Option<String>>(7).map_err(db_err)? {
+            None => Default::default(),
+            Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        },
     })
 }

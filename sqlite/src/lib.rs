@@ -220,6 +220,9 @@ CREATE TABLE log_ends (
     r#"
 ALTER TABLE executions ADD COLUMN approval TEXT;
 "#,
+    r#"
+ALTER TABLE api_keys ADD COLUMN scope TEXT;
+"#,
 ];
 
 impl Db {

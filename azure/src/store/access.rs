@@ -9,6 +9,9 @@ pub(super) fn key_entity(k: &ApiKey) -> Entity {
     e.insert("name".into(), json!(k.name));
     e.insert("role".into(), json!(k.role.as_str()));
     e.insert("pool".into(), json!(k.pool));
+    if !k.scope.is_all() {
+        e.insert("scope".into(), json!(k.scope.selectors().join("\n")));
+    }
     e.insert("hash".into(), json!(k.hash));
     e.insert("created_at".into(), json!(time::rfc3339(k.created_at)));
     e.insert("expires_at".into(), json!(k.expires_at.map(time::rfc3339)));
@@ -30,6 +33,13 @@ pub(super) fn key_of(e: &Entity) -> StoreResult<ApiKey> {
         name: s("name")?,
         role: s("role")?.parse::<Role>().map_err(corrupt)?,
         pool: str_prop(e, "pool").map(str::to_string),
+        scope: match str_prop(e, "scope") {
+            None => Default::default(),
+            Some(list) => {
+                cloudo_core::scope::Scope::parse(list.lines().map(str::to_string).collect())
+                    .map_err(corrupt)?
+            }
+        },
         hash: s("hash")?,
         created_at: t("created_at").ok_or_else(|| corrupt("key without created_at"))?,
         expires_at: t("expires_at"),

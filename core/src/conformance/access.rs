@@ -19,6 +19,7 @@ async fn keys_and_audit(s: impl AccessStore) {
         name: "ci".into(),
         role: Role::Operator,
         pool: None,
+        scope: crate::scope::Scope::parse(vec!["tag:payments".into(), "id:x".into()]).unwrap(),
         hash: hash_key("secret-1"),
         created_at: time::now(),
         expires_at: None,

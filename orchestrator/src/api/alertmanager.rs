@@ -23,9 +23,11 @@ pub async fn webhook(
     State(state): State<AppState>,
     Query(q): Query<TriggerQuery>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    who: Option<axum::Extension<super::auth::Identity>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let who = who.map(|axum::Extension(w)| w);
     let (raw, value) = required_json(&headers, &body?, "an Alertmanager webhook (v4) payload")?;
     let count = value["alerts"].as_array().map_or(0, Vec::len);
     if count > state.max_alerts {
@@ -41,6 +43,9 @@ pub async fn webhook(
     }
     let alerts = alertmanager::parse(&value).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let schema = named_schema(&state, q.id())?;
+    if let Some(s) = &schema {
+        super::scope::check_schema(who.as_ref(), s, "run")?;
+    }
     // The ingest rate counts alerts: this request passed with one token, the rest are owed.
     state
         .ingest_limit
@@ -48,6 +53,7 @@ pub async fn webhook(
     let req = Request {
         initiator: "alert".into(),
         requested_by: "alert".into(),
+        scope: who.map(|w| w.scope).unwrap_or_default(),
         body: Some(raw),
         ..Request::default()
     };

@@ -67,8 +67,11 @@ async fn decide(
     verdict: Verdict,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
+    let who = who.as_ref().map(|Extension(i)| i);
+    let current = super::executions::execution(&state, &id).await?;
+    super::scope::check_execution(&state, who, &current, verdict.as_str())?;
     let decision = Decision {
-        by: decider(who.as_ref().map(|Extension(i)| i)),
+        by: decider(who),
         via: "api".into(),
         decision: verdict,
         at: time::now(),
@@ -122,7 +125,9 @@ pub async fn cancel(
     who: Option<Extension<Identity>>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
-    let by = decider(who.as_ref().map(|Extension(i)| i));
-    let e = state.executions.cancel(&id, &by).await?;
+    let who = who.as_ref().map(|Extension(i)| i);
+    let current = super::executions::execution(&state, &id).await?;
+    super::scope::check_execution(&state, who, &current, "cancel")?;
+    let e = state.executions.cancel(&id, &decider(who)).await?;
     answer(&state, e).await
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::Identity;
 use super::error::{ApiError, Path, Query};
+use super::scope::{check_execution, may_see};
 use super::views::{ExecutionView, NotificationView, OutputView, Paged};
 
 /// The longest `?wait=` honoured.
@@ -57,9 +58,26 @@ impl ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
+    who: Option<Extension<Identity>>,
 ) -> Result<Response, ApiError> {
-    let page = state.store.list_executions(&q.to_store_query(50)?).await?;
+    let page = visible_page(&state, who.as_ref().map(|Extension(i)| i), &q, 50).await?;
     Ok(page_json(&state, &page))
+}
+
+/// A page of executions, without those outside the caller's scope (a page may then hold
+/// fewer than `limit`; `next` goes on from where the store stopped).
+pub async fn visible_page(
+    state: &AppState,
+    who: Option<&Identity>,
+    q: &ListQuery,
+    default_limit: usize,
+) -> Result<Page<Execution>, ApiError> {
+    let mut page = state
+        .store
+        .list_executions(&q.to_store_query(default_limit)?)
+        .await?;
+    page.items.retain(|e| may_see(state, who, e));
+    Ok(page)
 }
 
 /// `{"items": [...], "next": ...}` for a page of executions.
@@ -107,6 +125,9 @@ pub async fn get_one(
     who: Option<Extension<Identity>>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
+    let who = who.as_ref().map(|Extension(i)| i);
+    // Checked before waiting, so a key out of scope learns nothing by timing.
+    check_execution(&state, who, &execution(&state, &id).await?, "read")?;
     let e = match q.wait {
         Some(w) if w > 0 => {
             let wait = Duration::from_secs(w.min(MAX_WAIT_SECS));
@@ -116,7 +137,7 @@ pub async fn get_one(
     };
     let mut e = e.ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
     // The signed links decide: only for those who may decide.
-    if who.is_some_and(|Extension(i)| i.role.allows(Permission::Operate)) {
+    if who.is_some_and(|i| i.role.allows(Permission::Operate)) {
         with_links(&state, &mut e);
     }
     answer(&state, e).await
@@ -175,6 +196,7 @@ pub async fn output(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     Query(q): Query<OutputQuery>,
+    who: Option<Extension<Identity>>,
 ) -> Result<Json<OutputView>, ApiError> {
     let id = parse_id(&raw)?;
     let limit = q.limit.unwrap_or(64 * 1024);
@@ -183,6 +205,7 @@ pub async fn output(
     }
     // The status first: an execution that ended before its log was read has all of it.
     let e = execution(&state, &id).await?;
+    check_execution(&state, who.as_ref().map(|Extension(i)| i), &e, "read")?;
     let r = state
         .executions
         .read_log(&id, q.offset.unwrap_or(0), limit)

@@ -8,6 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloudo_core::auth::{ApiKey, Role, generate_key, valid_name};
+use cloudo_core::scope::Scope;
 use cloudo_core::store::AuditQuery;
 use cloudo_core::{StoreError, time};
 use serde::Deserialize;
@@ -24,6 +25,9 @@ struct NewKey {
     expires_at: Option<String>,
     /// Required for, and only for, `worker` keys.
     pool: Option<String>,
+    /// The schemas the key may run, approve and read: `id:`, `partition:`, `tag:`.
+    #[serde(default)]
+    scope: Vec<String>,
 }
 
 pub async fn create(
@@ -32,7 +36,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let new: NewKey = serde_json::from_slice(&body?).map_err(|e| {
         ApiError::bad_request(format!(
-            "expected {{\"name\", \"role\", \"expires_at\"?}}: {e}"
+            "expected {{\"name\", \"role\", \"expires_at\"?, \"pool\"?, \"scope\"?}}: {e}"
         ))
     })?;
     if !valid_name(&new.name) {
@@ -42,6 +46,7 @@ pub async fn create(
     }
     let role: Role = new.role.parse().map_err(ApiError::bad_request)?;
     let pool = check_pool(role, new.pool).map_err(ApiError::bad_request)?;
+    let scope = Scope::parse(new.scope).map_err(ApiError::bad_request)?;
     let expires_at = match new.expires_at {
         None => None,
         Some(t) => Some(
@@ -53,7 +58,7 @@ pub async fn create(
         ),
     };
     let key = generate_key().map_err(ApiError::internal)?;
-    let record = ApiKey::for_secret(&key, new.name, role, pool, expires_at);
+    let record = ApiKey::for_secret(&key, new.name, role, pool, expires_at).with_scope(scope);
     match state.access.create(&record).await {
         Ok(()) => {}
         Err(StoreError::Conflict(m)) => {

@@ -3,15 +3,16 @@
 
 use std::fmt::Write;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
 use cloudo_core::{Execution, time};
 
 use super::AppState;
+use super::auth::Identity;
 use super::error::{ApiError, Path, Query};
-use super::executions::{ListQuery, page_json, parse_id};
+use super::executions::{ListQuery, page_json, parse_id, visible_page};
 use super::views::ExecutionView;
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -25,8 +26,9 @@ pub async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
+    who: Option<Extension<Identity>>,
 ) -> Result<Response, ApiError> {
-    let page = state.store.list_executions(&q.to_store_query(100)?).await?;
+    let page = visible_page(&state, who.as_ref().map(|Extension(i)| i), &q, 100).await?;
     if wants_json(&headers) {
         return Ok(page_json(&state, &page));
     }
@@ -52,9 +54,11 @@ pub async fn page(
 pub async fn one(
     State(state): State<AppState>,
     Path((_partition, raw)): Path<(String, String)>,
+    who: Option<Extension<Identity>>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
     let e = super::executions::execution(&state, &id).await?;
+    super::scope::check_execution(&state, who.as_ref().map(|Extension(i)| i), &e, "read")?;
     Ok(Json(ExecutionView {
         execution: &e,
         url: state.execution_url(&e.exec_id),

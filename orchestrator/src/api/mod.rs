@@ -18,6 +18,7 @@ mod notify;
 mod ratelimit;
 pub mod routes;
 mod runbooks;
+mod scope;
 pub mod server;
 mod slack;
 mod trigger;

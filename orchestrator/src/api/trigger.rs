@@ -112,6 +112,9 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let body = optional_json(&headers, &body)?;
     let schema = named_schema(&state, q.id)?;
+    if let Some(s) = &schema {
+        super::scope::check_schema(who.as_ref(), s, "run")?;
+    }
     let alert = match &body {
         Some((_, v)) if schema.is_none() || azure::looks_like_alert(v) => {
             Some(azure::parse(v).map_err(|e| ApiError::bad_request(e.to_string()))?)
@@ -123,6 +126,7 @@ async fn handle(
         team,
         body: body.map(|(raw, _)| raw),
         idempotency_key: idempotency_key(&headers)?,
+        scope: who.as_ref().map(|w| w.scope.clone()).unwrap_or_default(),
         requested_by: if alert.is_some() {
             "alert".to_string()
         } else {

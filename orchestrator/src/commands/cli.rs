@@ -27,7 +27,7 @@ pub enum Command {
     /// report to the orchestrator over HTTP with a worker key (CLOUDO_WORKER_KEY).
     Worker(Box<WorkerArgs>),
     /// Manage API keys in the data dir's database (works with the server running or not).
-    Keys(KeysArgs),
+    Keys(Box<KeysArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +85,10 @@ pub enum KeysCommand {
         /// The pool of a worker key.
         #[arg(long)]
         pool: Option<String>,
+        /// Limit the key to schemas: id:<schema id>, partition:<partition key> or
+        /// tag:<tag>; repeat or comma-separate [default: every schema].
+        #[arg(long, value_delimiter = ',', value_name = "SELECTOR")]
+        scope: Vec<String>,
     },
     /// List keys (names, roles, expiry, last use; never the keys).
     List,

@@ -32,12 +32,14 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             role,
             expires_at,
             pool,
+            scope,
         } => {
             if !valid_name(&name) {
                 bail!("name: 1-64 letters, digits, '-', '_' or '.'");
             }
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
             let pool = crate::api::check_pool(role, pool).map_err(anyhow::Error::msg)?;
+            let scope = cloudo_core::scope::Scope::parse(scope).map_err(anyhow::Error::msg)?;
             let expires_at = match expires_at {
                 None => None,
                 Some(t) => {
@@ -45,7 +47,8 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                 }
             };
             let key = generate_key().map_err(anyhow::Error::msg)?;
-            let record = ApiKey::for_secret(&key, name.clone(), role, pool, expires_at);
+            let record =
+                ApiKey::for_secret(&key, name.clone(), role, pool, expires_at).with_scope(scope);
             store.put_key(&record, false).await?;
             eprintln!("created key {name:?} with role {role}; it is shown only now:");
             println!("{key}");
@@ -53,7 +56,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
         KeysCommand::List => {
             for k in store.list_keys().await? {
                 println!(
-                    "{}\t{}\texpires={}\tlast_used={}",
+                    "{}\t{}\texpires={}\tlast_used={}\tscope={}",
                     k.name,
                     k.role,
                     k.expires_at
@@ -62,6 +65,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                     k.last_used_at
                         .map(time::rfc3339)
                         .unwrap_or_else(|| "never".into()),
+                    k.scope,
                 );
             }
         }

@@ -34,6 +34,8 @@ pub struct Request {
     pub idempotency_key: Option<String>,
     /// Who asked, for an approval request: the key's name, or `alert` when an alert did.
     pub requested_by: String,
+    /// The schemas the asking key may run; others an alert chooses are `skipped`.
+    pub scope: cloudo_core::scope::Scope,
 }
 
 /// The executions one trigger caused (or had caused, for a duplicate).
@@ -299,7 +301,14 @@ impl Ingest {
         let (chosen, how) = self.choose(alert, explicit);
         let mut executions = Vec::new();
         for schema in &chosen {
-            let declined = declines(schema, alert);
+            let declined = declines(schema, alert).or_else(|| {
+                (!req.scope.allows_schema(schema)).then(|| {
+                    format!(
+                        "outside the scope of the key that delivered the alert ({})",
+                        req.scope
+                    )
+                })
+            });
             let status = if declined.is_some() {
                 Status::Skipped
             } else {

@@ -160,6 +160,17 @@ async fn approvals_need_other_people_enough_of_them_in_time() {
     assert_eq!(r["status"], "accepted", "{r}");
     assert_eq!(s.wait(&id).await["output"], "said two to nobody\n");
 
+    // A cancelled request never runs and takes no more decisions.
+    let id = trigger_as(alice, &s, "gated").await["exec_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, r) = as_(bob, &s, &format!("/api/executions/{id}/cancel"), None).await;
+    assert_eq!((code, r["status"].as_str()), (200, Some("stopped")), "{r}");
+    assert_eq!(r["error"], "cancelled by bob");
+    let (code, _) = as_(carol, &s, &format!("/api/executions/{id}/approve"), None).await;
+    assert_eq!(code, 409);
+
     // Self-approval where the schema allows it.
     let id = trigger_as(alice, &s, "mine").await["exec_id"]
         .as_str()

@@ -7,6 +7,7 @@ mod cancel;
 #[path = "../common/mod.rs"]
 mod common;
 mod links;
+mod scopes;
 mod slack;
 
 use std::time::Duration;

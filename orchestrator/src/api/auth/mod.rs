@@ -38,6 +38,8 @@ pub struct Identity {
     pub role: Role,
     /// The pool of a `worker` key.
     pub pool: Option<String>,
+    /// The schemas it may run, approve and read.
+    pub scope: cloudo_core::scope::Scope,
 }
 
 /// The permission table, filled by [`RoleRouter::add`].
@@ -197,6 +199,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                 name: "anonymous".into(),
                 role: Role::Admin,
                 pool: None,
+                scope: Default::default(),
             }),
             None,
         )
@@ -208,6 +211,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                     name: format!("entra:{app}"),
                     role: Role::Ingest,
                     pool: None,
+                    scope: Default::default(),
                 }),
                 None,
             ),
@@ -238,6 +242,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                         name: key.name.clone(),
                         role: key.role,
                         pool: key.pool.clone(),
+                        scope: key.scope.clone(),
                     }),
                     Some(
                         ApiError::new(
@@ -265,6 +270,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                             name: key.name,
                             role: key.role,
                             pool: key.pool,
+                            scope: key.scope,
                         }),
                         None,
                     )
