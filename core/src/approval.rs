@@ -140,6 +140,17 @@ impl Approval {
             .find(|d| d.decision == Verdict::Reject)
     }
 
+    /// Where the request stands, for listings: `pending` while undecided, then
+    /// `approved`, `rejected` or `expired`.
+    pub fn state(&self) -> &'static str {
+        match self.rejected() {
+            Some(d) if d.via == "expiry" => "expired",
+            Some(_) => "rejected",
+            None if self.granted() => "approved",
+            None => "pending",
+        }
+    }
+
     /// Records `d` if its author may decide now.
     pub fn record(&mut self, d: Decision) -> Result<(), Refused> {
         if d.via != "expiry" && d.at > self.expires_at {

@@ -27,6 +27,8 @@ const MAX_WAIT_SECS: u64 = 60;
 pub struct ListQuery {
     pub status: Option<String>,
     pub schema_id: Option<String>,
+    /// Requests for approval in this state: `pending`, `approved`, `rejected`, `expired`.
+    pub approval: Option<String>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }
@@ -72,11 +74,28 @@ pub async fn visible_page(
     q: &ListQuery,
     default_limit: usize,
 ) -> Result<Page<Execution>, ApiError> {
+    let approval = match q.approval.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a @ ("pending" | "approved" | "rejected" | "expired")) => Some(a),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown approval state {other:?}; one of: pending, approved, rejected, expired"
+            )));
+        }
+    };
     let mut page = state
         .store
         .list_executions(&q.to_store_query(default_limit)?)
         .await?;
-    page.items.retain(|e| may_see(state, who, e));
+    page.items.retain(|e| {
+        may_see(state, who, e)
+            && approval.is_none_or(|want| {
+                // A request cancelled before anyone decided is no longer pending.
+                e.approval.as_ref().is_some_and(|a| {
+                    a.state() == want && (want != "pending" || e.status == Status::Pending)
+                })
+            })
+    });
     Ok(page)
 }
 

@@ -234,6 +234,20 @@ async fn approvals_need_other_people_enough_of_them_in_time() {
     let (_, list) = s.get("/api/executions?status=pending").await;
     assert_eq!(list["items"][0]["exec_id"], pending.as_str(), "{list}");
     assert_eq!(list["items"][0]["approval"]["required"], 2, "{list}");
+    let count = |list: &Value| list["items"].as_array().unwrap().len();
+    for (state, n) in [
+        ("pending", 1),
+        ("approved", 4),
+        ("rejected", 1),
+        ("expired", 1),
+    ] {
+        let (_, list) = s
+            .get(&format!("/api/executions?approval={state}&limit=100"))
+            .await;
+        assert_eq!(count(&list), n, "{state}: {list}");
+    }
+    let (code, _) = s.get("/api/executions?approval=maybe").await;
+    assert_eq!(code, 400);
     let (code, r) = as_(
         bob,
         &s,
