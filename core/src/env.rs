@@ -70,6 +70,10 @@ pub fn runbook_env(job: &Job, payload: Option<&str>) -> BTreeMap<String, String>
         ("CLOUDO_ONCALL", job.oncall.to_string()),
         ("CLOUDO_REQUESTED_AT", time::rfc3339(job.requested_at)),
         (
+            "CLOUDO_DRY_RUN",
+            if job.dry_run { "1" } else { "0" }.to_string(),
+        ),
+        (
             "CLOUDO_PAYLOAD",
             payload
                 .filter(|p| p.len() <= MAX_ENV_PAYLOAD_BYTES)
@@ -116,6 +120,7 @@ mod tests {
                 .collect(),
             payload: None,
             payload_bytes: 0,
+            dry_run: false,
         }
     }
 
@@ -137,6 +142,7 @@ mod tests {
         assert_eq!(env["RESOURCE_NAME"], "vm1");
         assert_eq!(env["AKS_POD"], "");
         assert_eq!(env["CLOUDO_ONCALL"], "true");
+        assert_eq!(env["CLOUDO_DRY_RUN"], "0");
         assert!(!env.contains_key("HOME"), "the sandbox sets HOME");
     }
 

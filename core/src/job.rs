@@ -45,6 +45,9 @@ pub struct Job {
     /// Size of a payload left in the store (0: none, or it is inline).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub payload_bytes: u64,
+    /// Run as a simulation (`CLOUDO_DRY_RUN=1`).
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Largest payload carried in a job message (an Azure queue message holds 64 KiB, base64).
@@ -78,6 +81,7 @@ impl Job {
             env,
             payload,
             payload_bytes,
+            dry_run: e.dry_run,
         }
     }
 }

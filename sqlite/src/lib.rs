@@ -14,6 +14,7 @@ mod logs;
 mod outbox;
 mod queue;
 mod rows;
+mod state;
 mod store;
 
 use std::path::Path;
@@ -222,6 +223,14 @@ ALTER TABLE executions ADD COLUMN approval TEXT;
 "#,
     r#"
 ALTER TABLE api_keys ADD COLUMN scope TEXT;
+"#,
+    r#"
+ALTER TABLE executions ADD COLUMN extra TEXT;
+CREATE TABLE state (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
 "#,
 ];
 

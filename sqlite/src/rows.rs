@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use crate::store::{db_err, parse_time, ts};
 use cloudo_core::execution::{ExecId, Execution, Status, Transition};
+use cloudo_core::policy::RunLimits;
 use cloudo_core::store::{Created, DedupKey, NewExecution, StoreError, StoreResult};
 use cloudo_core::time;
 
@@ -12,14 +13,14 @@ pub(crate) const COLUMNS: &str = "exec_id, partition_key, schema_id, name, statu
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, output, output_truncated, worker_id, heartbeat_at, request_body, seq, \
     runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost, body_of, \
-    approval";
+    approval, extra";
 
 /// Listings leave the two big columns out.
 pub(crate) const LIST_COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
     run_args, worker, oncall, team, timeout_secs, requested_at, started_at, finished_at, \
     exit_code, signal, error, NULL, output_truncated, worker_id, heartbeat_at, NULL, seq, \
     runbook_ref, runbook_commit, runtime, sandbox, oom, secrets, env, retry_on_lost, body_of, \
-    approval";
+    approval, extra";
 
 pub(crate) fn parse_status(s: &str) -> Result<Status, StoreError> {
     s.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))
@@ -80,8 +81,16 @@ pub(crate) fn row_to_execution(r: &Row<'_>) -> Result<(Execution, i64), StoreErr
                 Some(serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))?)
             }
         },
+        dry_run: false,
+        limits: RunLimits::default(),
         transitions: Vec::new(),
     };
+    let mut e = e;
+    if let Some(j) = get_os(34)? {
+        let extra: Extra =
+            serde_json::from_str(&j).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        extra.apply(&mut e);
+    }
     Ok((e, r.get(23).map_err(db_err)?))
 }
 
@@ -130,6 +139,36 @@ pub(crate) fn append_transition(
     Ok(())
 }
 
+/// The `extra` column: the fields executions gained after the table's columns were set
+/// (JSON; NULL when all are at their defaults).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Extra {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dry_run: bool,
+    #[serde(default, skip_serializing_if = "RunLimits::is_empty")]
+    limits: RunLimits,
+}
+
+impl Extra {
+    fn of(e: &Execution) -> StoreResult<Option<String>> {
+        let x = Extra {
+            dry_run: e.dry_run,
+            limits: e.limits.clone(),
+        };
+        if !x.dry_run && x.limits.is_empty() {
+            return Ok(None);
+        }
+        serde_json::to_string(&x)
+            .map(Some)
+            .map_err(|err| StoreError::Corrupt(err.to_string()))
+    }
+
+    fn apply(self, e: &mut Execution) {
+        e.dry_run = self.dry_run;
+        e.limits = self.limits;
+    }
+}
+
 /// The `approval` column: the request as JSON, or NULL.
 pub(crate) fn approval_column(e: &Execution) -> StoreResult<Option<String>> {
     e.approval
@@ -155,14 +194,15 @@ pub(crate) fn insert_execution(
         .transpose()
         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
     let approval = approval_column(e)?;
+    let extra = Extra::of(e)?;
     let inserted = tx
         .prepare_cached(
             "INSERT INTO executions (exec_id, partition_key, schema_id, name, status,
                initiator, runbook, run_args, worker, oncall, team, timeout_secs,
                requested_at, finished_at, error, request_body, runbook_ref, runtime, secrets,
-               env, retry_on_lost, body_of, approval)
+               env, retry_on_lost, body_of, approval, extra)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-               ?20, ?21, ?22, ?23)
+               ?20, ?21, ?22, ?23, ?24)
              ON CONFLICT (exec_id) DO NOTHING",
         )
         .and_then(|mut s| {
@@ -190,6 +230,7 @@ pub(crate) fn insert_execution(
                 e.retry_on_lost,
                 e.body_of.as_ref().map(ExecId::as_str),
                 approval,
+                extra,
             ])
         })
         .map_err(db_err)?;

@@ -29,8 +29,8 @@ use cloudo_core::notify::{Delivery, Notification};
 use cloudo_core::schema::Schema;
 use cloudo_core::store::{
     AccessStore, ApprovalStore, AuditQuery, CatalogStore, Coordination, Created, DedupKey,
-    ExecutionQuery, ExecutionStore, LogRead, LogStore, NewExecution, Outbox, Page, StoreError,
-    StoreResult, WorkerInfo, record_decision,
+    ExecutionQuery, ExecutionStore, LogRead, LogStore, NewExecution, Outbox, Page, StateStore,
+    StoreError, StoreResult, Versioned, WorkerInfo, record_decision,
 };
 use cloudo_core::time::{self, Timestamp};
 use serde_json::{Value, json};
@@ -140,6 +140,7 @@ mod executions;
 mod logs;
 mod outbox;
 mod records;
+mod state;
 mod text;
 
 use records::*;

@@ -22,7 +22,10 @@ pub async fn run_all<S: ExecutionStore, F: Fn() -> Fut, Fut: std::future::Future
 }
 
 async fn round_trip(s: impl ExecutionStore) {
-    let e = new_execution("a", Status::Accepted);
+    let mut e = new_execution("a", Status::Accepted);
+    e.dry_run = true;
+    e.limits.max_concurrency = Some(2);
+    e.limits.concurrency_key = Some("AKS_NAMESPACE".into());
     s.create_execution(&e, None).await.unwrap();
     assert!(matches!(
         s.create_execution(&e, None).await,
@@ -34,6 +37,19 @@ async fn round_trip(s: impl ExecutionStore) {
     let mut expected = e.clone();
     expected.transitions = got.transitions.clone();
     assert_eq!(got, expected);
+    let listed = s
+        .list_executions(&crate::store::ExecutionQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .items
+            .iter()
+            .any(|x| x.exec_id == e.exec_id && x.dry_run)
+    );
     assert!(
         s.get_execution(&ExecId::generate())
             .await

@@ -14,6 +14,7 @@ pub mod executions;
 pub mod logs;
 pub mod outbox;
 pub mod queue;
+pub mod state;
 
 use crate::execution::{Execution, Status};
 use crate::schema::Catalog;
@@ -45,4 +46,5 @@ pub async fn run_all<S: Store, F: Fn() -> Fut, Fut: std::future::Future<Output =
     coordination::run_all(&make).await;
     logs::run_all(&make).await;
     approvals::run_all(&make).await;
+    state::run_all(&make).await;
 }

@@ -27,6 +27,7 @@ fn job(name: &str) -> Job {
         env: BTreeMap::new(),
         payload: None,
         payload_bytes: 0,
+        dry_run: false,
     }
 }
 

@@ -3,7 +3,7 @@
 //! ```text
 //!  (created) ─▶ pending ─▶ accepted ─▶ running ─▶ succeeded | failed | timeout | error | stopped | lost
 //!      │           └─▶ rejected | stopped | error    │
-//!      ├─▶ accepted                                 ├─▶ (accepted ─▶ error | stopped | lost)
+//!      ├─▶ accepted                                 ├─▶ (accepted ─▶ error | stopped | lost | skipped)
 //!      │                                            └─▶ accepted (requeued after a lost worker: retry_on_lost)
 //!      └─▶ skipped | routed | error   (terminal at birth)
 //! ```
@@ -167,7 +167,8 @@ pub fn check_transition(from: Status, to: Status) -> Result<(), IllegalTransitio
     use Status::*;
     let ok = match from {
         Pending => matches!(to, Accepted | Rejected | Stopped | Error),
-        Accepted => matches!(to, Running | Error | Stopped | Lost),
+        // Accepted -> Skipped: refused by a limit when it was to be queued.
+        Accepted => matches!(to, Running | Error | Stopped | Lost | Skipped),
         // Running -> Accepted: requeued by the reaper after its worker was lost.
         Running => matches!(
             to,
@@ -270,6 +271,12 @@ pub struct Execution {
     /// with every decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::approval::Approval>,
+    /// A simulation: the runbook runs with `CLOUDO_DRY_RUN=1` and nobody is paged.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Its schema's concurrency and rate limits, as they were when it was recorded.
+    #[serde(default, skip_serializing_if = "crate::policy::RunLimits::is_empty")]
+    pub limits: crate::policy::RunLimits,
     /// Filled by `Store::get_execution`; empty in listings.
     #[serde(default)]
     pub transitions: Vec<Transition>,
@@ -323,6 +330,8 @@ impl Execution {
             env: Default::default(),
             retry_on_lost: schema.retry_on_lost,
             approval: None,
+            dry_run: schema.policy.dry_run,
+            limits: schema.policy.limits.clone(),
             transitions: Vec::new(),
         }
     }

@@ -108,6 +108,9 @@ pub struct Schema {
     /// Opsgenie priority when a manual run fails (alerts map their severity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
+    /// Limits, guardrails and dry-run default of its runs.
+    #[serde(default)]
+    pub policy: crate::policy::Policy,
 }
 
 impl Schema {
@@ -135,6 +138,7 @@ impl Schema {
             secrets: Vec::new(),
             retry_on_lost: 0,
             priority: None,
+            policy: Default::default(),
         }
     }
 

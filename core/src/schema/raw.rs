@@ -114,6 +114,24 @@ pub(super) struct RawEntity {
     /// Opsgenie priority of manual runs that fail (`P1`..`P5`; default P3).
     #[serde(default)]
     priority: Option<String>,
+    #[serde(default)]
+    max_concurrency: Option<u32>,
+    #[serde(default)]
+    concurrency_key: Option<String>,
+    #[serde(default)]
+    concurrency_policy: Option<crate::policy::ConcurrencyPolicy>,
+    #[serde(default)]
+    max_runs_per_hour: Option<u32>,
+    #[serde(default)]
+    max_runs_per_hour_per_resource: Option<u32>,
+    #[serde(default, deserialize_with = "tags")]
+    allowed_namespaces: Vec<String>,
+    #[serde(default, deserialize_with = "tags")]
+    allowed_resource_groups: Vec<String>,
+    #[serde(default, deserialize_with = "tags")]
+    allowed_subscriptions: Vec<String>,
+    #[serde(default, deserialize_with = "boolish")]
+    dry_run: Option<bool>,
 }
 
 /// May a secret be called this? Upper-case names that cannot shadow the contract or the
@@ -256,6 +274,22 @@ impl RawEntity {
                 &format!("must be between 1 and {MAX_TIMEOUT_SECS} seconds"),
             ));
         }
+        let policy = crate::policy::Policy {
+            limits: crate::policy::RunLimits {
+                max_concurrency: self.max_concurrency,
+                concurrency_key: self.concurrency_key.filter(|k| !k.trim().is_empty()),
+                concurrency_policy: self.concurrency_policy.unwrap_or_default(),
+                max_runs_per_hour: self.max_runs_per_hour,
+                max_runs_per_hour_per_resource: self.max_runs_per_hour_per_resource,
+            },
+            guardrails: crate::policy::Guardrails {
+                allowed_namespaces: self.allowed_namespaces,
+                allowed_resource_groups: self.allowed_resource_groups,
+                allowed_subscriptions: self.allowed_subscriptions,
+            },
+            dry_run: self.dry_run.unwrap_or(false),
+        };
+        policy.check().map_err(|(f, m)| bad_owned(f, m))?;
         let worker = self
             .worker
             .filter(|w| !w.trim().is_empty())
@@ -295,6 +329,7 @@ impl RawEntity {
             secrets: self.secrets,
             retry_on_lost: self.retry_on_lost.unwrap_or(0),
             priority,
+            policy,
         })
     }
 }

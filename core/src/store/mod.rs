@@ -4,7 +4,8 @@
 //! (`conformance::<capability>`): [`ExecutionStore`] (executions, their checked
 //! transitions, dedup), [`CatalogStore`] (the schema catalog), [`AccessStore`] (API keys,
 //! audit), [`Outbox`] (notifications to deliver), [`Coordination`] (settings, the worker
-//! registry, named leases) and [`LogStore`] (run output as appended chunks). [`Store`] is
+//! registry, named leases), [`LogStore`] (run output as appended chunks), [`ApprovalStore`]
+//! (decisions) and [`StateStore`] (compare-and-swap records: limits, schedule ticks). [`Store`] is
 //! every one of them, for callers that need all; it is implemented for any type that
 //! implements the parts, so an adapter implements each trait in its own file and nothing
 //! forwards. A new feature adds a trait here (and to [`Store`]) and a conformance file.
@@ -21,6 +22,7 @@ mod coordination;
 mod executions;
 mod logs;
 mod outbox;
+mod state;
 
 pub use access::{AccessStore, AuditQuery};
 pub use approvals::{ApprovalStore, record_decision};
@@ -32,6 +34,7 @@ pub use executions::{
 };
 pub use logs::{LogRead, LogStore};
 pub use outbox::Outbox;
+pub use state::{StateStore, Versioned, read_state_as, update_state};
 
 use crate::execution::{ExecId, IllegalTransition};
 
@@ -60,7 +63,14 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Every store capability: what the orchestrator's services hold.
 pub trait Store:
-    ExecutionStore + CatalogStore + AccessStore + Outbox + Coordination + LogStore + ApprovalStore
+    ExecutionStore
+    + CatalogStore
+    + AccessStore
+    + Outbox
+    + Coordination
+    + LogStore
+    + ApprovalStore
+    + StateStore
 {
 }
 
@@ -72,6 +82,7 @@ impl<T> Store for T where
         + Coordination
         + LogStore
         + ApprovalStore
+        + StateStore
         + ?Sized
 {
 }
@@ -81,7 +92,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccessStore, ApprovalStore, CatalogStore, Coordination, ExecutionStore, LogStore, Outbox,
-        Store,
+        StateStore, Store,
     };
 }
 

@@ -42,6 +42,7 @@ pub async fn webhook(
         ));
     }
     let alerts = alertmanager::parse(&value).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let dry_run = q.dry_run();
     let schema = named_schema(&state, q.id())?;
     if let Some(s) = &schema {
         super::scope::check_schema(who.as_ref(), s, "run")?;
@@ -55,6 +56,7 @@ pub async fn webhook(
         requested_by: "alert".into(),
         scope: who.map(|w| w.scope).unwrap_or_default(),
         body: Some(raw),
+        dry_run,
         ..Request::default()
     };
     let outcomes = state

@@ -30,11 +30,18 @@ use crate::services::ingest::{Outcome, Request};
 #[derive(Debug, Deserialize)]
 pub struct TriggerQuery {
     id: Option<String>,
+    /// `?dry_run=true`: the runbook simulates (`CLOUDO_DRY_RUN=1`); `false` overrides a
+    /// schema's `dry_run` default.
+    dry_run: Option<bool>,
 }
 
 impl TriggerQuery {
     pub fn id(self) -> Option<String> {
         self.id
+    }
+
+    pub fn dry_run(&self) -> Option<bool> {
+        self.dry_run
     }
 }
 
@@ -127,6 +134,7 @@ async fn handle(
         body: body.map(|(raw, _)| raw),
         idempotency_key: idempotency_key(&headers)?,
         scope: who.as_ref().map(|w| w.scope.clone()).unwrap_or_default(),
+        dry_run: q.dry_run,
         requested_by: if alert.is_some() {
             "alert".to_string()
         } else {

@@ -188,6 +188,16 @@ pub struct ServeArgs {
     )]
     pub worker_pools: Option<Vec<String>>,
 
+    /// Caps a pool's running runbooks across all its workers (`POOL=N`, repeatable, or
+    /// comma-separated); the excess waits in order.
+    #[arg(
+        long,
+        env = "CLOUDO_POOL_CAPACITY",
+        value_name = "POOL=N",
+        value_delimiter = ','
+    )]
+    pub pool_capacity: Option<Vec<String>>,
+
     /// Requests a second one client may make to the ingest routes (bursts of twice that);
     /// over it: 429 with Retry-After. 0 turns the limit off [default: 200].
     #[arg(long, env = "CLOUDO_INGEST_RATE", value_name = "N")]

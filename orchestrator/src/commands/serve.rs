@@ -97,7 +97,8 @@ impl Engine {
         let local_runs = cloudo_worker::pool::Running::default();
         let mut executions = Executions::new(store.clone(), queue.clone())
             .with_log_cap(cfg.worker.output_cap)
-            .with_local_runs(local_runs.clone());
+            .with_local_runs(local_runs.clone())
+            .with_pool_capacity(cfg.pool_capacity.clone());
         match &owned {
             // The embedded engine owns its database: settle what the previous process left.
             Some(q) => reaper::recover_embedded(&executions, &**q, cfg.queue_timeout).await?,
@@ -197,7 +198,8 @@ impl Engine {
             cfg.dedup_window,
             cfg.compat_lowercase_resource,
         )
-        .with_runbooks(runbooks.clone());
+        .with_runbooks(runbooks.clone())
+        .with_guardrails(cfg.guardrails.clone());
         // On a shared store, other replicas' PUTs of routing rules and notification routes
         // arrive by re-reading them (the embedded engine is the only writer of its own).
         let documents = owned.is_none().then(|| {

@@ -20,6 +20,7 @@ use crate::services::documents::LiveCatalog;
 
 use crate::services::executions::{Executions, Submitted, TriggerError};
 use cloudo_core::approval::Approval;
+use cloudo_core::policy::Guardrails;
 use cloudo_worker::RunbookSource;
 
 /// Who asked, with what.
@@ -36,6 +37,8 @@ pub struct Request {
     pub requested_by: String,
     /// The schemas the asking key may run; others an alert chooses are `skipped`.
     pub scope: cloudo_core::scope::Scope,
+    /// `?dry_run=`: overrides the schema's `dry_run` default.
+    pub dry_run: Option<bool>,
 }
 
 /// The executions one trigger caused (or had caused, for a duplicate).
@@ -54,6 +57,8 @@ pub struct Ingest {
     pub lowercase_resource: bool,
     /// Where runbooks come from: a pending request is pinned to the current commit.
     runbooks: Option<Arc<dyn RunbookSource>>,
+    /// The orchestrator's own guardrails, for every schema.
+    guardrails: Guardrails,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -70,6 +75,7 @@ fn recorded(schema: &Schema, status: Status, error: Option<String>, req: &Reques
     let status = if gated { Status::Pending } else { status };
     let mut e = Execution::new(schema, status, &req.initiator, req.team.clone(), None);
     e.error = error;
+    e.dry_run = req.dry_run.unwrap_or(schema.policy.dry_run);
     if gated {
         e.approval = Some(Approval::new(
             schema.approval,
@@ -138,7 +144,23 @@ impl Ingest {
             dedup_window,
             lowercase_resource,
             runbooks: None,
+            guardrails: Guardrails::default(),
         }
+    }
+
+    /// Guardrails every schema's runs are held to, besides the schema's own.
+    pub fn with_guardrails(mut self, g: Guardrails) -> Self {
+        self.guardrails = g;
+        self
+    }
+
+    /// Why the runs of `schema` with these variables fall outside a guardrail, if they do.
+    fn outside(&self, schema: &Schema, env: &BTreeMap<String, String>) -> Option<String> {
+        schema
+            .policy
+            .guardrails
+            .refuses(env, "the schema's")
+            .or_else(|| self.guardrails.refuses(env, "the orchestrator's"))
     }
 
     /// Pins pending requests to the runbook commit of their time (git sources).
@@ -299,16 +321,19 @@ impl Ingest {
         req: &Request,
     ) -> (Batch, BTreeMap<String, String>) {
         let (chosen, how) = self.choose(alert, explicit);
+        let env = alert.env(self.lowercase_resource);
         let mut executions = Vec::new();
         for schema in &chosen {
-            let declined = declines(schema, alert).or_else(|| {
-                (!req.scope.allows_schema(schema)).then(|| {
-                    format!(
-                        "outside the scope of the key that delivered the alert ({})",
-                        req.scope
-                    )
+            let declined = declines(schema, alert)
+                .or_else(|| {
+                    (!req.scope.allows_schema(schema)).then(|| {
+                        format!(
+                            "outside the scope of the key that delivered the alert ({})",
+                            req.scope
+                        )
+                    })
                 })
-            });
+                .or_else(|| self.outside(schema, &env));
             let status = if declined.is_some() {
                 Status::Skipped
             } else {
@@ -345,7 +370,7 @@ impl Ingest {
             executions,
             dedup: self.dedup(alert.dedup_key.clone()),
         };
-        (batch, alert.env(self.lowercase_resource))
+        (batch, env)
     }
 
     async fn submit_one(

@@ -49,4 +49,8 @@ pub(super) struct ServeFile {
     pub(super) slack_channel: Option<String>,
     pub(super) notify_max_attempts: Option<u32>,
     pub(super) notify_backoff_ms: Option<u64>,
+    /// `[guardrails]`: allowed namespaces, resource groups, subscriptions for every schema.
+    pub(super) guardrails: Option<cloudo_core::policy::Guardrails>,
+    /// `pool_capacity = { default = 4 }`.
+    pub(super) pool_capacity: Option<BTreeMap<String, u32>>,
 }

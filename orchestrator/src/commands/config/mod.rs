@@ -46,6 +46,10 @@ pub struct ServeConfig {
     /// `None`: every pool of the catalog.
     pub worker_pools: Option<Vec<String>>,
     pub notify: crate::services::notify::NotifySettings,
+    /// Where every schema's runs may act (the file's `[guardrails]`).
+    pub guardrails: cloudo_core::policy::Guardrails,
+    /// Running runbooks per pool, across its workers (`--pool-capacity`).
+    pub pool_capacity: std::collections::BTreeMap<String, u32>,
 }
 
 impl ServeConfig {
@@ -133,7 +137,30 @@ impl ServeConfig {
             .unwrap_or_else(|| format!("http://{listen}"))
             .trim_end_matches('/')
             .to_string();
+        let guardrails = file.guardrails.unwrap_or_default();
+        let as_policy = cloudo_core::policy::Policy {
+            guardrails: guardrails.clone(),
+            ..Default::default()
+        };
+        if let Err((field, message)) = as_policy.check() {
+            bail!("config file: guardrails.{field}: {message}");
+        }
+        let pool_capacity = match args.pool_capacity {
+            Some(pairs) => pool_capacities(&pairs)?,
+            None => file.pool_capacity.unwrap_or_default(),
+        };
+        if let Some((pool, n)) = pool_capacity
+            .iter()
+            .find(|(_, n)| !(1..=cloudo_core::policy::MAX_LIMIT).contains(*n))
+        {
+            bail!(
+                "pool-capacity {pool}={n}: must be between 1 and {}",
+                cloudo_core::policy::MAX_LIMIT
+            );
+        }
         Ok(Self {
+            guardrails,
+            pool_capacity,
             worker,
             listen,
             catalog: args.catalog.or(file.catalog).or_else(|| {
@@ -213,6 +240,22 @@ impl ServeConfig {
             admin_key: env_secret("CLOUDO_ADMIN_KEY"),
         })
     }
+}
+
+/// `POOL=N` pairs.
+fn pool_capacities(pairs: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, u32>> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in pairs.iter().filter(|p| !p.trim().is_empty()) {
+        let Some((pool, n)) = p.split_once('=') else {
+            bail!("pool-capacity {p:?}: expected POOL=N");
+        };
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("pool-capacity {p:?}: N must be a whole number"))?;
+        out.insert(pool.trim().to_string(), n);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

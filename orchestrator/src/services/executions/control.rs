@@ -173,21 +173,18 @@ impl Executions {
         if moved.status != Status::Accepted {
             return Ok(moved);
         }
-        // The body may be stored on another execution of the same delivery.
-        let body = match &moved.request_body {
-            Some(b) => Some(b.clone()),
-            None => self
+        // Read again: the body may be stored on another execution of the same delivery.
+        let moved = self.store.get_execution(&id).await?.unwrap_or(moved);
+        // Through its limits, like a new run: it may wait, be skipped, or go.
+        match self.dispatch(moved).await {
+            Ok(e) => Ok(e),
+            Err(super::TriggerError::Store(err)) => Err(err),
+            // Recorded `error` with the reason by the dispatch.
+            Err(super::TriggerError::Queue(_)) => self
                 .store
                 .get_execution(&id)
                 .await?
-                .and_then(|x| x.request_body),
-        };
-        if let Err(err) = self.enqueue(&moved, body.as_deref()).await {
-            let change = StatusChange::to(Status::Error)
-                .reason(format!("approved, but could not be queued: {err}"))
-                .only_from(Status::Accepted);
-            return self.change(&id, change).await;
+                .ok_or(StoreError::NotFound(id)),
         }
-        Ok(moved)
     }
 }

@@ -20,6 +20,7 @@ use cloudo_core::{
 use tokio::sync::broadcast;
 
 mod control;
+mod gates;
 mod logs;
 mod reports;
 mod watch;
@@ -72,6 +73,8 @@ pub struct Executions {
     log_cap: u64,
     /// The runs of this process's own worker pool, to stop a cancelled one at once.
     local_runs: Option<cloudo_worker::pool::Running>,
+    /// Pools whose running runbooks are capped, across all their workers.
+    pool_capacity: Arc<BTreeMap<String, u32>>,
 }
 
 impl std::fmt::Debug for Executions {
@@ -91,7 +94,14 @@ impl Executions {
             notifier: None,
             log_cap: 1 << 20,
             local_runs: None,
+            pool_capacity: Arc::default(),
         }
+    }
+
+    /// Caps the running runbooks of these pools, across all their workers.
+    pub fn with_pool_capacity(mut self, caps: BTreeMap<String, u32>) -> Self {
+        self.pool_capacity = Arc::new(caps);
+        self
     }
 
     pub fn with_notifier(mut self, n: crate::services::notify::Notifier) -> Self {
@@ -165,14 +175,24 @@ impl Executions {
             store_batches.push(b);
         }
         let created = self.store.create_batches(&store_batches, body).await?;
-        // Every new accepted execution's job, queued in one step.
+        // What the limits say of each new accepted execution (in order), then the jobs of
+        // those that may go, queued in one step.
+        let mut gates = std::collections::VecDeque::new();
         let mut jobs = Vec::new();
         for (batch, created) in store_batches.iter().zip(&created) {
             if *created == Created::New {
                 for n in &batch.executions {
                     let e = &n.execution;
                     if e.status == Status::Accepted {
-                        jobs.push(job_of(e, body));
+                        let gate = if self.gated(e) {
+                            self.gate(e).await
+                        } else {
+                            gates::Gate::Go
+                        };
+                        if gate == gates::Gate::Go {
+                            jobs.push(job_of(e, body));
+                        }
+                        gates.push_back(gate);
                     }
                 }
             }
@@ -188,12 +208,17 @@ impl Executions {
                 Created::New => {
                     let mut executions = Vec::with_capacity(batch.executions.len());
                     for n in batch.executions {
-                        let enqueued = if n.execution.status == Status::Accepted {
-                            queued.next()
+                        let gated = if n.execution.status == Status::Accepted {
+                            let gate = gates.pop_front().unwrap_or(gates::Gate::Go);
+                            let enqueued = match gate {
+                                gates::Gate::Go => queued.next(),
+                                _ => None,
+                            };
+                            Some((gate, enqueued))
                         } else {
                             None
                         };
-                        let (e, err) = self.recorded(n, enqueued).await?;
+                        let (e, err) = self.recorded(n, gated).await?;
                         queue_error = queue_error.or(err);
                         executions.push(e);
                     }
@@ -219,11 +244,11 @@ impl Executions {
                 // Still waiting for a worker: the first delivery's orchestrator may have
                 // died between recording and queueing. Queue it again; a second message
                 // for one execution is dropped at start, so it still runs once.
-                if e.status == Status::Accepted {
-                    self.enqueue(&e, e.request_body.as_deref())
-                        .await
-                        .map_err(|err| TriggerError::Queue(err.to_string()))?;
-                }
+                let e = if e.status == Status::Accepted {
+                    self.dispatch(e).await?
+                } else {
+                    e
+                };
                 existing.push(e);
             }
         }
@@ -235,29 +260,21 @@ impl Executions {
         Ok(existing)
     }
 
-    /// A just-recorded execution, after its job was queued (`enqueued`, for an accepted
-    /// one): recorded `error` when the queue refused it (that error is returned beside it);
-    /// logged, notified and announced.
+    /// A just-recorded execution, after its limits and its job (`gated`, for an accepted
+    /// one): recorded `skipped` or `error` when a limit or the queue refused it (a queue
+    /// error is returned beside it); logged, notified and announced.
     async fn recorded(
         &self,
         n: NewExecution,
-        enqueued: Option<cloudo_core::queue::QueueResult<String>>,
+        gated: Option<(gates::Gate, Option<QueueResult<String>>)>,
     ) -> Result<(Execution, Option<String>), TriggerError> {
         let NewExecution {
             mut execution,
             reason,
         } = n;
         let mut queue_error = None;
-        if let Some(Err(err)) = enqueued {
-            tracing::error!(exec_id = %execution.exec_id, error = %err, "enqueue failed");
-            let reason = format!("could not queue the job: {err}");
-            execution = self
-                .change(
-                    &execution.exec_id,
-                    StatusChange::to(Status::Error).reason(reason),
-                )
-                .await?;
-            queue_error = Some(err.to_string());
+        if let Some((gate, enqueued)) = gated {
+            (execution, queue_error) = self.after_gate(execution, gate, enqueued).await?;
         }
         tracing::info!(exec_id = %execution.exec_id, schema_id = %execution.schema_id,
             pool = %execution.pool, initiator = %execution.initiator,
@@ -302,6 +319,9 @@ impl Executions {
         }
         let e = result?;
         self.announce(id, e.status);
+        if e.status.is_terminal() && self.gated(&e) {
+            self.release_slots(&e).await;
+        }
         Ok(e)
     }
 

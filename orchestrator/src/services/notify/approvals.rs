@@ -25,12 +25,7 @@ impl Notifier {
         if !(team.has_slack_credential() || self.has_global_slack()) {
             return;
         }
-        let channel = team
-            .slack
-            .as_ref()
-            .and_then(|s| s.channel.clone())
-            .or_else(|| self.0.settings.slack_channel.clone())
-            .unwrap_or_default();
+        let channel = self.slack_channel(&team);
         let links = (
             self.0.links.url(&e.exec_id, Verdict::Approve, a.expires_at),
             self.0.links.url(&e.exec_id, Verdict::Reject, a.expires_at),

@@ -194,7 +194,7 @@ pub fn slack_post(e: &Execution, channel: &str, url: &str) -> Value {
         e.error.as_deref().unwrap_or("")
     );
     let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": cut(&format!("{} {} {}", emoji_plain(e), e.name, e.status), 150)}}),
+        json!({"type": "header", "text": {"type": "plain_text", "text": cut(&format!("{} {} {}{}", emoji_plain(e), e.name, e.status, if e.dry_run { " (dry run)" } else { "" }), 150)}}),
         json!({"type": "section", "fields": [
             {"type": "mrkdwn", "text": format!("*Schema*\n{}", e.schema_id)},
             {"type": "mrkdwn", "text": format!("*Status*\n{emoji} {}", e.status)},

@@ -5,6 +5,7 @@
 
 mod approvals;
 mod deliver;
+mod limits;
 mod messages;
 
 use std::sync::{Arc, RwLock};
@@ -118,6 +119,35 @@ impl Notifier {
         s.slack_token.is_some() || s.slack_webhook.is_some()
     }
 
+    /// The Slack channel of `team`: its own, else `--slack-channel`.
+    fn slack_channel(&self, team: &cloudo_core::notify::Team) -> String {
+        team.slack
+            .as_ref()
+            .and_then(|s| s.channel.clone())
+            .or_else(|| self.0.settings.slack_channel.clone())
+            .unwrap_or_default()
+    }
+
+    /// A Slack post of `e`'s status to the channel of `team` (named `team_name`).
+    fn slack_status_post(
+        &self,
+        e: &Execution,
+        team_name: &str,
+        team: &cloudo_core::notify::Team,
+    ) -> Notification {
+        let body = messages::slack_post(e, &self.slack_channel(team), &self.url(&e.exec_id));
+        Notification::new(
+            &e.exec_id,
+            e.status,
+            "slack",
+            "post",
+            team_name,
+            &format!("slack/{team_name}"),
+            "/chat.postMessage".into(),
+            &body,
+        )
+    }
+
     pub fn routes(&self) -> NotifyRoutes {
         self.0.routes.read().map(|r| r.clone()).unwrap_or_default()
     }
@@ -168,7 +198,8 @@ impl Notifier {
         // whose secret is missing is: delivery then fails and says why).
         let has_opsgenie = team.has_opsgenie_key() || self.has_global_opsgenie();
         let has_slack = team.has_slack_credential() || self.has_global_slack();
-        if e.oncall && d.opsgenie && has_opsgenie {
+        // A dry run only simulates: it never pages.
+        if e.oncall && !e.dry_run && d.opsgenie && has_opsgenie {
             let alias = alias_of(e);
             let responders = team
                 .opsgenie
@@ -196,30 +227,16 @@ impl Notifier {
             }
         }
         if d.slack.contains(&e.status) && has_slack {
-            let channel = team
-                .slack
-                .as_ref()
-                .and_then(|s| s.channel.clone())
-                .or_else(|| self.0.settings.slack_channel.clone())
-                .unwrap_or_default();
-            let body = messages::slack_post(e, &channel, &self.url(&e.exec_id));
-            out.push(Notification::new(
-                &e.exec_id,
-                e.status,
-                "slack",
-                "post",
-                &d.team,
-                &format!("slack/{}", d.team),
-                "/chat.postMessage".into(),
-                &body,
-            ));
+            out.push(self.slack_status_post(e, &d.team, &team));
         }
         for n in &mut out {
             n.state = Delivery::Held;
         }
         if out.is_empty() && e.oncall && FAILURES.contains(&e.status) {
             // Nobody is paged for this failure: the execution says why.
-            let why = if !self.enabled() {
+            let why = if e.dry_run {
+                "not sent: a dry run pages nobody".to_string()
+            } else if !self.enabled() {
                 "not sent: no notification channel is configured (an Opsgenie key, Slack, or \
                  teams in --notify-routes), so this on-call failure paged nobody"
                     .to_string()
