@@ -11,12 +11,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::azure::{Worker, connection_string, uuid_like, worker_key};
 use common::{ADMIN_KEY, Env, Server, catalog};
 use serde_json::{Value, json};
 
@@ -24,86 +23,6 @@ const OG_KEY: &str = "og-scale-out-key-13579";
 
 /// Workers heartbeat every 3 s.
 const LOST_AFTER: u64 = 6;
-
-fn connection_string() -> String {
-    std::env::var("CLOUDO_TEST_AZURE_CONNECTION_STRING").expect(
-        "CLOUDO_TEST_AZURE_CONNECTION_STRING is not set: run through test-env/with-azurite.sh (make test does)",
-    )
-}
-
-/// A standalone worker process (`cloudo-worker`).
-struct Worker {
-    child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
-    _data: tempfile::TempDir,
-}
-
-impl Worker {
-    fn start(runbooks: &Path, prefix: &str, pool: &str, orchestrators: &str, key: &str) -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(common::worker_binary())
-            .args(["--pool", pool, "--orchestrator", orchestrators])
-            .args([
-                "--backend",
-                "azure",
-                "--sandbox",
-                "process",
-                "--log-format",
-                "json",
-            ])
-            .args(["--concurrency", "16"])
-            .arg("--runbooks")
-            .arg(runbooks)
-            .arg("--data-dir")
-            .arg(data.path())
-            .env_remove("RUST_LOG")
-            .env("CLOUDO_WORKER_KEY", key)
-            .env(
-                "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
-                connection_string(),
-            )
-            .env("CLOUDO_AZURE_PREFIX", prefix)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cloudo-worker");
-        let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self {
-            child,
-            logs,
-            _data: data,
-        }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap().join("\n")
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
 
 fn orchestrator(shared: &Path, prefix: &str, opsgenie: &str) -> (Env, Server) {
     let marks = shared.join("marks");
@@ -161,19 +80,6 @@ fn orchestrator(shared: &Path, prefix: &str, opsgenie: &str) -> (Env, Server) {
     .env("CLOUDO_OPSGENIE_API_KEY", OG_KEY);
     let server = env.start();
     (env, server)
-}
-
-async fn worker_key(s: &Server, name: &str, pool: &str) -> String {
-    let res = s
-        .http
-        .post(s.url("/api/keys"))
-        .json(&json!({"name": name, "role": "worker", "pool": pool}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let body: Value = res.json().await.unwrap();
-    body["key"].as_str().unwrap().to_string()
 }
 
 /// Triggers `id` on each server in turn, `n` times in all, concurrently; all must be 202.
@@ -531,16 +437,4 @@ async fn two_orchestrators_and_standalone_workers_share_azure_storage() {
             &format!("cloudo-e2e-sleep {}", shared.path().display()),
         ])
         .status();
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:x}{:x}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            % 0xffff_ffff
-    )
 }

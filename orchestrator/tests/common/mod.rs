@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod azure;
 pub mod fake;
 
 use std::io::{BufRead, BufReader};

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod azure;
 #[path = "../common/mod.rs"]
 mod common;
 mod guards;
