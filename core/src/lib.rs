@@ -23,6 +23,7 @@ pub mod notify;
 pub mod policy;
 pub mod queue;
 pub mod routing;
+pub mod schedule;
 pub mod schema;
 pub mod scope;
 pub mod store;

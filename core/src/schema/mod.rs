@@ -111,6 +111,11 @@ pub struct Schema {
     /// Limits, guardrails and dry-run default of its runs.
     #[serde(default)]
     pub policy: crate::policy::Policy,
+    /// A cron expression the schema runs on, in `schedule_tz` (UTC by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_tz: Option<String>,
 }
 
 impl Schema {
@@ -139,7 +144,17 @@ impl Schema {
             retry_on_lost: 0,
             priority: None,
             policy: Default::default(),
+            schedule: None,
+            schedule_tz: None,
         }
+    }
+
+    /// The schedule the schema defines itself (`schedule`, `schedule_tz`), if any.
+    pub fn own_schedule(&self) -> Option<crate::schedule::Schedule> {
+        let cron = self.schedule.as_deref()?;
+        let mut entry = crate::schedule::own_entry(&self.id, cron, self.schedule_tz.as_deref());
+        entry.enabled = self.enabled;
+        crate::schedule::Schedule::new(entry, true).ok()
     }
 
     /// `run_args` as argv. The catalog loader has already checked that this parses.
@@ -341,6 +356,19 @@ mod tests {
             timeout.location.ends_with(r#"field "timeout""#),
             "{timeout}"
         );
+
+        for (fields, field) in [
+            (r#""schedule": "61 * * * *""#, "schedule"),
+            (r#""schedule": "0 3 * * *", "schedule_tz": "Mars/Base""#, "schedule_tz"),
+            (r#""schedule_tz": "UTC""#, "schedule_tz"),
+            (r#""max_concurrency": 0"#, "max_concurrency"),
+        ] {
+            let e = parse(&format!(
+                r#"[{{"partition_key": "p", "entity": [{{"id": "x", "runbook": "r", {fields}}}]}}]"#
+            ))
+            .expect_err(fields);
+            assert!(e.location.ends_with(&format!("field {field:?}")), "{e}");
+        }
 
         let shape = parse(r#"{"id": "x"}"#).expect_err("not an array");
         assert!(shape.location.starts_with("top level"), "{shape}");

@@ -132,6 +132,11 @@ pub(super) struct RawEntity {
     allowed_subscriptions: Vec<String>,
     #[serde(default, deserialize_with = "boolish")]
     dry_run: Option<bool>,
+    /// A cron expression: the schema runs on it (`schedule_tz`, default UTC).
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    schedule_tz: Option<String>,
 }
 
 /// May a secret be called this? Upper-case names that cannot shadow the contract or the
@@ -290,6 +295,9 @@ impl RawEntity {
             dry_run: self.dry_run.unwrap_or(false),
         };
         policy.check().map_err(|(f, m)| bad_owned(f, m))?;
+        let schedule = self.schedule.filter(|s| !s.trim().is_empty());
+        crate::schedule::check_own(&self.id, schedule.as_deref(), self.schedule_tz.as_deref())
+            .map_err(|(f, m)| bad_owned(f, m))?;
         let worker = self
             .worker
             .filter(|w| !w.trim().is_empty())
@@ -330,6 +338,8 @@ impl RawEntity {
             retry_on_lost: self.retry_on_lost.unwrap_or(0),
             priority,
             policy,
+            schedule,
+            schedule_tz: self.schedule_tz,
         })
     }
 }

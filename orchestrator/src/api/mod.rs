@@ -18,6 +18,7 @@ mod notify;
 mod ratelimit;
 pub mod routes;
 mod runbooks;
+mod schedules;
 mod scope;
 pub mod server;
 mod slack;
@@ -74,6 +75,9 @@ pub struct AppState {
     pub notifier: crate::services::notify::Notifier,
     /// Signs and checks approval links.
     pub links: crate::services::links::LinkSigner,
+    /// The schedules document in use, and the file it came from at start-up, if any.
+    pub schedules: crate::services::scheduler::LiveSchedules,
+    pub schedules_file: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -126,6 +130,18 @@ fn routes() -> RoleRouter {
             vec![
                 (M::GET, P::Read, get(notify::get)),
                 (M::PUT, P::Admin, put(notify::put)),
+            ],
+        )
+        .add(
+            "/api/schedules",
+            vec![(M::GET, P::Read, get(schedules::list))],
+        )
+        .add(
+            "/api/schedules/{id}",
+            vec![
+                (M::GET, P::Read, get(schedules::get)),
+                (M::PUT, P::Admin, put(schedules::put)),
+                (M::DELETE, P::Admin, delete(schedules::delete)),
             ],
         )
         .add(

@@ -227,6 +227,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_NOTIFY_ROUTES", value_name = "FILE")]
     pub notify_routes: Option<PathBuf>,
 
+    /// Schedules (`{"schedules": [{id, schema, cron, tz, run_args, enabled, catch_up}]}`),
+    /// YAML or JSON; replaces what the API stored, at each start.
+    #[arg(long, env = "CLOUDO_SCHEDULES", value_name = "FILE")]
+    pub schedules: Option<PathBuf>,
+
     /// Opsgenie alert API: `us`, `eu`, `jsm` (Jira Service Management Operations) or a base
     /// URL [default: us]. The default team's key: CLOUDO_OPSGENIE_API_KEY (environment only).
     #[arg(long, env = "CLOUDO_OPSGENIE_API_URL", value_name = "URL")]

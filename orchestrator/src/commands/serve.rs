@@ -109,6 +109,13 @@ impl Engine {
         }
         let (routes, _) =
             documents::load::<RoutingRules>(cfg.routes.as_deref(), &*store, &catalog).await?;
+        let (schedules, _) = documents::load::<cloudo_core::schedule::ScheduleSet>(
+            cfg.schedules.as_deref(),
+            &*store,
+            &catalog,
+        )
+        .await?;
+        let schedules = crate::services::scheduler::LiveSchedules::new(schedules);
         let catalog = documents::LiveCatalog::new(catalog);
         let links = crate::services::links::LinkSigner::load(&*store, public_url).await?;
         let notifier = crate::services::notify::Notifier::new(
@@ -209,11 +216,18 @@ impl Engine {
                     catalog: catalog.clone(),
                     ingest: ingest.clone(),
                     notifier: notifier.clone(),
+                    schedules: schedules.clone(),
                 },
                 documents::REREAD_EVERY,
                 stopped_for_refresh.clone(),
             ))
         });
+        let scheduler = tokio::spawn(crate::services::scheduler::run(
+            store.clone(),
+            ingest.clone(),
+            schedules.clone(),
+            stopped_for_refresh.clone(),
+        ));
         let (audit, audit_writer) = crate::api::auth::AuditSink::start(store.clone());
         let state = AppState {
             store: executions.view(),
@@ -240,6 +254,11 @@ impl Engine {
             },
             notifier,
             links,
+            schedules,
+            schedules_file: cfg
+                .schedules
+                .as_ref()
+                .map(|p| p.display().to_string().into()),
         };
         if cfg.dev_no_auth {
             tracing::warn!(
@@ -250,7 +269,7 @@ impl Engine {
             crate::services::access::bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
         }
         let follower = state.executions.follow_store(stopped_for_refresh.clone());
-        let mut others = vec![reaper, notifier_task];
+        let mut others = vec![reaper, notifier_task, scheduler];
         others.extend(follower);
         others.extend(refresher);
         others.extend(documents);

@@ -70,7 +70,12 @@ impl std::fmt::Debug for Ingest {
 /// A new execution of `schema` for `req`, born in `status`, with `error` as its reason.
 /// A schema that requires approval turns `accepted` into `pending`, with its request.
 /// (The request's body is stored by the submission, once for all its executions.)
-fn recorded(schema: &Schema, status: Status, error: Option<String>, req: &Request) -> Execution {
+pub(super) fn recorded(
+    schema: &Schema,
+    status: Status,
+    error: Option<String>,
+    req: &Request,
+) -> Execution {
     let gated = status == Status::Accepted && schema.require_approval;
     let status = if gated { Status::Pending } else { status };
     let mut e = Execution::new(schema, status, &req.initiator, req.team.clone(), None);
@@ -373,7 +378,7 @@ impl Ingest {
         (batch, env)
     }
 
-    async fn submit_one(
+    pub(super) async fn submit_one(
         &self,
         batch: Batch,
         env: BTreeMap<String, String>,

@@ -1,6 +1,7 @@
 //! What the orchestrator does, behind the API: the execution hub (the one writer of
 //! execution state, with its event stream), ingestion of alerts, the reaper, on-call
-//! notifications, operator documents (routing rules, notification routes) and key access.
+//! notifications, operator documents (routing rules, notification routes, schedules), the
+//! scheduler and key access.
 
 pub mod access;
 pub mod documents;
@@ -9,4 +10,5 @@ pub mod ingest;
 pub mod links;
 pub mod notify;
 pub mod reaper;
+pub mod scheduler;
 pub mod view;

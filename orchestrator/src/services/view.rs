@@ -53,6 +53,14 @@ impl StoreView {
         self.0.list_workers(since).await
     }
 
+    /// What the store keeps of schedule `id`'s ticks.
+    pub async fn schedule_ticks(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<cloudo_core::schedule::Ticks>> {
+        cloudo_core::store::read_state_as(&*self.0, &cloudo_core::schedule::ticks_key(id)).await
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
         self.0.ping().await
     }

@@ -53,4 +53,5 @@ pub(super) struct ServeFile {
     pub(super) guardrails: Option<cloudo_core::policy::Guardrails>,
     /// `pool_capacity = { default = 4 }`.
     pub(super) pool_capacity: Option<BTreeMap<String, u32>>,
+    pub(super) schedules: Option<PathBuf>,
 }

@@ -50,6 +50,8 @@ pub struct ServeConfig {
     pub guardrails: cloudo_core::policy::Guardrails,
     /// Running runbooks per pool, across its workers (`--pool-capacity`).
     pub pool_capacity: std::collections::BTreeMap<String, u32>,
+    /// `--schedules`: the schedules file, if any.
+    pub schedules: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -161,6 +163,7 @@ impl ServeConfig {
         Ok(Self {
             guardrails,
             pool_capacity,
+            schedules: args.schedules.or(file.schedules),
             worker,
             listen,
             catalog: args.catalog.or(file.catalog).or_else(|| {

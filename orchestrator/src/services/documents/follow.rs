@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use cloudo_core::notify::NotifyRoutes;
 use cloudo_core::routing::RoutingRules;
+use cloudo_core::schedule::ScheduleSet;
 use cloudo_core::{Catalog, Store};
 use tokio::sync::watch;
 
@@ -23,6 +24,7 @@ pub struct Appliers {
     pub catalog: LiveCatalog,
     pub ingest: Ingest,
     pub notifier: Notifier,
+    pub schedules: crate::services::scheduler::LiveSchedules,
 }
 
 /// The stored form of one document last applied (`None`: nothing stored).
@@ -80,6 +82,7 @@ pub async fn follow(
     let mut catalog = Seen::current::<Catalog>(&*store).await;
     let mut rules = Seen::current::<RoutingRules>(&*store).await;
     let mut notify = Seen::current::<NotifyRoutes>(&*store).await;
+    let mut schedules = Seen::current::<ScheduleSet>(&*store).await;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -97,6 +100,10 @@ pub async fn follow(
         if let Some(n) = notify.changed::<NotifyRoutes>(&*store).await {
             check_fit(&n, &in_use);
             appliers.notifier.set_routes(n);
+        }
+        if let Some(s) = schedules.changed::<ScheduleSet>(&*store).await {
+            check_fit(&s, &in_use);
+            appliers.schedules.set(s);
         }
     }
 }
@@ -153,6 +160,7 @@ mod tests {
             catalog: live.clone(),
             ingest: ingest.clone(),
             notifier,
+            schedules: Default::default(),
         };
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(follow(

@@ -167,6 +167,15 @@ impl Documents {
         Self(store)
     }
 
+    /// Changes the stored schedules document (one entry at a time: compare-and-swap);
+    /// returns it as it now is.
+    pub async fn edit_schedules(
+        &self,
+        f: impl Fn(&mut cloudo_core::schedule::ScheduleSet) + Send + Sync,
+    ) -> StoreResult<cloudo_core::schedule::ScheduleSet> {
+        crate::services::scheduler::edit_stored(&*self.0, f).await
+    }
+
     /// See [`replace`].
     pub async fn replace<D: Document>(
         &self,
