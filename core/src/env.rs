@@ -121,6 +121,7 @@ mod tests {
             payload: None,
             payload_bytes: 0,
             dry_run: false,
+            not_before: None,
         }
     }
 

@@ -48,6 +48,14 @@ pub struct Job {
     /// Run as a simulation (`CLOUDO_DRY_RUN=1`).
     #[serde(default)]
     pub dry_run: bool,
+    /// Not to start before this (a verification's delay): a worker that leases it earlier
+    /// gives it back until then.
+    #[serde(
+        default,
+        with = "time::serde_rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before: Option<Timestamp>,
 }
 
 /// Largest payload carried in a job message (an Azure queue message holds 64 KiB, base64).
@@ -82,6 +90,7 @@ impl Job {
             payload,
             payload_bytes,
             dry_run: e.dry_run,
+            not_before: e.not_before,
         }
     }
 }

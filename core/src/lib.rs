@@ -29,6 +29,7 @@ pub mod scope;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod verify;
 
 pub use execution::{ExecId, Execution, Status, StatusChange, Transition};
 pub use job::Job;

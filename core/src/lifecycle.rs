@@ -27,7 +27,11 @@ pub fn queue_expiry(
     now: Timestamp,
     queue_timeout: Duration,
 ) -> Option<StatusChange> {
-    if e.status != Status::Accepted || !silent_since(e, now, queue_timeout) {
+    // A run that may not start yet (a verification's delay) is queued from then on.
+    let not_yet = e.not_before.is_some_and(|t| {
+        chrono::Duration::from_std(queue_timeout).is_ok_and(|limit| now < t + limit)
+    });
+    if e.status != Status::Accepted || not_yet || !silent_since(e, now, queue_timeout) {
         return None;
     }
     let reason = format!(

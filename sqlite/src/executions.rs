@@ -186,6 +186,28 @@ impl ExecutionStore for SqliteStore {
             .await
     }
 
+    async fn set_verification(
+        &self,
+        id: &ExecId,
+        v: &cloudo_core::verify::Verification,
+    ) -> StoreResult<()> {
+        let (id, v) = (id.clone(), v.clone());
+        self.db
+            .write(move |tx| {
+                let Some(mut e) = load(tx, id.as_str())? else {
+                    return Err(StoreError::NotFound(id));
+                };
+                e.verification = Some(v);
+                tx.execute(
+                    "UPDATE executions SET extra = ?2 WHERE exec_id = ?1",
+                    params![id.as_str(), crate::rows::Extra::of(&e)?],
+                )
+                .map_err(db_err)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn heartbeat(&self, id: &ExecId, at: Timestamp) -> StoreResult<bool> {
         let id = id.clone();
         self.db

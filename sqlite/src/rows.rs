@@ -83,6 +83,10 @@ pub(crate) fn row_to_execution(r: &Row<'_>) -> Result<(Execution, i64), StoreErr
         },
         dry_run: false,
         limits: RunLimits::default(),
+        verify: None,
+        verify_of: None,
+        verification: None,
+        not_before: None,
         transitions: Vec::new(),
     };
     let mut e = e;
@@ -147,15 +151,31 @@ pub(crate) struct Extra {
     dry_run: bool,
     #[serde(default, skip_serializing_if = "RunLimits::is_empty")]
     limits: RunLimits,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verify: Option<cloudo_core::verify::Verify>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verify_of: Option<ExecId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verification: Option<cloudo_core::verify::Verification>,
+    #[serde(
+        default,
+        with = "time::serde_rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    not_before: Option<time::Timestamp>,
 }
 
 impl Extra {
-    fn of(e: &Execution) -> StoreResult<Option<String>> {
+    pub(crate) fn of(e: &Execution) -> StoreResult<Option<String>> {
         let x = Extra {
             dry_run: e.dry_run,
             limits: e.limits.clone(),
+            verify: e.verify.clone(),
+            verify_of: e.verify_of.clone(),
+            verification: e.verification.clone(),
+            not_before: e.not_before,
         };
-        if !x.dry_run && x.limits.is_empty() {
+        if serde_json::to_value(&x).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty())) {
             return Ok(None);
         }
         serde_json::to_string(&x)
@@ -166,6 +186,10 @@ impl Extra {
     fn apply(self, e: &mut Execution) {
         e.dry_run = self.dry_run;
         e.limits = self.limits;
+        e.verify = self.verify;
+        e.verify_of = self.verify_of;
+        e.verification = self.verification;
+        e.not_before = self.not_before;
     }
 }
 

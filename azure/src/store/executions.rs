@@ -130,6 +130,29 @@ impl ExecutionStore for AzureStore {
         )))
     }
 
+    async fn set_verification(
+        &self,
+        id: &ExecId,
+        v: &cloudo_core::verify::Verification,
+    ) -> StoreResult<()> {
+        for _ in 0..CAS_TRIES {
+            let Some((mut e, tag, mut x)) = self.load(id).await? else {
+                return Err(StoreError::NotFound(id.clone()));
+            };
+            x.verification = Some(v.clone());
+            encode(&mut e, &x)?;
+            match self.executions.write(&e, false, Some(&tag)).await {
+                Ok(_) => return Ok(()),
+                Err(TableError::Precondition) => continue,
+                Err(TableError::NotFound) => return Err(StoreError::NotFound(id.clone())),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "execution {id}: too many concurrent writers"
+        )))
+    }
+
     async fn heartbeat(&self, id: &ExecId, at: Timestamp) -> StoreResult<bool> {
         for _ in 0..CAS_TRIES {
             let Some((mut e, tag, mut x)) = self.load(id).await? else {

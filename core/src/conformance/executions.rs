@@ -26,6 +26,14 @@ async fn round_trip(s: impl ExecutionStore) {
     e.dry_run = true;
     e.limits.max_concurrency = Some(2);
     e.limits.concurrency_key = Some("AKS_NAMESPACE".into());
+    e.verify_of = Some(ExecId::generate());
+    e.not_before = Some(crate::time::now());
+    e.verify = Some(crate::verify::Verify {
+        runbook: "check.sh".into(),
+        run_args: "-v".into(),
+        delay_secs: 5,
+        timeout: 60,
+    });
     s.create_execution(&e, None).await.unwrap();
     assert!(matches!(
         s.create_execution(&e, None).await,

@@ -28,6 +28,7 @@ fn job(name: &str) -> Job {
         payload: None,
         payload_bytes: 0,
         dry_run: false,
+        not_before: None,
     }
 }
 

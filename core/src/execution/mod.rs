@@ -11,14 +11,15 @@
 //! update that writes the new state, so no writer can move an execution backwards.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::time::{self, Timestamp};
 
 mod change;
+mod status;
 pub use change::StatusChange;
+pub use status::{Status, UnknownStatus};
 
 /// An execution id: a UUIDv7 string, so ids sort by creation time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -49,110 +50,6 @@ impl fmt::Display for ExecId {
         f.write_str(&self.0)
     }
 }
-
-/// The status words of the API (ClouDO's vocabulary plus `timeout` and `lost`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Waiting for an approval.
-    Pending,
-    /// Recorded and queued for a worker.
-    Accepted,
-    /// A worker started it.
-    Running,
-    /// Exit code 0.
-    Succeeded,
-    /// Non-zero exit code or killed by a signal.
-    Failed,
-    /// It could not be run at all (runbook missing, sandbox failure, ...).
-    Error,
-    /// An approver said no.
-    Rejected,
-    /// A filter decided not to run it (recorded with the reason).
-    Skipped,
-    /// Cancelled by a person.
-    Stopped,
-    /// An alert matched no runbook: recorded so it is not dropped silently.
-    Routed,
-    /// Killed at its wall-clock limit.
-    Timeout,
-    /// Its worker vanished (lease and heartbeats expired).
-    Lost,
-}
-
-impl Status {
-    pub const ALL: [Status; 12] = [
-        Status::Pending,
-        Status::Accepted,
-        Status::Running,
-        Status::Succeeded,
-        Status::Failed,
-        Status::Error,
-        Status::Rejected,
-        Status::Skipped,
-        Status::Stopped,
-        Status::Routed,
-        Status::Timeout,
-        Status::Lost,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Accepted => "accepted",
-            Status::Running => "running",
-            Status::Succeeded => "succeeded",
-            Status::Failed => "failed",
-            Status::Error => "error",
-            Status::Rejected => "rejected",
-            Status::Skipped => "skipped",
-            Status::Stopped => "stopped",
-            Status::Routed => "routed",
-            Status::Timeout => "timeout",
-            Status::Lost => "lost",
-        }
-    }
-
-    /// A terminal status never changes again.
-    pub fn is_terminal(self) -> bool {
-        !matches!(self, Status::Pending | Status::Accepted | Status::Running)
-    }
-
-    /// Statuses an execution may be created in.
-    pub fn is_initial(self) -> bool {
-        matches!(
-            self,
-            Status::Pending | Status::Accepted | Status::Skipped | Status::Routed | Status::Error
-        )
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Status {
-    type Err = UnknownStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let lower = s.to_ascii_lowercase();
-        // ClouDO's worker said `completed` for a success.
-        if lower == "completed" {
-            return Ok(Status::Succeeded);
-        }
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str() == lower)
-            .ok_or_else(|| UnknownStatus(s.to_string()))
-    }
-}
-
-/// A status word that is not in the vocabulary.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown status {0:?}")]
-pub struct UnknownStatus(pub String);
 
 /// A refused state change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -277,6 +174,22 @@ pub struct Execution {
     /// Its schema's concurrency and rate limits, as they were when it was recorded.
     #[serde(default, skip_serializing_if = "crate::policy::RunLimits::is_empty")]
     pub limits: crate::policy::RunLimits,
+    /// The schema's verification runbook, run after a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::verify::Verify>,
+    /// For a verification run: the execution it verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_of: Option<ExecId>,
+    /// The outcome of this execution's verification run, once there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::verify::Verification>,
+    /// Not to start before this (a verification's delay).
+    #[serde(
+        default,
+        with = "time::serde_rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before: Option<Timestamp>,
     /// Filled by `Store::get_execution`; empty in listings.
     #[serde(default)]
     pub transitions: Vec<Transition>,
@@ -332,6 +245,10 @@ impl Execution {
             approval: None,
             dry_run: schema.policy.dry_run,
             limits: schema.policy.limits.clone(),
+            verify: schema.verify.clone(),
+            verify_of: None,
+            verification: None,
+            not_before: None,
             transitions: Vec::new(),
         }
     }

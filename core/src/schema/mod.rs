@@ -116,6 +116,9 @@ pub struct Schema {
     pub schedule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_tz: Option<String>,
+    /// A runbook that checks a successful run's effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::verify::Verify>,
 }
 
 impl Schema {
@@ -146,6 +149,7 @@ impl Schema {
             policy: Default::default(),
             schedule: None,
             schedule_tz: None,
+            verify: None,
         }
     }
 
@@ -359,7 +363,10 @@ mod tests {
 
         for (fields, field) in [
             (r#""schedule": "61 * * * *""#, "schedule"),
-            (r#""schedule": "0 3 * * *", "schedule_tz": "Mars/Base""#, "schedule_tz"),
+            (
+                r#""schedule": "0 3 * * *", "schedule_tz": "Mars/Base""#,
+                "schedule_tz",
+            ),
             (r#""schedule_tz": "UTC""#, "schedule_tz"),
             (r#""max_concurrency": 0"#, "max_concurrency"),
         ] {

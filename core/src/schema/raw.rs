@@ -137,6 +137,8 @@ pub(super) struct RawEntity {
     schedule: Option<String>,
     #[serde(default)]
     schedule_tz: Option<String>,
+    #[serde(default)]
+    verify: Option<crate::verify::Verify>,
 }
 
 /// May a secret be called this? Upper-case names that cannot shadow the contract or the
@@ -298,6 +300,9 @@ impl RawEntity {
         let schedule = self.schedule.filter(|s| !s.trim().is_empty());
         crate::schedule::check_own(&self.id, schedule.as_deref(), self.schedule_tz.as_deref())
             .map_err(|(f, m)| bad_owned(f, m))?;
+        if let Some(v) = &self.verify {
+            v.check().map_err(|m| bad_owned("verify", m))?;
+        }
         let worker = self
             .worker
             .filter(|w| !w.trim().is_empty())
@@ -340,6 +345,7 @@ impl RawEntity {
             policy,
             schedule,
             schedule_tz: self.schedule_tz,
+            verify: self.verify,
         })
     }
 }

@@ -169,6 +169,13 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// Records that the worker running `id` is alive. Returns false when the execution is
     /// no longer running (the worker should stop it).
     async fn heartbeat(&self, id: &ExecId, at: Timestamp) -> StoreResult<bool>;
+    /// Records what became of an execution's verification run (the execution may have
+    /// ended: this is the one change made to an ended execution).
+    async fn set_verification(
+        &self,
+        id: &ExecId,
+        v: &crate::verify::Verification,
+    ) -> StoreResult<()>;
     /// Executions in `status`, oldest first (for the reaper and recovery).
     async fn executions_in(&self, status: Status, limit: usize) -> StoreResult<Vec<Execution>>;
 }

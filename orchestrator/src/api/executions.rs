@@ -107,6 +107,7 @@ pub fn page_json(state: &AppState, page: &Page<Execution>) -> Response {
         .map(|e| ExecutionView {
             execution: e,
             url: state.execution_url(&e.exec_id),
+            verification_url: None,
             notifications: None,
         })
         .collect();
@@ -198,6 +199,10 @@ pub async fn answer(state: &AppState, mut e: Execution) -> Result<Response, ApiE
     Ok(Json(ExecutionView {
         execution: &e,
         url: state.execution_url(&e.exec_id),
+        verification_url: e
+            .verification
+            .as_ref()
+            .map(|v| state.execution_url(&v.exec_id)),
         notifications: Some(notifications),
     })
     .into_response())

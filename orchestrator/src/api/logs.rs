@@ -62,6 +62,7 @@ pub async fn one(
     Ok(Json(ExecutionView {
         execution: &e,
         url: state.execution_url(&e.exec_id),
+        verification_url: None,
         notifications: None,
     })
     .into_response())

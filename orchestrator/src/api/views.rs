@@ -257,6 +257,9 @@ pub struct ExecutionView<'a> {
     #[serde(flatten)]
     pub execution: &'a Execution,
     pub url: String,
+    /// Its verification run's link, once there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_url: Option<String>,
     /// What was sent about it (the one-execution answer only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notifications: Option<Vec<NotificationView>>,

@@ -8,6 +8,7 @@ mod azure;
 #[path = "../common/mod.rs"]
 mod common;
 mod guards;
+mod verify;
 
 use common::{Env, Server, catalog};
 use serde_json::{Value, json};

@@ -211,6 +211,18 @@ async fn dispatch(
 async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     let job = lease.job.clone();
     let exec_id = job.exec_id.clone();
+    // Too early (a verification's delay): back to the queue until its time.
+    if let Some(wait) = job
+        .not_before
+        .and_then(|t| (t - cloudo_core::time::now()).to_std().ok())
+        .filter(|w| !w.is_zero())
+    {
+        tracing::debug!(exec_id = %exec_id, wait_ms = wait.as_millis() as u64, "job not due yet");
+        if let Err(e) = parts.queue.release(&lease, wait).await {
+            tracing::warn!(exec_id = %exec_id, error = %e, "cannot give back a job not due yet");
+        }
+        return;
+    }
 
     // The answer to "start" can be lost (an orchestrator killed after recording it): ask
     // again for the same delivery, holding the lease, before giving the job back.

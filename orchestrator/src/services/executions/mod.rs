@@ -23,6 +23,7 @@ mod control;
 mod gates;
 mod logs;
 mod reports;
+mod verify;
 mod watch;
 pub use control::{CancelError, DecideError};
 pub use reports::Refusal;
@@ -321,6 +322,9 @@ impl Executions {
         self.announce(id, e.status);
         if e.status.is_terminal() && self.gated(&e) {
             self.release_slots(&e).await;
+        }
+        if e.status.is_terminal() && (e.verify.is_some() || e.verify_of.is_some()) {
+            self.after_end(&e).await;
         }
         Ok(e)
     }
