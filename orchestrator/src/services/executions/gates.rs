@@ -318,3 +318,6 @@ impl Executions {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
