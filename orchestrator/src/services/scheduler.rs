@@ -162,7 +162,13 @@ async fn tick(
     };
     let Some(due) = due else { return Ok(()) };
     let missed = starting && due < now - MISSED_AFTER;
-    if !s.entry.enabled || (missed && s.entry.catch_up == CatchUp::Skip) {
+    // A disabled schema's ticks pass without a run (not a skipped execution per tick).
+    let schema_enabled = ingest
+        .catalog
+        .get()
+        .get(&s.entry.schema)
+        .is_none_or(|x| x.enabled);
+    if !s.entry.enabled || !schema_enabled || (missed && s.entry.catch_up == CatchUp::Skip) {
         if missed {
             tracing::info!(schedule = %s.entry.id, tick = %time::rfc3339(due),
                 "ticks missed while nothing ran: skipped (catch_up: skip)");

@@ -62,12 +62,13 @@ async fn schedules_run_every_tick_once_and_the_api_shows_and_changes_them() {
         &catalog(&[
             r#"{"id": "echo", "runbook": "echo.sh", "run_args": "from-schema"}"#,
             r#"{"id": "own", "runbook": "echo.sh", "schedule": "*/2 * * * * *", "schedule_tz": "Europe/Berlin"}"#,
+            r#"{"id": "off", "runbook": "echo.sh", "enabled": false}"#,
         ]),
         &[("echo.sh", ECHO)],
     );
     std::fs::write(
         env.path().join("schedules.yaml"),
-        "schedules:\n  - id: every-second\n    schema: echo\n    cron: \"* * * * * *\"\n    run_args: from-schedule\n",
+        "schedules:\n  - id: every-second\n    schema: echo\n    cron: \"* * * * * *\"\n    run_args: from-schedule\n  - id: of-a-disabled-schema\n    schema: \"off\"\n    cron: \"* * * * * *\"\n",
     )
     .unwrap();
     let file = env.path().join("schedules.yaml");
@@ -90,6 +91,9 @@ async fn schedules_run_every_tick_once_and_the_api_shows_and_changes_them() {
     let own = scheduled(&s, "own", "schedule:own").await;
     assert!(!own.is_empty());
     assert!(own.iter().all(|(t, _)| t.second() % 2 == 0), "{own:?}");
+    // A disabled schema's ticks pass: no skipped execution per tick.
+    let (_, off) = s.get("/api/executions?schema_id=off").await;
+    assert_eq!(off["items"].as_array().unwrap().len(), 0, "{off}");
 
     let (code, list) = s.get("/api/schedules").await;
     assert_eq!(code, 200, "{list}");
