@@ -19,6 +19,7 @@ mod ratelimit;
 pub mod routes;
 mod runbooks;
 mod schedules;
+mod schemas;
 mod scope;
 pub mod server;
 mod slack;
@@ -78,6 +79,8 @@ pub struct AppState {
     /// The schedules document in use, and the file it came from at start-up, if any.
     pub schedules: crate::services::scheduler::LiveSchedules,
     pub schedules_file: Option<Arc<str>>,
+    /// The `--catalog` file given at start-up, if any (it replaces API changes at each start).
+    pub catalog_file: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -131,6 +134,17 @@ fn routes() -> RoleRouter {
                 (M::GET, P::Read, get(notify::get)),
                 (M::PUT, P::Admin, put(notify::put)),
             ],
+        )
+        .add(
+            "/api/schemas",
+            vec![
+                (M::GET, P::Read, get(schemas::list)),
+                (M::PUT, P::Admin, put(schemas::replace)),
+            ],
+        )
+        .add(
+            "/api/schemas/{id}",
+            vec![(M::GET, P::Read, get(schemas::get))],
         )
         .add(
             "/api/schedules",

@@ -259,6 +259,7 @@ impl Engine {
                 .schedules
                 .as_ref()
                 .map(|p| p.display().to_string().into()),
+            catalog_file: cfg.catalog.as_ref().map(|p| p.display().to_string().into()),
         };
         if cfg.dev_no_auth {
             tracing::warn!(
