@@ -100,9 +100,106 @@ async fn the_catalog_is_read_and_replaced_over_the_api() {
     assert_eq!(s.get("/api/schemas/a").await.0, 404);
     let id = s.trigger("c").await;
     assert_eq!(s.wait(&id).await["status"], "succeeded");
+
+    // One entry at a time: added, refused with its field named, replaced, deleted.
+    let put_one = |id: &str, body: Value| {
+        let (http, url) = (s.http.clone(), s.url(&format!("/api/schemas/{id}")));
+        async move {
+            let res = http.put(url).json(&body).send().await.unwrap();
+            let code = res.status().as_u16();
+            (code, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (code, d) = put_one(
+        "d",
+        json!({"runbook": "ok.sh", "partition_key": "ops", "oncall": "true"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{d}");
+    assert_eq!(
+        (d["partition_key"].as_str(), d["oncall"].as_bool()),
+        (Some("ops"), Some(true))
+    );
+    let (code, bad) = put_one("d", json!({"runbook": "ok.sh", "timeout": 0})).await;
+    assert_eq!(code, 400, "{bad}");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"field "timeout""#),
+        "{bad}"
+    );
+    let (code, d) = put_one("d", json!({"runbook": "other.sh"})).await;
+    assert_eq!(
+        (code, d["partition_key"].as_str()),
+        (200, Some("ops")),
+        "kept: {d}"
+    );
+    let (_, list) = s.get("/api/schemas").await;
+    assert_eq!(list["schemas"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(
+        s.http
+            .delete(s.url("/api/schemas/d"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        s.http
+            .delete(s.url("/api/schemas/d"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     let (_, audit) = s.get("/api/audit?limit=50").await;
     assert!(
         audit.to_string().contains("/api/schemas"),
         "audited: {audit}"
     );
+}
+
+/// A change made through one orchestrator reaches another on the same Azure store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_catalog_change_reaches_a_second_orchestrator() {
+    use common::azure::{connection_string, uuid_like};
+    let prefix = format!("cat{}", uuid_like());
+    let env = || {
+        Env::new(
+            &catalog(&[r#"{"id": "a", "runbook": "ok.sh"}"#]),
+            &[("ok.sh", "echo ok\n")],
+        )
+        .arg("--backend")
+        .arg("azure")
+        .env(
+            "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
+            &connection_string(),
+        )
+        .env("CLOUDO_AZURE_PREFIX", &prefix)
+    };
+    let (env_a, env_b) = (env(), env());
+    let a = env_a.start();
+    let b = env_b.start();
+    let res = a
+        .http
+        .put(a.url("/api/schemas/new-one"))
+        .json(&json!({"runbook": "ok.sh"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let t = std::time::Instant::now();
+    loop {
+        if b.get("/api/schemas/new-one").await.0 == 200 {
+            break;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(15),
+            "never reached b"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -5,7 +5,7 @@ use rusqlite::params;
 
 use crate::store::{SqliteStore, db_err, json_rows};
 use cloudo_core::schema::Schema;
-use cloudo_core::store::{CatalogStore, StoreError, StoreResult};
+use cloudo_core::store::{CatalogStore, SchemaEdit, StoreError, StoreResult};
 
 #[async_trait]
 impl CatalogStore for SqliteStore {
@@ -35,6 +35,29 @@ impl CatalogStore for SqliteStore {
     async fn list_schemas(&self) -> StoreResult<Vec<Schema>> {
         self.db
             .read(|c| json_rows(c, "SELECT body FROM schemas ORDER BY position", []))
+            .await
+    }
+
+    async fn edit_schemas(&self, f: SchemaEdit) -> StoreResult<Result<Vec<Schema>, String>> {
+        self.db
+            .write(move |tx| {
+                let old: Vec<Schema> =
+                    json_rows(tx, "SELECT body FROM schemas ORDER BY position", [])?;
+                let new = match f(old) {
+                    Ok(new) => new,
+                    Err(why) => return Ok(Err(why)),
+                };
+                tx.execute("DELETE FROM schemas", []).map_err(db_err)?;
+                let mut ins = tx
+                    .prepare_cached("INSERT INTO schemas (id, position, body) VALUES (?1, ?2, ?3)")
+                    .map_err(db_err)?;
+                for (n, s) in new.iter().enumerate() {
+                    let body =
+                        serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    ins.execute(params![s.id, n as i64, body]).map_err(db_err)?;
+                }
+                Ok(Ok(new))
+            })
             .await
     }
 }

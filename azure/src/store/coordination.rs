@@ -126,4 +126,45 @@ impl CatalogStore for AzureStore {
             Some(b) => serde_json::from_str(&b).map_err(corrupt),
         }
     }
+
+    async fn edit_schemas(
+        &self,
+        f: cloudo_core::store::SchemaEdit,
+    ) -> StoreResult<Result<Vec<Schema>, String>> {
+        let rk = safe_key("catalog");
+        for _ in 0..CAS_TRIES {
+            let current = self.settings.get("s", &rk).await?;
+            let old: Vec<Schema> = match current.as_ref().and_then(|(e, _)| get_text(e, "value")) {
+                None => Vec::new(),
+                Some(b) => serde_json::from_str(&b).map_err(corrupt)?,
+            };
+            let new = match f(old) {
+                Ok(new) => new,
+                Err(why) => return Ok(Err(why)),
+            };
+            let mut e = Entity::new();
+            e.insert("PartitionKey".into(), json!("s"));
+            e.insert("RowKey".into(), json!(rk));
+            e.insert("updated_at".into(), json!(time::rfc3339(time::now())));
+            put_text(
+                &mut e,
+                "value",
+                &serde_json::to_string(&new).map_err(corrupt)?,
+            );
+            let written = match &current {
+                None => self.settings.insert(&e).await,
+                Some((_, tag)) => self.settings.write(&e, false, Some(tag)).await,
+            };
+            match written {
+                Ok(_) => return Ok(Ok(new)),
+                Err(TableError::Precondition | TableError::Conflict(_) | TableError::NotFound) => {
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the catalog: too many concurrent writers".into(),
+        ))
+    }
 }

@@ -26,7 +26,7 @@ mod state;
 
 pub use access::{AccessStore, AuditQuery};
 pub use approvals::{ApprovalStore, record_decision};
-pub use catalog::CatalogStore;
+pub use catalog::{CatalogStore, SchemaEdit};
 pub use coordination::{Coordination, WorkerInfo};
 pub use executions::{
     Batch, BodyHolder, Created, DedupKey, ExecutionQuery, ExecutionStore, NewExecution,

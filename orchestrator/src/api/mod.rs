@@ -144,7 +144,11 @@ fn routes() -> RoleRouter {
         )
         .add(
             "/api/schemas/{id}",
-            vec![(M::GET, P::Read, get(schemas::get))],
+            vec![
+                (M::GET, P::Read, get(schemas::get)),
+                (M::PUT, P::Admin, put(schemas::put_one)),
+                (M::DELETE, P::Admin, delete(schemas::delete_one)),
+            ],
         )
         .add(
             "/api/schedules",

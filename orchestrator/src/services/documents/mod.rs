@@ -176,6 +176,23 @@ impl Documents {
         crate::services::scheduler::edit_stored(&*self.0, f).await
     }
 
+    /// Changes the stored catalog in one atomic step (one entry added, replaced or
+    /// removed); returns the catalog as it now is, for the caller to apply.
+    pub async fn edit_catalog(
+        &self,
+        f: cloudo_core::store::SchemaEdit,
+    ) -> Result<Catalog, ReplaceError> {
+        let invalid = |why| ReplaceError::Invalid {
+            what: "catalog",
+            why,
+        };
+        let list = self.0.edit_schemas(f).await?.map_err(invalid)?;
+        let catalog = Catalog::from_schemas(list)
+            .map_err(|e| invalid(format!("{}: {}", e.location, e.message)))?;
+        tracing::info!(summary = catalog.schemas().len(), "catalog edited");
+        Ok(catalog)
+    }
+
     /// See [`replace`].
     pub async fn replace<D: Document>(
         &self,
