@@ -21,6 +21,25 @@ async fn put_catalog(s: &common::Server, http: &reqwest::Client, text: &str) -> 
 }
 
 #[tokio::test]
+async fn start_up_warns_of_catalog_entries_without_their_runbook() {
+    let env = Env::new(
+        &catalog(&[r#"{"id": "a", "runbook": "missing.sh", "verify": {"runbook": "ok.sh"}}"#]),
+        &[("ok.sh", "echo ok\n")],
+    );
+    let s = env.start();
+    let logs = s.logs();
+    assert!(
+        logs.contains("the catalog names a runbook that does not exist")
+            && logs.contains("missing.sh"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("\"runbook\":\"ok.sh\""),
+        "the verify runbook exists"
+    );
+}
+
+#[tokio::test]
 async fn the_catalog_is_read_and_replaced_over_the_api() {
     let env = Env::new(
         &catalog(&[
@@ -155,6 +174,23 @@ async fn the_catalog_is_read_and_replaced_over_the_api() {
             .status(),
         404
     );
+    // Readiness reports entries whose runbook does not exist (without making the
+    // service unready), and the log names them.
+    let (code, ready) = s.get("/api/readyz").await;
+    assert_eq!(
+        (code, ready["checks"]["catalog"]["ok"].as_bool()),
+        (200, Some(true)),
+        "{ready}"
+    );
+    let (code, _) = put_one("ghost", json!({"runbook": "nope.sh"})).await;
+    assert_eq!(code, 200);
+    let (code, ready) = s.get("/api/readyz").await;
+    assert_eq!(code, 200, "{ready}");
+    assert_eq!(
+        ready["checks"]["catalog"],
+        json!({"ok": false, "missing_runbooks": 1})
+    );
+    assert!(s.logs().contains("runbook does not exist") && s.logs().contains("nope.sh"));
     let (_, audit) = s.get("/api/audit?limit=50").await;
     assert!(
         audit.to_string().contains("/api/schemas"),

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use cloudo_core::time;
 
 use super::AppState;
-use super::views::{Check, Health, Ready, ReadyChecks, RunbooksCheck};
+use super::views::{CatalogCheck, Check, Health, Ready, ReadyChecks, RunbooksCheck};
 
 fn no_store(mut res: Response) -> Response {
     res.headers_mut()
@@ -60,12 +60,30 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             }
         }
     };
+    let missing = crate::services::documents::runbooks::missing_runbooks(
+        &state.ingest.catalog.get(),
+        &*state.runbooks,
+    )
+    .await
+    .unwrap_or_default();
+    for (schema_id, runbook) in &missing {
+        tracing::warn!(
+            check = "catalog",
+            schema_id,
+            runbook,
+            "runbook does not exist"
+        );
+    }
     let body = Ready {
         status: if ok { "ready" } else { "not ready" },
         checks: ReadyChecks {
             store: Check { ok: store.is_ok() },
             queue: Check { ok: queue.is_ok() },
             runbooks,
+            catalog: CatalogCheck {
+                ok: missing.is_empty(),
+                missing_runbooks: missing.len(),
+            },
         },
     };
     let code = if ok {

@@ -59,6 +59,15 @@ pub struct ReadyChecks {
     pub store: Check,
     pub queue: Check,
     pub runbooks: RunbooksCheck,
+    /// Catalog entries whose runbook does not exist (informational: it does not make the
+    /// service unready; the log names them).
+    pub catalog: CatalogCheck,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CatalogCheck {
+    pub ok: bool,
+    pub missing_runbooks: usize,
 }
 
 #[derive(Debug, Serialize)]

@@ -136,6 +136,7 @@ impl Engine {
         }
 
         let runbooks = runbook_source(&cfg.worker).await;
+        documents::runbooks::warn_missing(&catalog.get(), &*runbooks).await;
 
         let mut pools = match &cfg.worker_pools {
             Some(list) => list

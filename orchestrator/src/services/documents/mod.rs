@@ -23,6 +23,7 @@ use cloudo_core::{Catalog, Store, StoreError};
 
 mod catalog;
 mod follow;
+pub mod runbooks;
 pub use catalog::LiveCatalog;
 pub use follow::{Appliers, REREAD_EVERY, follow};
 
