@@ -26,7 +26,7 @@ run: setup build
 	@echo
 	@echo "  curl -X POST 'http://$(LISTEN)/api/Trigger?id=test'"
 	@echo "  curl 'http://$(LISTEN)/api/executions/<exec_id>?wait=10'"
-	@echo "  open http://$(LISTEN)/api/logs"
+	@echo "  open http://$(LISTEN)/            (the console)"
 	@echo
 	./target/debug/cloudo serve --listen $(LISTEN) --dev-no-auth
 

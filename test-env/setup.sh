@@ -15,6 +15,10 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
 # The test CA of the HTTPS Azurite (test-env/with-azurite.sh).
 command -v openssl >/dev/null || need_apt+=(openssl)
+# The console's browser tests: headless Chromium driven over WebDriver.
+[ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} from Debian"

@@ -239,3 +239,40 @@ async fn a_catalog_change_reaches_a_second_orchestrator() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// `GET /api/schemas/{id}` carries its ClouDO `entity`, which `PUT` takes back unchanged:
+/// an editor changes one field and keeps every other setting.
+#[tokio::test]
+async fn a_schema_entity_goes_back_through_put_unchanged() {
+    let env = Env::new(
+        &catalog(&[
+            r#"{"id": "a", "runbook": "ok.sh", "max_concurrency": 2, "approval_timeout": 600,
+                "require_approval": true, "tags": "x,y", "schedule": "0 3 * * *"}"#,
+        ]),
+        &[("ok.sh", "echo ok\n")],
+    );
+    let s = env.start();
+    let (_, before) = s.get("/api/schemas/a").await;
+    let mut entity = before["entity"].clone();
+    entity["description"] = json!("changed here");
+    let res = s
+        .http
+        .put(s.url("/api/schemas/a"))
+        .json(&entity)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let (_, after) = s.get("/api/schemas/a").await;
+    assert_eq!(after["description"], "changed here");
+    for k in [
+        "policy",
+        "approval",
+        "tags",
+        "schedule",
+        "require_approval",
+        "partition_key",
+    ] {
+        assert_eq!(after[k], before[k], "{k} changed");
+    }
+}

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::routing::{ConditionFilter, SeverityRange};
 
+mod entity;
 mod raw;
 pub use raw::{ParseError, valid_secret_name};
 use raw::{RawGroup, describe_path};

@@ -32,7 +32,7 @@ pub struct DecisionForm {
 }
 
 /// A whole page, never cached, never sending the link on as a referrer.
-fn page_with(code: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page_with(code: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>body{{font-family:sans-serif;\

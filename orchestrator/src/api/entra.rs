@@ -6,17 +6,15 @@
 //! audience and the tenant's issuer (v2 or v1 form), be within its validity, and hold the
 //! app role `ActionGroupsSecureWebhook`. Such a caller gets the `ingest` role.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use serde::Deserialize;
-use tokio::sync::RwLock;
+
+use super::jwks::JwksCache;
 
 /// The app role Azure's action groups service principal is given.
 pub const ROLE: &str = "ActionGroupsSecureWebhook";
-const JWKS_TTL: Duration = Duration::from_secs(24 * 3600);
-const REFETCH_AT_MOST: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct EntraConfig {
@@ -25,38 +23,10 @@ pub struct EntraConfig {
     pub jwks_url: String,
 }
 
-#[derive(Debug, Default)]
-struct Keys {
-    by_kid: HashMap<String, DecodingKey>,
-    fetched: Option<Instant>,
-}
-
+#[derive(Debug)]
 pub struct EntraValidator {
     cfg: EntraConfig,
-    http: reqwest::Client,
-    keys: RwLock<Keys>,
-}
-
-impl std::fmt::Debug for EntraValidator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EntraValidator")
-            .field("tenant", &self.cfg.tenant)
-            .field("audience", &self.cfg.audience)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct Jwks {
-    keys: Vec<Jwk>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Jwk {
-    kid: Option<String>,
-    kty: String,
-    n: Option<String>,
-    e: Option<String>,
+    keys: JwksCache,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,58 +51,9 @@ impl EntraValidator {
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(Self {
+            keys: JwksCache::new(http, cfg.jwks_url.clone()),
             cfg,
-            http,
-            keys: RwLock::default(),
         })
-    }
-
-    async fn refresh(&self) -> Result<(), String> {
-        let jwks: Jwks = self
-            .http
-            .get(&self.cfg.jwks_url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("cannot fetch the JWKS: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("bad JWKS: {e}"))?;
-        let mut by_kid = HashMap::new();
-        for k in jwks.keys {
-            if let (Some(kid), "RSA", Some(n), Some(e)) = (k.kid, k.kty.as_str(), k.n, k.e)
-                && let Ok(key) = DecodingKey::from_rsa_components(&n, &e)
-            {
-                by_kid.insert(kid, key);
-            }
-        }
-        *self.keys.write().await = Keys {
-            by_kid,
-            fetched: Some(Instant::now()),
-        };
-        Ok(())
-    }
-
-    async fn key(&self, kid: &str) -> Result<DecodingKey, String> {
-        {
-            let keys = self.keys.read().await;
-            let fresh = keys.fetched.is_some_and(|t| t.elapsed() < JWKS_TTL);
-            if fresh && let Some(k) = keys.by_kid.get(kid) {
-                return Ok(k.clone());
-            }
-            let recently = keys.fetched.is_some_and(|t| t.elapsed() < REFETCH_AT_MOST);
-            if fresh && recently {
-                return Err(format!("unknown signing key {kid:?}"));
-            }
-        }
-        self.refresh().await?;
-        self.keys
-            .read()
-            .await
-            .by_kid
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| format!("unknown signing key {kid:?}"))
     }
 
     /// Validates a token; returns the caller's app id.
@@ -142,7 +63,7 @@ impl EntraValidator {
             return Err(format!("unexpected algorithm {:?}", header.alg));
         }
         let kid = header.kid.ok_or("token has no key id")?;
-        let key = self.key(&kid).await?;
+        let key = self.keys.key(&kid).await?;
         let mut v = Validation::new(Algorithm::RS256);
         v.set_audience(&[&self.cfg.audience]);
         v.set_issuer(&[

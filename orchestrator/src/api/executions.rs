@@ -29,8 +29,38 @@ pub struct ListQuery {
     pub schema_id: Option<String>,
     /// Requests for approval in this state: `pending`, `approved`, `rejected`, `expired`.
     pub approval: Option<String>,
+    /// Started by this initiator (`manual`, `alert`, `schedule:<id>`, a key's name…).
+    pub initiator: Option<String>,
+    /// Requested at or after this time (RFC 3339); paging stops there.
+    pub since: Option<String>,
+    /// Requested before this time (RFC 3339).
+    pub until: Option<String>,
+    /// Text found (case-insensitively) in the id, name, schema, initiator, runbook,
+    /// reason or variables.
+    pub q: Option<String>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+}
+
+fn instant(name: &str, v: Option<&str>) -> Result<Option<time::Timestamp>, ApiError> {
+    match v.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .map_err(|e| ApiError::bad_request(format!("{name} must be an RFC 3339 time: {e}"))),
+    }
+}
+
+/// Does `e` hold `needle` (lower case) anywhere a person would search?
+fn mentions(e: &Execution, needle: &str) -> bool {
+    let has = |s: &str| s.to_lowercase().contains(needle);
+    has(e.exec_id.as_str())
+        || has(&e.name)
+        || has(&e.schema_id)
+        || has(&e.initiator)
+        || has(&e.runbook)
+        || e.error.as_deref().is_some_and(has)
+        || e.env.values().any(|v| has(v))
 }
 
 impl ListQuery {
@@ -87,8 +117,26 @@ pub async fn visible_page(
         .store
         .list_executions(&q.to_store_query(default_limit)?)
         .await?;
+    let since = instant("since", q.since.as_deref())?;
+    let until = instant("until", q.until.as_deref())?;
+    let needle =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase);
+    let initiator = q.initiator.as_deref().filter(|s| !s.is_empty());
+    // Newest first: past `since`, nothing older needs reading.
+    if let (Some(t), Some(last)) = (since, page.items.last())
+        && last.requested_at < t
+    {
+        page.next = None;
+    }
     page.items.retain(|e| {
-        may_see(state, who, e)
+        since.is_none_or(|t| e.requested_at >= t)
+            && until.is_none_or(|t| e.requested_at < t)
+            && initiator.is_none_or(|i| e.initiator == i)
+            && needle.as_deref().is_none_or(|n| mentions(e, n))
+            && may_see(state, who, e)
             && approval.is_none_or(|want| {
                 // A request cancelled before anyone decided is no longer pending.
                 e.approval.as_ref().is_some_and(|a| {

@@ -5,16 +5,19 @@ mod approvals;
 mod audit;
 pub mod auth;
 mod body;
+mod console;
 pub(crate) mod control;
 pub mod entra;
 mod error;
 pub use error::ApiError;
 mod executions;
 mod health;
+mod jwks;
 mod keys;
 pub use keys::check_pool;
 mod logs;
 mod notify;
+pub mod oidc;
 mod ratelimit;
 pub mod routes;
 mod runbooks;
@@ -22,7 +25,9 @@ mod schedules;
 mod schemas;
 mod scope;
 pub mod server;
+mod session;
 mod slack;
+mod stream;
 mod trigger;
 pub mod views;
 mod worker;
@@ -81,6 +86,14 @@ pub struct AppState {
     pub schedules_file: Option<Arc<str>>,
     /// The `--catalog` file given at start-up, if any (it replaces API changes at each start).
     pub catalog_file: Option<Arc<str>>,
+    /// Console sessions.
+    pub sessions: crate::services::sessions::Sessions,
+    /// Session cookies are `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+    /// Per-client rate of sign-in attempts.
+    pub sign_in_limit: Arc<auth::RateLimit>,
+    /// Single sign-on, when configured.
+    pub oidc: Option<Arc<oidc::Provider>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -213,6 +226,10 @@ fn routes() -> RoleRouter {
             "/api/executions/{exec_id}/output",
             vec![(M::GET, P::Read, get(executions::output))],
         )
+        .add(
+            "/api/executions/{exec_id}/stream",
+            vec![(M::GET, P::Read, get(stream::stream))],
+        )
         .add("/api/logs", vec![(M::GET, P::Read, get(logs::page))])
         .add(
             "/api/logs/{partition}/{exec_id}",
@@ -251,6 +268,31 @@ fn routes() -> RoleRouter {
             vec![(M::POST, P::Worker, post(worker::alive))],
         )
         .add("/api/workers", vec![(M::GET, P::Read, get(worker::list))])
+        .add(
+            "/api/session",
+            vec![
+                (M::POST, P::Public, post(session::sign_in)),
+                (M::GET, P::Read, get(session::me)),
+                (M::DELETE, P::Public, delete(session::sign_out)),
+            ],
+        )
+        .add(
+            "/api/session/providers",
+            vec![(M::GET, P::Public, get(session::providers))],
+        )
+        .add(
+            "/api/session/oidc/login",
+            vec![(M::GET, P::Public, get(oidc::login))],
+        )
+        .add(
+            "/api/session/oidc/callback",
+            vec![(M::GET, P::Public, get(oidc::callback))],
+        )
+        .add("/", vec![(M::GET, P::Public, get(console::index))])
+        .add(
+            "/ui/{*path}",
+            vec![(M::GET, P::Public, get(console::asset))],
+        )
         .add(
             "/api/healthz",
             vec![(M::GET, P::Public, get(health::healthz))],
@@ -340,7 +382,7 @@ mod tests {
             .lines()
             .filter_map(|l| {
                 let cells: Vec<&str> = l.split('|').map(|c| c.trim().trim_matches('`')).collect();
-                (cells.len() >= 5 && cells[2].starts_with("/api/")).then(|| {
+                (cells.len() >= 5 && cells[2].starts_with('/')).then(|| {
                     (
                         cells[1].to_string(),
                         cells[2].to_string(),

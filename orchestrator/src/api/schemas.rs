@@ -59,7 +59,12 @@ pub async fn get(
         .get(&id)
         .ok_or_else(|| ApiError::not_found(format!("no schema with id {id:?} in the catalog")))?;
     super::scope::check_schema(who.as_ref().map(|Extension(w)| w), s, "read")?;
-    Ok(Json(s).into_response())
+    // With its ClouDO entity: what PUT takes back, every setting included.
+    let mut shown = serde_json::to_value(s).map_err(ApiError::internal)?;
+    if let Some(o) = shown.as_object_mut() {
+        o.insert("entity".into(), s.to_entity());
+    }
+    Ok(Json(shown).into_response())
 }
 
 pub async fn replace(

@@ -232,6 +232,44 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDO_SCHEDULES", value_name = "FILE")]
     pub schedules: Option<PathBuf>,
 
+    /// How long a console sign-in lasts, in seconds (the session cookie's Max-Age and the
+    /// server-side expiry), 300 to 604800 [default: 28800, 8 hours].
+    #[arg(long, env = "CLOUDO_SESSION_TTL", value_name = "SECS")]
+    pub session_ttl: Option<u64>,
+
+    /// OpenID Connect issuer for single sign-on to the console (e.g.
+    /// https://login.microsoftonline.com/<tenant>/v2.0). Needs --oidc-client-id,
+    /// CLOUDO_OIDC_CLIENT_SECRET (environment only) and --oidc-roles.
+    #[arg(long, env = "CLOUDO_OIDC_ISSUER", value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+
+    /// The console's client (application) id at the provider.
+    #[arg(long, env = "CLOUDO_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// The ID token claim whose values map to roles [default: groups; Entra app roles:
+    /// roles].
+    #[arg(long, env = "CLOUDO_OIDC_ROLE_CLAIM", value_name = "CLAIM")]
+    pub oidc_role_claim: Option<String>,
+
+    /// Claim value to role, `VALUE=ROLE` (viewer, operator, admin), repeatable or
+    /// comma-separated; a user gets the highest role any of their values maps to.
+    #[arg(
+        long,
+        env = "CLOUDO_OIDC_ROLES",
+        value_name = "VALUE=ROLE",
+        value_delimiter = ','
+    )]
+    pub oidc_roles: Option<Vec<String>>,
+
+    /// Scopes asked for [default: openid profile email].
+    #[arg(long, env = "CLOUDO_OIDC_SCOPES", value_name = "SCOPES")]
+    pub oidc_scopes: Option<String>,
+
+    /// What the console's sign-in button names [default: single sign-on].
+    #[arg(long, env = "CLOUDO_OIDC_NAME", value_name = "NAME")]
+    pub oidc_name: Option<String>,
+
     /// Opsgenie alert API: `us`, `eu`, `jsm` (Jira Service Management Operations) or a base
     /// URL [default: us]. The default team's key: CLOUDO_OPSGENIE_API_KEY (environment only).
     #[arg(long, env = "CLOUDO_OPSGENIE_API_URL", value_name = "URL")]

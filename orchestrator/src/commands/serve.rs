@@ -39,11 +39,15 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     // The default public URL names the address actually bound (port 0 picks one).
     let engine = Engine::start(&cfg, &cfg.public_url_at(addr)).await?;
     tracing::info!(addr = %addr, "listening");
+    let executions = engine.executions.clone();
     crate::api::server::serve(
         listener,
         engine.router.clone(),
         cfg.connections,
-        shutdown_signal(),
+        async move {
+            shutdown_signal().await;
+            executions.close_followers();
+        },
     )
     .await;
     engine.stop().await;
@@ -54,6 +58,8 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
 /// any address: [`run`] serves it; the in-process tests call it directly).
 pub struct Engine {
     pub router: axum::Router,
+    /// Ends the live streams when the server stops (they would hold its connections open).
+    pub executions: crate::services::executions::Executions,
     stop: watch::Sender<bool>,
     audit_writer: tokio::task::JoinHandle<()>,
     pool: tokio::task::JoinHandle<()>,
@@ -261,6 +267,15 @@ impl Engine {
                 .as_ref()
                 .map(|p| p.display().to_string().into()),
             catalog_file: cfg.catalog.as_ref().map(|p| p.display().to_string().into()),
+            sessions: crate::services::sessions::Sessions::new(store.clone(), cfg.session_ttl),
+            secure_cookies: public_url.starts_with("https://"),
+            sign_in_limit: Arc::new(crate::api::auth::RateLimit::new(5)),
+            oidc: match &cfg.oidc {
+                None => None,
+                Some(o) => Some(Arc::new(
+                    crate::api::oidc::Provider::new(o.clone()).map_err(anyhow::Error::msg)?,
+                )),
+            },
         };
         if cfg.dev_no_auth {
             tracing::warn!(
@@ -276,6 +291,7 @@ impl Engine {
         others.extend(refresher);
         others.extend(documents);
         Ok(Self {
+            executions: state.executions.clone(),
             router: api::router(state, cfg.body_limit),
             stop,
             audit_writer,

@@ -11,4 +11,5 @@ pub mod links;
 pub mod notify;
 pub mod reaper;
 pub mod scheduler;
+pub mod sessions;
 pub mod view;

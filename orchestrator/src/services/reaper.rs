@@ -180,6 +180,7 @@ async fn sweep(
     expire_queued(ex, bounds.queue_timeout).await?;
     settle_pending(ex).await?;
     ex.sweep_limits().await?;
+    crate::services::sessions::sweep(&**ex.store(), now).await?;
     for pool in pools {
         for dead in queue.dead_letters(pool, BATCH).await? {
             let Some(job) = dead.job else { continue };

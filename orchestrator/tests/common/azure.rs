@@ -16,6 +16,20 @@ pub fn connection_string() -> String {
     )
 }
 
+/// `env` on the Azure backend under `prefix`, with no worker pool of its own (standalone
+/// workers, or another replica's, run the jobs).
+pub fn on_azure(env: super::Env, prefix: &str) -> super::Env {
+    env.arg("--backend")
+        .arg("azure")
+        .arg("--worker-pools")
+        .arg("none")
+        .env(
+            "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
+            &connection_string(),
+        )
+        .env("CLOUDO_AZURE_PREFIX", prefix)
+}
+
 /// A standalone worker process (`cloudo-worker`).
 pub struct Worker {
     child: Child,

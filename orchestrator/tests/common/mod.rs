@@ -5,6 +5,7 @@
 
 pub mod azure;
 pub mod fake;
+pub mod jwt;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! A concurrency limit held across two orchestrators and two standalone workers sharing
 //! Azure Storage (Azurite).
 
-use crate::common::azure::{Worker, connection_string, uuid_like, worker_key};
+use crate::common::azure::{Worker, on_azure, uuid_like, worker_key};
 use crate::common::{Env, catalog};
 use crate::{STAMP, overlap, span};
 
@@ -9,18 +9,15 @@ use crate::{STAMP, overlap, span};
 async fn one_at_a_time_across_orchestrators_and_standalone_workers() {
     let prefix = format!("lim{}", uuid_like());
     let env = || {
-        Env::new(
-            &catalog(&[
-                r#"{"id": "serial", "runbook": "stamp.sh", "worker": "alpha", "max_concurrency": 1}"#,
-            ]),
-            &[("stamp.sh", STAMP)],
+        on_azure(
+            Env::new(
+                &catalog(&[
+                    r#"{"id": "serial", "runbook": "stamp.sh", "worker": "alpha", "max_concurrency": 1}"#,
+                ]),
+                &[("stamp.sh", STAMP)],
+            ),
+            &prefix,
         )
-        .arg("--backend")
-        .arg("azure")
-        .arg("--worker-pools")
-        .arg("none")
-        .env("CLOUDO_AZURE_STORAGE_CONNECTION_STRING", &connection_string())
-        .env("CLOUDO_AZURE_PREFIX", &prefix)
     };
     let (env_a, env_b) = (env(), env());
     let (a, b) = (env_a.start(), env_b.start());

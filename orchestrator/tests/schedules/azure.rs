@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::azure::{connection_string, uuid_like};
+use crate::common::azure::{on_azure, uuid_like};
 use crate::common::{Env, catalog};
 use crate::{ECHO, consecutive, scheduled};
 
@@ -10,19 +10,13 @@ use crate::{ECHO, consecutive, scheduled};
 async fn two_orchestrators_run_each_tick_once() {
     let prefix = format!("sch{}", uuid_like());
     let env = || {
-        Env::new(
-            &catalog(&[r#"{"id": "tick", "runbook": "echo.sh", "schedule": "* * * * * *"}"#]),
-            &[("echo.sh", ECHO)],
+        on_azure(
+            Env::new(
+                &catalog(&[r#"{"id": "tick", "runbook": "echo.sh", "schedule": "* * * * * *"}"#]),
+                &[("echo.sh", ECHO)],
+            ),
+            &prefix,
         )
-        .arg("--backend")
-        .arg("azure")
-        .arg("--worker-pools")
-        .arg("none")
-        .env(
-            "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
-            &connection_string(),
-        )
-        .env("CLOUDO_AZURE_PREFIX", &prefix)
     };
     let (env_a, env_b) = (env(), env());
     let (a, _b) = (env_a.start(), env_b.start());

@@ -42,8 +42,13 @@ pub(super) async fn report_finish(
     }
 }
 
+/// How soon what a runbook prints goes to the orchestrator (a watcher sees it about this
+/// late, plus the hop through the store).
+const OUTPUT_EVERY: Duration = Duration::from_millis(250);
+
 /// Heartbeats the execution every `heartbeat` and renews the lease every third of its
-/// `visibility`, until told to stop.
+/// `visibility`, sending output every [`OUTPUT_EVERY`] while there is some, until told
+/// to stop.
 pub(super) async fn keep_alive(
     lease: Arc<Mutex<Lease>>,
     parts: PoolParts,
@@ -55,11 +60,17 @@ pub(super) async fn keep_alive(
     let renew_every = (visibility / 3).max(Duration::from_millis(100));
     let every = heartbeat.min(renew_every).max(Duration::from_millis(100));
     let mut renewed_at = tokio::time::Instant::now();
+    let mut reported_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(every.min(OUTPUT_EVERY)) => {}
             _ = stop.changed() => return,
         }
+        // Output goes out as it comes; without any, a heartbeat every `every`.
+        if live.pending() == 0 && reported_at.elapsed() + OUTPUT_EVERY / 2 < every {
+            continue;
+        }
+        reported_at = tokio::time::Instant::now();
         if renewed_at.elapsed() + every > renew_every {
             let mut held = lease.lock().await;
             match parts.queue.renew(&held, visibility).await {

@@ -30,12 +30,20 @@ impl KeyCache {
             .clear();
     }
 
-    pub(super) async fn lookup(
+    pub(crate) async fn lookup(
         &self,
         store: &crate::services::view::StoreView,
         key: &str,
     ) -> Result<Option<ApiKey>, ApiError> {
-        let hash = hash_key(key);
+        self.lookup_hash(store, hash_key(key)).await
+    }
+
+    /// The key whose hash is `hash` (a console session keeps the hash, not the key).
+    pub(super) async fn lookup_hash(
+        &self,
+        store: &crate::services::view::StoreView,
+        hash: String,
+    ) -> Result<Option<ApiKey>, ApiError> {
         if let Some((k, at)) = self
             .entries
             .lock()

@@ -28,6 +28,7 @@ pub use super::ratelimit::RateLimit;
 use super::{ApiError, AppState};
 
 mod credentials;
+pub mod session;
 pub use credentials::KeyCache;
 use credentials::{authorization, credential};
 
@@ -86,6 +87,15 @@ fn unauthorized(msg: &str) -> Response {
         HeaderValue::from_static("Bearer realm=\"cloudo\""),
     );
     res
+}
+
+fn forbidden(role: Role, action: &str, perm: Permission) -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("role {role} may not {action}; it needs {}", perm.describe()),
+    )
+    .into_response()
 }
 
 /// The methods `path` declares.
@@ -193,6 +203,8 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
     let bearer_jwt = authorization(req.headers(), "Bearer")
         .filter(|t| super::entra::looks_like_jwt(t))
         .map(str::to_string);
+    // The console session the identity came from, for the handlers that show it.
+    let mut from_session = None;
     let (identity, denied): (Option<Identity>, Option<Response>) = if state.dev_no_auth {
         (
             Some(Identity {
@@ -227,10 +239,33 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
     } else {
         let cred = credential(req.headers(), req.uri().query(), perm == Permission::Ingest);
         match cred {
-            None => (
-                None,
-                Some(unauthorized("a key is needed: Authorization: Bearer <key>")),
-            ),
+            None => match session::token(req.headers(), state.secure_cookies) {
+                None => (
+                    None,
+                    Some(unauthorized("a key is needed: Authorization: Bearer <key>")),
+                ),
+                Some(token) => match session::resolve(&state, token).await {
+                    Err(e) => return e.into_response(),
+                    Ok(None) => (
+                        None,
+                        Some(unauthorized(
+                            "the session ended (signed out, expired, or its key revoked): sign in again",
+                        )),
+                    ),
+                    Ok(Some((id, s))) => {
+                        let refused = if mutating {
+                            session::check_csrf(req.headers(), &s)
+                        } else {
+                            None
+                        };
+                        let refused = refused.or_else(|| {
+                            (!id.role.allows(perm)).then(|| forbidden(id.role, &action, perm))
+                        });
+                        from_session = Some(s);
+                        (Some(id), refused)
+                    }
+                },
+            },
             Some(k) => match state.keys.lookup(&state.store, &k).await {
                 Err(e) => return e.into_response(),
                 Ok(None) => (None, Some(unauthorized("unknown or revoked key"))),
@@ -244,18 +279,7 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
                         pool: key.pool.clone(),
                         scope: key.scope.clone(),
                     }),
-                    Some(
-                        ApiError::new(
-                            StatusCode::FORBIDDEN,
-                            "forbidden",
-                            format!(
-                                "role {} may not {action}; it needs {}",
-                                key.role,
-                                perm.describe()
-                            ),
-                        )
-                        .into_response(),
-                    ),
+                    Some(forbidden(key.role, &action, perm)),
                 ),
                 Ok(Some(key)) => {
                     if state.keys.should_touch(&key.name) {
@@ -301,6 +325,9 @@ pub async fn authorize(State(state): State<AppState>, req: Request<Body>, next: 
     let mut req = req;
     if let Some(id) = identity_ext {
         req.extensions_mut().insert(id);
+    }
+    if let Some(s) = from_session {
+        req.extensions_mut().insert(s);
     }
     if !mutating {
         return next.run(req).await;

@@ -54,4 +54,12 @@ pub(super) struct ServeFile {
     /// `pool_capacity = { default = 4 }`.
     pub(super) pool_capacity: Option<BTreeMap<String, u32>>,
     pub(super) schedules: Option<PathBuf>,
+    pub(super) session_ttl: Option<u64>,
+    pub(super) oidc_issuer: Option<String>,
+    pub(super) oidc_client_id: Option<String>,
+    pub(super) oidc_role_claim: Option<String>,
+    /// `oidc_roles = { "<group id>" = "admin" }`.
+    pub(super) oidc_roles: Option<BTreeMap<String, String>>,
+    pub(super) oidc_scopes: Option<String>,
+    pub(super) oidc_name: Option<String>,
 }

@@ -13,6 +13,7 @@ use cloudo_worker::secrets::Secret;
 use crate::commands::cli::{ServeArgs, SqliteSync};
 
 mod file;
+mod oidc;
 use file::FileConfig;
 
 /// Everything `serve` needs, validated: what its in-process workers need (`worker`, the
@@ -52,6 +53,10 @@ pub struct ServeConfig {
     pub pool_capacity: std::collections::BTreeMap<String, u32>,
     /// `--schedules`: the schedules file, if any.
     pub schedules: Option<PathBuf>,
+    /// How long a console session lasts from sign-in.
+    pub session_ttl: Duration,
+    /// Single sign-on to the console, when configured.
+    pub oidc: Option<crate::api::oidc::OidcConfig>,
 }
 
 impl ServeConfig {
@@ -68,6 +73,11 @@ impl ServeConfig {
     pub fn known_secrets(&self) -> Vec<String> {
         let mut out = self.worker.known_secrets();
         out.extend(self.admin_key.iter().map(|k| k.expose().to_string()));
+        out.extend(
+            self.oidc
+                .iter()
+                .map(|o| o.client_secret.expose().to_string()),
+        );
         let n = &self.notify;
         for s in [
             &n.opsgenie_key,
@@ -160,7 +170,23 @@ impl ServeConfig {
                 cloudo_core::policy::MAX_LIMIT
             );
         }
+        let session_ttl = seconds(
+            "session-ttl",
+            args.session_ttl.or(file.session_ttl).unwrap_or(8 * 3600),
+            300..=604_800,
+        )?;
+        let oidc = oidc::resolve(oidc::OidcInput {
+            issuer: args.oidc_issuer.or(file.oidc_issuer),
+            client_id: args.oidc_client_id.or(file.oidc_client_id),
+            role_claim: args.oidc_role_claim.or(file.oidc_role_claim),
+            roles: args.oidc_roles,
+            file_roles: file.oidc_roles,
+            scopes: args.oidc_scopes.or(file.oidc_scopes),
+            name: args.oidc_name.or(file.oidc_name),
+        })?;
         Ok(Self {
+            oidc,
+            session_ttl,
             guardrails,
             pool_capacity,
             schedules: args.schedules.or(file.schedules),

@@ -39,7 +39,10 @@ impl Executions {
                 .append_log(id, offset, &rest.as_bytes()[..keep], cap)
                 .await
             {
-                Ok(size) => return Ok(size),
+                Ok(size) => {
+                    self.log_grew(id);
+                    return Ok(size);
+                }
                 // The log has part of this piece (an earlier try landed): add the rest.
                 Err(StoreError::LogOffset { size })
                     if size > offset && size < piece.offset + data.len() as u64 =>

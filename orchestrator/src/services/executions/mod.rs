@@ -17,15 +17,16 @@ use cloudo_core::store::{Batch, Created, DedupKey, NewExecution, StoreResult};
 use cloudo_core::{
     ExecId, Execution, Job, JobQueue, Status, StatusChange, Store, StoreError, time,
 };
-use tokio::sync::broadcast;
 
 mod control;
+mod events;
 mod gates;
 mod logs;
 mod reports;
 mod verify;
 mod watch;
 pub use control::{CancelError, DecideError};
+pub use events::Followed;
 pub use reports::Refusal;
 pub use watch::Watch;
 
@@ -46,24 +47,14 @@ pub enum Submitted {
     Duplicate(Vec<Execution>),
 }
 
-/// An execution changed status (or was created in it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionEvent {
-    pub exec_id: ExecId,
-    pub status: Status,
-}
-
-/// Events a slow follower may fall behind by before it is told it lagged (it then re-reads
-/// the store).
-const EVENTS_BUFFER: usize = 4096;
-
 #[derive(Clone)]
 pub struct Executions {
     store: Arc<dyn Store>,
     queue: Arc<dyn JobQueue>,
-    /// Every status change made here, and those made by other orchestrators to watched
-    /// executions, for whoever follows executions (`?wait=`, later live output).
-    events: broadcast::Sender<ExecutionEvent>,
+    /// Every status change and log append made here, and status changes made by other
+    /// orchestrators to watched executions, for whoever follows executions (`?wait=`, the
+    /// live output stream).
+    events: events::Channels,
     /// Executions followed here, re-read from a shared store by `watch::follow_store`.
     watches: Arc<watch::Watches>,
     /// With a shared store: how often watched executions are re-read.
@@ -89,7 +80,7 @@ impl Executions {
         Self {
             store,
             queue,
-            events: broadcast::channel(EVENTS_BUFFER).0,
+            events: events::Channels::default(),
             watches: Arc::default(),
             follow_every: None,
             notifier: None,
@@ -334,56 +325,6 @@ impl Executions {
     pub async fn enqueue(&self, e: &Execution, body: Option<&str>) -> QueueResult<String> {
         let (pool, job) = job_of(e, body);
         self.queue.enqueue(&pool, &job).await
-    }
-
-    /// Follows every status change made by this process.
-    pub fn subscribe(&self) -> broadcast::Receiver<ExecutionEvent> {
-        self.events.subscribe()
-    }
-
-    fn announce(&self, id: &ExecId, status: Status) {
-        self.watches.update(id, status, None);
-        self.publish(id, status);
-    }
-
-    fn publish(&self, id: &ExecId, status: Status) {
-        // No follower is not an error.
-        let _ = self.events.send(ExecutionEvent {
-            exec_id: id.clone(),
-            status,
-        });
-    }
-
-    /// The execution once it is terminal, or as it is when `max` has passed.
-    pub async fn wait_terminal(
-        &self,
-        id: &ExecId,
-        max: Duration,
-    ) -> StoreResult<Option<Execution>> {
-        // Subscribed and watching before reading, so a change after the read is seen.
-        let mut events = self.subscribe();
-        let watch = self.watch(id);
-        match self.store.get_execution(id).await? {
-            Some(e) if !e.status.is_terminal() => watch.saw(e.status),
-            other => return Ok(other),
-        }
-        let deadline = tokio::time::Instant::now() + max;
-        loop {
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                // Ours, and final.
-                Ok(Ok(ev)) if ev.exec_id == *id && ev.status.is_terminal() => break,
-                Ok(Ok(_)) => {}
-                // Fell behind: whatever happened, the store knows.
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                    match self.store.get_execution(id).await? {
-                        Some(e) if !e.status.is_terminal() => {}
-                        other => return Ok(other),
-                    }
-                }
-                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
-            }
-        }
-        self.store.get_execution(id).await
     }
 }
 

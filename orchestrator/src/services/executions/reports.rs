@@ -10,6 +10,10 @@ use cloudo_worker::{ReportError, Reporter, RunRef, Start};
 
 use super::Executions;
 
+/// How often a running execution's heartbeat is recorded at most, however often its worker
+/// reports (it sends output as it comes).
+const HEARTBEAT_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
 impl Executions {
     /// A worker asks to run `id`: `Ok(Ok(log_offset))` to run it, its output going to the
     /// log from there; `Ok(Err(why))` to drop the job (it already ran, or runs elsewhere, or
@@ -73,7 +77,7 @@ impl Executions {
         run: &RunRef,
         log: Option<&LogPiece>,
     ) -> Result<HeartbeatAnswer, Refusal> {
-        if self.owned(id, run).await?.is_none() {
+        let Some(e) = self.owned(id, run).await? else {
             // A cancelled run still logs what it wrote until it stopped.
             let log_size = match log {
                 Some(piece) if self.stopped_run(id, run).await? => {
@@ -85,12 +89,18 @@ impl Executions {
                 running: false,
                 log_size,
             });
-        }
+        };
         let log_size = match log {
             Some(piece) => Some(self.append_log(id, piece).await?),
             None => None,
         };
-        let running = self.store.heartbeat(id, time::now()).await?;
+        // Workers send output several times a second while a run writes; the heartbeat
+        // itself is recorded at most once per HEARTBEAT_EVERY.
+        let now = time::now();
+        let fresh = e
+            .heartbeat_at
+            .is_some_and(|at| now - at < HEARTBEAT_EVERY && at <= now);
+        let running = fresh || self.store.heartbeat(id, now).await?;
         Ok(HeartbeatAnswer { running, log_size })
     }
 
