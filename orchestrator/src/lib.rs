@@ -4,6 +4,7 @@
 //! The `cloudo` binary only calls [`cloudo_main`].
 
 mod api;
+mod client;
 mod commands;
 mod services;
 #[doc(hidden)]
@@ -45,11 +46,12 @@ pub fn cloudo_main() -> ExitCode {
             multi_thread()?.block_on(serve::run(cfg))
         }),
         Command::Worker(args) => cloudo_worker::command::start(*args),
-        Command::Keys(args) => tokio::runtime::Builder::new_multi_thread()
+        Command::Keys(args) if args.url.is_none() => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(keys::run(*args))),
+        client => return commands::client::run(client),
     };
     report(result, "cloudo")
 }

@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 pub use cloudo_worker::command::args::{AzureArgs, Backend, CommonArgs, WorkerArgs};
 
+use crate::commands::client::args::{
+    ClientArgs, CompletionsArgs, DecideArgs, ExecArgs, LoginArgs, LogsArgs, LsArgs, RoutesArgs,
+    SchemasArgs, TriggerArgs,
+};
+
 /// ClouDO in Rust: runbook automation for on-call teams.
 ///
 /// An alert or a person asks for a runbook; cloudo records the execution durably, runs the
@@ -26,8 +31,35 @@ pub enum Command {
     /// Run a standalone worker: consume one pool's queue (Azure Storage), run the runbooks,
     /// report to the orchestrator over HTTP with a worker key (CLOUDO_WORKER_KEY).
     Worker(Box<WorkerArgs>),
-    /// Manage API keys in the data dir's database (works with the server running or not).
+    /// Manage API keys in the data dir's database (works with the server running or not),
+    /// or through a server's API with --url.
     Keys(Box<KeysArgs>),
+    /// Run a schema's runbook now; --follow prints its output and exits with its outcome.
+    Trigger(Box<TriggerArgs>),
+    /// An execution's output; --follow goes on until it ends.
+    Logs(LogsArgs),
+    /// Recent executions, newest first.
+    Ls(LsArgs),
+    /// One execution: status, times, runbook, variables, notifications.
+    Show(ExecArgs),
+    /// Stop a running or waiting execution.
+    Cancel(ExecArgs),
+    /// Approve an execution that waits for approval.
+    Approve(DecideArgs),
+    /// Reject an execution that waits for approval.
+    Reject(DecideArgs),
+    /// The catalog: list, show, apply a file, or validate one offline.
+    Schemas(SchemasArgs),
+    /// Routing rules: test what an alert would run.
+    Routes(RoutesArgs),
+    /// Worker pools and the workers serving them.
+    Workers(ClientArgs),
+    /// Schedules, with their next and last runs.
+    Schedules(ClientArgs),
+    /// Save a server's address and a key (asked for, not echoed) in the config file.
+    Login(LoginArgs),
+    /// Print a shell completion script: `cloudo completions bash > /etc/bash_completion.d/cloudo`.
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +96,24 @@ pub struct KeysArgs {
         global = true
     )]
     pub azure_prefix: Option<String>,
+
+    /// Manage the keys of this server through its API (an admin key) instead of a database.
+    #[arg(long, value_name = "URL", global = true)]
+    pub url: Option<String>,
+
+    /// The admin key for --url [default: CLOUDO_KEY, else the `cloudo login` file's].
+    #[arg(
+        long,
+        env = "CLOUDO_KEY",
+        hide_env_values = true,
+        global = true,
+        value_name = "KEY"
+    )]
+    pub key: Option<String>,
+
+    /// With --url: print JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
 
     #[command(subcommand)]
     pub command: KeysCommand,

@@ -79,10 +79,20 @@ impl Env {
         }
     }
 
+    /// An ephemeral port unless the test chose an address.
+    fn listen_args(&self) -> Vec<&str> {
+        if self.extra_args.iter().any(|a| a == "--listen") {
+            Vec::new()
+        } else {
+            vec!["--listen", "127.0.0.1:0"]
+        }
+    }
+
     fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudo"));
         cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(self.listen_args())
+            .args(["--log-format", "json"])
             .arg("--data-dir")
             .arg(self.path().join("data"))
             .arg("--catalog")
@@ -277,6 +287,15 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A port free now (for a server or driver that must be on a known address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A catalog with one group of entities given as JSON object literals.

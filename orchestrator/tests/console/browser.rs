@@ -29,14 +29,6 @@ impl std::fmt::Debug for Browser {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn binary(candidates: &[&str]) -> String {
     candidates
         .iter()
@@ -56,7 +48,7 @@ pub fn screenshots() -> PathBuf {
 impl Browser {
     /// A new headless browser, `width` × `height`; `name` prefixes its screenshots.
     pub async fn start(name: &str, width: u32, height: u32) -> Self {
-        let port = free_port();
+        let port = super::common::free_port();
         let driver = Command::new(binary(&[
             "/usr/bin/chromedriver",
             "/usr/lib/chromium/chromedriver",
