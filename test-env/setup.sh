@@ -32,6 +32,13 @@ if command -v rustup >/dev/null; then
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
   done
 fi
+# The metrics test parses /metrics with Prometheus' own Python parser; the OpenAPI test
+# validates the document with openapi-spec-validator (pinned, from PyPI).
+if ! python3 -c 'import prometheus_client, openapi_spec_validator' 2>/dev/null; then
+  echo "setup: installing prometheus-client and openapi-spec-validator from PyPI"
+  python3 -m pip install -q --break-system-packages \
+    prometheus-client==0.26.0 openapi-spec-validator==0.9.0
+fi
 # Azurite (the Azure Storage emulator), pinned, from npm.
 "$(dirname "$0")/setup-azurite.sh" >/dev/null
 echo "setup: ok"

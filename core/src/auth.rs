@@ -22,6 +22,8 @@ pub enum Role {
     Viewer,
     Operator,
     Admin,
+    /// Scrapes `/metrics` and nothing else (a Prometheus server's key).
+    Metrics,
 }
 
 impl Role {
@@ -32,6 +34,7 @@ impl Role {
             Role::Viewer => "viewer",
             Role::Operator => "operator",
             Role::Admin => "admin",
+            Role::Metrics => "metrics",
         }
     }
 
@@ -44,6 +47,10 @@ impl Role {
             Permission::Operate => matches!(self, Role::Operator | Role::Admin),
             Permission::Admin => self == Role::Admin,
             Permission::Worker => self == Role::Worker,
+            Permission::Metrics => matches!(
+                self,
+                Role::Metrics | Role::Viewer | Role::Operator | Role::Admin
+            ),
         }
     }
 }
@@ -64,8 +71,9 @@ impl FromStr for Role {
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
+            "metrics" => Ok(Role::Metrics),
             other => Err(format!(
-                "unknown role {other:?}; one of ingest, viewer, operator, admin"
+                "unknown role {other:?}; one of ingest, viewer, operator, admin, metrics"
             )),
         }
     }
@@ -86,6 +94,8 @@ pub enum Permission {
     Admin,
     /// Worker reports (a `worker` key, limited to its pool's executions).
     Worker,
+    /// `/metrics` (`metrics`, and `viewer` and above).
+    Metrics,
 }
 
 impl Permission {
@@ -98,6 +108,7 @@ impl Permission {
             Permission::Operate => "operator",
             Permission::Admin => "admin",
             Permission::Worker => "worker",
+            Permission::Metrics => "metrics",
         }
     }
 }

@@ -50,6 +50,15 @@ pub struct DeadLetter {
     pub dead_at: Timestamp,
 }
 
+/// How full a pool's queue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    /// Messages waiting or leased (Azure's count is approximate).
+    pub messages: u64,
+    /// How long the oldest message still waiting for a worker has waited.
+    pub oldest_waiting: Option<Duration>,
+}
+
 #[async_trait]
 pub trait JobQueue: Send + Sync + 'static {
     async fn enqueue(&self, pool: &str, job: &Job) -> QueueResult<String>;
@@ -76,6 +85,8 @@ pub trait JobQueue: Send + Sync + 'static {
     /// cannot be told (Azure) simply sleep; the embedded one wakes on enqueue.
     async fn wait(&self, pool: &str, max: Duration);
     async fn ping(&self) -> QueueResult<()>;
+    /// How many messages `pool` holds and the age of its oldest waiting one (metrics).
+    async fn depth(&self, pool: &str) -> QueueResult<QueueDepth>;
 }
 
 /// What a queue owned by one process alone (the embedded engine) offers its start-up

@@ -27,17 +27,6 @@ async fn sign_in(s: &common::Server, key: &str) -> (String, String, Value) {
     (pair, set, res.json().await.unwrap())
 }
 
-async fn new_key(s: &common::Server, name: &str, role: &str) -> String {
-    let (code, k) = common::post_json(
-        &s.http,
-        &s.url("/api/keys"),
-        &json!({"name": name, "role": role}),
-    )
-    .await;
-    assert_eq!(code, 201, "{k}");
-    k["key"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn a_key_signs_in_behind_a_strict_cookie_and_csrf_guards_changes() {
     let env = Env::new(
@@ -45,7 +34,7 @@ async fn a_key_signs_in_behind_a_strict_cookie_and_csrf_guards_changes() {
         &[("ok.sh", "echo ok\n")],
     );
     let s = env.start();
-    let key = new_key(&s, "alice", "operator").await;
+    let key = common::new_key(&s, "alice", "operator").await;
     let (cookie, set, me) = sign_in(&s, &key).await;
     assert!(cookie.starts_with("cloudo_session="), "{set}");
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
@@ -209,7 +198,7 @@ async fn bad_keys_are_refused_and_a_revoked_key_ends_its_sessions() {
         .unwrap();
     assert_eq!(res.status(), 403);
 
-    let key = new_key(&s, "bob", "viewer").await;
+    let key = common::new_key(&s, "bob", "viewer").await;
     let (cookie, _, _) = sign_in(&s, &key).await;
     let res = s.http.delete(s.url("/api/keys/bob")).send().await.unwrap();
     assert!(res.status().is_success());
@@ -251,7 +240,7 @@ async fn over_tls_the_cookie_is_secure_with_the_host_prefix() {
     .arg("--session-ttl")
     .arg("600");
     let s = env.start();
-    let key = new_key(&s, "carol", "viewer").await;
+    let key = common::new_key(&s, "carol", "viewer").await;
     let (cookie, set, _) = sign_in(&s, &key).await;
     assert!(cookie.starts_with("__Host-cloudo_session="), "{set}");
     assert!(

@@ -10,7 +10,9 @@ use tokio::sync::Notify;
 
 use crate::{Db, DbError};
 use cloudo_core::job::Job;
-use cloudo_core::queue::{DeadLetter, JobQueue, Lease, OwnedQueue, QueueError, QueueResult};
+use cloudo_core::queue::{
+    DeadLetter, JobQueue, Lease, OwnedQueue, QueueDepth, QueueError, QueueResult,
+};
 use cloudo_core::time;
 
 impl From<DbError> for QueueError {
@@ -45,22 +47,6 @@ impl SqliteQueue {
     fn waker(&self, pool: &str) -> Arc<Notify> {
         let mut w = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
         w.entry(pool.to_string()).or_default().clone()
-    }
-
-    /// Messages waiting or leased in `pool`.
-    pub async fn depth(&self, pool: &str) -> QueueResult<u64> {
-        let pool = pool.to_string();
-        self.db
-            .read(move |c| {
-                c.query_row(
-                    "SELECT COUNT(*) FROM queue_messages WHERE pool = ?1",
-                    [pool],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map(|n| n.max(0) as u64)
-                .map_err(db_err)
-            })
-            .await
     }
 }
 
@@ -316,6 +302,27 @@ impl JobQueue for SqliteQueue {
     async fn ping(&self) -> QueueResult<()> {
         self.db
             .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .await
+    }
+
+    async fn depth(&self, pool: &str) -> QueueResult<QueueDepth> {
+        let pool = pool.to_string();
+        self.db
+            .read(move |c| {
+                let now = now_ms();
+                c.query_row(
+                    "SELECT COUNT(*), MIN(CASE WHEN visible_at <= ?2 THEN inserted_at END)
+                     FROM queue_messages WHERE pool = ?1",
+                    params![pool, now],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)),
+                )
+                .map(|(n, oldest)| QueueDepth {
+                    messages: n.max(0) as u64,
+                    oldest_waiting: oldest
+                        .map(|t| Duration::from_millis(now.saturating_sub(t).max(0) as u64)),
+                })
+                .map_err(db_err)
+            })
             .await
     }
 }

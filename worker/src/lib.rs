@@ -5,6 +5,7 @@
 pub mod command;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod pool;
 pub mod protocol;

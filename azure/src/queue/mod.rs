@@ -21,7 +21,7 @@ use azure_storage_queue::{QueueClient, QueueClientOptions};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cloudo_core::job::Job;
-use cloudo_core::queue::{DeadLetter, JobQueue, Lease, QueueError, QueueResult};
+use cloudo_core::queue::{DeadLetter, JobQueue, Lease, QueueDepth, QueueError, QueueResult};
 use cloudo_core::time;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -365,6 +365,39 @@ impl JobQueue for AzureQueue {
         let client = self.client(&queue_name(&self.prefix, "ping"))?;
         client.exists().await.map_err(unavailable)?;
         Ok(())
+    }
+
+    /// The queue's approximate message count, and the insertion time of the first visible
+    /// message (a peek: it stays where it is).
+    async fn depth(&self, pool: &str) -> QueueResult<QueueDepth> {
+        use azure_storage_queue::models::QueueClientGetPropertiesResultHeaders as _;
+        let client = self.client(&queue_name(&self.prefix, pool))?;
+        let messages = match client.get_properties(None).await {
+            Ok(r) => r.approximate_messages_count().map_err(unavailable)?,
+            Err(e) if not_found(&e) => return Ok(QueueDepth::default()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let options = QueueClientPeekMessagesOptions {
+            number_of_messages: Some(1),
+            ..Default::default()
+        };
+        let peeked = client
+            .peek_messages(Some(options))
+            .await
+            .map_err(unavailable)?
+            .into_model()
+            .map_err(unavailable)?;
+        let now = azure_core::time::OffsetDateTime::now_utc();
+        let oldest_waiting = peeked
+            .items
+            .unwrap_or_default()
+            .first()
+            .and_then(|m| m.insertion_time)
+            .map(|t| Duration::from_millis((now - t).whole_milliseconds().max(0) as u64));
+        Ok(QueueDepth {
+            messages: messages.unwrap_or(0).max(0) as u64,
+            oldest_waiting,
+        })
     }
 }
 

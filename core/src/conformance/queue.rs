@@ -47,6 +47,28 @@ pub async fn run_all<Q: JobQueue, F: Fn() -> Fut, Fut: std::future::Future<Outpu
     release_and_renew(make().await, tick).await;
     dead_letter_after_max_deliveries(make().await).await;
     pools_are_separate(make().await).await;
+    depth_counts_messages_and_ages_the_oldest(make().await).await;
+}
+
+async fn depth_counts_messages_and_ages_the_oldest(q: impl JobQueue) {
+    let empty = q.depth("d").await.unwrap();
+    assert_eq!(empty, crate::queue::QueueDepth::default(), "an empty pool");
+    q.enqueue("d", &job("a")).await.unwrap();
+    q.enqueue("d", &job("b")).await.unwrap();
+    q.enqueue("other", &job("c")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let d = q.depth("d").await.unwrap();
+    assert_eq!(d.messages, 2, "this pool's messages only");
+    let age = d.oldest_waiting.expect("a waiting message has an age");
+    assert!(age >= Duration::from_millis(900), "{age:?}");
+    let l1 = q.lease("d", LONG).await.unwrap().expect("a");
+    let l2 = q.lease("d", LONG).await.unwrap().expect("b");
+    let leased = q.depth("d").await.unwrap();
+    assert_eq!(leased.messages, 2, "leased messages are still held");
+    assert_eq!(leased.oldest_waiting, None, "nothing waits for a worker");
+    q.ack(&l1).await.unwrap();
+    q.ack(&l2).await.unwrap();
+    assert_eq!(q.depth("d").await.unwrap().messages, 0);
 }
 
 async fn fifo_and_lease_hides(q: impl JobQueue) {

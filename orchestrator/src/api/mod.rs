@@ -16,6 +16,7 @@ mod jwks;
 mod keys;
 pub use keys::check_pool;
 mod logs;
+mod metrics;
 mod notify;
 pub mod oidc;
 mod ratelimit;
@@ -293,6 +294,7 @@ fn routes() -> RoleRouter {
             "/ui/{*path}",
             vec![(M::GET, P::Public, get(console::asset))],
         )
+        .add("/metrics", vec![(M::GET, P::Metrics, get(metrics::scrape))])
         .add(
             "/api/healthz",
             vec![(M::GET, P::Public, get(health::healthz))],
@@ -353,7 +355,8 @@ pub fn router(mut state: AppState, body_limit: usize) -> Router {
     let (api, table) = routes().finish();
     state.auth_table = table;
     api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
-        .fallback(error::not_found)
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .fallback(metrics::unmatched)
         .layer(axum::middleware::from_fn(request_limits))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(

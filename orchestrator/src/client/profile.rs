@@ -1,7 +1,7 @@
 //! Which server, with which key: `--url`/`--key`, else `CLOUDO_URL`/`CLOUDO_KEY` (clap reads
 //! both), else the file `cloudo login` wrote, else a local server without a key.
 //!
-//! The file is `$CLOUDO_CONFIG`, or `cloudo/config.toml` in the user's config dir
+//! The file is `$CLOUDO_CLIENT_CONFIG`, or `cloudo/config.toml` in the user's config dir
 //! (`$XDG_CONFIG_HOME`, else `~/.config`), written with mode 0600 in a 0700 folder; one
 //! readable by others is refused, as ssh refuses such a key.
 
@@ -35,14 +35,14 @@ impl std::fmt::Debug for Profile {
 
 /// The config file's path.
 pub fn config_path() -> Result<PathBuf, Failure> {
-    if let Some(p) = std::env::var_os("CLOUDO_CONFIG").filter(|p| !p.is_empty()) {
+    if let Some(p) = std::env::var_os("CLOUDO_CLIENT_CONFIG").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
     let dir = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .ok_or_else(|| Failure::new("neither XDG_CONFIG_HOME nor HOME is set: set CLOUDO_CONFIG to the config file's path"))?;
+        .ok_or_else(|| Failure::new("neither XDG_CONFIG_HOME nor HOME is set: set CLOUDO_CLIENT_CONFIG to the config file's path"))?;
     Ok(dir.join("cloudo").join("config.toml"))
 }
 

@@ -92,6 +92,10 @@ impl Engine {
             }
             Some(az) => backend::azure(az, cfg.worker.max_deliveries).await?,
         };
+        // Every store call is timed, by operation (`/metrics`).
+        cloudo_worker::metrics::install("orchestrator");
+        let store: Arc<dyn cloudo_core::Store> =
+            Arc::new(crate::services::metered::MeteredStore(store));
         // The catalog first: the other documents are checked against it.
         let (catalog, _) =
             documents::load::<Catalog>(cfg.catalog.as_deref(), &*store, &Catalog::default())

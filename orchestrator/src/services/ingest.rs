@@ -292,7 +292,9 @@ impl Ingest {
         req: Request,
     ) -> Result<Outcome, TriggerError> {
         let (batch, env) = self.batch_for(alert, explicit, &req);
-        self.submit_one(batch, env, req.body.as_deref()).await
+        let out = self.submit_one(batch, env, req.body.as_deref()).await?;
+        crate::services::telemetry::count_alert(alert, out.duplicate, &out.executions);
+        Ok(out)
     }
 
     /// The executions for every alert of one delivery (an Alertmanager group): one batch
@@ -308,13 +310,17 @@ impl Ingest {
             .map(|a| self.batch_for(a, explicit, &req))
             .collect();
         self.pin_pending(&mut batches).await;
-        Ok(self
+        let out: Vec<Outcome> = self
             .executions
             .submit(batches, req.body.as_deref())
             .await?
             .into_iter()
             .map(Outcome::from)
-            .collect())
+            .collect();
+        for (alert, o) in alerts.iter().zip(&out) {
+            crate::services::telemetry::count_alert(alert, o.duplicate, &o.executions);
+        }
+        Ok(out)
     }
 
     /// What one alert records: an execution per chosen schema (accepted, or skipped with

@@ -33,6 +33,14 @@ impl StoreView {
         self.0.list_executions(q).await
     }
 
+    pub async fn executions_in(
+        &self,
+        status: cloudo_core::Status,
+        limit: usize,
+    ) -> StoreResult<Vec<Execution>> {
+        self.0.executions_in(status, limit).await
+    }
+
     pub async fn notifications_for(&self, id: &ExecId) -> StoreResult<Vec<Notification>> {
         self.0.notifications_for(id).await
     }

@@ -200,7 +200,7 @@ async fn login_keeps_the_key_in_a_private_file_that_later_commands_use() {
     let home = tempfile::tempdir().unwrap();
     let login = |key: &str| {
         let mut child = cloudo(&s.base, None, &["login"])
-            .env_remove("CLOUDO_CONFIG")
+            .env_remove("CLOUDO_CLIENT_CONFIG")
             .env("XDG_CONFIG_HOME", home.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -233,7 +233,7 @@ async fn login_keeps_the_key_in_a_private_file_that_later_commands_use() {
         .args(["ls", "--json"])
         .env_remove("CLOUDO_URL")
         .env_remove("CLOUDO_KEY")
-        .env_remove("CLOUDO_CONFIG")
+        .env_remove("CLOUDO_CLIENT_CONFIG")
         .env("XDG_CONFIG_HOME", home.path())
         .output()
         .unwrap();

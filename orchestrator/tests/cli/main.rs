@@ -46,7 +46,10 @@ fn cloudo(url: &str, key: Option<&str>, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudo"));
     cmd.args(args)
         .env("CLOUDO_URL", url)
-        .env("CLOUDO_CONFIG", "/nonexistent/cloudo-test-config.toml")
+        .env(
+            "CLOUDO_CLIENT_CONFIG",
+            "/nonexistent/cloudo-test-config.toml",
+        )
         .env("NO_COLOR", "1")
         .env_remove("CLOUDO_KEY")
         .stdin(Stdio::null());

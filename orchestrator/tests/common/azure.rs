@@ -45,9 +45,20 @@ impl Worker {
         orchestrators: &str,
         key: &str,
     ) -> Self {
+        Self::start_with(runbooks, prefix, (pool, orchestrators, key), &[])
+    }
+
+    /// With `extra` arguments.
+    pub fn start_with(
+        runbooks: &Path,
+        prefix: &str,
+        (pool, orchestrators, key): (&str, &str, &str),
+        extra: &[&str],
+    ) -> Self {
         let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(super::worker_binary())
             .args(["--pool", pool, "--orchestrator", orchestrators])
+            .args(extra)
             .args([
                 "--backend",
                 "azure",

@@ -177,6 +177,18 @@ pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> (u16,
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// A key with `role` made through the API by the admin; the key.
+pub async fn new_key(s: &Server, name: &str, role: &str) -> String {
+    let (code, k) = post_json(
+        &s.http,
+        &s.url("/api/keys"),
+        &serde_json::json!({"name": name, "role": role}),
+    )
+    .await;
+    assert_eq!(code, 201, "{k}");
+    k["key"].as_str().unwrap().to_string()
+}
+
 /// An HTTP client sending `key` as a bearer token.
 pub fn client(key: Option<&str>) -> reqwest::Client {
     // reqwest is built with rustls and no default crypto provider: the binary installs ring,

@@ -34,17 +34,6 @@ fn env() -> Env {
     )
 }
 
-async fn key(s: &common::Server, name: &str, role: &str) -> String {
-    let (code, k) = common::post_json(
-        &s.http,
-        &s.url("/api/keys"),
-        &json!({"name": name, "role": role}),
-    )
-    .await;
-    assert_eq!(code, 201, "{k}");
-    k["key"].as_str().unwrap().to_string()
-}
-
 async fn sign_in(b: &Browser, s: &common::Server, key: &str) {
     b.goto(&s.url("/")).await;
     b.type_into("input[name=key]", key).await;
@@ -80,7 +69,7 @@ async fn key_is_nowhere(b: &Browser, key: &str) {
 async fn an_operator_runs_watches_cancels_approves_and_signs_out() {
     let env = env();
     let s = env.start();
-    let admin = key(&s, "ui-admin", "admin").await;
+    let admin = common::new_key(&s, "ui-admin", "admin").await;
     let b = Browser::start("operator", 1280, 900).await;
 
     // Not signed in: the sign-in form, and the API refuses.
@@ -185,7 +174,7 @@ async fn an_operator_runs_watches_cancels_approves_and_signs_out() {
 async fn an_admin_edit_shows_its_error_by_the_field_and_pages_fit_a_phone() {
     let env = env();
     let s = env.start();
-    let admin = key(&s, "editor", "admin").await;
+    let admin = common::new_key(&s, "editor", "admin").await;
     let b = Browser::start("admin", 1280, 900).await;
     sign_in(&b, &s, &admin).await;
 

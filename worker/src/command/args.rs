@@ -38,6 +38,11 @@ pub struct WorkerArgs {
     )]
     pub orchestrator: Vec<String>,
 
+    /// Serve Prometheus metrics (`GET /metrics`: runs, running, this pool's queue depth
+    /// and oldest message age) on this address, e.g. 0.0.0.0:9464 [default: off].
+    #[arg(long, env = "CLOUDO_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     #[command(flatten)]
     pub common: CommonArgs,
 

@@ -69,12 +69,12 @@ pub fn start(args: WorkerArgs) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run(cfg, args.pool, base, key))
+        .block_on(run(cfg, (args.pool, args.metrics_listen), base, key))
 }
 
 async fn run(
     cfg: WorkerConfig,
-    pool: String,
+    (pool, metrics_listen): (String, Option<std::net::SocketAddr>),
     base: Vec<String>,
     key: Secret,
 ) -> anyhow::Result<()> {
@@ -85,6 +85,23 @@ async fn run(
     };
     let _lock = lock_data_dir(&cfg.data_dir)?;
     let queue = az.queue(cfg.max_deliveries);
+    let (stop, stopped) = watch::channel(false);
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics-listen: cannot listen on {addr}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+        crate::metrics::install("worker");
+        let (q, p) = (queue.clone(), pool.clone());
+        let refresh = move || {
+            let (q, p) = (q.clone(), p.clone());
+            async move { queue_gauges(&*q, &p).await }
+        };
+        let mut until = stopped.clone();
+        tokio::spawn(crate::metrics::serve(listener, refresh, async move {
+            let _ = until.wait_for(|s| *s).await;
+        }));
+    }
     let runbooks = runbook_source(&cfg).await;
     let sandboxes = Arc::new(
         Sandboxes::build(cfg.sandbox.clone())
@@ -94,7 +111,6 @@ async fn run(
     let reporter = Arc::new(HttpReporter::new(base.clone(), key).map_err(anyhow::Error::msg)?);
     let worker_id = format!("{}-{}", worker_id(), time::now().timestamp_millis());
     tracing::info!(pool = %pool, orchestrator = ?base, worker_id = %worker_id, "standalone worker starting");
-    let (stop, stopped) = watch::channel(false);
     let refresher = cfg
         .git
         .as_ref()
@@ -120,6 +136,19 @@ async fn run(
     }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Sets a pool's queue gauges (at scrape time): its depth and its oldest waiting message.
+pub async fn queue_gauges(queue: &dyn cloudo_core::JobQueue, pool: &str) {
+    match queue.depth(pool).await {
+        Ok(d) => {
+            metrics::gauge!(crate::metrics::QUEUE_DEPTH, "pool" => pool.to_string())
+                .set(d.messages as f64);
+            metrics::gauge!(crate::metrics::QUEUE_OLDEST_AGE, "pool" => pool.to_string())
+                .set(d.oldest_waiting.map_or(0.0, |a| a.as_secs_f64()));
+        }
+        Err(e) => tracing::warn!(pool, error = %e, "cannot read the queue's depth for metrics"),
+    }
 }
 
 /// Takes the data directory for this process alone; two engines on one database would

@@ -271,8 +271,14 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
         keepalive_stopped,
     ));
 
+    let pool = lease.lock().await.pool.clone();
+    let running = metrics::gauge!(crate::metrics::WORKER_RUNNING, "pool" => pool.clone());
+    running.increment(1.0);
     let change = execute(&job, &run, config, parts, (live.clone(), cancel)).await;
+    running.decrement(1.0);
     let status = change.to;
+    metrics::counter!(crate::metrics::WORKER_RUNS, "pool" => pool, "status" => status.as_str())
+        .increment(1);
     flush_log(&*parts.reporter, &job.exec_id, &run, &live).await;
     let last = live
         .piece(LOG_PIECE_MAX)

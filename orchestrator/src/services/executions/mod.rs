@@ -22,6 +22,7 @@ mod control;
 mod events;
 mod gates;
 mod logs;
+mod observe;
 mod reports;
 mod verify;
 mod watch;
@@ -275,6 +276,7 @@ impl Executions {
         if let Some(n) = &self.notifier {
             n.on_created(&execution).await;
         }
+        observe::observe(&execution);
         self.announce(&execution.exec_id, execution.status);
         Ok((execution, queue_error))
     }
@@ -310,6 +312,7 @@ impl Executions {
             n.release(held, result.is_ok()).await;
         }
         let e = result?;
+        observe::observe(&e);
         self.announce(id, e.status);
         if e.status.is_terminal() && self.gated(&e) {
             self.release_slots(&e).await;

@@ -107,6 +107,7 @@ impl Notifier {
                     }
                 }
             }
+            crate::services::telemetry::notification(&n.channel, n.state);
             self.0.store.update_notification(&n).await?;
         }
         Ok(())
