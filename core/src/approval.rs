@@ -21,7 +21,7 @@ pub const MAX_COMMENT_BYTES: usize = 2000;
 
 /// How a schema's runs are approved (`approval_timeout`, `approvals_required`,
 /// `self_approval` in the catalog).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApprovalPolicy {
     pub timeout_secs: u64,
     pub required: u32,
@@ -39,7 +39,7 @@ impl Default for ApprovalPolicy {
 }
 
 /// Approve or reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Approve,
@@ -56,7 +56,7 @@ impl Verdict {
 }
 
 /// One person's decision (or the expiry's).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     /// Who: a key name, `slack:<user id>`, `link:<verdict>`, or `cloudo` for the expiry.
     pub by: String,
@@ -64,15 +64,17 @@ pub struct Decision {
     pub via: String,
     pub decision: Verdict,
     #[serde(with = "time::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
 
 /// The request a pending execution carries, fixed when it was made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     #[serde(with = "time::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
     /// Distinct approvals needed.
     pub required: u32,

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::time::{self, Timestamp};
 
 /// What a key may do. `viewer` < `operator` < `admin`; `ingest` may only deliver alerts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A standalone worker of one pool: reports on that pool's executions only.
@@ -41,7 +41,7 @@ impl Role {
     /// May this role use a route that needs `p`?
     pub fn allows(self, p: Permission) -> bool {
         match p {
-            Permission::Public => true,
+            Permission::Public | Permission::AnyKey => true,
             Permission::Read => matches!(self, Role::Viewer | Role::Operator | Role::Admin),
             Permission::Ingest => matches!(self, Role::Ingest | Role::Operator | Role::Admin),
             Permission::Operate => matches!(self, Role::Operator | Role::Admin),
@@ -96,6 +96,8 @@ pub enum Permission {
     Worker,
     /// `/metrics` (`metrics`, and `viewer` and above).
     Metrics,
+    /// Any valid key, whatever its role (the API's description).
+    AnyKey,
 }
 
 impl Permission {
@@ -109,12 +111,13 @@ impl Permission {
             Permission::Admin => "admin",
             Permission::Worker => "worker",
             Permission::Metrics => "metrics",
+            Permission::AnyKey => "any key",
         }
     }
 }
 
 /// A stored key (never the key itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub name: String,
     pub role: Role,
@@ -127,10 +130,13 @@ pub struct ApiKey {
     #[serde(skip_serializing)]
     pub hash: String,
     #[serde(with = "time::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[serde(with = "time::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     #[serde(with = "time::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<Timestamp>,
 }
 
@@ -192,9 +198,10 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// One audit record: who did what, from where, and how it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     #[serde(with = "time::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     /// The key's name (`anonymous` with `--dev-no-auth`).
     pub actor: String,

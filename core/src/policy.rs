@@ -14,7 +14,7 @@ use crate::alert::ArmId;
 pub const MAX_LIMIT: u32 = 10_000;
 
 /// What happens to a run whose concurrency key is busy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConcurrencyPolicy {
     /// It waits, in order, until a slot is free.
@@ -28,7 +28,7 @@ pub enum ConcurrencyPolicy {
 /// Resource groups and subscriptions compare without case (as Azure does), namespaces
 /// exactly. A run whose context names no namespace (resource group, subscription) is not
 /// held to that list: nothing in its variables points it anywhere.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Guardrails {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -103,7 +103,7 @@ fn matches(pattern: &str, value: &str, exact: bool) -> bool {
 
 /// How many runs of a schema may run at once and per hour. Fixed on each execution when
 /// it is recorded ([`crate::Execution::limits`]), so the hub holds it to them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunLimits {
     /// Runs with the same concurrency key that may run at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,7 +135,7 @@ impl RunLimits {
 }
 
 /// A schema's limits, guardrails and dry-run default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Policy {
     #[serde(default, flatten)]
     pub limits: RunLimits,

@@ -17,7 +17,7 @@ use crate::execution::ExecId;
 use crate::time::{self, Timestamp};
 
 /// What a schedule does about ticks missed while nothing was running.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CatchUp {
     /// One run at start-up for all the ticks missed.
@@ -29,7 +29,7 @@ pub enum CatchUp {
 
 /// A schedule as written (the schedules file, `PUT /api/schedules/{id}`), or derived from a
 /// schema's `schedule` / `schedule_tz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleEntry {
     pub id: String,

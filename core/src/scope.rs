@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::schema::Schema;
 
 /// A key's scope: the schemas it may run, approve and read (any of the selectors).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Scope(Vec<String>);
 

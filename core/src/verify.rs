@@ -13,7 +13,7 @@ use crate::time::{self, Timestamp};
 pub const MAX_DELAY_SECS: u64 = 3600;
 
 /// A schema's `verify`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
     pub runbook: String,
@@ -58,7 +58,7 @@ impl Verify {
 }
 
 /// Where a verification stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pending,
@@ -67,7 +67,7 @@ pub enum Outcome {
 }
 
 /// What the original execution records of its verification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verification {
     pub status: Outcome,
     /// The verification's own execution.

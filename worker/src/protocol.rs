@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// delivery count). Every report about a run carries it: only the worker and delivery that
 /// started a run may report on it (others are refused), and the delivery, known only to the
 /// worker that leased the message, is what a forger lacks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunRef {
     pub worker_id: String,
     pub delivery: String,
@@ -27,7 +27,7 @@ pub fn exec_path(id: &ExecId, what: &str) -> String {
 pub const ALIVE_PATH: &str = "/api/worker/alive";
 
 /// `POST .../start` is a [`RunRef`]; the answer:
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StartAnswer {
     /// Run it (the execution is now `running` on this worker and delivery).
     pub run: bool,
@@ -41,7 +41,7 @@ pub struct StartAnswer {
 }
 
 /// `POST .../heartbeat`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatRequest {
     #[serde(flatten)]
@@ -52,14 +52,14 @@ pub struct HeartbeatRequest {
 }
 
 /// A piece of a run's output and the offset it starts at in the run's log (bytes of text).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogPiece {
     pub offset: u64,
     pub data: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeartbeatAnswer {
     /// False: the execution should no longer run.
     pub running: bool,
@@ -70,7 +70,7 @@ pub struct HeartbeatAnswer {
 }
 
 /// `POST .../finish`: the final state change of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishRequest {
     #[serde(flatten)]
@@ -129,21 +129,21 @@ impl FinishRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FinishAnswer {
     pub exec_id: ExecId,
     pub status: Status,
 }
 
 /// `POST .../payload` is a [`RunRef`]; the answer: the running execution's request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayloadAnswer {
     pub payload: Option<String>,
 }
 
 /// `POST /api/worker/alive`: the worker as it reports itself (the orchestrator stamps
 /// `last_seen` with its own clock). Answered 204.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AliveRequest {
     pub id: String,
@@ -153,6 +153,7 @@ pub struct AliveRequest {
     #[serde(default)]
     pub running: Vec<ExecId>,
     #[serde(with = "time::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: Timestamp,
 }
 

@@ -36,7 +36,7 @@ impl AlertError {
 }
 
 /// Fired or Resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Condition {
     Fired,
     Resolved,

@@ -22,7 +22,9 @@ pub use change::StatusChange;
 pub use status::{Status, UnknownStatus};
 
 /// An execution id: a UUIDv7 string, so ids sort by creation time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct ExecId(String);
 
@@ -81,19 +83,20 @@ pub fn check_transition(from: Status, to: Status) -> Result<(), IllegalTransitio
 }
 
 /// One entry of an execution's append-only history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transition {
     /// `None` for the creating entry.
     pub from: Option<Status>,
     pub to: Status,
     #[serde(with = "time::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 /// One execution, as stored and as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Execution {
     pub exec_id: ExecId,
     /// ClouDO's `YYYYMMDD` log partition (UTC date of `requested_at`).
@@ -132,10 +135,13 @@ pub struct Execution {
     pub team: Option<String>,
     pub timeout_secs: u64,
     #[serde(with = "time::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub requested_at: Timestamp,
     #[serde(with = "time::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub started_at: Option<Timestamp>,
     #[serde(with = "time::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<Timestamp>,
     pub exit_code: Option<i32>,
     /// The signal that ended the runbook, if one did.
@@ -147,6 +153,7 @@ pub struct Execution {
     /// The worker instance that ran it.
     pub worker_id: Option<String>,
     #[serde(with = "time::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub heartbeat_at: Option<Timestamp>,
     /// The request body exactly as received (always JSON when present). Stored once per
     /// delivery: see [`Execution::body_of`].
@@ -189,6 +196,7 @@ pub struct Execution {
         with = "time::serde_rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub not_before: Option<Timestamp>,
     /// Filled by `Store::get_execution`; empty in listings.
     #[serde(default)]

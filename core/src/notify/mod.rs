@@ -37,11 +37,16 @@ pub const DEFAULT_TEAM: &str = "default";
 pub const FAILURES: [Status; 4] = [Status::Failed, Status::Error, Status::Timeout, Status::Lost];
 
 /// A secret given by reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum SecretRef {
-    Env { env: String },
-    File { file: PathBuf },
+    Env {
+        env: String,
+    },
+    File {
+        #[schema(value_type = String)]
+        file: PathBuf,
+    },
 }
 
 impl SecretRef {
@@ -60,7 +65,7 @@ impl SecretRef {
 }
 
 /// An Opsgenie responder: `{type: team|user|escalation|schedule, name|id|username}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Responder {
     #[serde(rename = "type")]
@@ -73,7 +78,7 @@ pub struct Responder {
     pub username: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlackTarget {
     /// Channel for `chat.postMessage` (default: `CLOUDO_SLACK_CHANNEL`).
@@ -91,7 +96,7 @@ pub struct SlackTarget {
     pub approvers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpsgenieTarget {
     /// The team's API key (default: `CLOUDO_OPSGENIE_API_KEY`).
@@ -104,7 +109,7 @@ pub struct OpsgenieTarget {
     pub responders: Vec<Responder>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Team {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,7 +133,7 @@ impl Team {
 }
 
 /// Where an execution came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Alert,
@@ -136,7 +141,7 @@ pub enum Source {
 }
 
 /// What a rule matches; every given field must match.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyWhen {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -161,14 +166,14 @@ pub struct NotifyWhen {
 }
 
 /// Slack: `true` (the default statuses: failures), `false`, or a list of statuses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum SlackWhen {
     On(bool),
     Statuses(Vec<Status>),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Then {
     pub team: String,
@@ -179,7 +184,7 @@ pub struct Then {
     pub slack: Option<SlackWhen>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,7 +205,7 @@ pub struct NotifyRoutes {
 }
 
 /// What routing decided for one execution.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Decision {
     pub team: String,
     pub opsgenie: bool,
@@ -309,7 +314,7 @@ impl NotifyRoutes {
 }
 
 /// Delivery state of a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Delivery {
     /// Written before its status change; released (pending) once the change is stored.

@@ -19,6 +19,8 @@
 //! Exact, prefix and glob matchers ignore case (Azure names are case-insensitive); a regex
 //! is used as written (add `(?i)` for case-insensitive).
 
+mod doc;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -34,7 +36,7 @@ pub struct RoutingRules {
     pub rules: Vec<Rule>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,7 +52,7 @@ pub struct Rule {
 }
 
 /// What a rule matches on; every given field must match (AND).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct When {
     #[serde(default, skip_serializing_if = "Option::is_none")]

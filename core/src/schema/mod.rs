@@ -31,7 +31,7 @@ pub const MAX_CPU: f64 = 256.0;
 pub const DEFAULT_POOL: &str = "default";
 
 /// Resource limits of one run; unset fields take the worker's defaults.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,7 +47,7 @@ pub struct Limits {
 }
 
 /// How a schema's runbook is to be run (sandbox choice, network, image, limits).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Runtime {
     /// `process`, `bwrap` or `docker`; `None` for the worker's choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,7 +66,7 @@ pub struct Runtime {
 pub const SANDBOXES: [&str; 3] = ["process", "bwrap", "docker"];
 
 /// One catalog entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schema {
     pub id: String,
     pub partition_key: String,

@@ -20,7 +20,8 @@ use super::error::{Path, Query};
 use super::logs::esc;
 use crate::services::executions::DecideError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     expires: Option<i64>,
     sig: Option<String>,

@@ -31,9 +31,9 @@ impl From<DecideError> for ApiError {
 }
 
 /// The body of a decision: all optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DecisionBody {
+pub struct DecisionBody {
     comment: Option<String>,
 }
 

@@ -23,7 +23,8 @@ use super::views::{ExecutionView, NotificationView, OutputView, Paged};
 /// The longest `?wait=` honoured.
 const MAX_WAIT_SECS: u64 = 60;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub status: Option<String>,
     pub schema_id: Option<String>,
@@ -166,7 +167,8 @@ pub fn page_json(state: &AppState, page: &Page<Execution>) -> Response {
     .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetQuery {
     /// Seconds to wait for the execution to become terminal.
     pub wait: Option<u64>,
@@ -256,7 +258,8 @@ pub async fn answer(state: &AppState, mut e: Execution) -> Result<Response, ApiE
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OutputQuery {
     /// Byte offset to read from (what the previous answer called `next`).
     pub offset: Option<u64>,

@@ -17,9 +17,9 @@ use super::AppState;
 use super::error::{ApiError, Path, Query};
 use super::views::{CreatedKey, List, Paged};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+pub struct NewKey {
     name: String,
     role: String,
     expires_at: Option<String>,
@@ -105,7 +105,8 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     actor: Option<String>,
     action: Option<String>,

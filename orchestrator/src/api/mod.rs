@@ -14,11 +14,13 @@ mod executions;
 mod health;
 mod jwks;
 mod keys;
+mod limits;
 pub use keys::check_pool;
 mod logs;
 mod metrics;
 mod notify;
 pub mod oidc;
+mod openapi;
 mod ratelimit;
 pub mod routes;
 mod runbooks;
@@ -296,6 +298,10 @@ fn routes() -> RoleRouter {
         )
         .add("/metrics", vec![(M::GET, P::Metrics, get(metrics::scrape))])
         .add(
+            "/api/openapi.json",
+            vec![(M::GET, P::AnyKey, get(openapi::serve))],
+        )
+        .add(
             "/api/healthz",
             vec![(M::GET, P::Public, get(health::healthz))],
         )
@@ -311,45 +317,6 @@ pub fn route_table() -> Table {
     routes().finish().1
 }
 
-/// Longest request URI accepted (hyper's own limit, 64 KiB, answers without a body).
-const MAX_URI_BYTES: usize = 16 * 1024;
-/// Most header bytes accepted (hyper's own buffer limit applies only while a head is
-/// still incomplete, so it does not always hold).
-const MAX_HEADER_BYTES: usize = 64 * 1024;
-
-/// 414 and 431 with the JSON error body, before anything else looks at the request.
-async fn request_limits(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let uri = req.uri().to_string().len();
-    if uri > MAX_URI_BYTES {
-        return ApiError::new(
-            axum::http::StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            format!("the request URI is {uri} bytes; at most {MAX_URI_BYTES} are accepted"),
-        )
-        .into_response();
-    }
-    let headers: usize = req
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if headers > MAX_HEADER_BYTES {
-        return ApiError::new(
-            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            format!(
-                "the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are accepted"
-            ),
-        )
-        .into_response();
-    }
-    next.run(req).await
-}
-
 /// The whole API.
 pub fn router(mut state: AppState, body_limit: usize) -> Router {
     let (api, table) = routes().finish();
@@ -357,7 +324,7 @@ pub fn router(mut state: AppState, body_limit: usize) -> Router {
     api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(metrics::unmatched)
-        .layer(axum::middleware::from_fn(request_limits))
+        .layer(axum::middleware::from_fn(limits::request_limits))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -60,7 +60,8 @@ pub async fn put(
     Ok(show(&state, &state.ingest.routes()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TestQuery {
     /// `azure` (default) or `alertmanager`.
     source: Option<String>,

@@ -19,7 +19,7 @@ use super::body::required_json;
 use super::error::{ApiError, Path};
 use crate::services::scheduler;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LastRun {
     /// The tick it ran for.
     pub tick: String,
@@ -27,7 +27,7 @@ pub struct LastRun {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
     #[serde(flatten)]
     pub entry: ScheduleEntry,
@@ -37,7 +37,7 @@ pub struct ScheduleView {
     pub last_run: Option<LastRun>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScheduleList<'a> {
     pub schedules: Vec<ScheduleView>,
     /// The schedules file given at start-up: it replaces API changes at each start.

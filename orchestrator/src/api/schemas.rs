@@ -21,7 +21,7 @@ use super::body::required_json;
 use super::error::{ApiError, Path};
 use super::routes::document;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SchemaList<'a> {
     pub schemas: Vec<&'a Schema>,
     /// The `--catalog` file given at start-up: it replaces API changes at each start.

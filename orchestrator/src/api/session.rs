@@ -22,12 +22,13 @@ use crate::services::sessions::{Owner, Session};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SignIn {
+#[derive(utoipa::ToSchema)]
+pub struct SignIn {
     key: String,
 }
 
 /// Who is signed in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     pub name: String,
     pub role: String,
@@ -242,9 +243,23 @@ pub async fn sign_out(
 /// `GET /api/session/providers` (public): the ways to sign in besides a key, for the
 /// sign-in page.
 pub async fn providers(State(state): State<AppState>) -> Response {
-    let oidc = state
-        .oidc
-        .as_ref()
-        .map(|p| serde_json::json!({ "name": p.name(), "login_url": "/api/session/oidc/login" }));
-    Json(serde_json::json!({ "oidc": oidc })).into_response()
+    let oidc = state.oidc.as_ref().map(|p| SingleSignOn {
+        name: p.name().to_string(),
+        login_url: "/api/session/oidc/login",
+    });
+    Json(Providers { oidc }).into_response()
+}
+
+/// The ways to sign in besides a key.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Providers {
+    /// Single sign-on, when configured.
+    pub oidc: Option<SingleSignOn>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SingleSignOn {
+    /// What the sign-in button says.
+    pub name: String,
+    pub login_url: &'static str,
 }

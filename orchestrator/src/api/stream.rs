@@ -34,7 +34,8 @@ const RETRY: Duration = Duration::from_secs(1);
 /// A comment this often keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Byte offset of the log to start from (`Last-Event-ID` wins when both are given).
     pub offset: Option<u64>,

@@ -27,7 +27,8 @@ use super::views::{
 use crate::services::executions::TriggerError;
 use crate::services::ingest::{Outcome, Request};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TriggerQuery {
     id: Option<String>,
     /// `?dry_run=true`: the runbook simulates (`CLOUDO_DRY_RUN=1`); `false` overrides a

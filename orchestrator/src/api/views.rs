@@ -12,34 +12,35 @@ use cloudo_core::routing::Rule;
 use cloudo_core::{ExecId, Execution, Status};
 use cloudo_worker::runbooks::{RunbookFile, SourceStatus};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// `{"error": {"code", "message"}}`: every 4xx and 5xx.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody<'a> {
     pub error: ErrorDetail<'a>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail<'a> {
     pub code: &'a str,
     pub message: &'a str,
 }
 
 /// A whole list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
     pub items: Vec<T>,
 }
 
 /// One page of a list, newest first; `next` is the cursor of the next page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
 }
 
 /// `GET /api/healthz`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     pub status: &'static str,
     pub time: String,
@@ -48,13 +49,13 @@ pub struct Health {
 }
 
 /// `GET /api/readyz`: states only (reasons go to the log).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
     pub status: &'static str,
     pub checks: ReadyChecks,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReadyChecks {
     pub store: Check,
     pub queue: Check,
@@ -64,18 +65,18 @@ pub struct ReadyChecks {
     pub catalog: CatalogCheck,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CatalogCheck {
     pub ok: bool,
     pub missing_runbooks: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
     pub ok: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunbooksCheck {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,7 +88,7 @@ pub struct RunbooksCheck {
 }
 
 /// `POST /api/keys`: the stored key and, this once, its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedKey<'a> {
     #[serde(flatten)]
     pub record: &'a ApiKey,
@@ -95,7 +96,7 @@ pub struct CreatedKey<'a> {
 }
 
 /// `GET /api/runbooks`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Runbooks {
     pub commit: Option<String>,
     pub source: SourceStatus,
@@ -103,7 +104,7 @@ pub struct Runbooks {
 }
 
 /// `GET /api/runbooks/{path}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunbookContent {
     pub path: String,
     pub commit: Option<String>,
@@ -111,13 +112,13 @@ pub struct RunbookContent {
 }
 
 /// `POST /api/runbooks/refresh`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Refreshed {
     pub commit: Option<String>,
 }
 
 /// `GET|PUT /api/routes`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RoutingRulesView<'a> {
     pub rules: &'a [Rule],
     /// The file the rules come from, when one is given (then they cannot be replaced).
@@ -125,7 +126,7 @@ pub struct RoutingRulesView<'a> {
 }
 
 /// `GET|PUT /api/notify/routes`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct NotifyRoutesView<'a> {
     pub teams: &'a BTreeMap<String, Team>,
     pub rules: &'a [NotifyRule],
@@ -133,12 +134,12 @@ pub struct NotifyRoutesView<'a> {
 }
 
 /// `POST /api/routes/test`: what each alert would do.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RouteTest {
     pub alerts: Vec<RouteTestAlert>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RouteTestAlert {
     pub alert_rule: String,
     pub condition: Option<cloudo_core::alert::Condition>,
@@ -150,20 +151,20 @@ pub struct RouteTestAlert {
     pub env: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MatchedRule {
     pub index: usize,
     pub name: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SchemaChoice {
     pub id: String,
     pub declined: Option<String>,
 }
 
 /// One execution as trigger and webhook answers list it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ExecutionSummary {
     pub exec_id: ExecId,
     pub schema_id: String,
@@ -174,7 +175,7 @@ pub struct ExecutionSummary {
 
 /// `/api/Trigger`: the executions of the delivery and, flattened, ClouDO's fields about the
 /// first one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TriggerAnswer {
     pub duplicate: bool,
     pub executions: Vec<ExecutionSummary>,
@@ -182,7 +183,7 @@ pub struct TriggerAnswer {
     pub first: Option<FirstExecution>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FirstExecution {
     pub exec_id: ExecId,
     pub status: Status,
@@ -195,7 +196,7 @@ pub struct FirstExecution {
 }
 
 /// The schema as ClouDO's trigger answer showed it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SchemaSummary {
     pub id: String,
     pub name: String,
@@ -206,13 +207,13 @@ pub struct SchemaSummary {
     pub worker: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct QueueAnswer {
     pub status: Status,
     pub queue: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LogLink {
     #[serde(rename = "partitionKey")]
     pub partition_key: String,
@@ -220,12 +221,12 @@ pub struct LogLink {
 }
 
 /// `POST /api/webhooks/alertmanager`: one answer per alert of the group.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AlertmanagerAnswer {
     pub alerts: Vec<AlertAnswer>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AlertAnswer {
     pub fingerprint: String,
     pub alertname: String,
@@ -235,13 +236,13 @@ pub struct AlertAnswer {
 }
 
 /// `GET /api/workers`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Workers {
     pub pools: Vec<PoolView>,
     pub workers: Vec<WorkerView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PoolView {
     pub pool: String,
     pub workers: u32,
@@ -249,7 +250,7 @@ pub struct PoolView {
     pub running: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkerView {
     pub id: String,
     pub pools: Vec<String>,
@@ -261,7 +262,7 @@ pub struct WorkerView {
     pub alive: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ExecutionView<'a> {
     #[serde(flatten)]
     pub execution: &'a Execution,
@@ -275,7 +276,7 @@ pub struct ExecutionView<'a> {
 }
 
 /// `GET /api/executions/{id}/output`: a range of the execution's log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OutputView {
     pub exec_id: ExecId,
     pub status: Status,
@@ -294,7 +295,7 @@ pub struct OutputView {
 }
 
 /// A notification as the API shows it (no request body: it is in the channel's hands).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct NotificationView {
     pub channel: String,
     pub action: String,

@@ -29,7 +29,7 @@ pub struct ResolvedRunbook {
 }
 
 /// One runbook file, for listings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RunbookFile {
     pub path: String,
     pub size: u64,
@@ -37,7 +37,7 @@ pub struct RunbookFile {
 }
 
 /// What a source serves now (for `/api/runbooks` and readiness).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct SourceStatus {
     /// `local` or `git`.
     pub kind: &'static str,
