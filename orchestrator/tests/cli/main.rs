@@ -7,6 +7,7 @@ mod commands;
 mod common;
 mod errors;
 mod follow;
+mod terminal;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
