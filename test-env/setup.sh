@@ -19,6 +19,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
+# pip for the runbooks' python3 (the Azure access test's runbook uses azure-identity).
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} from Debian"
@@ -38,6 +40,12 @@ if ! python3 -c 'import prometheus_client, openapi_spec_validator' 2>/dev/null; 
   echo "setup: installing prometheus-client and openapi-spec-validator from PyPI"
   python3 -m pip install -q --break-system-packages \
     prometheus-client==0.26.0 openapi-spec-validator==0.9.0
+fi
+# A runbook of the Azure access test uses the Azure SDK's azure-identity, with the python3
+# runbooks run with (Debian's, in the runbook PATH).
+if ! /usr/bin/python3 -c 'import azure.identity' 2>/dev/null; then
+  echo "setup: installing azure-identity for /usr/bin/python3 from PyPI"
+  /usr/bin/python3 -m pip install -q --break-system-packages azure-identity==1.27.0
 fi
 # Azurite (the Azure Storage emulator), pinned, from npm.
 "$(dirname "$0")/setup-azurite.sh" >/dev/null

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod queue;
+pub mod runbook_tokens;
 pub mod store;
 pub mod tables;
 

@@ -2,6 +2,7 @@
 //! report outcomes. Used in process by `cloudo serve` and by the standalone `cloudo-worker`
 //! (`command`), which builds without the HTTP server.
 
+pub mod access;
 pub mod command;
 pub mod http;
 pub mod logging;

@@ -37,6 +37,11 @@ impl Schema {
         set("sandbox", json!(rt.sandbox));
         set("network", json!(rt.network));
         set("image", json!(rt.image));
+        if let Some(a) = &rt.azure {
+            set("azure", json!(true));
+            set("azure_identity", json!(a.identity));
+            set("azure_scopes", json!(a.scopes));
+        }
         let limits = super::Limits {
             timeout: None,
             ..rt.limits

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::routing::{ConditionFilter, SeverityRange};
 
+pub mod access;
 mod entity;
 mod raw;
 pub use raw::{ParseError, valid_secret_name};
@@ -60,6 +61,9 @@ pub struct Runtime {
     pub image: Option<String>,
     #[serde(default)]
     pub limits: Limits,
+    /// Azure tokens the runbook may ask the worker for (`azure: true`); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<access::AzureAccess>,
 }
 
 /// Sandboxes a schema may name.

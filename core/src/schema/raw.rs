@@ -106,6 +106,12 @@ pub(super) struct RawEntity {
     image: Option<String>,
     #[serde(default)]
     limits: Option<Limits>,
+    #[serde(default, deserialize_with = "boolish")]
+    azure: Option<bool>,
+    #[serde(default)]
+    azure_identity: Option<String>,
+    #[serde(default, deserialize_with = "tags")]
+    azure_scopes: Vec<String>,
     #[serde(default)]
     secrets: Vec<String>,
     /// Requeue (instead of ending `lost`) this many times when the worker is lost.
@@ -199,6 +205,12 @@ impl RawEntity {
         if self.runbook.trim().is_empty() {
             return Err(bad("runbook", "must not be empty"));
         }
+        let azure = super::access::AzureAccess::parse(
+            self.azure.unwrap_or(false),
+            self.azure_identity.clone(),
+            self.azure_scopes.clone(),
+        )
+        .map_err(|(field, message)| bad_owned(field, message))?;
         let run_args = self.run_args.unwrap_or_default();
         if split_args(&run_args).is_none() {
             return Err(bad(
@@ -338,6 +350,7 @@ impl RawEntity {
                 network: self.network.unwrap_or(false),
                 image: self.image.filter(|i| !i.trim().is_empty()),
                 limits,
+                azure,
             },
             secrets: self.secrets,
             retry_on_lost: self.retry_on_lost.unwrap_or(0),

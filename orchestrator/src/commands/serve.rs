@@ -180,6 +180,7 @@ impl Engine {
                 secrets: Arc::new(cfg.worker.secrets.clone()),
                 reporter: Arc::new(executions.clone()),
                 running: local_runs,
+                tokens: cloudo_worker::command::token_broker().await,
             },
             stopped.clone(),
         ));

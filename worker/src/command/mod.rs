@@ -124,6 +124,7 @@ async fn run(
             secrets: Arc::new(cfg.secrets.clone()),
             reporter,
             running: Arc::default(),
+            tokens: token_broker().await,
         },
         stopped,
     ));
@@ -136,6 +137,28 @@ async fn run(
     }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// The runbooks' token endpoint, with the credential `CLOUDO_RUNBOOK_CREDENTIAL` names
+/// (auto, managed, workload, developer; default auto); `None` (logged) if it cannot start.
+pub async fn token_broker() -> Option<crate::access::TokenBroker> {
+    let kind = match std::env::var("CLOUDO_RUNBOOK_CREDENTIAL") {
+        Ok(k) if !k.is_empty() => match k.parse() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "CLOUDO_RUNBOOK_CREDENTIAL: Azure access for runbooks is off");
+                return None;
+            }
+        },
+        _ => cloudo_azure::CredentialKind::Auto,
+    };
+    match crate::access::TokenBroker::start(kind).await {
+        Ok(b) => Some(b),
+        Err(e) => {
+            tracing::error!(error = %e, "the runbooks' token endpoint cannot listen; Azure access for runbooks is off");
+            None
+        }
+    }
 }
 
 /// Sets a pool's queue gauges (at scrape time): its depth and its oldest waiting message.

@@ -90,6 +90,26 @@ pub(super) async fn execute(
             }
         }
     }
+    // Azure access: a grant for this run only, revoked when `_grant` drops (the run ended).
+    let _grant = match azure_grant(job, parts, sandbox.name()) {
+        Ok(Some(g)) => {
+            run_env.extend(g.env.iter().cloned());
+            if let Some(sub) = job
+                .env
+                .get("RESOURCE_ID")
+                .and_then(|r| cloudo_core::schema::access::subscription_of(r))
+            {
+                run_env.insert("AZURE_SUBSCRIPTION_ID".into(), sub);
+            }
+            Some(g)
+        }
+        Ok(None) => None,
+        Err(why) => {
+            let mut change = StatusChange::to(Status::Error).reason(why);
+            change.runbook_commit.clone_from(&runbook.commit);
+            return change;
+        }
+    };
     let spec = RunSpec {
         exec_id: job.exec_id.to_string(),
         runbook: runbook.path.clone(),
@@ -118,6 +138,28 @@ pub(super) async fn execute(
     // `runbook` (and its private copy) lives until here.
     drop(runbook);
     change
+}
+
+/// The run's Azure access, if its schema has any. The token endpoint listens on the
+/// worker's loopback: the process sandbox reaches it, and bwrap with the schema's network on.
+fn azure_grant(
+    job: &Job,
+    parts: &PoolParts,
+    sandbox: &str,
+) -> Result<Option<crate::access::RunGrant>, String> {
+    let Some(access) = &job.runtime.azure else {
+        return Ok(None);
+    };
+    if sandbox == "docker" || (sandbox == "bwrap" && !job.runtime.network) {
+        return Err(format!(
+            "Azure access (azure: true) reaches runbooks in the process sandbox, or bwrap with \"network\": true; this run's sandbox is {sandbox}"
+        ));
+    }
+    let broker = parts
+        .tokens
+        .as_ref()
+        .ok_or("this worker's token endpoint is not running; Azure access is unavailable")?;
+    broker.grant(job.exec_id.as_str(), access).map(Some)
 }
 
 /// Maps a run's outcome to the execution's final state. The reason names the cause:

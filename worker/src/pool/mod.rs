@@ -84,6 +84,9 @@ pub struct PoolParts {
     pub secrets: Arc<HashMap<String, Secret>>,
     pub reporter: Arc<dyn Reporter>,
     pub running: Running,
+    /// The runbooks' token endpoint (schemas with `azure: true`); `None` if it could not
+    /// start (such runs then end `error`).
+    pub tokens: Option<crate::access::TokenBroker>,
 }
 
 impl std::fmt::Debug for PoolParts {

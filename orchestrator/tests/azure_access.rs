@@ -1,0 +1,193 @@
+//! Runbooks that act on Azure: a schema with `azure: true` gets the worker's per-run token
+//! endpoint (the managed-identity protocol); a Python runbook with the Azure SDK's
+//! `azure-identity` gets an ARM token through it; other scopes, ended runs and unknown
+//! secrets are refused; schemas without it see nothing; no token is logged or recorded.
+//! Entra is faked on loopback (the worker's own managed identity, App Service protocol).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Env;
+use common::fake::Fake;
+use serde_json::Value;
+
+/// What the fake Entra endpoint answers: a token no log or record may ever show.
+const UPSTREAM_TOKEN: &str = "fake-arm-token-9f8e7d6c5b4a";
+const TOKEN_BODY: &str = r#"{"access_token": "fake-arm-token-9f8e7d6c5b4a", "expires_on": "4102444800", "resource": "https://management.azure.com", "token_type": "Bearer"}"#;
+const UPSTREAM_SECRET: &str = "upstream-identity-header-0001";
+const IDENTITY: &str = "11111111-2222-3333-4444-555555555555";
+
+fn arm_runbook(handoff: &str) -> String {
+    format!(
+        r#"import hashlib, json, os, time
+from azure.identity import ManagedIdentityCredential
+cred = ManagedIdentityCredential(client_id=os.environ["AZURE_CLIENT_ID"])
+token = cred.get_token("https://management.azure.com/.default")
+print("arm token sha256", hashlib.sha256(token.token.encode()).hexdigest())
+try:
+    cred.get_token("https://vault.azure.net/.default")
+    print("vault: given")
+except Exception:
+    print("vault: refused")
+print("subscription", os.environ.get("AZURE_SUBSCRIPTION_ID"))
+with open({handoff:?} + ".tmp", "w") as f:
+    json.dump({{"endpoint": os.environ["IDENTITY_ENDPOINT"], "secret": os.environ["IDENTITY_HEADER"]}}, f)
+os.rename({handoff:?} + ".tmp", {handoff:?})
+time.sleep(3)
+print("done")
+"#
+    )
+}
+
+async fn ask(endpoint: &str, secret: &str, resource: &str) -> (u16, Value) {
+    let res = common::client(None)
+        .get(format!(
+            "{endpoint}?api-version=2019-08-01&resource={resource}"
+        ))
+        .header("X-IDENTITY-HEADER", secret)
+        .send()
+        .await
+        .unwrap();
+    let code = res.status().as_u16();
+    (code, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_runbook_gets_arm_tokens_for_its_run_only_and_nothing_leaks() {
+    let entra = Fake::start(200, TOKEN_BODY).await;
+    let dir = tempfile::tempdir().unwrap();
+    let handoff = dir.path().join("handoff.json");
+    let env = Env::new(
+        &common::catalog(&[
+            &format!(r#"{{"id": "arm", "runbook": "arm.py", "azure": true, "azure_identity": "{IDENTITY}"}}"#),
+            r#"{"id": "plain", "runbook": "plain.sh"}"#,
+        ]),
+        &[
+            ("arm.py", &arm_runbook(&handoff.display().to_string())),
+            ("plain.sh", "env | sort\n"),
+        ],
+    )
+    .env("CLOUDO_RUNBOOK_CREDENTIAL", "managed")
+    .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", entra.base))
+    .env("IDENTITY_HEADER", UPSTREAM_SECRET);
+    let s = env.start();
+
+    let alert: Value = serde_json::from_str(include_str!(
+        "fixtures/azure-monitor/test-action-metric-static-threshold.json"
+    ))
+    .unwrap();
+    let (code, answer) = common::post_json(&s.http, &s.url("/api/Trigger?id=arm"), &alert).await;
+    assert_eq!(code, 202, "{answer}");
+    let id = answer["exec_id"].as_str().unwrap().to_string();
+
+    // While it runs: its secret gets ARM tokens, not Key Vault ones; a made-up one nothing.
+    common::until(|| handoff.exists(), "the runbook's handoff").await;
+    let h: Value = serde_json::from_slice(&std::fs::read(&handoff).unwrap()).unwrap();
+    let (endpoint, secret) = (
+        h["endpoint"].as_str().unwrap(),
+        h["secret"].as_str().unwrap(),
+    );
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    let (code, t) = ask(endpoint, secret, "https://management.azure.com/").await;
+    assert_eq!(code, 200, "{t}");
+    assert_eq!(t["access_token"], UPSTREAM_TOKEN);
+    assert_eq!(t["expires_on"], "4102444800");
+    let (code, _) = ask(endpoint, secret, "https://vault.azure.net").await;
+    assert_eq!(code, 403, "another scope");
+    let (code, _) = ask(endpoint, "0123456789abcdef", "https://management.azure.com").await;
+    assert_eq!(code, 401, "another secret");
+    let res = common::client(None)
+        .get(format!("{endpoint}?api-version=2019-08-01&resource=https://management.azure.com&client_id=99999999-2222-3333-4444-555555555555"))
+        .header("X-IDENTITY-HEADER", secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "another identity");
+
+    let e = s.wait(&id).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    let (_, out) = s.get(&format!("/api/executions/{id}/output")).await;
+    let text = out["data"].as_str().unwrap();
+    let sha = format!("{:x}", sha2_of(UPSTREAM_TOKEN));
+    assert!(text.contains(&format!("arm token sha256 {sha}")), "{text}");
+    assert!(text.contains("vault: refused"), "{text}");
+    assert!(
+        text.contains("subscription aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e"),
+        "{text}"
+    );
+
+    // After the run: its secret is dead.
+    let (code, _) = ask(endpoint, secret, "https://management.azure.com").await;
+    assert_eq!(code, 401, "after the run ended");
+
+    // The worker asked Entra as the schema's identity, for ARM only, with its own secret.
+    let seen = entra.seen();
+    assert!(!seen.is_empty());
+    for r in &seen {
+        assert_eq!(
+            r.headers.get("x-identity-header").map(String::as_str),
+            Some(UPSTREAM_SECRET)
+        );
+        assert!(
+            r.uri
+                .contains("resource=https%3A%2F%2Fmanagement.azure.com")
+                || r.uri.contains("resource=https://management.azure.com"),
+            "{}",
+            r.uri
+        );
+        assert!(
+            r.uri.contains(&format!("client_id={IDENTITY}")),
+            "{}",
+            r.uri
+        );
+        assert!(!r.uri.contains("vault"), "{}", r.uri);
+    }
+
+    // A schema without `azure` gets none of it.
+    let plain = s.trigger("plain").await;
+    s.wait(&plain).await;
+    let (_, out) = s.get(&format!("/api/executions/{plain}/output")).await;
+    let dump = out["data"].as_str().unwrap();
+    for name in [
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "AZURE_CLIENT_ID",
+        "MSI_",
+    ] {
+        assert!(
+            !dump.contains(name),
+            "{name} in a plain runbook's environment: {dump}"
+        );
+    }
+
+    // The token is nowhere: logs, records, outputs.
+    let (_, record) = s.get(&format!("/api/executions/{id}")).await;
+    assert!(!record.to_string().contains(UPSTREAM_TOKEN));
+    assert!(
+        !record.to_string().contains(secret),
+        "the run's secret in its record"
+    );
+    assert!(!s.logs().contains(UPSTREAM_TOKEN), "a token in the logs");
+    assert!(s.logs().contains("runbook token"), "requests are logged");
+}
+
+fn sha2_of(s: &str) -> Sha256Hex {
+    Sha256Hex(sha256(s.as_bytes()))
+}
+
+struct Sha256Hex([u8; 32]);
+
+impl std::fmt::LowerHex for Sha256Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
