@@ -191,3 +191,50 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(data).into()
 }
+
+/// In bwrap with the schema's network the endpoint is reachable (the SDK gets its token
+/// there too); where the sandbox has no path to it (bwrap without network, docker), the run
+/// ends `error` saying why, before anything runs.
+#[tokio::test]
+async fn sandboxes_reach_the_endpoint_or_the_run_says_why_not() {
+    let entra = Fake::start(200, TOKEN_BODY).await;
+    let image = std::env::var("CLOUDO_TEST_IMAGE")
+        .expect("CLOUDO_TEST_IMAGE (run through test-env/with-sandboxes.sh; make test does)");
+    let runbook = r#"import hashlib
+from azure.identity import ManagedIdentityCredential
+token = ManagedIdentityCredential().get_token("https://management.azure.com/.default")
+print("arm token sha256", hashlib.sha256(token.token.encode()).hexdigest())
+"#;
+    let env = Env::new(
+        &common::catalog(&[
+            r#"{"id": "in-bwrap", "runbook": "arm.py", "azure": true, "sandbox": "bwrap", "network": true}"#,
+            r#"{"id": "bwrap-offline", "runbook": "arm.py", "azure": true, "sandbox": "bwrap"}"#,
+            r#"{"id": "in-docker", "runbook": "arm.py", "azure": true, "sandbox": "docker"}"#,
+        ]),
+        &[("arm.py", runbook)],
+    )
+    .arg("--sandbox")
+    .arg("auto")
+    .arg("--sandbox-image")
+    .arg(&image)
+    .env("CLOUDO_RUNBOOK_CREDENTIAL", "managed")
+    .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", entra.base))
+    .env("IDENTITY_HEADER", UPSTREAM_SECRET);
+    let s = env.start();
+
+    let id = s.trigger("in-bwrap").await;
+    let e = s.wait(&id).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    assert_eq!(e["sandbox"], "bwrap");
+    let (_, out) = s.get(&format!("/api/executions/{id}/output")).await;
+    let sha = format!("{:x}", sha2_of(UPSTREAM_TOKEN));
+    assert!(out["data"].as_str().unwrap().contains(&sha), "{out}");
+
+    for schema in ["bwrap-offline", "in-docker"] {
+        let id = s.trigger(schema).await;
+        let e = s.wait(&id).await;
+        assert_eq!(e["status"], "error", "{e}");
+        assert!(e["error"].as_str().unwrap().contains("Azure access"), "{e}");
+    }
+    assert!(!s.logs().contains(UPSTREAM_TOKEN));
+}
