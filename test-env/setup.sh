@@ -19,6 +19,9 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
+# kubectl: the AKS access test's runbook drives a fake Kubernetes API with it (Debian's
+# kubernetes-client when no kubectl is installed).
+command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 # pip for the runbooks' python3 (the Azure access test's runbook uses azure-identity).
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 

@@ -82,6 +82,81 @@ impl AzureAccess {
     }
 }
 
+/// A schema's AKS access (`aks: true`): the cluster comes from the alert, else `cluster`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AksAccess {
+    /// The schema's own cluster (`aks_cluster`), a `managedClusters` resource id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+const MANAGED_CLUSTERS: &str = "/providers/microsoft.containerservice/managedclusters/";
+
+/// The `managedClusters` resource id at the start of `id` (a cluster, or something in it).
+pub fn cluster_id_in(id: &str) -> Option<String> {
+    let lower = id.to_ascii_lowercase();
+    let at = lower.find(MANAGED_CLUSTERS)?;
+    let name_start = at + MANAGED_CLUSTERS.len();
+    let name_len = id[name_start..].find('/').unwrap_or(id.len() - name_start);
+    (name_len > 0 && subscription_of(id).is_some()).then(|| id[..name_start + name_len].to_string())
+}
+
+impl AksAccess {
+    pub fn parse(
+        aks: bool,
+        cluster: Option<String>,
+    ) -> Result<Option<Self>, (&'static str, String)> {
+        let cluster = cluster
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
+        if !aks {
+            return match cluster {
+                Some(_) => Err(("aks_cluster", "needs \"aks\": true".into())),
+                None => Ok(None),
+            };
+        }
+        if let Some(c) = &cluster
+            && cluster_id_in(c).as_deref() != Some(c.as_str())
+        {
+            return Err((
+                "aks_cluster",
+                format!(
+                    "{c:?} is not a managedClusters resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerService/managedClusters/<name>)"
+                ),
+            ));
+        }
+        Ok(Some(Self { cluster }))
+    }
+
+    /// The cluster a run acts on: a `managedClusters` id in `RESOURCE_ID`; else `AKS_CLUSTER`
+    /// in the alert's resource group and subscription; else the schema's `aks_cluster`.
+    pub fn cluster_for(
+        &self,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, String> {
+        let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        if let Some(id) = get("RESOURCE_ID").and_then(cluster_id_in) {
+            return Ok(id);
+        }
+        if let (Some(name), Some(rg), Some(sub)) = (
+            get("AKS_CLUSTER"),
+            get("RESOURCE_RG"),
+            get("RESOURCE_ID").and_then(subscription_of),
+        ) && !name.contains('/')
+            && !rg.contains('/')
+        {
+            return Ok(format!(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{name}"
+            ));
+        }
+        self.cluster.clone().ok_or_else(|| {
+            "no AKS cluster for this run: the alert names none (a managedClusters RESOURCE_ID, or \
+             AKS_CLUSTER with its resource group and subscription) and the schema has no aks_cluster"
+                .to_string()
+        })
+    }
+}
+
 /// 8-4-4-4-12 hexadecimal digits.
 pub fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
@@ -149,6 +224,57 @@ mod tests {
         .unwrap();
         assert!(ok.allows("https://vault.azure.net"));
         assert!(!ok.allows("https://management.azure.com"));
+    }
+
+    #[test]
+    fn the_cluster_comes_from_the_alert_else_the_schema() {
+        let sub = "11111111-2222-3333-4444-555555555555";
+        let id = format!(
+            "/subscriptions/{sub}/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/aks1"
+        );
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let own = format!(
+            "/subscriptions/{sub}/resourceGroups/rg9/providers/Microsoft.ContainerService/managedClusters/own"
+        );
+        let a = AksAccess::parse(true, Some(own.clone())).unwrap().unwrap();
+        // A cluster, or something inside it.
+        assert_eq!(a.cluster_for(&env(&[("RESOURCE_ID", &id)])).unwrap(), id);
+        let inside = format!("{id}/agentPools/np1");
+        assert_eq!(
+            a.cluster_for(&env(&[("RESOURCE_ID", &inside)])).unwrap(),
+            id
+        );
+        // AKS_CLUSTER with the alert's group and subscription.
+        let vm = format!(
+            "/subscriptions/{sub}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm"
+        );
+        let e = env(&[
+            ("RESOURCE_ID", &vm),
+            ("RESOURCE_RG", "rg1"),
+            ("AKS_CLUSTER", "aks1"),
+        ]);
+        assert_eq!(a.cluster_for(&e).unwrap(), id);
+        // Else the schema's.
+        assert_eq!(a.cluster_for(&env(&[])).unwrap(), own);
+        let none = AksAccess::parse(true, None).unwrap().unwrap();
+        assert!(
+            none.cluster_for(&env(&[]))
+                .unwrap_err()
+                .contains("no AKS cluster")
+        );
+        assert_eq!(
+            AksAccess::parse(true, Some("x".into())).unwrap_err().0,
+            "aks_cluster"
+        );
+        assert_eq!(
+            AksAccess::parse(false, Some(own)).unwrap_err().0,
+            "aks_cluster"
+        );
     }
 
     #[test]

@@ -42,6 +42,10 @@ impl Schema {
             set("azure_identity", json!(a.identity));
             set("azure_scopes", json!(a.scopes));
         }
+        if let Some(a) = &rt.aks {
+            set("aks", json!(true));
+            set("aks_cluster", json!(a.cluster));
+        }
         let limits = super::Limits {
             timeout: None,
             ..rt.limits

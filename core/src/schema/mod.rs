@@ -15,8 +15,10 @@ use crate::routing::{ConditionFilter, SeverityRange};
 pub mod access;
 mod entity;
 mod raw;
-pub use raw::{ParseError, valid_secret_name};
+mod secret_names;
+pub use raw::ParseError;
 use raw::{RawGroup, describe_path};
+pub use secret_names::valid_secret_name;
 
 /// Default wall-clock limit of a runbook, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 900;
@@ -64,6 +66,9 @@ pub struct Runtime {
     /// Azure tokens the runbook may ask the worker for (`azure: true`); none by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<access::AzureAccess>,
+    /// The alert's AKS cluster (`aks: true`): a kubeconfig for the run; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aks: Option<access::AksAccess>,
 }
 
 /// Sandboxes a schema may name.

@@ -112,6 +112,10 @@ pub(super) struct RawEntity {
     azure_identity: Option<String>,
     #[serde(default, deserialize_with = "tags")]
     azure_scopes: Vec<String>,
+    #[serde(default, deserialize_with = "boolish")]
+    aks: Option<bool>,
+    #[serde(default)]
+    aks_cluster: Option<String>,
     #[serde(default)]
     secrets: Vec<String>,
     /// Requeue (instead of ending `lost`) this many times when the worker is lost.
@@ -147,38 +151,6 @@ pub(super) struct RawEntity {
     verify: Option<crate::verify::Verify>,
 }
 
-/// May a secret be called this? Upper-case names that cannot shadow the contract or the
-/// process variables.
-pub fn valid_secret_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-        && !n.as_bytes()[0].is_ascii_digit()
-        && ![
-            "CLOUDO_",
-            "RESOURCE_",
-            "AKS_",
-            "ALERT_",
-            "MONITOR_",
-            "LD_",
-            "BASH_",
-        ]
-        .iter()
-        .any(|p| n.starts_with(p))
-        && ![
-            "PATH",
-            "HOME",
-            "LANG",
-            "SHELL",
-            "IFS",
-            "ENV",
-            "PYTHONPATH",
-            "PYTHONSTARTUP",
-        ]
-        .contains(&n)
-}
-
 impl RawEntity {
     pub(super) fn validate(
         self,
@@ -211,6 +183,9 @@ impl RawEntity {
             self.azure_scopes.clone(),
         )
         .map_err(|(field, message)| bad_owned(field, message))?;
+        let aks =
+            super::access::AksAccess::parse(self.aks.unwrap_or(false), self.aks_cluster.clone())
+                .map_err(|(field, message)| bad_owned(field, message))?;
         let run_args = self.run_args.unwrap_or_default();
         if split_args(&run_args).is_none() {
             return Err(bad(
@@ -351,6 +326,7 @@ impl RawEntity {
                 image: self.image.filter(|i| !i.trim().is_empty()),
                 limits,
                 azure,
+                aks,
             },
             secrets: self.secrets,
             retry_on_lost: self.retry_on_lost.unwrap_or(0),

@@ -110,6 +110,19 @@ pub(super) async fn execute(
             return change;
         }
     };
+    // The alert's AKS cluster: a private kubeconfig, removed when `_kube` drops.
+    let _kube = match kube_file(job, parts, sandbox.name()).await {
+        Ok(Some(f)) => {
+            run_env.insert("KUBECONFIG".into(), f.path().display().to_string());
+            Some(f)
+        }
+        Ok(None) => None,
+        Err(why) => {
+            let mut change = StatusChange::to(Status::Error).reason(why);
+            change.runbook_commit.clone_from(&runbook.commit);
+            return change;
+        }
+    };
     let spec = RunSpec {
         exec_id: job.exec_id.to_string(),
         runbook: runbook.path.clone(),
@@ -160,6 +173,50 @@ fn azure_grant(
         .as_ref()
         .ok_or("this worker's token endpoint is not running; Azure access is unavailable")?;
     broker.grant(job.exec_id.as_str(), access).map(Some)
+}
+
+/// The run's kubeconfig, if its schema has `aks: true`: the cluster from the alert (or the
+/// schema), the user a token for the AKS server application. The process sandbox reads it
+/// where it is (a 0600 file of the worker's user).
+async fn kube_file(
+    job: &Job,
+    parts: &PoolParts,
+    sandbox: &str,
+) -> Result<Option<tempfile::NamedTempFile>, String> {
+    use std::io::Write;
+    let Some(aks) = &job.runtime.aks else {
+        return Ok(None);
+    };
+    if sandbox != "process" {
+        return Err(format!(
+            "AKS access (aks: true) reaches runbooks in the process sandbox in this version; this run's sandbox is {sandbox}"
+        ));
+    }
+    let cluster = aks.cluster_for(&job.env)?;
+    let broker = parts
+        .tokens
+        .as_ref()
+        .ok_or("this worker's token endpoint is not running; AKS access is unavailable")?;
+    let identity = job
+        .runtime
+        .azure
+        .as_ref()
+        .and_then(|a| a.identity.as_deref());
+    let namespace = job.env.get("AKS_NAMESPACE").map(String::as_str);
+    let text = broker
+        .aks()
+        .kubeconfig_for(&cluster, identity, namespace)
+        .await
+        .map_err(|e| format!("no kubeconfig for {cluster}: {e}"))?;
+    let mut f = tempfile::Builder::new()
+        .prefix(&crate::sandbox::run_dir_prefix())
+        .suffix(".kubeconfig")
+        .tempfile()
+        .map_err(|e| format!("cannot write the kubeconfig: {e}"))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write the kubeconfig: {e}"))?;
+    tracing::info!(exec_id = %job.exec_id, cluster = %cluster, namespace = namespace.unwrap_or(""), "kubeconfig issued");
+    Ok(Some(f))
 }
 
 /// Maps a run's outcome to the execution's final state. The reason names the cause:

@@ -7,6 +7,8 @@
 //! come from the worker's own credential (`cloudo_azure::runbook_tokens`) and are never
 //! logged.
 
+pub mod aks;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -34,7 +36,8 @@ struct Inner {
     addr: SocketAddr,
     /// By the SHA-256 of the run's secret.
     grants: Mutex<HashMap<String, Grant>>,
-    tokens: RunbookTokens,
+    tokens: Arc<RunbookTokens>,
+    aks: aks::AksAccessor,
 }
 
 /// The endpoint, shared by every run of this worker.
@@ -76,13 +79,20 @@ impl TokenBroker {
     /// Listens on loopback (an ephemeral port) and serves until the process ends.
     pub async fn start(kind: CredentialKind) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let tokens = Arc::new(RunbookTokens::new(kind));
         let broker = Self(Arc::new(Inner {
             addr: listener.local_addr()?,
             grants: Mutex::default(),
-            tokens: RunbookTokens::new(kind),
+            aks: aks::AksAccessor::new(tokens.clone()).map_err(std::io::Error::other)?,
+            tokens,
         }));
         tokio::spawn(broker.clone().serve(listener));
         Ok(broker)
+    }
+
+    /// Kubeconfigs for runs of schemas with `aks: true`.
+    pub fn aks(&self) -> &aks::AksAccessor {
+        &self.0.aks
     }
 
     /// Access for one run of `exec_id`: a fresh secret, valid until the grant is dropped.

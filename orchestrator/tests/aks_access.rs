@@ -1,0 +1,320 @@
+//! A runbook acts on the alert's AKS cluster: the worker fetches the cluster's coordinates
+//! from a fake Azure Resource Manager (`listClusterUserCredential`) with an ARM token, and
+//! gives the runbook a kubeconfig whose user is a token for the AKS server application; a
+//! real `kubectl` talks to a fake Kubernetes API over HTTPS (a test CA), which sees that token
+//! and the alert's namespace. Entra, ARM and Kubernetes are faked on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine as _;
+use common::Env;
+use common::fake::Fake;
+use serde_json::Value;
+
+const CLUSTER: &str = "/subscriptions/22222222-3333-4444-5555-666666666666/resourceGroups/RG-AKS-Prod/providers/Microsoft.ContainerService/managedClusters/AKS-Prod-WEU";
+const ARM_TOKEN: &str = "arm-token-5d4c3b2a1f0e";
+const AKS_TOKEN: &str = "aks-token-0a1b2c3d4e5f";
+
+/// The fake Kubernetes API: discovery, one Deployment `payments-api` in every namespace,
+/// GET and PATCH; each request is appended to `log` as a JSON line.
+const FAKE_KUBE: &str = r#"
+import json, ssl, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+cert, key, log = sys.argv[1], sys.argv[2], sys.argv[3]
+def deployment(ns):
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "payments-api", "namespace": ns, "uid": "u1", "resourceVersion": "1"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "api"}},
+                     "template": {"metadata": {"labels": {"app": "api"}},
+                                  "spec": {"containers": [{"name": "api", "image": "api:1"}]}}}}
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def answer(self, obj, code=200):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def record(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode() if n else ""
+        with open(log, "a") as f:
+            f.write(json.dumps({"method": self.command, "path": self.path,
+                                "auth": self.headers.get("Authorization"), "body": body}) + "\n")
+    def route(self):
+        self.record()
+        p = self.path.split("?")[0]
+        if p == "/api":
+            return self.answer({"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+        if p == "/apis":
+            return self.answer({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "apps",
+                "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]})
+        if p == "/api/v1":
+            return self.answer({"kind": "APIResourceList", "groupVersion": "v1", "resources": []})
+        if p == "/apis/apps/v1":
+            return self.answer({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
+                "resources": [{"name": "deployments", "singularName": "deployment", "namespaced": True,
+                    "kind": "Deployment", "shortNames": ["deploy"],
+                    "verbs": ["get", "list", "patch", "update", "create", "delete", "watch"]}]})
+        parts = p.strip("/").split("/")
+        if len(parts) == 7 and parts[:4] == ["apis", "apps", "v1", "namespaces"] and parts[5:] == ["deployments", "payments-api"]:
+            return self.answer(deployment(parts[4]))
+        self.answer({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}, 404)
+    do_GET = route
+    do_PATCH = route
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+
+/// A test CA and a server certificate for 127.0.0.1 (openssl); the CA's PEM.
+fn certificates(dir: &Path) -> String {
+    let run = |args: &[&str]| {
+        let st = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cloudo test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    std::fs::read_to_string(dir.join("ca.pem")).unwrap()
+}
+
+struct Kube {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Kube {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fake_kube(dir: &Path, log: &Path) -> Kube {
+    let mut child = Command::new("python3")
+        .args(["-c", FAKE_KUBE])
+        .arg(dir.join("server.pem"))
+        .arg(dir.join("server.key"))
+        .arg(log)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    Kube {
+        child,
+        port: line.trim().parse().expect("the fake API's port"),
+    }
+}
+
+#[tokio::test]
+async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certificates(dir.path());
+    let log = dir.path().join("kube.log");
+    let kube = fake_kube(dir.path(), &log);
+
+    // Entra: an ARM token first, then one for the AKS server application.
+    let entra = Fake::start(500, "{}").await;
+    let token = |t: &str| {
+        format!(
+            r#"{{"access_token": "{t}", "expires_on": "4102444800", "resource": "x", "token_type": "Bearer"}}"#
+        )
+    };
+    entra.answer("/msi/token", 200, &[], &token(ARM_TOKEN));
+    entra.answer("/msi/token", 200, &[], &token(AKS_TOKEN));
+    // ARM: the cluster's user kubeconfig (exec-based, as AKS returns it: only the server and
+    // CA are used).
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let upstream = format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: https://127.0.0.1:{}\n  name: aks-prod-weu\nusers:\n- name: clusterUser\n  user:\n    exec:\n      command: kubelogin\n",
+        b64(&ca),
+        kube.port
+    );
+    let arm = Fake::start(404, "{}").await;
+    arm.answer(
+        &format!("{CLUSTER}/listClusterUserCredential"),
+        200,
+        &[("content-type", "application/json")],
+        &serde_json::json!({"kubeconfigs": [{"name": "clusterUser", "value": b64(&upstream)}]})
+            .to_string(),
+    );
+
+    let runbook = "set -euo pipefail\nkubectl get deployment \"$AKS_DEPLOYMENT\" -o name\nkubectl rollout restart deployment \"$AKS_DEPLOYMENT\"\n";
+    let env = Env::new(
+        &common::catalog(&[
+            r#"{"id": "restart-pod", "runbook": "restart.sh", "aks": true}"#,
+            r#"{"id": "no-cluster", "runbook": "restart.sh", "aks": true}"#,
+        ]),
+        &[("restart.sh", runbook)],
+    )
+    .env("CLOUDO_RUNBOOK_CREDENTIAL", "managed")
+    .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", entra.base))
+    .env("IDENTITY_HEADER", "upstream-secret")
+    .env("CLOUDO_AZURE_ARM_URL", &arm.base);
+    let s = env.start();
+
+    let alert: Value = serde_json::from_str(include_str!(
+        "fixtures/crafted/log-v2-container-insights.json"
+    ))
+    .unwrap();
+    let (code, answer) =
+        common::post_json(&s.http, &s.url("/api/Trigger?id=restart-pod"), &alert).await;
+    assert_eq!(code, 202, "{answer}");
+    let id = answer["exec_id"].as_str().unwrap().to_string();
+    let e = s.wait(&id).await;
+    let (_, out) = s.get(&format!("/api/executions/{id}/output")).await;
+    assert_eq!(
+        e["status"],
+        "succeeded",
+        "{out}\nthe fake API saw:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let text = out["data"].as_str().unwrap();
+    assert!(text.contains("deployment.apps/payments-api"), "{text}");
+    assert!(text.contains("restarted"), "{text}");
+
+    // ARM saw the ARM token; the cluster saw the AKS token, in the alert's namespace.
+    let arm_seen = arm.seen();
+    assert_eq!(arm_seen.len(), 1, "{arm_seen:#?}");
+    assert_eq!(arm_seen[0].method, "POST");
+    assert_eq!(
+        arm_seen[0].headers.get("authorization").map(String::as_str),
+        Some(format!("Bearer {ARM_TOKEN}").as_str())
+    );
+    let asked: Vec<String> = entra.seen().iter().map(|r| r.uri.clone()).collect();
+    assert!(
+        asked.iter().any(|u| u.contains("management.azure.com")),
+        "{asked:?}"
+    );
+    assert!(
+        asked
+            .iter()
+            .any(|u| u.contains("6dae42f8-4368-4678-94ff-3960e28e3630")),
+        "{asked:?}"
+    );
+    let kube_seen: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let on_deployment: Vec<&Value> = kube_seen
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .contains("/deployments/payments-api")
+        })
+        .collect();
+    assert!(
+        on_deployment.iter().any(|r| r["method"] == "GET"),
+        "{kube_seen:#?}"
+    );
+    let patch = on_deployment
+        .iter()
+        .find(|r| r["method"] == "PATCH")
+        .expect("rollout restart patches the deployment");
+    assert!(
+        patch["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/apis/apps/v1/namespaces/payments/"),
+        "the alert's namespace: {patch}"
+    );
+    assert!(
+        patch["body"].as_str().unwrap().contains("restartedAt"),
+        "{patch}"
+    );
+    for r in &kube_seen {
+        assert_eq!(r["auth"], format!("Bearer {AKS_TOKEN}"), "{r}");
+    }
+    // No token in the record or the logs; the kubeconfig is gone with the run.
+    let (_, record) = s.get(&format!("/api/executions/{id}")).await;
+    for t in [ARM_TOKEN, AKS_TOKEN] {
+        assert!(!record.to_string().contains(t));
+        assert!(!s.logs().contains(t));
+        assert!(!text.contains(t));
+    }
+    let leftover = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|d| {
+            d.file_name().to_string_lossy().ends_with(".kubeconfig")
+                && std::fs::read_to_string(d.path()).is_ok_and(|c| c.contains(AKS_TOKEN))
+        });
+    assert!(!leftover, "a kubeconfig was left behind");
+
+    // A manual run names no cluster, and the schema has none: error, before any call.
+    let before = arm.seen().len();
+    let id = s.trigger("no-cluster").await;
+    let e = s.wait(&id).await;
+    assert_eq!(e["status"], "error", "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("no AKS cluster"),
+        "{e}"
+    );
+    assert_eq!(arm.seen().len(), before);
+}
