@@ -37,6 +37,9 @@ pub struct Guardrails {
     pub allowed_resource_groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_subscriptions: Vec<String>,
+    /// AKS clusters by name (`AKS_CLUSTER`, or the name of a `managedClusters` resource).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_clusters: Vec<String>,
 }
 
 impl Guardrails {
@@ -44,6 +47,7 @@ impl Guardrails {
         self.allowed_namespaces.is_empty()
             && self.allowed_resource_groups.is_empty()
             && self.allowed_subscriptions.is_empty()
+            && self.allowed_clusters.is_empty()
     }
 
     /// Why a run with these variables falls outside, if it does (`whose` names the
@@ -53,7 +57,15 @@ impl Guardrails {
         let subscription = ArmId::parse(var("RESOURCE_ID"))
             .map(|a| a.subscription)
             .unwrap_or_default();
-        let checks: [(&str, &str, &[String], bool); 3] = [
+        let cluster = match var("AKS_CLUSTER") {
+            "" if var("RESOURCE_TYPE")
+                .eq_ignore_ascii_case("Microsoft.ContainerService/managedClusters") =>
+            {
+                var("RESOURCE_NAME")
+            }
+            c => c,
+        };
+        let checks: [(&str, &str, &[String], bool); 4] = [
             (
                 "namespace",
                 var("AKS_NAMESPACE"),
@@ -72,6 +84,7 @@ impl Guardrails {
                 &self.allowed_subscriptions,
                 false,
             ),
+            ("cluster", cluster, &self.allowed_clusters, false),
         ];
         checks
             .into_iter()
@@ -183,6 +196,7 @@ impl Policy {
                 "allowed_subscriptions",
                 &self.guardrails.allowed_subscriptions,
             ),
+            ("allowed_clusters", &self.guardrails.allowed_clusters),
         ] {
             if list.iter().any(|p| p.trim().is_empty() || p.len() > 256) {
                 return Err((field, "entries must be 1 to 256 characters".into()));
@@ -209,7 +223,26 @@ mod tests {
             allowed_namespaces: vec!["payments".into(), "team-*".into()],
             allowed_resource_groups: vec!["rg-prod".into()],
             allowed_subscriptions: vec!["0000-AAAA".into()],
+            allowed_clusters: vec!["aks-prod-*".into()],
         };
+        let aks = env(&[("AKS_CLUSTER", "aks-dev-1")]);
+        assert!(
+            g.refuses(&aks, "x")
+                .expect("cluster")
+                .contains("cluster \"aks-dev-1\"")
+        );
+        let target = env(&[
+            (
+                "RESOURCE_TYPE",
+                "microsoft.containerservice/managedclusters",
+            ),
+            ("RESOURCE_NAME", "AKS-Prod-WEU"),
+        ]);
+        assert_eq!(
+            g.refuses(&target, "x"),
+            None,
+            "clusters compare without case"
+        );
         let id = "/subscriptions/0000-aaaa/resourceGroups/RG-PROD/providers/Microsoft.Compute/virtualMachines/vm1";
         let ok = env(&[
             ("AKS_NAMESPACE", "team-a"),

@@ -207,13 +207,18 @@ async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_
         &common::catalog(&[
             r#"{"id": "restart-pod", "runbook": "restart.sh", "aks": true}"#,
             r#"{"id": "no-cluster", "runbook": "restart.sh", "aks": true}"#,
+            r#"{"id": "infra-only", "runbook": "restart.sh", "aks": true, "allowed_namespaces": "infra"}"#,
+            r#"{"id": "dev-only", "runbook": "restart.sh", "aks": true, "allowed_clusters": "aks-dev-*"}"#,
         ]),
         &[("restart.sh", runbook)],
     )
     .env("CLOUDO_RUNBOOK_CREDENTIAL", "managed")
     .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", entra.base))
     .env("IDENTITY_HEADER", "upstream-secret")
-    .env("CLOUDO_AZURE_ARM_URL", &arm.base);
+    .env("CLOUDO_AZURE_ARM_URL", &arm.base)
+    // The same alert is delivered to several schemas.
+    .arg("--dedup-window")
+    .arg("0");
     let s = env.start();
 
     let alert: Value = serde_json::from_str(include_str!(
@@ -317,4 +322,22 @@ async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_
         "{e}"
     );
     assert_eq!(arm.seen().len(), before);
+
+    // Guardrails hold before any credential: the alert's namespace, the alert's cluster.
+    for (schema, why) in [
+        ("infra-only", "namespace \"payments\""),
+        ("dev-only", "cluster \"aks-prod-weu\""),
+    ] {
+        let (_, answer) = common::post_json(
+            &s.http,
+            &s.url(&format!("/api/Trigger?id={schema}")),
+            &alert,
+        )
+        .await;
+        let e = &answer["executions"][0];
+        assert_eq!(e["status"], "skipped", "{answer}");
+        assert!(e["reason"].as_str().unwrap().contains(why), "{answer}");
+    }
+    assert_eq!(arm.seen().len(), before, "no call to ARM for a refused run");
+    assert_eq!(entra.seen().len(), 2, "no token for a refused run");
 }

@@ -72,6 +72,7 @@ impl Schema {
             ("allowed_namespaces", &g.allowed_namespaces),
             ("allowed_resource_groups", &g.allowed_resource_groups),
             ("allowed_subscriptions", &g.allowed_subscriptions),
+            ("allowed_clusters", &g.allowed_clusters),
         ] {
             if !v.is_empty() {
                 set(k, json!(v));

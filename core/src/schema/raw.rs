@@ -140,6 +140,8 @@ pub(super) struct RawEntity {
     allowed_resource_groups: Vec<String>,
     #[serde(default, deserialize_with = "tags")]
     allowed_subscriptions: Vec<String>,
+    #[serde(default, deserialize_with = "tags")]
+    allowed_clusters: Vec<String>,
     #[serde(default, deserialize_with = "boolish")]
     dry_run: Option<bool>,
     /// A cron expression: the schema runs on it (`schedule_tz`, default UTC).
@@ -280,6 +282,7 @@ impl RawEntity {
                 allowed_namespaces: self.allowed_namespaces,
                 allowed_resource_groups: self.allowed_resource_groups,
                 allowed_subscriptions: self.allowed_subscriptions,
+                allowed_clusters: self.allowed_clusters,
             },
             dry_run: self.dry_run.unwrap_or(false),
         };
