@@ -104,6 +104,7 @@ fn direct(
                 secrets: Default::default(),
                 payload: None,
                 cancel: Default::default(),
+                files: Vec::new(),
             };
             let t = Instant::now();
             let out = rt.block_on(sb.run(spec)).expect("sandbox run");

@@ -169,8 +169,16 @@ fn fake_kube(dir: &Path, log: &Path) -> Kube {
     }
 }
 
-#[tokio::test]
-async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_app() {
+/// The fakes: Kubernetes (HTTPS, test CA), Entra (an ARM token, then an AKS one), ARM.
+struct World {
+    _dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+    _kube: Kube,
+    entra: Fake,
+    arm: Fake,
+}
+
+async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let ca = certificates(dir.path());
     let log = dir.path().join("kube.log");
@@ -202,7 +210,36 @@ async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_
             .to_string(),
     );
 
-    let runbook = "set -euo pipefail\nkubectl get deployment \"$AKS_DEPLOYMENT\" -o name\nkubectl rollout restart deployment \"$AKS_DEPLOYMENT\"\n";
+    World {
+        _dir: dir,
+        log,
+        _kube: kube,
+        entra,
+        arm,
+    }
+}
+
+const RUNBOOK: &str = "set -euo pipefail\nkubectl get deployment \"$AKS_DEPLOYMENT\" -o name\nkubectl rollout restart deployment \"$AKS_DEPLOYMENT\"\n";
+
+/// The fakes' addresses for a server's environment.
+fn pointed_at(env: Env, w: &World) -> Env {
+    env.env("CLOUDO_RUNBOOK_CREDENTIAL", "managed")
+        .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", w.entra.base))
+        .env("IDENTITY_HEADER", "upstream-secret")
+        .env("CLOUDO_AZURE_ARM_URL", &w.arm.base)
+}
+
+fn alert() -> Value {
+    serde_json::from_str(include_str!(
+        "fixtures/crafted/log-v2-container-insights.json"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_app() {
+    let w = world().await;
+    let (log, entra, arm) = (&w.log, &w.entra, &w.arm);
     let env = Env::new(
         &common::catalog(&[
             r#"{"id": "restart-pod", "runbook": "restart.sh", "aks": true}"#,
@@ -210,21 +247,13 @@ async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_
             r#"{"id": "infra-only", "runbook": "restart.sh", "aks": true, "allowed_namespaces": "infra"}"#,
             r#"{"id": "dev-only", "runbook": "restart.sh", "aks": true, "allowed_clusters": "aks-dev-*"}"#,
         ]),
-        &[("restart.sh", runbook)],
-    )
-    .env("CLOUDO_RUNBOOK_CREDENTIAL", "managed")
-    .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", entra.base))
-    .env("IDENTITY_HEADER", "upstream-secret")
-    .env("CLOUDO_AZURE_ARM_URL", &arm.base)
+        &[("restart.sh", RUNBOOK)],
+    );
     // The same alert is delivered to several schemas.
-    .arg("--dedup-window")
-    .arg("0");
+    let env = pointed_at(env, &w).arg("--dedup-window").arg("0");
     let s = env.start();
 
-    let alert: Value = serde_json::from_str(include_str!(
-        "fixtures/crafted/log-v2-container-insights.json"
-    ))
-    .unwrap();
+    let alert = alert();
     let (code, answer) =
         common::post_json(&s.http, &s.url("/api/Trigger?id=restart-pod"), &alert).await;
     assert_eq!(code, 202, "{answer}");
@@ -235,7 +264,7 @@ async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_
         e["status"],
         "succeeded",
         "{out}\nthe fake API saw:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        std::fs::read_to_string(log).unwrap_or_default()
     );
     let text = out["data"].as_str().unwrap();
     assert!(text.contains("deployment.apps/payments-api"), "{text}");
@@ -260,7 +289,7 @@ async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_
             .any(|u| u.contains("6dae42f8-4368-4678-94ff-3960e28e3630")),
         "{asked:?}"
     );
-    let kube_seen: Vec<Value> = std::fs::read_to_string(&log)
+    let kube_seen: Vec<Value> = std::fs::read_to_string(log)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -340,4 +369,49 @@ async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_
     }
     assert_eq!(arm.seen().len(), before, "no call to ARM for a refused run");
     assert_eq!(entra.seen().len(), 2, "no token for a refused run");
+}
+
+/// In bwrap (with the schema's network, to reach the cluster) the kubeconfig is a file only
+/// the runbook's user reads; docker runs say they cannot have it yet.
+#[tokio::test]
+async fn in_bwrap_the_kubeconfig_is_the_runbooks_alone() {
+    let w = world().await;
+    let image = std::env::var("CLOUDO_TEST_IMAGE")
+        .expect("CLOUDO_TEST_IMAGE (run through test-env/with-sandboxes.sh; make test does)");
+    let env = Env::new(
+        &common::catalog(&[
+            r#"{"id": "in-bwrap", "runbook": "restart.sh", "aks": true, "sandbox": "bwrap", "network": true}"#,
+            r#"{"id": "in-docker", "runbook": "restart.sh", "aks": true, "sandbox": "docker"}"#,
+        ]),
+        &[("restart.sh", &format!("ls -l \"$KUBECONFIG\"\n{RUNBOOK}"))],
+    )
+    .arg("--sandbox")
+    .arg("auto")
+    .arg("--sandbox-image")
+    .arg(&image)
+    .arg("--dedup-window")
+    .arg("0");
+    let env = pointed_at(env, &w);
+    let s = env.start();
+    let (_, answer) =
+        common::post_json(&s.http, &s.url("/api/Trigger?id=in-bwrap"), &alert()).await;
+    let id = answer["exec_id"].as_str().unwrap().to_string();
+    let e = s.wait(&id).await;
+    let (_, out) = s.get(&format!("/api/executions/{id}/output")).await;
+    let text = out["data"].as_str().unwrap();
+    assert_eq!(e["status"], "succeeded", "{e}\n{text}");
+    assert_eq!(e["sandbox"], "bwrap");
+    assert!(
+        text.contains("-r-------- ") && text.contains("/run/cloudo/kubeconfig"),
+        "{text}"
+    );
+    assert!(text.contains("restarted"), "{text}");
+    let seen = std::fs::read_to_string(&w.log).unwrap();
+    assert!(seen.contains(&format!("Bearer {AKS_TOKEN}")), "{seen}");
+
+    let (_, answer) =
+        common::post_json(&s.http, &s.url("/api/Trigger?id=in-docker"), &alert()).await;
+    let e = s.wait(answer["exec_id"].as_str().unwrap()).await;
+    assert_eq!(e["status"], "error", "{e}");
+    assert!(e["error"].as_str().unwrap().contains("AKS access"), "{e}");
 }

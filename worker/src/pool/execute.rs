@@ -110,13 +110,9 @@ pub(super) async fn execute(
             return change;
         }
     };
-    // The alert's AKS cluster: a private kubeconfig, removed when `_kube` drops.
-    let _kube = match kube_file(job, parts, sandbox.name()).await {
-        Ok(Some(f)) => {
-            run_env.insert("KUBECONFIG".into(), f.path().display().to_string());
-            Some(f)
-        }
-        Ok(None) => None,
+    // The alert's AKS cluster: a private kubeconfig the sandbox gives the runbook.
+    let files = match kube_file(job, parts, sandbox.name()).await {
+        Ok(f) => f.into_iter().collect(),
         Err(why) => {
             let mut change = StatusChange::to(Status::Error).reason(why);
             change.runbook_commit.clone_from(&runbook.commit);
@@ -141,6 +137,7 @@ pub(super) async fn execute(
                 .iter()
                 .filter_map(|n| parts.secrets.get(n).map(Secret::expose)),
         ),
+        files,
     };
     let mut change = match sandbox.run(spec).await {
         Ok(outcome) => outcome_change(job, outcome, limits.memory_mb),
@@ -176,21 +173,21 @@ fn azure_grant(
 }
 
 /// The run's kubeconfig, if its schema has `aks: true`: the cluster from the alert (or the
-/// schema), the user a token for the AKS server application. The process sandbox reads it
-/// where it is (a 0600 file of the worker's user).
+/// schema), the user a token for the AKS server application. The sandbox writes it where
+/// only the runbook reads it (`process`, `bwrap`), and it goes with the run.
 async fn kube_file(
     job: &Job,
     parts: &PoolParts,
     sandbox: &str,
-) -> Result<Option<tempfile::NamedTempFile>, String> {
-    use std::io::Write;
+) -> Result<Option<crate::sandbox::RunFile>, String> {
     let Some(aks) = &job.runtime.aks else {
         return Ok(None);
     };
-    if sandbox != "process" {
-        return Err(format!(
-            "AKS access (aks: true) reaches runbooks in the process sandbox in this version; this run's sandbox is {sandbox}"
-        ));
+    if sandbox == "docker" {
+        return Err(
+            "AKS access (aks: true) reaches runbooks in the process and bwrap sandboxes in this version; this run's sandbox is docker"
+                .into(),
+        );
     }
     let cluster = aks.cluster_for(&job.env)?;
     let broker = parts
@@ -208,15 +205,12 @@ async fn kube_file(
         .kubeconfig_for(&cluster, identity, namespace)
         .await
         .map_err(|e| format!("no kubeconfig for {cluster}: {e}"))?;
-    let mut f = tempfile::Builder::new()
-        .prefix(&crate::sandbox::run_dir_prefix())
-        .suffix(".kubeconfig")
-        .tempfile()
-        .map_err(|e| format!("cannot write the kubeconfig: {e}"))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write the kubeconfig: {e}"))?;
     tracing::info!(exec_id = %job.exec_id, cluster = %cluster, namespace = namespace.unwrap_or(""), "kubeconfig issued");
-    Ok(Some(f))
+    Ok(Some(crate::sandbox::RunFile {
+        name: "kubeconfig",
+        env: "KUBECONFIG",
+        content: Secret::new(text),
+    }))
 }
 
 /// Maps a run's outcome to the execution's final state. The reason names the cause:

@@ -90,7 +90,7 @@ impl BwrapSandbox {
         &self,
         spec: &RunSpec,
         stage: &Path,
-        payload_fd: RawFd,
+        (payload_fd, file_fds): (RawFd, &[RawFd]),
     ) -> Result<Command, SandboxError> {
         let file = spec
             .runbook
@@ -157,6 +157,11 @@ impl BwrapSandbox {
                 &payload_fd.to_string(),
                 PAYLOAD_PATH,
             ]);
+        // Run files (a kubeconfig) the same way, readable by the runbook's user only.
+        for (f, fd) in spec.files.iter().zip(file_fds) {
+            cmd.args(["--perms", "0400", "--ro-bind-data", &fd.to_string()])
+                .arg(format!("/run/cloudo/{}", f.name));
+        }
         cmd.args(["--cap-drop", "ALL", "--remount-ro", "/", "--"])
             .arg(&program)
             .args(&argv);
@@ -168,6 +173,9 @@ impl BwrapSandbox {
             .envs(&spec.env)
             .env("HOME", "/tmp")
             .env(PAYLOAD_FILE_VAR, PAYLOAD_PATH);
+        for f in &spec.files {
+            cmd.env(f.env, format!("/run/cloudo/{}", f.name));
+        }
         Ok(cmd)
     }
 }
@@ -212,7 +220,7 @@ fn stage(folder: &Path) -> Result<tempfile::TempDir, SandboxError> {
     Ok(dir)
 }
 
-/// The payload in an unnamed file, read from the start (bwrap copies it into the sandbox).
+/// Text in an unnamed file, read from the start (bwrap copies it into the sandbox).
 fn payload_file(payload: Option<&str>) -> std::io::Result<std::fs::File> {
     use std::io::{Seek, Write};
     let mut f = tempfile::tempfile()?;
@@ -222,16 +230,18 @@ fn payload_file(payload: Option<&str>) -> std::io::Result<std::fs::File> {
 }
 
 /// The child's last steps before exec: join the run's cgroups, cap CPU time, let
-/// `keep_fd` (the payload) be inherited. Only async-signal-safe calls, on data prepared
-/// before fork.
+/// `keep_fds` (the payload, run files) be inherited. Only async-signal-safe calls, on data
+/// prepared before fork.
 #[allow(unsafe_code)]
-fn join_cgroups(cmd: &mut Command, procs: Vec<CString>, cpu_secs: u64, keep_fd: RawFd) {
+fn join_cgroups(cmd: &mut Command, procs: Vec<CString>, cpu_secs: u64, keep_fds: Vec<RawFd>) {
     // SAFETY: the hook runs in the forked child before exec and only calls open, write,
     // close, fcntl and setrlimit on memory allocated before the fork.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::fcntl(keep_fd, libc::F_SETFD, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
+            for &fd in &keep_fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             super::cgroup::join_in_child(&procs)?;
             let lim = libc::rlimit {
@@ -271,9 +281,18 @@ impl Sandbox for BwrapSandbox {
             .map_err(|e| SandboxError(format!("cannot apply limits: {e}")))?;
         let payload = payload_file(spec.payload.as_deref())
             .map_err(|e| SandboxError(format!("cannot write the payload file: {e}")))?;
-        let mut cmd = self.command(&spec, staged.path(), payload.as_raw_fd())?;
+        let files = spec
+            .files
+            .iter()
+            .map(|f| payload_file(Some(f.content.expose())))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| SandboxError(format!("cannot write a run file: {e}")))?;
+        let file_fds: Vec<RawFd> = files.iter().map(AsRawFd::as_raw_fd).collect();
+        let mut cmd = self.command(&spec, staged.path(), (payload.as_raw_fd(), &file_fds))?;
         let cpu_secs = spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64);
-        join_cgroups(&mut cmd, cg.procs_files(), cpu_secs, payload.as_raw_fd());
+        let mut keep = file_fds.clone();
+        keep.push(payload.as_raw_fd());
+        join_cgroups(&mut cmd, cg.procs_files(), cpu_secs, keep);
         let limits = Limits {
             timeout: spec.timeout,
             kill_grace: self.kill_grace,
@@ -284,6 +303,7 @@ impl Sandbox for BwrapSandbox {
         };
         let result = supervisor::run(cmd, &limits, None).await;
         drop(payload);
+        drop(files);
         let oom = cg.oom_killed();
         // bwrap is gone, so is its pid namespace; what is left is removing the groups,
         // which can take a few retries while the last tasks exit: not on the run's clock.

@@ -50,6 +50,27 @@ pub struct RunSpec {
     /// Stops the run when cancelled (SIGTERM, grace, SIGKILL; or the container killed):
     /// it then ends with `cancelled` set.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// Private files for the runbook (a kubeconfig); `process` and `bwrap` give them.
+    pub files: Vec<RunFile>,
+}
+
+/// A file only the runbook may read, gone with the run; its path goes in variable `env`.
+#[derive(Clone)]
+pub struct RunFile {
+    /// The file's name (`kubeconfig`).
+    pub name: &'static str,
+    /// The variable that names its path (`KUBECONFIG`).
+    pub env: &'static str,
+    pub content: crate::secrets::Secret,
+}
+
+impl std::fmt::Debug for RunFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunFile")
+            .field("name", &self.name)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The variable naming the file that holds the trigger's payload (always set; the file is

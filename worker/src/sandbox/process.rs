@@ -66,6 +66,11 @@ impl Sandbox for ProcessSandbox {
             .env("HOME", workdir.path())
             .env(super::PAYLOAD_FILE_VAR, &payload_file)
             .current_dir(workdir.path());
+        for f in &spec.files {
+            let path = write_private(workdir.path(), f)
+                .map_err(|e| SandboxError(format!("cannot write the {}: {e}", f.name)))?;
+            cmd.env(f.env, path);
+        }
         let limits = Limits {
             timeout: spec.timeout,
             kill_grace: self.kill_grace,
@@ -106,6 +111,21 @@ impl Sandbox for ProcessSandbox {
 
 /// Writes the payload (empty when there is none) to `.cloudo/payload.json` in the run's
 /// private directory; returns its path.
+/// A run file in the working directory's `.cloudo`, mode 0600 (the runbook runs as the
+/// worker's user here; the folder goes with the run).
+fn write_private(dir: &std::path::Path, f: &super::RunFile) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(".cloudo").join(f.name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    file.write_all(f.content.expose().as_bytes())?;
+    Ok(path)
+}
+
 fn write_payload(
     dir: &std::path::Path,
     payload: Option<&str>,

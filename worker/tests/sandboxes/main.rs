@@ -66,6 +66,7 @@ impl Runner {
             secrets: Default::default(),
             payload: None,
             cancel: Default::default(),
+            files: Vec::new(),
         };
         f(&mut spec);
         let out = self.sandbox.run(spec).await.expect("sandbox runs");
