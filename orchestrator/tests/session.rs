@@ -166,6 +166,18 @@ async fn bad_keys_are_refused_and_a_revoked_key_ends_its_sessions() {
     );
     let s = env.start();
     let http = plain();
+    // Without a declared JSON type (what a cross-site form or no-cors fetch sends): 415,
+    // even with a good key (no login CSRF).
+    for ct in [None, Some("text/plain")] {
+        let mut req = http
+            .post(s.url("/api/session"))
+            .body(json!({"key": common::ADMIN_KEY}).to_string());
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 415, "{ct:?}");
+    }
     for (body, code) in [
         (json!({"key": "cloudo_nope"}), 401),
         (json!({"nokey": 1}), 400),

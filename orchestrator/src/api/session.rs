@@ -115,6 +115,23 @@ pub async fn sign_in(
         ));
     }
     let source = source.map(|ip| ip.to_string()).unwrap_or_default();
+    // A declared JSON type (a cross-site form or a no-cors fetch cannot send one without a
+    // preflight): no login CSRF.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "sign in with content-type: application/json and {\"key\": \"<API key>\"}",
+        ));
+    }
     let (_, value) = optional_json(&headers, &body?)?
         .ok_or_else(|| ApiError::bad_request("expected {\"key\": \"<API key>\"}"))?;
     let SignIn { key } = serde_json::from_value(value)

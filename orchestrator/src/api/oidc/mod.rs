@@ -62,9 +62,25 @@ fn provider(state: &AppState) -> Result<&Provider, ApiError> {
         .ok_or_else(|| ApiError::not_found("single sign-on is not configured (--oidc-issuer)"))
 }
 
-/// `GET /api/session/oidc/login`.
-pub async fn login(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// `GET /api/session/oidc/login`. Public, and each call stores a pending attempt: held to
+/// the sign-in rate per client.
+pub async fn login(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+) -> Result<Response, ApiError> {
     let p = provider(&state)?;
+    if let Some(axum::Extension(c)) = peer
+        && let Err(wait) = state.sign_in_limit.check(c.0.ip())
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many sign-in attempts from {}; retry in {wait} s",
+                c.0.ip()
+            ),
+        ));
+    }
     let token = |what: &str| {
         provider::random_token().map_err(|e| ApiError::internal(format!("{what}: {e}")))
     };
