@@ -23,61 +23,7 @@ const AKS_TOKEN: &str = "aks-token-0a1b2c3d4e5f";
 
 /// The fake Kubernetes API: discovery, one Deployment `payments-api` in every namespace,
 /// GET and PATCH; each request is appended to `log` as a JSON line.
-const FAKE_KUBE: &str = r#"
-import json, ssl, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-cert, key, log = sys.argv[1], sys.argv[2], sys.argv[3]
-def deployment(ns):
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "payments-api", "namespace": ns, "uid": "u1", "resourceVersion": "1"},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "api"}},
-                     "template": {"metadata": {"labels": {"app": "api"}},
-                                  "spec": {"containers": [{"name": "api", "image": "api:1"}]}}}}
-class H(BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def answer(self, obj, code=200):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def record(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n).decode() if n else ""
-        with open(log, "a") as f:
-            f.write(json.dumps({"method": self.command, "path": self.path,
-                                "auth": self.headers.get("Authorization"), "body": body}) + "\n")
-    def route(self):
-        self.record()
-        p = self.path.split("?")[0]
-        if p == "/api":
-            return self.answer({"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
-        if p == "/apis":
-            return self.answer({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "apps",
-                "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-                "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]})
-        if p == "/api/v1":
-            return self.answer({"kind": "APIResourceList", "groupVersion": "v1", "resources": []})
-        if p == "/apis/apps/v1":
-            return self.answer({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
-                "resources": [{"name": "deployments", "singularName": "deployment", "namespaced": True,
-                    "kind": "Deployment", "shortNames": ["deploy"],
-                    "verbs": ["get", "list", "patch", "update", "create", "delete", "watch"]}]})
-        parts = p.strip("/").split("/")
-        if len(parts) == 7 and parts[:4] == ["apis", "apps", "v1", "namespaces"] and parts[5:] == ["deployments", "payments-api"]:
-            return self.answer(deployment(parts[4]))
-        self.answer({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}, 404)
-    do_GET = route
-    do_PATCH = route
-srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-print(srv.server_address[1], flush=True)
-srv.serve_forever()
-"#;
+const FAKE_KUBE: &str = include_str!("fixtures/fake_kube.py");
 
 /// A test CA and a server certificate for 127.0.0.1 (openssl); the CA's PEM.
 fn certificates(dir: &Path) -> String {

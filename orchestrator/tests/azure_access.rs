@@ -109,7 +109,7 @@ async fn a_runbook_gets_arm_tokens_for_its_run_only_and_nothing_leaks() {
     assert_eq!(e["status"], "succeeded", "{e}");
     let (_, out) = s.get(&format!("/api/executions/{id}/output")).await;
     let text = out["data"].as_str().unwrap();
-    let sha = format!("{:x}", sha2_of(UPSTREAM_TOKEN));
+    let sha = cloudo_core::auth::hash_key(UPSTREAM_TOKEN);
     assert!(text.contains(&format!("arm token sha256 {sha}")), "{text}");
     assert!(text.contains("vault: refused"), "{text}");
     assert!(
@@ -172,26 +172,6 @@ async fn a_runbook_gets_arm_tokens_for_its_run_only_and_nothing_leaks() {
     assert!(s.logs().contains("runbook token"), "requests are logged");
 }
 
-fn sha2_of(s: &str) -> Sha256Hex {
-    Sha256Hex(sha256(s.as_bytes()))
-}
-
-struct Sha256Hex([u8; 32]);
-
-impl std::fmt::LowerHex for Sha256Hex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-fn sha256(data: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(data).into()
-}
-
 /// In bwrap with the schema's network the endpoint is reachable (the SDK gets its token
 /// there too); where the sandbox has no path to it (bwrap without network, docker), the run
 /// ends `error` saying why, before anything runs.
@@ -227,7 +207,7 @@ print("arm token sha256", hashlib.sha256(token.token.encode()).hexdigest())
     assert_eq!(e["status"], "succeeded", "{e}");
     assert_eq!(e["sandbox"], "bwrap");
     let (_, out) = s.get(&format!("/api/executions/{id}/output")).await;
-    let sha = format!("{:x}", sha2_of(UPSTREAM_TOKEN));
+    let sha = cloudo_core::auth::hash_key(UPSTREAM_TOKEN);
     assert!(out["data"].as_str().unwrap().contains(&sha), "{out}");
 
     for schema in ["bwrap-offline", "in-docker"] {

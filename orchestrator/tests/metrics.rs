@@ -6,8 +6,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use common::{ADMIN_KEY, Env, Server, post_json};
 use serde_json::Value;
@@ -32,27 +30,9 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         out.append([s.name, s.labels, s.value])
 print(json.dumps(out))
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 (test-env/setup.sh installs prometheus-client)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the text does not parse: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::python(SCRIPT, text.as_bytes());
     let rows: Vec<(String, serde_json::Map<String, Value>, f64)> =
-        serde_json::from_slice(&out.stdout).unwrap();
+        serde_json::from_str(&out).unwrap();
     rows.into_iter()
         .map(|(name, labels, value)| Sample {
             name,

@@ -6,35 +6,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::Env;
 use serde_json::{Value, json};
-
-/// Runs `script` with `input` on stdin; fails the test with its stderr if it fails.
-fn python(script: &str, input: &Value) -> String {
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 (test-env/setup.sh installs openapi-spec-validator)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 const VALIDATE_DOCUMENT: &str = r#"
 import json, sys
@@ -81,7 +54,10 @@ async fn the_document_is_valid_openapi_3_1_and_real_answers_conform() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let doc: Value = res.json().await.unwrap();
-    assert_eq!(python(VALIDATE_DOCUMENT, &doc).trim(), "3.1.0");
+    assert_eq!(
+        common::python(VALIDATE_DOCUMENT, doc.to_string().as_bytes()).trim(),
+        "3.1.0"
+    );
 
     // Every route of docs/security.md's table is in the document, with that method.
     let table = include_str!("../../docs/security.md");
@@ -154,9 +130,7 @@ async fn the_document_is_valid_openapi_3_1_and_real_answers_conform() {
     for e in page["items"].as_array().unwrap() {
         answers.push(json!(["ExecutionView", e]));
     }
-    let n = python(
-        VALIDATE_ANSWERS,
-        &json!({"document": doc, "answers": answers}),
-    );
+    let input = json!({"document": doc, "answers": answers}).to_string();
+    let n = common::python(VALIDATE_ANSWERS, input.as_bytes());
     assert_eq!(n.trim(), answers.len().to_string());
 }

@@ -14,6 +14,7 @@ pub mod reporter;
 pub mod runbooks;
 pub mod sandbox;
 pub mod secrets;
+mod small_http;
 
 pub use pool::{PoolConfig, PoolParts};
 pub use reporter::{ReportError, Reporter, RunRef, Start};

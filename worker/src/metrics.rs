@@ -167,60 +167,38 @@ async fn upkeep() {
     }
 }
 
-/// Serves `GET /metrics` on `addr` until `stop` resolves (a standalone worker's
-/// `--metrics-listen`); `refresh` runs before each answer (scrape-time gauges).
+/// Serves `GET /metrics` until `stop` resolves (a standalone worker's `--metrics-listen`);
+/// `refresh` runs before each answer (scrape-time gauges).
 pub async fn serve<F, Fut>(
     listener: tokio::net::TcpListener,
     refresh: F,
     stop: impl std::future::Future<Output = ()>,
 ) where
     F: Fn() -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    use http_body_util::Full;
-    use hyper::body::Bytes;
-    use hyper::{Response, StatusCode};
+    use crate::small_http::{Answer, json};
+    use hyper::StatusCode;
 
-    tokio::pin!(stop);
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics listener accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut stop => return,
-        };
+    let handler = move |req: hyper::Request<hyper::body::Incoming>| {
         let refresh = refresh.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
-            let refresh = refresh.clone();
-            async move {
-                let res = if req.uri().path() == "/metrics" && req.method() == hyper::Method::GET {
-                    refresh().await;
-                    Response::builder()
-                        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                        .body(Full::new(Bytes::from(render())))
-                } else {
-                    Response::builder()
-                        .status(StatusCode::NOT_FOUND)
-                        .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from_static(
-                            br#"{"error":{"code":"not_found","message":"only GET /metrics is served here"}}"#,
-                        )))
-                };
-                res.map_err(std::io::Error::other)
+        async move {
+            if req.uri().path() != "/metrics" || req.method() != hyper::Method::GET {
+                return json(
+                    StatusCode::NOT_FOUND,
+                    &serde_json::json!({"error": {"code": "not_found", "message": "only GET /metrics is served here"}}),
+                );
             }
-        });
-        tokio::spawn(async move {
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(io, service);
-            let _ = tokio::time::timeout(Duration::from_secs(60), conn).await;
-        });
-    }
+            refresh().await;
+            let mut res = Answer::new(http_body_util::Full::new(
+                hyper::body::Bytes::from(render()),
+            ));
+            res.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            res
+        }
+    };
+    crate::small_http::serve(listener, "metrics", handler, stop).await;
 }

@@ -301,6 +301,27 @@ impl Drop for Server {
     }
 }
 
+/// Runs the Python `script` (the test tools' python3) with `input` on stdin; its stdout, or
+/// the test fails with its stderr.
+pub fn python(script: &str, input: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 (test-env/setup.sh installs the test tools)");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A port free now (for a server or driver that must be on a known address).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -12,15 +12,14 @@ pub mod aks;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use cloudo_azure::CredentialKind;
 use cloudo_azure::runbook_tokens::RunbookTokens;
+use cloudo_core::auth::{generate_key, hash_key};
 use cloudo_core::schema::access::AzureAccess;
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::{Request, Response, StatusCode};
-use sha2::{Digest, Sha256};
+use hyper::{Request, StatusCode};
+
+use crate::small_http::{Answer, json};
 
 /// The path tokens are asked for at.
 const TOKEN_PATH: &str = "/msi/token";
@@ -68,13 +67,6 @@ impl Drop for RunGrant {
     }
 }
 
-fn digest(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 impl TokenBroker {
     /// Listens on loopback (an ephemeral port) and serves until the process ends.
     pub async fn start(kind: CredentialKind) -> std::io::Result<Self> {
@@ -86,7 +78,16 @@ impl TokenBroker {
             aks: aks::AksAccessor::new(tokens.clone()).map_err(std::io::Error::other)?,
             tokens,
         }));
-        tokio::spawn(broker.clone().serve(listener));
+        let me = broker.clone();
+        tokio::spawn(crate::small_http::serve(
+            listener,
+            "runbook tokens",
+            move |req| {
+                let me = me.clone();
+                async move { me.answer(req).await }
+            },
+            std::future::pending(),
+        ));
         Ok(broker)
     }
 
@@ -97,11 +98,8 @@ impl TokenBroker {
 
     /// Access for one run of `exec_id`: a fresh secret, valid until the grant is dropped.
     pub fn grant(&self, exec_id: &str, access: &AzureAccess) -> Result<RunGrant, String> {
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw)
-            .map_err(|e| format!("no randomness for the run's secret: {e}"))?;
-        let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let key = digest(&secret);
+        let secret = generate_key().map_err(|e| format!("cannot make the run's secret: {e}"))?;
+        let key = hash_key(&secret);
         self.0
             .grants
             .lock()
@@ -130,33 +128,7 @@ impl TokenBroker {
         })
     }
 
-    async fn serve(self, listener: tokio::net::TcpListener) {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "token endpoint accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let me = self.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let me = me.clone();
-                async move { Ok::<_, std::convert::Infallible>(me.answer(req).await) }
-            });
-            tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(io, service);
-                let _ = tokio::time::timeout(Duration::from_secs(60), conn).await;
-            });
-        }
-    }
-
-    async fn answer<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
+    async fn answer<B>(&self, req: Request<B>) -> Answer {
         if req.uri().path() != TOKEN_PATH || req.method() != hyper::Method::GET {
             return refuse(
                 StatusCode::NOT_FOUND,
@@ -182,7 +154,7 @@ impl TokenBroker {
                 .grants
                 .lock()
                 .ok()
-                .and_then(|g| g.get(&digest(secret)).cloned())
+                .and_then(|g| g.get(&hash_key(secret)).cloned())
         };
         let Some(grant) = grant else {
             return refuse(
@@ -255,24 +227,9 @@ impl TokenBroker {
     }
 }
 
-fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    res
-}
-
 /// A refusal, logged with the run it concerns (when known), in the shape Azure's
 /// managed-identity endpoints use.
-fn refuse(
-    status: StatusCode,
-    error: &str,
-    description: &str,
-    exec_id: Option<&str>,
-) -> Response<Full<Bytes>> {
+fn refuse(status: StatusCode, error: &str, description: &str, exec_id: Option<&str>) -> Answer {
     tracing::warn!(
         exec_id = exec_id.unwrap_or("-"),
         outcome = error,
