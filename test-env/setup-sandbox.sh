@@ -5,7 +5,7 @@
 # Writes $SB/env.sh (DOCKER_HOST, CLOUDO_TEST_IMAGE) and $SB/stop.sh.
 set -euo pipefail
 SB=${SB:-/tmp/cloudo-sandbox}
-IMAGE=${IMAGE:-cloudo-runbook-test:2}
+IMAGE=${IMAGE:-cloudo-runbook-test:3}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$SB"
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::ArmId;
+use crate::alert::{ArmId, ClusterId};
 
 /// The most runs a concurrency key, a rate window or a pool can be limited to.
 pub const MAX_LIMIT: u32 = 10_000;
@@ -57,15 +57,24 @@ impl Guardrails {
         let subscription = ArmId::parse(var("RESOURCE_ID"))
             .map(|a| a.subscription)
             .unwrap_or_default();
-        let cluster = match var("AKS_CLUSTER") {
-            "" if var("RESOURCE_TYPE")
-                .eq_ignore_ascii_case("Microsoft.ContainerService/managedClusters") =>
+        // The cluster an `aks` run would act on (the same the worker derives), else the
+        // names an alert gives.
+        let aks = ClusterId::of_alert(env);
+        let cluster = match (&aks, var("AKS_CLUSTER")) {
+            (Some(c), _) => c.name.as_str(),
+            (None, "")
+                if var("RESOURCE_TYPE")
+                    .eq_ignore_ascii_case("Microsoft.ContainerService/managedClusters") =>
             {
                 var("RESOURCE_NAME")
             }
-            c => c,
+            (None, c) => c,
         };
-        let checks: [(&str, &str, &[String], bool); 4] = [
+        let (cluster_group, cluster_subscription) = aks
+            .as_ref()
+            .map(|c| (c.resource_group.as_str(), c.subscription.as_str()))
+            .unwrap_or_default();
+        let checks: [(&str, &str, &[String], bool); 6] = [
             (
                 "namespace",
                 var("AKS_NAMESPACE"),
@@ -85,6 +94,18 @@ impl Guardrails {
                 false,
             ),
             ("cluster", cluster, &self.allowed_clusters, false),
+            (
+                "cluster's resource group",
+                cluster_group,
+                &self.allowed_resource_groups,
+                false,
+            ),
+            (
+                "cluster's subscription",
+                cluster_subscription,
+                &self.allowed_subscriptions,
+                false,
+            ),
         ];
         checks
             .into_iter()
@@ -269,6 +290,44 @@ mod tests {
             g.refuses(&env(&[("AKS_NAMESPACE", "team")]), "x").is_some(),
             "team-* needs the dash"
         );
+    }
+
+    /// The cluster judged is the one an `aks` run acts on: the managedClusters id in
+    /// RESOURCE_ID wins over a label, and a node pool's alert is held to the list too.
+    #[test]
+    fn guardrails_judge_the_cluster_the_worker_would_use() {
+        let g = Guardrails {
+            allowed_clusters: vec!["aks-dev-*".into()],
+            allowed_resource_groups: vec!["rg-dev".into()],
+            ..Guardrails::default()
+        };
+        let sub = "00000000-1111-2222-3333-444444444444";
+        let prod = format!(
+            "/subscriptions/{sub}/resourceGroups/rg-dev/providers/Microsoft.ContainerService/managedClusters/aks-prod"
+        );
+        let label = env(&[("AKS_CLUSTER", "aks-dev-1"), ("RESOURCE_ID", prod.as_str())]);
+        let why = g.refuses(&label, "x").expect("the id's cluster is judged");
+        assert!(why.contains("\"aks-prod\""), "{why}");
+        let pool = format!("{prod}/agentPools/np1");
+        assert!(
+            g.refuses(&env(&[("RESOURCE_ID", pool.as_str())]), "x")
+                .is_some()
+        );
+        let other_group = prod
+            .replace("rg-dev", "rg-prod")
+            .replace("aks-prod", "aks-dev-2");
+        let why = g
+            .refuses(
+                &env(&[
+                    ("RESOURCE_ID", other_group.as_str()),
+                    ("RESOURCE_RG", "rg-dev"),
+                ]),
+                "x",
+            )
+            .expect("the cluster's own group is judged");
+        assert!(why.contains("cluster's resource group"), "{why}");
+        let dev = prod.replace("aks-prod", "aks-dev-2");
+        assert_eq!(g.refuses(&env(&[("RESOURCE_ID", dev.as_str())]), "x"), None);
     }
 
     #[test]

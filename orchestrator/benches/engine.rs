@@ -105,6 +105,7 @@ fn direct(
                 payload: None,
                 cancel: Default::default(),
                 files: Vec::new(),
+                broker: None,
             };
             let t = Instant::now();
             let out = rt.block_on(sb.run(spec)).expect("sandbox run");

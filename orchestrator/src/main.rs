@@ -1,5 +1,7 @@
 //! The `cloudo` binary: everything lives in the library.
 
 fn main() -> std::process::ExitCode {
+    // A runbook started through the relay (bwrap and docker sandboxes) runs it first.
+    cloudo_worker::sandbox::relay::run_if_relay();
     cloudo_orchestrator::cloudo_main()
 }

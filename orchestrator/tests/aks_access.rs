@@ -301,7 +301,7 @@ async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_
     // Guardrails hold before any credential: the alert's namespace, the alert's cluster.
     for (schema, why) in [
         ("infra-only", "namespace \"payments\""),
-        ("dev-only", "cluster \"aks-prod-weu\""),
+        ("dev-only", "cluster \"AKS-Prod-WEU\""),
     ] {
         let (_, answer) = common::post_json(
             &s.http,
@@ -317,24 +317,50 @@ async fn kubectl_restarts_the_alerts_deployment_with_a_token_for_the_aks_server_
     assert_eq!(entra.seen().len(), 2, "no token for a refused run");
 }
 
+/// A runbook in docker: reads the kubeconfig the relay wrote (0600, its own, in its private
+/// HOME) and calls the cluster with it (the test image has python, not kubectl).
+const DOCKER_RUNBOOK: &str = r#"import base64, json, os, ssl, stat, tempfile, urllib.request
+path = os.environ["KUBECONFIG"]
+st = os.stat(path)
+print("kubeconfig", path, oct(stat.S_IMODE(st.st_mode)), "mine" if st.st_uid == os.getuid() else "not mine")
+print("relay secret seen:", "CLOUDO_RELAY_SECRET" in os.environ)
+cfg = json.load(open(path))
+print("token", cfg["users"][0]["user"]["token"])
+cluster, user = cfg["clusters"][0]["cluster"], cfg["users"][0]["user"]
+ns = cfg["contexts"][0]["context"]["namespace"]
+ca = tempfile.NamedTemporaryFile(delete=False)
+ca.write(base64.b64decode(cluster["certificate-authority-data"]))
+ca.close()
+url = cluster["server"] + "/apis/apps/v1/namespaces/" + ns + "/deployments/" + os.environ["AKS_DEPLOYMENT"]
+req = urllib.request.Request(url, headers={"Authorization": "Bearer " + user["token"]})
+answer = urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca.name), timeout=10)
+print("deployment", json.load(answer)["metadata"]["name"])
+"#;
+
 /// In bwrap (with the schema's network, to reach the cluster) the kubeconfig is a file only
-/// the runbook's user reads; docker runs say they cannot have it yet.
+/// the runbook's user reads; in docker the relay fetches it into the container's private
+/// HOME (the container on the host's network here, to reach the fake cluster).
 #[tokio::test]
-async fn in_bwrap_the_kubeconfig_is_the_runbooks_alone() {
+async fn in_bwrap_and_docker_the_kubeconfig_is_the_runbooks_alone() {
     let w = world().await;
     let image = std::env::var("CLOUDO_TEST_IMAGE")
         .expect("CLOUDO_TEST_IMAGE (run through test-env/with-sandboxes.sh; make test does)");
     let env = Env::new(
         &common::catalog(&[
             r#"{"id": "in-bwrap", "runbook": "restart.sh", "aks": true, "sandbox": "bwrap", "network": true}"#,
-            r#"{"id": "in-docker", "runbook": "restart.sh", "aks": true, "sandbox": "docker"}"#,
+            r#"{"id": "in-docker", "runbook": "look.py", "aks": true, "sandbox": "docker", "network": true}"#,
         ]),
-        &[("restart.sh", &format!("ls -l \"$KUBECONFIG\"\n{RUNBOOK}"))],
+        &[
+            ("restart.sh", &format!("ls -l \"$KUBECONFIG\"\n{RUNBOOK}")),
+            ("look.py", DOCKER_RUNBOOK),
+        ],
     )
     .arg("--sandbox")
     .arg("auto")
     .arg("--sandbox-image")
     .arg(&image)
+    .arg("--sandbox-network")
+    .arg("host")
     .arg("--dedup-window")
     .arg("0");
     let env = pointed_at(env, &w);
@@ -354,10 +380,31 @@ async fn in_bwrap_the_kubeconfig_is_the_runbooks_alone() {
     assert!(text.contains("restarted"), "{text}");
     let seen = std::fs::read_to_string(&w.log).unwrap();
     assert!(seen.contains(&format!("Bearer {AKS_TOKEN}")), "{seen}");
+    let calls = seen.lines().count();
 
     let (_, answer) =
         common::post_json(&s.http, &s.url("/api/Trigger?id=in-docker"), &alert()).await;
-    let e = s.wait(answer["exec_id"].as_str().unwrap()).await;
-    assert_eq!(e["status"], "error", "{e}");
-    assert!(e["error"].as_str().unwrap().contains("AKS access"), "{e}");
+    let id = answer["exec_id"].as_str().unwrap().to_string();
+    let e = s.wait(&id).await;
+    let (_, out) = s.get(&format!("/api/executions/{id}/output")).await;
+    let text = out["data"].as_str().unwrap();
+    assert_eq!(e["status"], "succeeded", "{e}\n{text}");
+    assert_eq!(e["sandbox"], "docker");
+    assert!(
+        text.contains("kubeconfig /tmp/.cloudo/kubeconfig 0o600 mine"),
+        "{text}"
+    );
+    assert!(text.contains("relay secret seen: False"), "{text}");
+    assert!(
+        text.contains("token ***") && !text.contains(AKS_TOKEN),
+        "the cluster token is masked: {text}"
+    );
+    let seen = std::fs::read_to_string(&w.log).unwrap();
+    let docker_call = seen.lines().skip(calls).collect::<Vec<_>>().join("\n");
+    assert!(
+        docker_call.contains(&format!("Bearer {AKS_TOKEN}")),
+        "{seen}"
+    );
+    assert!(docker_call.contains("GET"), "{seen}");
+    assert!(!s.logs().contains(AKS_TOKEN), "a token in the logs");
 }

@@ -31,6 +31,7 @@ try:
 except Exception:
     print("vault: refused")
 print("subscription", os.environ.get("AZURE_SUBSCRIPTION_ID"))
+print("header", os.environ["IDENTITY_HEADER"])
 with open({handoff:?} + ".tmp", "w") as f:
     json.dump({{"endpoint": os.environ["IDENTITY_ENDPOINT"], "secret": os.environ["IDENTITY_HEADER"]}}, f)
 os.rename({handoff:?} + ".tmp", {handoff:?})
@@ -116,6 +117,11 @@ async fn a_runbook_gets_arm_tokens_for_its_run_only_and_nothing_leaks() {
         text.contains("subscription aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e"),
         "{text}"
     );
+    // The run's own secret, printed, is masked in its output.
+    assert!(
+        text.contains("header ***") && !text.contains(secret),
+        "{text}"
+    );
 
     // After the run: its secret is dead.
     let (code, _) = ask(endpoint, secret, "https://management.azure.com").await;
@@ -172,26 +178,37 @@ async fn a_runbook_gets_arm_tokens_for_its_run_only_and_nothing_leaks() {
     assert!(s.logs().contains("runbook token"), "requests are logged");
 }
 
-/// In bwrap with the schema's network the endpoint is reachable (the SDK gets its token
-/// there too); where the sandbox has no path to it (bwrap without network, docker), the run
-/// ends `error` saying why, before anything runs.
+/// The endpoint reaches runbooks in bwrap with and without the schema's network, and in
+/// docker: the relay serves it on the sandbox's own loopback through the worker's socket.
+/// The SDK gets its token in bwrap; in docker (whose test image has no SDK) the runbook
+/// speaks the protocol itself. The relay's own secret never reaches the runbook.
 #[tokio::test]
-async fn sandboxes_reach_the_endpoint_or_the_run_says_why_not() {
+async fn sandboxes_reach_the_endpoint_through_the_relay() {
     let entra = Fake::start(200, TOKEN_BODY).await;
     let image = std::env::var("CLOUDO_TEST_IMAGE")
         .expect("CLOUDO_TEST_IMAGE (run through test-env/with-sandboxes.sh; make test does)");
-    let runbook = r#"import hashlib
+    let sdk = r#"import hashlib, os
 from azure.identity import ManagedIdentityCredential
 token = ManagedIdentityCredential().get_token("https://management.azure.com/.default")
 print("arm token sha256", hashlib.sha256(token.token.encode()).hexdigest())
+print("endpoint", os.environ["IDENTITY_ENDPOINT"])
+print("relay secret seen:", "CLOUDO_RELAY_SECRET" in os.environ)
+"#;
+    let raw = r#"import hashlib, json, os, urllib.request
+url = os.environ["IDENTITY_ENDPOINT"] + "?api-version=2019-08-01&resource=https://management.azure.com"
+req = urllib.request.Request(url, headers={"X-IDENTITY-HEADER": os.environ["IDENTITY_HEADER"]})
+token = json.load(urllib.request.urlopen(req, timeout=10))["access_token"]
+print("arm token sha256", hashlib.sha256(token.encode()).hexdigest())
+print("endpoint", os.environ["IDENTITY_ENDPOINT"])
+print("relay secret seen:", "CLOUDO_RELAY_SECRET" in os.environ)
 "#;
     let env = Env::new(
         &common::catalog(&[
-            r#"{"id": "in-bwrap", "runbook": "arm.py", "azure": true, "sandbox": "bwrap", "network": true}"#,
-            r#"{"id": "bwrap-offline", "runbook": "arm.py", "azure": true, "sandbox": "bwrap"}"#,
-            r#"{"id": "in-docker", "runbook": "arm.py", "azure": true, "sandbox": "docker"}"#,
+            r#"{"id": "in-bwrap", "runbook": "sdk.py", "azure": true, "sandbox": "bwrap", "network": true}"#,
+            r#"{"id": "bwrap-offline", "runbook": "sdk.py", "azure": true, "sandbox": "bwrap"}"#,
+            r#"{"id": "in-docker", "runbook": "raw.py", "azure": true, "sandbox": "docker"}"#,
         ]),
-        &[("arm.py", runbook)],
+        &[("sdk.py", sdk), ("raw.py", raw)],
     )
     .arg("--sandbox")
     .arg("auto")
@@ -202,19 +219,35 @@ print("arm token sha256", hashlib.sha256(token.token.encode()).hexdigest())
     .env("IDENTITY_HEADER", UPSTREAM_SECRET);
     let s = env.start();
 
-    let id = s.trigger("in-bwrap").await;
-    let e = s.wait(&id).await;
-    assert_eq!(e["status"], "succeeded", "{e}");
-    assert_eq!(e["sandbox"], "bwrap");
-    let (_, out) = s.get(&format!("/api/executions/{id}/output")).await;
     let sha = cloudo_core::auth::hash_key(UPSTREAM_TOKEN);
-    assert!(out["data"].as_str().unwrap().contains(&sha), "{out}");
-
-    for schema in ["bwrap-offline", "in-docker"] {
+    for (schema, sandbox) in [
+        ("in-bwrap", "bwrap"),
+        ("bwrap-offline", "bwrap"),
+        ("in-docker", "docker"),
+    ] {
         let id = s.trigger(schema).await;
         let e = s.wait(&id).await;
-        assert_eq!(e["status"], "error", "{e}");
-        assert!(e["error"].as_str().unwrap().contains("Azure access"), "{e}");
+        let (_, out) = s.get(&format!("/api/executions/{id}/output")).await;
+        let text = out["data"].as_str().unwrap_or_default();
+        assert_eq!(e["status"], "succeeded", "{schema}: {e} {text}");
+        assert_eq!(e["sandbox"], sandbox);
+        assert!(text.contains(&sha), "{schema}: {text}");
+        assert!(
+            text.contains("endpoint http://127.0.0.1:"),
+            "{schema}: {text}"
+        );
+        assert!(
+            text.contains("relay secret seen: False"),
+            "{schema}: {text}"
+        );
     }
+    // Tokens came from the worker's own credential (cached across runs).
+    let seen = entra.seen();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(
+            |r| r.headers.get("x-identity-header").map(String::as_str) == Some(UPSTREAM_SECRET)
+        )
+    );
     assert!(!s.logs().contains(UPSTREAM_TOKEN));
 }

@@ -11,6 +11,9 @@ use hyper::{Request, Response, StatusCode};
 
 pub type Answer = Response<Full<Bytes>>;
 
+/// Connections served at once per listener.
+const MAX_CONNECTIONS: usize = 128;
+
 /// A JSON answer.
 pub fn json(status: StatusCode, body: &serde_json::Value) -> Answer {
     let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
@@ -22,10 +25,30 @@ pub fn json(status: StatusCode, body: &serde_json::Value) -> Answer {
     res
 }
 
+/// Where connections come from: TCP or a Unix socket.
+pub trait Listener: Send + 'static {
+    type Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    fn accept(&self) -> impl Future<Output = std::io::Result<Self::Io>> + Send;
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Io = tokio::net::TcpStream;
+    async fn accept(&self) -> std::io::Result<Self::Io> {
+        tokio::net::TcpListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
+impl Listener for tokio::net::UnixListener {
+    type Io = tokio::net::UnixStream;
+    async fn accept(&self) -> std::io::Result<Self::Io> {
+        tokio::net::UnixListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
 /// Answers every request on `listener` with `handler` until `stop` resolves; `what` names
 /// the endpoint in logs.
-pub async fn serve<H, Fut>(
-    listener: tokio::net::TcpListener,
+pub async fn serve<L: Listener, H, Fut>(
+    listener: L,
     what: &'static str,
     handler: H,
     stop: impl Future<Output = ()>,
@@ -34,8 +57,13 @@ pub async fn serve<H, Fut>(
     Fut: Future<Output = Answer> + Send + 'static,
 {
     tokio::pin!(stop);
+    // Bounded: beyond this many open connections, new ones wait in the listen backlog.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let (stream, _) = tokio::select! {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -58,6 +86,7 @@ pub async fn serve<H, Fut>(
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(io, service);
             let _ = tokio::time::timeout(Duration::from_secs(60), conn).await;
+            drop(slot);
         });
     }
 }

@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use arm::ArmId;
+pub use arm::{ArmId, ClusterId, is_guid};
 
 /// A payload that is not what its endpoint expects.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

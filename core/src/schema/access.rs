@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::alert::{ClusterId, is_guid};
+
 /// Azure Resource Manager: the scope a runbook gets when the schema names none.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
@@ -90,17 +92,6 @@ pub struct AksAccess {
     pub cluster: Option<String>,
 }
 
-const MANAGED_CLUSTERS: &str = "/providers/microsoft.containerservice/managedclusters/";
-
-/// The `managedClusters` resource id at the start of `id` (a cluster, or something in it).
-pub fn cluster_id_in(id: &str) -> Option<String> {
-    let lower = id.to_ascii_lowercase();
-    let at = lower.find(MANAGED_CLUSTERS)?;
-    let name_start = at + MANAGED_CLUSTERS.len();
-    let name_len = id[name_start..].find('/').unwrap_or(id.len() - name_start);
-    (name_len > 0 && subscription_of(id).is_some()).then(|| id[..name_start + name_len].to_string())
-}
-
 impl AksAccess {
     pub fn parse(
         aks: bool,
@@ -115,56 +106,38 @@ impl AksAccess {
                 None => Ok(None),
             };
         }
-        if let Some(c) = &cluster
-            && cluster_id_in(c).as_deref() != Some(c.as_str())
-        {
-            return Err((
-                "aks_cluster",
-                format!(
-                    "{c:?} is not a managedClusters resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerService/managedClusters/<name>)"
-                ),
-            ));
-        }
+        let cluster = match cluster {
+            None => None,
+            Some(c) => match ClusterId::within(&c) {
+                Some(id) if id.path().eq_ignore_ascii_case(&c) => Some(id.path()),
+                _ => {
+                    return Err((
+                        "aks_cluster",
+                        format!(
+                            "{c:?} is not a managedClusters resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerService/managedClusters/<name>)"
+                        ),
+                    ));
+                }
+            },
+        };
         Ok(Some(Self { cluster }))
     }
 
-    /// The cluster a run acts on: a `managedClusters` id in `RESOURCE_ID`; else `AKS_CLUSTER`
-    /// in the alert's resource group and subscription; else the schema's `aks_cluster`.
+    /// The cluster a run acts on: the alert's ([`ClusterId::of_alert`]), else the schema's
+    /// `aks_cluster`. Guardrails judge the same cluster (`policy::Guardrails::refuses`).
     pub fn cluster_for(
         &self,
         env: &std::collections::BTreeMap<String, String>,
-    ) -> Result<String, String> {
-        let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-        if let Some(id) = get("RESOURCE_ID").and_then(cluster_id_in) {
-            return Ok(id);
-        }
-        if let (Some(name), Some(rg), Some(sub)) = (
-            get("AKS_CLUSTER"),
-            get("RESOURCE_RG"),
-            get("RESOURCE_ID").and_then(subscription_of),
-        ) && !name.contains('/')
-            && !rg.contains('/')
-        {
-            return Ok(format!(
-                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{name}"
-            ));
-        }
-        self.cluster.clone().ok_or_else(|| {
-            "no AKS cluster for this run: the alert names none (a managedClusters RESOURCE_ID, or \
-             AKS_CLUSTER with its resource group and subscription) and the schema has no aks_cluster"
-                .to_string()
-        })
+    ) -> Result<ClusterId, String> {
+        ClusterId::of_alert(env)
+            .or_else(|| self.cluster.as_deref().and_then(ClusterId::within))
+            .ok_or_else(|| {
+                "no AKS cluster for this run: the alert names none (a managedClusters RESOURCE_ID, \
+                 or AKS_CLUSTER with its resource group and subscription) and the schema has no \
+                 aks_cluster"
+                    .to_string()
+            })
     }
-}
-
-/// 8-4-4-4-12 hexadecimal digits.
-pub fn is_guid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The subscription of an Azure resource id (`/subscriptions/<id>/...`).
@@ -243,10 +216,15 @@ mod tests {
         );
         let a = AksAccess::parse(true, Some(own.clone())).unwrap().unwrap();
         // A cluster, or something inside it.
-        assert_eq!(a.cluster_for(&env(&[("RESOURCE_ID", &id)])).unwrap(), id);
+        assert_eq!(
+            a.cluster_for(&env(&[("RESOURCE_ID", &id)])).unwrap().path(),
+            id
+        );
         let inside = format!("{id}/agentPools/np1");
         assert_eq!(
-            a.cluster_for(&env(&[("RESOURCE_ID", &inside)])).unwrap(),
+            a.cluster_for(&env(&[("RESOURCE_ID", &inside)]))
+                .unwrap()
+                .path(),
             id
         );
         // AKS_CLUSTER with the alert's group and subscription.
@@ -258,9 +236,9 @@ mod tests {
             ("RESOURCE_RG", "rg1"),
             ("AKS_CLUSTER", "aks1"),
         ]);
-        assert_eq!(a.cluster_for(&e).unwrap(), id);
+        assert_eq!(a.cluster_for(&e).unwrap().path(), id);
         // Else the schema's.
-        assert_eq!(a.cluster_for(&env(&[])).unwrap(), own);
+        assert_eq!(a.cluster_for(&env(&[])).unwrap().path(), own);
         let none = AksAccess::parse(true, None).unwrap().unwrap();
         assert!(
             none.cluster_for(&env(&[]))

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use cloudo_azure::runbook_tokens::RunbookTokens;
+use cloudo_core::alert::ClusterId;
 use serde::Deserialize;
 
 /// The AKS server application every AKS cluster with Entra integration accepts tokens for.
@@ -126,8 +127,10 @@ impl AksAccessor {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "https://management.azure.com".into());
+        // No redirects: the request carries the worker's ARM token.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -140,11 +143,11 @@ impl AksAccessor {
 
     async fn cluster(
         &self,
-        cluster_id: &str,
+        cluster: &ClusterId,
         identity: Option<&str>,
     ) -> Result<ClusterInfo, String> {
         let key = (
-            cluster_id.to_ascii_lowercase(),
+            cluster.path().to_ascii_lowercase(),
             identity.map(str::to_string),
         );
         if let Ok(c) = self.cache.lock()
@@ -154,9 +157,11 @@ impl AksAccessor {
             return Ok(info.clone());
         }
         let arm = self.tokens.token(ARM_SCOPE, identity).await?;
+        // The path is rebuilt from the cluster id's checked parts.
         let url = format!(
-            "{}{cluster_id}/listClusterUserCredential?api-version={API_VERSION}",
-            self.arm_url
+            "{}{}/listClusterUserCredential?api-version={API_VERSION}",
+            self.arm_url,
+            cluster.path()
         );
         let res = self
             .http
@@ -168,10 +173,17 @@ impl AksAccessor {
             .map_err(|e| format!("Azure Resource Manager is unreachable: {e}"))?;
         let status = res.status();
         if !status.is_success() {
-            let body = res.text().await.unwrap_or_default();
+            // Only ARM's error code: its message may describe resources the run may not see.
+            let code = res
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|b| b["error"]["code"].as_str().map(str::to_string))
+                .filter(|c| c.len() <= 80 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .unwrap_or_default();
             return Err(format!(
-                "Azure Resource Manager refused the cluster's credentials ({status}): {}",
-                body.chars().take(300).collect::<String>()
+                "Azure Resource Manager refused the cluster's credentials ({status}{}{code})",
+                if code.is_empty() { "" } else { ": " }
             ));
         }
         let creds: Credentials = res
@@ -189,16 +201,17 @@ impl AksAccessor {
         Ok(info)
     }
 
-    /// The kubeconfig text for a run on `cluster_id` as `identity`, in `namespace`.
+    /// The kubeconfig text for a run on `cluster` as `identity`, in `namespace`, and the
+    /// token in it (for masking).
     pub async fn kubeconfig_for(
         &self,
-        cluster_id: &str,
+        cluster: &ClusterId,
         identity: Option<&str>,
         namespace: Option<&str>,
-    ) -> Result<String, String> {
-        let info = self.cluster(cluster_id, identity).await?;
+    ) -> Result<(String, String), String> {
+        let info = self.cluster(cluster, identity).await?;
         let token = self.tokens.token(AKS_SCOPE, identity).await?;
-        Ok(kubeconfig(&info, &token.secret, namespace))
+        Ok((kubeconfig(&info, &token.secret, namespace), token.secret))
     }
 }
 

@@ -2,5 +2,7 @@
 //! builds without the HTTP server).
 
 fn main() -> std::process::ExitCode {
+    // A runbook started through the relay (bwrap and docker sandboxes) runs it first.
+    cloudo_worker::sandbox::relay::run_if_relay();
     cloudo_worker::command::main()
 }

@@ -90,35 +90,37 @@ pub(super) async fn execute(
             }
         }
     }
-    // Azure access: a grant for this run only, revoked when `_grant` drops (the run ended).
-    let _grant = match azure_grant(job, parts, sandbox.name()) {
-        Ok(Some(g)) => {
-            run_env.extend(g.env.iter().cloned());
-            if let Some(sub) = job
-                .env
-                .get("RESOURCE_ID")
-                .and_then(|r| cloudo_core::schema::access::subscription_of(r))
-            {
-                run_env.insert("AZURE_SUBSCRIPTION_ID".into(), sub);
-            }
-            Some(g)
-        }
-        Ok(None) => None,
-        Err(why) => {
-            let mut change = StatusChange::to(Status::Error).reason(why);
-            change.runbook_commit.clone_from(&runbook.commit);
-            return change;
-        }
-    };
     // The alert's AKS cluster: a private kubeconfig the sandbox gives the runbook.
-    let files = match kube_file(job, parts, sandbox.name()).await {
-        Ok(f) => f.into_iter().collect(),
+    let (files, kube_token): (Vec<_>, Option<Secret>) = match kube_file(job, parts).await {
+        Ok(Some((f, token))) => (vec![f], Some(token)),
+        Ok(None) => (Vec::new(), None),
         Err(why) => {
             let mut change = StatusChange::to(Status::Error).reason(why);
             change.runbook_commit.clone_from(&runbook.commit);
             return change;
         }
     };
+    // Azure access: a grant for this run only, revoked when `grant` drops (the run ended).
+    let grant = match azure_grant(job, parts, &files) {
+        Ok(g) => g,
+        Err(why) => {
+            let mut change = StatusChange::to(Status::Error).reason(why);
+            change.runbook_commit.clone_from(&runbook.commit);
+            return change;
+        }
+    };
+    if let Some(g) = &grant {
+        run_env.extend(g.env.iter().cloned());
+        if let Some(sub) = job
+            .runtime
+            .azure
+            .as_ref()
+            .and(job.env.get("RESOURCE_ID"))
+            .and_then(|r| cloudo_core::schema::access::subscription_of(r))
+        {
+            run_env.insert("AZURE_SUBSCRIPTION_ID".into(), sub);
+        }
+    }
     let spec = RunSpec {
         exec_id: job.exec_id.to_string(),
         runbook: runbook.path.clone(),
@@ -132,12 +134,17 @@ pub(super) async fn execute(
         live: Some(live),
         cancel,
         payload,
+        // The schema's secrets, and what the worker gives the run: its endpoint secret and
+        // its cluster token.
         secrets: MaskSet::new(
             job.secrets
                 .iter()
-                .filter_map(|n| parts.secrets.get(n).map(Secret::expose)),
+                .filter_map(|n| parts.secrets.get(n).map(Secret::expose))
+                .chain(grant.as_ref().map(|g| g.link.secret.expose()))
+                .chain(kube_token.as_ref().map(Secret::expose)),
         ),
         files,
+        broker: grant.as_ref().map(|g| g.link.clone()),
     };
     let mut change = match sandbox.run(spec).await {
         Ok(outcome) => outcome_change(job, outcome, limits.memory_mb),
@@ -147,48 +154,38 @@ pub(super) async fn execute(
     change.runbook_commit.clone_from(&runbook.commit);
     // `runbook` (and its private copy) lives until here.
     drop(runbook);
+    drop(grant);
     change
 }
 
-/// The run's Azure access, if its schema has any. The token endpoint listens on the
-/// worker's loopback: the process sandbox reaches it, and bwrap with the schema's network on.
+/// The run's grant, if its schema has Azure or AKS access: tokens for the first, the
+/// kubeconfig (for sandboxes that fetch it through the relay) for the second.
 fn azure_grant(
     job: &Job,
     parts: &PoolParts,
-    sandbox: &str,
+    files: &[crate::sandbox::RunFile],
 ) -> Result<Option<crate::access::RunGrant>, String> {
-    let Some(access) = &job.runtime.azure else {
+    let access = job.runtime.azure.as_ref();
+    if access.is_none() && files.is_empty() {
         return Ok(None);
-    };
-    if sandbox == "docker" || (sandbox == "bwrap" && !job.runtime.network) {
-        return Err(format!(
-            "Azure access (azure: true) reaches runbooks in the process sandbox, or bwrap with \"network\": true; this run's sandbox is {sandbox}"
-        ));
     }
     let broker = parts
         .tokens
         .as_ref()
         .ok_or("this worker's token endpoint is not running; Azure access is unavailable")?;
-    broker.grant(job.exec_id.as_str(), access).map(Some)
+    broker.grant(job.exec_id.as_str(), access, files).map(Some)
 }
 
 /// The run's kubeconfig, if its schema has `aks: true`: the cluster from the alert (or the
-/// schema), the user a token for the AKS server application. The sandbox writes it where
-/// only the runbook reads it (`process`, `bwrap`), and it goes with the run.
+/// schema), the user a token for the AKS server application. The sandbox puts it where
+/// only the runbook reads it, and it goes with the run.
 async fn kube_file(
     job: &Job,
     parts: &PoolParts,
-    sandbox: &str,
-) -> Result<Option<crate::sandbox::RunFile>, String> {
+) -> Result<Option<(crate::sandbox::RunFile, Secret)>, String> {
     let Some(aks) = &job.runtime.aks else {
         return Ok(None);
     };
-    if sandbox == "docker" {
-        return Err(
-            "AKS access (aks: true) reaches runbooks in the process and bwrap sandboxes in this version; this run's sandbox is docker"
-                .into(),
-        );
-    }
     let cluster = aks.cluster_for(&job.env)?;
     let broker = parts
         .tokens
@@ -200,17 +197,18 @@ async fn kube_file(
         .as_ref()
         .and_then(|a| a.identity.as_deref());
     let namespace = job.env.get("AKS_NAMESPACE").map(String::as_str);
-    let text = broker
+    let (text, token) = broker
         .aks()
         .kubeconfig_for(&cluster, identity, namespace)
         .await
         .map_err(|e| format!("no kubeconfig for {cluster}: {e}"))?;
     tracing::info!(exec_id = %job.exec_id, cluster = %cluster, namespace = namespace.unwrap_or(""), "kubeconfig issued");
-    Ok(Some(crate::sandbox::RunFile {
+    let file = crate::sandbox::RunFile {
         name: "kubeconfig",
         env: "KUBECONFIG",
         content: Secret::new(text),
-    }))
+    };
+    Ok(Some((file, Secret::new(token))))
 }
 
 /// Maps a run's outcome to the execution's final state. The reason names the cause:

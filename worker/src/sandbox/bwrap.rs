@@ -7,7 +7,8 @@
 //! contract (passed as bwrap's own environment, never on its command line); all capabilities dropped; as root, the unprivileged uid 65534 (through
 //! `setpriv`, so it is 65534 outside the namespace too); memory, pids and CPU quota through
 //! cgroups, CPU time through `RLIMIT_CPU`. `--die-with-parent` and the pid namespace take
-//! the whole tree down with bwrap.
+//! the whole tree down with bwrap. A run with Azure access gets the token endpoint's socket
+//! and starts through the relay (`relay`), which serves it on the sandbox's loopback.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
@@ -21,7 +22,7 @@ use super::cgroup::Cgroups;
 use super::supervisor::{self, Limits};
 use super::{
     PAYLOAD_FILE_VAR, PAYLOAD_PATH, RunOutcome, RunSpec, Sandbox, SandboxError, find_in_path,
-    interpreter,
+    interpreter, relay,
 };
 
 /// Files of `/etc` a runbook may need, bound read-only when present.
@@ -97,8 +98,15 @@ impl BwrapSandbox {
             .file_name()
             .ok_or_else(|| SandboxError("runbook has no file name".into()))?;
         let inside = Path::new("/runbook").join(file);
-        let (program, mut argv) = interpreter(&inside)?;
+        let (mut program, mut argv) = interpreter(&inside)?;
         argv.extend(spec.args.iter().cloned());
+        // Tokens: the endpoint's socket, and the relay that puts it on the sandbox's loopback.
+        let relay = spec.broker.as_ref().filter(|b| b.tokens);
+        if relay.is_some() {
+            argv.insert(0, program.display().to_string());
+            argv.insert(0, relay::RELAY_ARG.to_string());
+            program = PathBuf::from(relay::RELAY_PATH);
+        }
         let mut cmd = match &self.setpriv {
             Some(setpriv) => {
                 let mut c = Command::new(setpriv);
@@ -161,6 +169,14 @@ impl BwrapSandbox {
         for (f, fd) in spec.files.iter().zip(file_fds) {
             cmd.args(["--perms", "0400", "--ro-bind-data", &fd.to_string()])
                 .arg(format!("/run/cloudo/{}", f.name));
+        }
+        if let Some(b) = relay {
+            cmd.arg("--ro-bind")
+                .arg(&b.relay)
+                .arg(relay::RELAY_PATH)
+                .arg("--bind")
+                .arg(&b.socket)
+                .arg(relay::SOCKET_PATH);
         }
         cmd.args(["--cap-drop", "ALL", "--remount-ro", "/", "--"])
             .arg(&program)

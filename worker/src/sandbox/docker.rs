@@ -7,7 +7,9 @@
 //! read-only root, tmpfs `/tmp` as working directory, all capabilities dropped,
 //! no-new-privileges, an init process, uid 65534, memory (= memory + swap), pids, CPU quota
 //! and CPU-time limits. Output is attached before start and streamed into the capture; the
-//! wall-clock timeout kills the container; the container is always removed.
+//! wall-clock timeout kills the container; the container is always removed. A run with
+//! Azure access or run files (a kubeconfig) starts through the relay (`relay`), with the
+//! token endpoint's socket mapped in.
 //!
 //! A worker killed mid-run cannot do that. So each container carries its own deadline
 //! (label `cloudo.deadline`: start + timeout + a margin), and every docker sandbox on the
@@ -28,8 +30,8 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::{
-    PAYLOAD_FILE_VAR, PAYLOAD_PATH, RunOutcome, RunSpec, Sandbox, SandboxError, run_dir_prefix,
-    write_world_readable,
+    PAYLOAD_FILE_VAR, PAYLOAD_PATH, RunOutcome, RunSpec, Sandbox, SandboxError, relay,
+    run_dir_prefix, write_world_readable,
 };
 use crate::output::{RunOutput, Stream};
 
@@ -212,6 +214,8 @@ impl Sandbox for DockerSandbox {
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push("HOME=/tmp".into());
         env.push(format!("{PAYLOAD_FILE_VAR}={PAYLOAD_PATH}"));
+        let mut binds = Vec::new();
+        relay::for_container(&spec, &mut cmd, &mut env, &mut binds)?;
         // The payload file, bind-mounted read-only (a file, not the run's folder).
         let run_dir = tempfile::Builder::new()
             .prefix(&run_dir_prefix())
@@ -229,10 +233,11 @@ impl Sandbox for DockerSandbox {
         };
         let memory = (spec.limits.memory_mb << 20) as i64;
         let host = HostConfig {
-            binds: Some(vec![
-                format!("{}:/runbook:ro", folder.display()),
-                format!("{}:{PAYLOAD_PATH}:ro", payload.display()),
-            ]),
+            binds: Some({
+                binds.push(format!("{}:/runbook:ro", folder.display()));
+                binds.push(format!("{}:{PAYLOAD_PATH}:ro", payload.display()));
+                binds
+            }),
             network_mode: Some(if spec.network {
                 self.network.clone().unwrap_or_else(|| "default".into())
             } else {

@@ -11,6 +11,7 @@ pub mod docker;
 pub mod leftovers;
 pub mod limits;
 pub mod process;
+pub mod relay;
 pub mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +24,7 @@ use async_trait::async_trait;
 pub use limits::ResolvedLimits;
 
 /// What to run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunSpec {
     /// The execution, for naming cgroups and containers.
     pub exec_id: String,
@@ -50,8 +51,53 @@ pub struct RunSpec {
     /// Stops the run when cancelled (SIGTERM, grace, SIGKILL; or the container killed):
     /// it then ends with `cancelled` set.
     pub cancel: tokio_util::sync::CancellationToken,
-    /// Private files for the runbook (a kubeconfig); `process` and `bwrap` give them.
+    /// Private files for the runbook (a kubeconfig), gone with the run.
     pub files: Vec<RunFile>,
+    /// The worker's token endpoint, for sandboxes with a network of their own (the run has
+    /// Azure or AKS access).
+    pub broker: Option<BrokerLink>,
+}
+
+/// How a sandbox with its own network gives a run the worker's token endpoint: it maps
+/// `socket` in at [`relay::SOCKET_PATH`] and `relay` at [`relay::RELAY_PATH`], and starts the
+/// runbook through the relay (which fetches the run's files over the socket when the
+/// sandbox cannot give them itself).
+#[derive(Clone)]
+pub struct BrokerLink {
+    /// The endpoint's Unix socket on the worker's host.
+    pub socket: PathBuf,
+    /// The relay program (the worker's own binary).
+    pub relay: PathBuf,
+    /// The run's secret (the relay fetches files with it).
+    pub secret: crate::secrets::Secret,
+    /// The run may have tokens (`IDENTITY_HEADER` is in its environment).
+    pub tokens: bool,
+}
+
+impl std::fmt::Debug for BrokerLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerLink")
+            .field("socket", &self.socket)
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RunSpec {
+    /// Names the variables, never their values (secrets among them).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunSpec")
+            .field("exec_id", &self.exec_id)
+            .field("runbook", &self.runbook)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("network", &self.network)
+            .field("limits", &self.limits)
+            .field("image", &self.image)
+            .field("files", &self.files)
+            .field("broker", &self.broker)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A file only the runbook may read, gone with the run; its path goes in variable `env`.

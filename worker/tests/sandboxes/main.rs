@@ -67,6 +67,7 @@ impl Runner {
             payload: None,
             cancel: Default::default(),
             files: Vec::new(),
+            broker: None,
         };
         f(&mut spec);
         let out = self.sandbox.run(spec).await.expect("sandbox runs");
