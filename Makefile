@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 LISTEN ?= 127.0.0.1:7071
 
-.PHONY: run build release test setup lint fmt bench fuzz clean help
+.PHONY: run build release test setup lint fmt bench fuzz clean help images iac-validate
 
 help:
 	@echo "make run     build and start 'cloudo serve' on the embedded defaults"
@@ -12,6 +12,7 @@ help:
 	@echo "make bench   benchmark the engine (release build); figures in docs/benchmarks.md"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
 	@echo "make fuzz    long fuzz run of the alert and document parsers (FUZZ_CASES=200000)"
+	@echo "make images  build the orchestrator, worker and runbook images (no registry needed)"
 
 build:
 	$(CARGO) build -p cloudo-orchestrator --bin cloudo
@@ -53,6 +54,20 @@ bench:
 	$(CARGO) bench -p cloudo-orchestrator --bench ingest
 	$(CARGO) build --release -p cloudo-worker --bin cloudo-worker
 	./test-env/with-azurite.sh $(CARGO) bench -p cloudo-orchestrator --bench azure
+
+# Container images (Dockerfile): cloudo-orchestrator, cloudo-worker and cloudo-runbook, tagged
+# $(IMAGE_TAG), in the Docker engine the tests use (test-env/with-sandboxes.sh starts a private
+# dockerd; set DOCKER_HOST to use another). The base is built from Debian packages.
+IMAGE_TAG ?= dev
+images:
+	$(CARGO) build --release -p cloudo-orchestrator --bin cloudo -p cloudo-worker --bin cloudo-worker
+	./test-env/with-sandboxes.sh ./images/build.sh $(IMAGE_TAG)
+
+# For users with Terraform and access to its registry (make test checks iac/ without them).
+iac-validate:
+	terraform -chdir=iac fmt -check -recursive
+	terraform -chdir=iac init -backend=false -input=false
+	terraform -chdir=iac validate
 
 # The long run of the fuzzers: alert payloads and operator documents (make test runs a short one).
 FUZZ_CASES ?= 200000

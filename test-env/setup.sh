@@ -50,6 +50,20 @@ if ! /usr/bin/python3 -c 'import azure.identity' 2>/dev/null; then
   echo "setup: installing azure-identity for /usr/bin/python3 from PyPI"
   /usr/bin/python3 -m pip install -q --break-system-packages azure-identity==1.27.0
 fi
+# The Terraform module's checks (orchestrator/tests/iac.rs): python-hcl2 parses every .tf,
+# checkov scans the module; each pinned, from PyPI, in a virtual environment of its own
+# (checkov brings a fork of hcl2 under the same module name).
+iac=${CLOUDO_IAC_VENV:-$HOME/.cache/cloudo-test}
+if [ "$("$iac/hcl-venv/bin/python" -c 'import hcl2, importlib.metadata as m; print(m.version("python-hcl2"))' 2>/dev/null)" != 8.1.4 ]; then
+  echo "setup: installing python-hcl2 8.1.4 from PyPI"
+  rm -rf "$iac/hcl-venv" && python3 -m venv "$iac/hcl-venv"
+  "$iac/hcl-venv/bin/pip" install -q python-hcl2==8.1.4
+fi
+if [ "$("$iac/checkov-venv/bin/checkov" --version 2>/dev/null)" != 3.3.30 ]; then
+  echo "setup: installing checkov 3.3.30 from PyPI"
+  rm -rf "$iac/checkov-venv" && python3 -m venv "$iac/checkov-venv"
+  "$iac/checkov-venv/bin/pip" install -q checkov==3.3.30
+fi
 # Azurite (the Azure Storage emulator), pinned, from npm.
 "$(dirname "$0")/setup-azurite.sh" >/dev/null
 echo "setup: ok"
