@@ -42,16 +42,14 @@ print("done")
 }
 
 async fn ask(endpoint: &str, secret: &str, resource: &str) -> (u16, Value) {
-    let res = common::client(None)
-        .get(format!(
-            "{endpoint}?api-version=2019-08-01&resource={resource}"
-        ))
-        .header("X-IDENTITY-HEADER", secret)
-        .send()
-        .await
-        .unwrap();
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
+    common::answer(
+        common::client(None)
+            .get(format!(
+                "{endpoint}?api-version=2019-08-01&resource={resource}"
+            ))
+            .header("X-IDENTITY-HEADER", secret),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -9,15 +9,12 @@ use common::{Env, catalog};
 use serde_json::{Value, json};
 
 async fn put_catalog(s: &common::Server, http: &reqwest::Client, text: &str) -> (u16, Value) {
-    let res = http
-        .put(s.url("/api/schemas"))
-        .header("content-type", "application/json")
-        .body(text.to_string())
-        .send()
-        .await
-        .unwrap();
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
+    common::answer(
+        http.put(s.url("/api/schemas"))
+            .header("content-type", "application/json")
+            .body(text.to_string()),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -140,15 +140,11 @@ impl AksAccess {
     }
 }
 
-/// The subscription of an Azure resource id (`/subscriptions/<id>/...`).
+/// The subscription of an Azure resource id (`/subscriptions/<guid>/...`).
 pub fn subscription_of(resource_id: &str) -> Option<String> {
-    let mut it = resource_id.split('/').filter(|s| !s.is_empty());
-    while let Some(seg) = it.next() {
-        if seg.eq_ignore_ascii_case("subscriptions") {
-            return it.next().filter(|s| is_guid(s)).map(str::to_string);
-        }
-    }
-    None
+    crate::alert::ArmId::parse(resource_id)
+        .map(|a| a.subscription)
+        .filter(|s| is_guid(s))
 }
 
 #[cfg(test)]

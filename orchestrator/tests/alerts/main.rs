@@ -55,16 +55,13 @@ async fn printed(s: &Server, exec_id: &str) -> (BTreeMap<String, String>, String
 }
 
 async fn post(s: &Server, path: &str, body: &str) -> (u16, Value) {
-    let res = s
-        .http
-        .post(s.url(path))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
+    common::answer(
+        s.http
+            .post(s.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+    )
+    .await
 }
 
 /// The fixed envelope fragments are wrapped in.

@@ -170,11 +170,16 @@ pub fn stdout_of(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// POSTs `body` as JSON with `http`: the status and the JSON answer (`Null` if none).
-pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
-    let res = http.post(url).json(body).send().await.unwrap();
+/// Sends `req`: the status and the JSON answer (`Null` if none).
+pub async fn answer(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// POSTs `body` as JSON with `http`: the status and the JSON answer (`Null` if none).
+pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    answer(http.post(url).json(body)).await
 }
 
 /// A key with `role` made through the API by the admin; the key.
@@ -235,10 +240,7 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let res = self.http.get(self.url(path)).send().await.unwrap();
-        let status = res.status().as_u16();
-        let body = res.json().await.unwrap_or(Value::Null);
-        (status, body)
+        answer(self.http.get(self.url(path))).await
     }
 
     /// The execution once terminal (long-polls, then fails the test if it never ends).

@@ -25,9 +25,7 @@ async fn as_(c: &reqwest::Client, s: &Server, path: &str, body: Option<Value>) -
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let res = req.send().await.unwrap();
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
+    crate::common::answer(req).await
 }
 
 async fn trigger_as(c: &reqwest::Client, s: &Server, id: &str) -> Value {

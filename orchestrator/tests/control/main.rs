@@ -17,9 +17,7 @@ use serde_json::Value;
 
 /// POSTs to `path` (no body); the status and the JSON answer.
 async fn post(s: &Server, path: &str) -> (u16, Value) {
-    let res = s.http.post(s.url(path)).send().await.unwrap();
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
+    common::answer(s.http.post(s.url(path))).await
 }
 
 fn image() -> String {

@@ -18,9 +18,7 @@ async fn key(s: &Server, name: &str, role: &str, scope: &[&str]) -> reqwest::Cli
 }
 
 async fn call(c: &reqwest::Client, s: &Server, m: reqwest::Method, path: &str) -> (u16, Value) {
-    let res = c.request(m, s.url(path)).send().await.unwrap();
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
+    crate::common::answer(c.request(m, s.url(path))).await
 }
 
 fn refused(r: &(u16, Value), what: &str) {

@@ -34,17 +34,15 @@ async fn send_action(s: &Server, body: &str, ts: i64, secret: &str) -> (u16, Val
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let res = client(None)
-        .post(s.url("/api/integrations/slack/actions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts.to_string())
-        .header("x-slack-signature", format!("v0={sig}"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
+    crate::common::answer(
+        client(None)
+            .post(s.url("/api/integrations/slack/actions"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", format!("v0={sig}"))
+            .body(body.to_string()),
+    )
+    .await
 }
 
 fn now() -> i64 {
