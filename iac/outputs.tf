@@ -29,7 +29,7 @@ output "key_vault_id" {
 }
 
 output "identities" {
-  description = "Client and principal ids of the identities: orchestrator, workers (storage, their keys) and runbooks (what schemas with azure/aks act as: use its client_id as azure_identity)."
+  description = "Client and principal ids of the identities: orchestrator, workers (storage, their keys) and runbooks (what schemas with azure/aks act as by default; the worker apps get it as CLOUDO_RUNBOOK_CLIENT_ID)."
   value = {
     orchestrator = { client_id = azurerm_user_assigned_identity.orchestrator.client_id, principal_id = azurerm_user_assigned_identity.orchestrator.principal_id }
     workers      = { for p, i in azurerm_user_assigned_identity.worker : p => { client_id = i.client_id, principal_id = i.principal_id } }

@@ -31,6 +31,9 @@ impl std::fmt::Debug for Token {
 /// One credential per identity, made on first use (they cache their own tokens).
 pub struct RunbookTokens {
     kind: CredentialKind,
+    /// The identity of runbooks whose schema names none (a client id), if not the
+    /// credential's own default.
+    default_identity: Option<String>,
     credentials: Mutex<HashMap<Option<String>, Arc<dyn TokenCredential>>>,
 }
 
@@ -38,20 +41,29 @@ impl std::fmt::Debug for RunbookTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunbookTokens")
             .field("kind", &self.kind)
+            .field("default_identity", &self.default_identity)
             .finish_non_exhaustive()
     }
 }
 
 impl RunbookTokens {
-    pub fn new(kind: CredentialKind) -> Self {
+    pub fn new(kind: CredentialKind, default_identity: Option<String>) -> Self {
         Self {
             kind,
+            default_identity,
             credentials: Mutex::default(),
         }
     }
 
+    /// The identity a schema's runbooks act as: its own, else the default one.
+    pub fn identity_for(&self, schema_identity: Option<&str>) -> Option<String> {
+        schema_identity
+            .map(str::to_string)
+            .or_else(|| self.default_identity.clone())
+    }
+
     fn credential(&self, client_id: Option<&str>) -> Result<Arc<dyn TokenCredential>, String> {
-        let key = client_id.map(str::to_string);
+        let key = self.identity_for(client_id);
         let mut creds = self
             .credentials
             .lock()

@@ -179,7 +179,8 @@ async fn a_runbook_gets_arm_tokens_for_its_run_only_and_nothing_leaks() {
 /// The endpoint reaches runbooks in bwrap with and without the schema's network, and in
 /// docker: the relay serves it on the sandbox's own loopback through the worker's socket.
 /// The SDK gets its token in bwrap; in docker (whose test image has no SDK) the runbook
-/// speaks the protocol itself. The relay's own secret never reaches the runbook.
+/// speaks the protocol itself. The relay's own secret never reaches the runbook. These
+/// schemas name no identity: they act as the worker's default (CLOUDO_RUNBOOK_CLIENT_ID).
 #[tokio::test]
 async fn sandboxes_reach_the_endpoint_through_the_relay() {
     let entra = Fake::start(200, TOKEN_BODY).await;
@@ -191,6 +192,7 @@ token = ManagedIdentityCredential().get_token("https://management.azure.com/.def
 print("arm token sha256", hashlib.sha256(token.token.encode()).hexdigest())
 print("endpoint", os.environ["IDENTITY_ENDPOINT"])
 print("relay secret seen:", "CLOUDO_RELAY_SECRET" in os.environ)
+print("client", os.environ.get("AZURE_CLIENT_ID"))
 "#;
     let raw = r#"import hashlib, json, os, urllib.request
 url = os.environ["IDENTITY_ENDPOINT"] + "?api-version=2019-08-01&resource=https://management.azure.com"
@@ -199,6 +201,7 @@ token = json.load(urllib.request.urlopen(req, timeout=10))["access_token"]
 print("arm token sha256", hashlib.sha256(token.encode()).hexdigest())
 print("endpoint", os.environ["IDENTITY_ENDPOINT"])
 print("relay secret seen:", "CLOUDO_RELAY_SECRET" in os.environ)
+print("client", os.environ.get("AZURE_CLIENT_ID"))
 "#;
     let env = Env::new(
         &common::catalog(&[
@@ -213,6 +216,7 @@ print("relay secret seen:", "CLOUDO_RELAY_SECRET" in os.environ)
     .arg("--sandbox-image")
     .arg(&image)
     .env("CLOUDO_RUNBOOK_CREDENTIAL", "managed")
+    .env("CLOUDO_RUNBOOK_CLIENT_ID", IDENTITY)
     .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", entra.base))
     .env("IDENTITY_HEADER", UPSTREAM_SECRET);
     let s = env.start();
@@ -248,4 +252,38 @@ print("relay secret seen:", "CLOUDO_RELAY_SECRET" in os.environ)
         )
     );
     assert!(!s.logs().contains(UPSTREAM_TOKEN));
+}
+
+/// The worker's and orchestrator's own storage credential: with several user-assigned
+/// identities (the Terraform module gives each app its own and the runbooks another),
+/// AZURE_CLIENT_ID says which one reaches storage. The account is unreachable here, so the
+/// start fails after asking; what it asked the managed-identity endpoint is the point.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_storage_credential_is_the_identity_azure_client_id_names() {
+    const STORAGE_ID: &str = "99999999-2222-3333-4444-555555555555";
+    let entra = Fake::start(200, TOKEN_BODY).await;
+    let env = Env::new(&common::catalog(&[]), &[])
+        .arg("--backend")
+        .arg("azure")
+        .arg("--azure-storage-account")
+        .arg("cloudotestaccount")
+        .arg("--azure-credential")
+        .arg("managed")
+        .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", entra.base))
+        .env("IDENTITY_HEADER", UPSTREAM_SECRET)
+        .env("AZURE_CLIENT_ID", STORAGE_ID);
+    let stderr = tokio::task::spawn_blocking(move || env.start_fails())
+        .await
+        .unwrap();
+    assert!(stderr.contains("cannot open the Azure tables"), "{stderr}");
+    let seen = entra.seen();
+    assert!(!seen.is_empty(), "no token was asked for: {stderr}");
+    for r in &seen {
+        assert!(
+            r.uri.contains(&format!("client_id={STORAGE_ID}")),
+            "{}",
+            r.uri
+        );
+        assert!(r.uri.contains("storage.azure.com"), "{}", r.uri);
+    }
 }

@@ -203,7 +203,18 @@ impl CredentialKind {
         let err = |e: azure_core::Error| ConfigError::Credential(e.to_string());
         Ok(match kind {
             Self::Workload => azure_identity::WorkloadIdentityCredential::new(None).map_err(err)?,
-            Self::Managed => azure_identity::ManagedIdentityCredential::new(None).map_err(err)?,
+            // A user-assigned identity by AZURE_CLIENT_ID, as the Azure SDKs read it (an app
+            // with several identities must say which one reaches storage).
+            Self::Managed => azure_identity::ManagedIdentityCredential::new(Some(
+                azure_identity::ManagedIdentityCredentialOptions {
+                    user_assigned_id: std::env::var("AZURE_CLIENT_ID")
+                        .ok()
+                        .filter(|v| !v.is_empty())
+                        .map(azure_identity::UserAssignedId::ClientId),
+                    ..Default::default()
+                },
+            ))
+            .map_err(err)?,
             Self::Auto | Self::Developer => {
                 azure_identity::DeveloperToolsCredential::new(None).map_err(err)?
             }

@@ -288,7 +288,7 @@ impl Engine {
                 cfg.listen
             );
         } else {
-            crate::services::access::bootstrap_admin(&*store, cfg.admin_key.as_ref()).await?;
+            crate::services::access::bootstrap_keys(&*store, &cfg.given_keys).await?;
         }
         let follower = state.executions.follow_store(stopped_for_refresh.clone());
         let mut others = vec![reaper, notifier_task, scheduler];

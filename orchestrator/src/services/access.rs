@@ -1,5 +1,6 @@
 //! Key life-cycle rules shared by the API and `cloudo keys`: revocation is remembered, and
-//! the bootstrap admin key (`CLOUDO_ADMIN_KEY`) is stored at start-up unless it was revoked.
+//! the keys the environment gives (`CLOUDO_ADMIN_KEY`, `CLOUDO_INGEST_KEY`,
+//! `CLOUDO_WORKER_KEY_<POOL>`) are stored at start-up unless they were revoked.
 //!
 //! A revoked key is deleted, and its hash is kept in the `revoked_keys` setting, so that a
 //! value still set in the environment of a restarted server does not quietly come back.
@@ -89,33 +90,93 @@ pub async fn revoke_key(store: &dyn Store, name: &str) -> StoreResult<bool> {
     store.delete_key(name).await
 }
 
-/// The first admin key: `CLOUDO_ADMIN_KEY` (stored as the key `admin`, replacing an older
-/// one) unless that value was revoked; or, when no key exists at all, a generated one
-/// printed once on stderr.
-pub async fn bootstrap_admin(store: &dyn Store, key: Option<&Secret>) -> anyhow::Result<()> {
-    let record = |k: &str| ApiKey::for_secret(k, "admin".into(), Role::Admin, None, None);
-    match key {
-        Some(k) => {
-            let hash = hash_key(k.expose());
-            if let Some(r) = revoked(store).await?.into_iter().find(|r| r.hash == hash) {
-                tracing::warn!(
-                    key = %r.name,
-                    revoked_at = %time::rfc3339(r.at),
-                    "CLOUDO_ADMIN_KEY is a revoked key: not stored again. Set a new value to \
-                     bootstrap an admin key, or unset it"
-                );
-                return Ok(());
-            }
-            store.put_key(&record(k.expose()), true).await?;
-        }
-        None if store.list_keys().await?.is_empty() => {
-            let k = generate_key().map_err(anyhow::Error::msg)?;
-            store.put_key(&record(&k), false).await?;
-            eprintln!(
-                "cloudo: no API key existed, so an admin key was created. It is shown only now:\n\n    {k}\n\nUse it as 'Authorization: Bearer <key>'; create others with 'cloudo keys create'."
+/// A key the environment gives (an install's generated keys: Terraform puts them in Key
+/// Vault and the apps' settings reference them), stored at start-up unless it was revoked.
+#[derive(Debug, Clone)]
+pub struct GivenKey {
+    /// The variable it came from, for the log.
+    pub var: String,
+    pub name: String,
+    pub role: Role,
+    pub pool: Option<String>,
+    pub secret: Secret,
+}
+
+/// The prefix of the variables that give a pool's worker key: `CLOUDO_WORKER_KEY_<POOL>`, the
+/// pool in upper case with `_` for `-` (`CLOUDO_WORKER_KEY_AKS_WEU` is pool `aks-weu`).
+const WORKER_KEY_PREFIX: &str = "CLOUDO_WORKER_KEY_";
+
+/// `CLOUDO_ADMIN_KEY` (key `admin`), `CLOUDO_INGEST_KEY` (key `ingest`, role ingest) and every
+/// `CLOUDO_WORKER_KEY_<POOL>` (key `worker-<pool>`, role worker for that pool).
+pub fn keys_from_env() -> Vec<GivenKey> {
+    let given = |var: &str, name: String, role: Role, pool: Option<String>| {
+        cloudo_worker::command::config::env_secret(var).map(|secret| GivenKey {
+            var: var.to_string(),
+            name,
+            role,
+            pool,
+            secret,
+        })
+    };
+    let mut keys: Vec<GivenKey> = [
+        given("CLOUDO_ADMIN_KEY", "admin".into(), Role::Admin, None),
+        given("CLOUDO_INGEST_KEY", "ingest".into(), Role::Ingest, None),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut pools: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(var, _)| {
+            let pool = var.strip_prefix(WORKER_KEY_PREFIX)?;
+            (!pool.is_empty()).then(|| (var.clone(), pool.to_ascii_lowercase().replace('_', "-")))
+        })
+        .collect();
+    pools.sort();
+    for (var, pool) in pools {
+        keys.extend(given(
+            &var,
+            format!("worker-{pool}"),
+            Role::Worker,
+            Some(pool),
+        ));
+    }
+    keys
+}
+
+/// Stores the keys the environment gives (replacing older ones of the same name), except
+/// those whose value was revoked; and when there is no admin key among them and no key at
+/// all in the store, makes an admin key and prints it once on stderr.
+pub async fn bootstrap_keys(store: &dyn Store, given: &[GivenKey]) -> anyhow::Result<()> {
+    let none_yet = store.list_keys().await?.is_empty();
+    let revoked = revoked(store).await?;
+    for k in given {
+        let hash = hash_key(k.secret.expose());
+        if let Some(r) = revoked.iter().find(|r| r.hash == hash) {
+            tracing::warn!(
+                key = %r.name,
+                revoked_at = %time::rfc3339(r.at),
+                "{} is a revoked key: not stored again. Set a new value to bootstrap the key, \
+                 or unset it",
+                k.var
             );
+            continue;
         }
-        None => {}
+        let record = ApiKey::for_secret(
+            k.secret.expose(),
+            k.name.clone(),
+            k.role,
+            k.pool.clone(),
+            None,
+        );
+        store.put_key(&record, true).await?;
+    }
+    if none_yet && !given.iter().any(|k| k.role == Role::Admin) {
+        let k = generate_key().map_err(anyhow::Error::msg)?;
+        let record = ApiKey::for_secret(&k, "admin".into(), Role::Admin, None, None);
+        store.put_key(&record, false).await?;
+        eprintln!(
+            "cloudo: no API key existed, so an admin key was created. It is shown only now:\n\n    {k}\n\nUse it as 'Authorization: Bearer <key>'; create others with 'cloudo keys create'."
+        );
     }
     Ok(())
 }

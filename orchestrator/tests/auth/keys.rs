@@ -74,3 +74,43 @@ async fn ingest_is_rate_limited_per_client() {
         .unwrap();
     assert_eq!(res.status(), 202, "tokens come back");
 }
+
+/// An install's generated keys come from the environment (Key Vault references in the
+/// Terraform module): CLOUDO_INGEST_KEY is an ingest key, each CLOUDO_WORKER_KEY_<POOL> a
+/// worker key of that pool; neither value is ever logged.
+#[tokio::test]
+async fn the_environment_gives_the_ingest_and_worker_keys() {
+    const INGEST: &str = "ingest-key-from-the-vault-0001";
+    const WORKER: &str = "worker-key-from-the-vault-0002";
+    let env = env()
+        .env("CLOUDO_INGEST_KEY", INGEST)
+        .env("CLOUDO_WORKER_KEY_AKS_WEU", WORKER);
+    let s = env.start();
+    let ingest = client(Some(INGEST));
+    let res = ingest
+        .post(s.url("/api/Trigger?id=ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "the ingest key delivers");
+    let res = ingest.get(s.url("/api/executions")).send().await.unwrap();
+    assert_eq!(res.status(), 403, "and does nothing else");
+    let (code, keys) = s.get("/api/keys").await;
+    assert_eq!(code, 200, "{keys}");
+    let worker = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "worker-aks-weu")
+        .unwrap_or_else(|| panic!("{keys}"));
+    assert_eq!(worker["role"], "worker");
+    assert_eq!(worker["pool"], "aks-weu");
+    let res = client(Some(WORKER))
+        .get(s.url("/api/executions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "a worker key is for the worker protocol");
+    let logs = s.logs();
+    assert!(!logs.contains(INGEST) && !logs.contains(WORKER), "{logs}");
+}

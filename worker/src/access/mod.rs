@@ -106,7 +106,10 @@ impl Drop for RunGrant {
 impl TokenBroker {
     /// Listens on loopback (an ephemeral port) and on a Unix socket, and serves until the
     /// process ends.
-    pub async fn start(kind: CredentialKind) -> std::io::Result<Self> {
+    pub async fn start(
+        kind: CredentialKind,
+        default_identity: Option<String>,
+    ) -> std::io::Result<Self> {
         use std::os::unix::fs::PermissionsExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         // The sandboxes' users (65534) connect: the folder is searchable, the socket
@@ -118,7 +121,7 @@ impl TokenBroker {
         let socket = dir.path().join("identity.sock");
         let unix = tokio::net::UnixListener::bind(&socket)?;
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
-        let tokens = Arc::new(RunbookTokens::new(kind));
+        let tokens = Arc::new(RunbookTokens::new(kind, default_identity));
         let broker = Self(Arc::new(Inner {
             addr: listener.local_addr()?,
             socket,
@@ -164,6 +167,12 @@ impl TokenBroker {
     ) -> Result<RunGrant, String> {
         let secret = generate_key().map_err(|e| format!("cannot make the run's secret: {e}"))?;
         let key = hash_key(&secret);
+        // The identity it acts as, settled now: the schema's, else the worker's default.
+        let access = access.map(|a| AzureAccess {
+            identity: self.0.tokens.identity_for(a.identity.as_deref()),
+            ..a.clone()
+        });
+        let access = access.as_ref();
         self.0
             .grants
             .lock()

@@ -140,7 +140,9 @@ async fn run(
 }
 
 /// The runbooks' token endpoint, with the credential `CLOUDO_RUNBOOK_CREDENTIAL` names
-/// (auto, managed, workload, developer; default auto); `None` (logged) if it cannot start.
+/// (auto, managed, workload, developer; default auto) and, for schemas that name no
+/// `azure_identity`, the identity `CLOUDO_RUNBOOK_CLIENT_ID` names; `None` (logged) if it
+/// cannot start.
 pub async fn token_broker() -> Option<crate::access::TokenBroker> {
     let kind = match std::env::var("CLOUDO_RUNBOOK_CREDENTIAL") {
         Ok(k) if !k.is_empty() => match k.parse() {
@@ -152,7 +154,10 @@ pub async fn token_broker() -> Option<crate::access::TokenBroker> {
         },
         _ => cloudo_azure::CredentialKind::Auto,
     };
-    match crate::access::TokenBroker::start(kind).await {
+    let default_identity = std::env::var("CLOUDO_RUNBOOK_CLIENT_ID")
+        .ok()
+        .filter(|v| !v.is_empty());
+    match crate::access::TokenBroker::start(kind, default_identity).await {
         Ok(b) => Some(b),
         Err(e) => {
             tracing::error!(error = %e, "the runbooks' token endpoint cannot listen; Azure access for runbooks is off");

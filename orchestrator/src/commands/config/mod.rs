@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::bail;
 
 use cloudo_worker::command::config::{WorkerConfig, env_secret, read_toml, seconds};
-use cloudo_worker::secrets::Secret;
 
 use crate::commands::cli::{ServeArgs, SqliteSync};
 
@@ -40,8 +39,9 @@ pub struct ServeConfig {
     pub dedup_window: Duration,
     pub compat_lowercase_resource: bool,
     pub dev_no_auth: bool,
-    /// From `CLOUDO_ADMIN_KEY` only.
-    pub admin_key: Option<Secret>,
+    /// Keys the environment gives (`CLOUDO_ADMIN_KEY`, `CLOUDO_INGEST_KEY`,
+    /// `CLOUDO_WORKER_KEY_<POOL>`), never flags.
+    pub given_keys: Vec<crate::services::access::GivenKey>,
     pub ingest_rate: u32,
     pub entra: Option<crate::api::entra::EntraConfig>,
     /// `None`: every pool of the catalog.
@@ -72,7 +72,11 @@ impl ServeConfig {
     /// Every secret value this process holds, for the log redaction layer.
     pub fn known_secrets(&self) -> Vec<String> {
         let mut out = self.worker.known_secrets();
-        out.extend(self.admin_key.iter().map(|k| k.expose().to_string()));
+        out.extend(
+            self.given_keys
+                .iter()
+                .map(|k| k.secret.expose().to_string()),
+        );
         out.extend(
             self.oidc
                 .iter()
@@ -266,7 +270,7 @@ impl ServeConfig {
                         .clamp(10, 600_000),
                 ),
             },
-            admin_key: env_secret("CLOUDO_ADMIN_KEY"),
+            given_keys: crate::services::access::keys_from_env(),
         })
     }
 }
