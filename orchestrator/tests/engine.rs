@@ -328,6 +328,52 @@ async fn logs_page_lists_executions_as_html_and_json() {
     assert_eq!(c, 200);
     assert_eq!(one["output"], e["output"]);
 
+    // ClouDO's search: one day, narrowed by status, execId, text.
+    let ids = |path: &str| {
+        let path = path.to_string();
+        let s = &s;
+        async move {
+            let (c, page) = s.get(&path).await;
+            assert_eq!(c, 200, "{path}: {page}");
+            let items = page["items"].as_array().unwrap().clone();
+            items
+                .iter()
+                .map(|e| e["exec_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        ids(&format!("/api/logs/query?partitionKey={pk}")).await,
+        vec![id.clone()]
+    );
+    assert_eq!(
+        ids(&format!(
+            "/api/logs/query?partitionKey={pk}&status=failed&execId={id}&order=asc"
+        ))
+        .await,
+        vec![id.clone()]
+    );
+    assert!(
+        ids(&format!(
+            "/api/logs/query?partitionKey={pk}&status=succeeded"
+        ))
+        .await
+        .is_empty()
+    );
+    assert!(
+        ids("/api/logs/query?partitionKey=20000101")
+            .await
+            .is_empty()
+    );
+    let (c, err) = s.get("/api/logs/query?status=failed").await;
+    assert_eq!(c, 400, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("partitionKey")
+    );
+
     let (c, ready) = s.get("/api/readyz").await;
     assert_eq!((c, ready["status"].as_str()), (200, Some("ready")));
 }

@@ -21,6 +21,8 @@
 //! tokens and webhook URLs are references to secrets (environment or file), resolved where
 //! they are used and never stored.
 
+pub mod cloudo;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -253,16 +255,31 @@ impl NotifyWhen {
 pub struct NotifyRoutesError(pub String);
 
 impl NotifyRoutes {
-    /// Parses JSON (if it starts with `{`) or YAML, and checks that rules name known teams
-    /// (`default` always exists).
+    /// Parses JSON (if it starts with `{`; ClouDO's `ROUTING_RULES` too, see [`cloudo`]) or
+    /// YAML, and checks that rules name known teams (`default` always exists).
     pub fn parse(text: &str) -> Result<Self, NotifyRoutesError> {
-        let routes: Self = if text.trim_start().starts_with('{') {
+        let json = text.trim_start().starts_with('{');
+        if json
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
+            && cloudo::looks_like_cloudo(&v)
+        {
+            // ClouDO's ROUTING_RULES, as its users have them.
+            let routes = cloudo::from_cloudo(&v, &|var| std::env::var_os(var).is_some())?;
+            return routes.checked();
+        }
+        let routes: Self = if json {
             let de = &mut serde_json::Deserializer::from_str(text);
             serde_path_to_error::deserialize(de)
                 .map_err(|e| NotifyRoutesError(format!("at {}: {}", e.path(), e.inner())))?
         } else {
             serde_saphyr::from_str(text).map_err(|e| NotifyRoutesError(e.to_string()))?
         };
+        routes.checked()
+    }
+
+    /// Rules name known teams (`default` always exists).
+    fn checked(self) -> Result<Self, NotifyRoutesError> {
+        let routes = self;
         for (i, r) in routes.rules.iter().enumerate() {
             if r.then.team != DEFAULT_TEAM && !routes.teams.contains_key(&r.then.team) {
                 return Err(NotifyRoutesError(format!(

@@ -23,7 +23,7 @@ use super::views::{ExecutionView, NotificationView, OutputView, Paged};
 /// The longest `?wait=` honoured.
 const MAX_WAIT_SECS: u64 = 60;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub status: Option<String>,
@@ -43,7 +43,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-fn instant(name: &str, v: Option<&str>) -> Result<Option<time::Timestamp>, ApiError> {
+pub(super) fn instant(name: &str, v: Option<&str>) -> Result<Option<time::Timestamp>, ApiError> {
     match v.filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => chrono::DateTime::parse_from_rfc3339(s)

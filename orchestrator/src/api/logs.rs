@@ -12,7 +12,7 @@ use cloudo_core::{Execution, time};
 use super::AppState;
 use super::auth::Identity;
 use super::error::{ApiError, Path, Query};
-use super::executions::{ListQuery, page_json, parse_id, visible_page};
+use super::executions::{ListQuery, instant, page_json, parse_id, visible_page};
 use super::views::ExecutionView;
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -66,6 +66,84 @@ pub async fn one(
         notifications: None,
     })
     .into_response())
+}
+
+/// ClouDO's `GET /api/logs/query`: one day's executions (`partitionKey`, `YYYYMMDD`,
+/// required), narrowed by `execId`, `status`, `q`, `from`/`to` (RFC 3339), `limit` (1-5000,
+/// default 200) and `order` (`desc`, the default, or `asc`). The items are executions as
+/// `/api/executions` shows them (ClouDO answered its table rows).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsQuery {
+    partition_key: Option<String>,
+    exec_id: Option<String>,
+    status: Option<String>,
+    q: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    order: Option<String>,
+}
+
+pub async fn query(
+    State(state): State<AppState>,
+    Query(lq): Query<LogsQuery>,
+    who: Option<Extension<Identity>>,
+) -> Result<Response, ApiError> {
+    let day = lq
+        .partition_key
+        .as_deref()
+        .and_then(|p| chrono::NaiveDate::parse_from_str(p, "%Y%m%d").ok())
+        .ok_or_else(|| ApiError::bad_request("partitionKey (a day, YYYYMMDD) is required"))?;
+    let start = day.and_time(chrono::NaiveTime::MIN).and_utc();
+    let end = start + chrono::Duration::days(1);
+    let since = instant("from", lq.from.as_deref())?.map_or(start, |f| f.max(start));
+    let until = instant("to", lq.to.as_deref())?.map_or(end, |t| t.min(end));
+    let limit = lq.limit.unwrap_or(200);
+    if !(1..=5000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be 1 to 5000"));
+    }
+    let ascending = match lq.order.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "order {other:?}: asc or desc"
+            )));
+        }
+    };
+    let mut page = match lq.exec_id.as_deref().filter(|i| !i.is_empty()) {
+        Some(raw) => {
+            let e = super::executions::execution(&state, &parse_id(raw)?).await?;
+            super::scope::check_execution(&state, who.as_ref().map(|Extension(i)| i), &e, "read")?;
+            let inside = e.requested_at >= since
+                && e.requested_at < until
+                && lq
+                    .status
+                    .as_deref()
+                    .is_none_or(|st| st.eq_ignore_ascii_case(e.status.as_str()));
+            cloudo_core::store::Page {
+                items: if inside { vec![e] } else { Vec::new() },
+                next: None,
+            }
+        }
+        None => {
+            let q = ListQuery {
+                status: lq.status.clone(),
+                since: Some(time::rfc3339(since)),
+                until: Some(time::rfc3339(until)),
+                q: lq.q.clone(),
+                limit: Some(limit),
+                ..ListQuery::default()
+            };
+            visible_page(&state, who.as_ref().map(|Extension(i)| i), &q, limit).await?
+        }
+    };
+    if ascending {
+        page.items.reverse();
+    }
+    Ok(page_json(&state, &page))
 }
 
 /// Minimal HTML escaping for text and attribute values.

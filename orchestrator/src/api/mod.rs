@@ -234,6 +234,7 @@ fn routes() -> RoleRouter {
             vec![(M::GET, P::Read, get(stream::stream))],
         )
         .add("/api/logs", vec![(M::GET, P::Read, get(logs::page))])
+        .add("/api/logs/query", vec![(M::GET, P::Read, get(logs::query))])
         .add(
             "/api/logs/{partition}/{exec_id}",
             vec![(M::GET, P::Read, get(logs::one))],

@@ -34,9 +34,37 @@ pub struct TriggerQuery {
     /// `?dry_run=true`: the runbook simulates (`CLOUDO_DRY_RUN=1`); `false` overrides a
     /// schema's `dry_run` default.
     dry_run: Option<bool>,
+    /// ClouDO's per-call notification override: refused (400). Notification routes say where
+    /// messages go (docs/notifications.md).
+    slack_token: Option<String>,
+    /// ClouDO's per-call notification override: refused (400).
+    slack_channel: Option<String>,
+    /// ClouDO's per-call notification override: refused (400).
+    opsgenie_api_key: Option<String>,
 }
 
 impl TriggerQuery {
+    /// ClouDO honoured these; answering them silently would page nobody, or the wrong team.
+    /// Refused by name (never echoing their values: a token in a URL is a leaked token).
+    pub fn refuse_overrides(&self) -> Result<(), ApiError> {
+        let given: Vec<&str> = [
+            ("slack_token", &self.slack_token),
+            ("slack_channel", &self.slack_channel),
+            ("opsgenie_api_key", &self.opsgenie_api_key),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_ref().map(|_| name))
+        .collect();
+        if given.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::bad_request(format!(
+            "query parameter(s) {} are ClouDO's notification overrides, which cloudo does not \
+             honour: set where notifications go with notification routes (docs/notifications.md)",
+            given.join(", ")
+        )))
+    }
+
     pub fn id(self) -> Option<String> {
         self.id
     }
@@ -118,6 +146,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    q.refuse_overrides()?;
     let body = optional_json(&headers, &body)?;
     let schema = named_schema(&state, q.id)?;
     if let Some(s) = &schema {

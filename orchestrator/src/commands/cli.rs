@@ -52,6 +52,9 @@ pub enum Command {
     Schemas(SchemasArgs),
     /// Routing rules: test what an alert would run.
     Routes(RoutesArgs),
+    /// Convert ClouDO's ROUTING_RULES JSON to notification routes (YAML on stdout), offline.
+    /// `--notify-routes` also takes ClouDO's file as it is.
+    ImportRouting(ImportRoutingArgs),
     /// Worker pools and the workers serving them.
     Workers(ClientArgs),
     /// Schedules, with their next and last runs.
@@ -60,6 +63,15 @@ pub enum Command {
     Login(LoginArgs),
     /// Print a shell completion script: `cloudo completions bash > /etc/bash_completion.d/cloudo`.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportRoutingArgs {
+    /// ClouDO's ROUTING_RULES JSON (`-` for stdin).
+    pub file: std::path::PathBuf,
+    /// Print JSON instead of YAML.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

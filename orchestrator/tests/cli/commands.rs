@@ -257,3 +257,73 @@ fn completions_for_each_shell() {
         );
     }
 }
+
+/// ClouDO's ROUTING_RULES: `cloudo import-routing` converts it offline, and the server takes
+/// the file as it is (`--notify-routes`), with ClouDO's credential variables as references.
+#[tokio::test]
+async fn cloudo_routing_rules_are_imported_or_taken_as_they_are() {
+    let env = env();
+    let rules = file(
+        &env,
+        "routing.json",
+        r##"{"version": "1",
+             "defaults": {"slack": {"channel": "#cloudo-default"}},
+             "teams": {"payments": {"slack": {"channel": "#payments"}}},
+             "rules": [{"when": {"resourceGroupPrefix": "rg-pay", "statusIn": ["failed"]},
+                        "then": [{"type": "opsgenie", "team": "payments"}, {"type": "slack", "team": "payments"}]}]}"##,
+    );
+    let offline = |args: &[&str]| {
+        let mut cmd = cloudo("http://127.0.0.1:1", None, args);
+        cmd.env("SLACK_TOKEN_PAYMENTS", "xoxb-never-printed");
+        run(&mut cmd)
+    };
+    let o = offline(&["import-routing", &rules]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let yaml = stdout(&o);
+    assert!(
+        yaml.contains("SLACK_TOKEN_PAYMENTS") && yaml.contains("#payments"),
+        "{yaml}"
+    );
+    assert!(
+        !yaml.contains("xoxb-never-printed"),
+        "a value, not a reference: {yaml}"
+    );
+    let imported = json_of(&offline(&["import-routing", &rules, "--json"]));
+    assert_eq!(
+        imported["rules"][0]["then"]["team"], "payments",
+        "{imported}"
+    );
+    assert_eq!(
+        imported["rules"][0]["when"]["resource_group"],
+        serde_json::json!({"prefix": "rg-pay"})
+    );
+    // Refused with the rule named: an inline token.
+    let inline = file(
+        &env,
+        "inline.json",
+        r#"{"version": "1", "rules": [{"when": {}, "then": [{"type": "slack", "token": "xoxb-inline"}]}]}"#,
+    );
+    let o = offline(&["import-routing", &inline]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("rule 0: an inline token"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("xoxb-inline"));
+
+    // The server takes ClouDO's file as it is.
+    let env = env
+        .arg("--notify-routes")
+        .arg(&rules)
+        .env("SLACK_TOKEN_PAYMENTS", "xoxb-server");
+    let s = env.start();
+    let (code, routes) = s.get("/api/notify/routes").await;
+    assert_eq!(code, 200, "{routes}");
+    let text = routes.to_string();
+    assert!(
+        text.contains("SLACK_TOKEN_PAYMENTS") && text.contains("rg-pay"),
+        "{routes}"
+    );
+    assert!(!text.contains("xoxb-server"));
+}

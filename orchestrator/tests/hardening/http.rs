@@ -242,3 +242,35 @@ async fn a_request_its_client_abandons_is_audited_with_its_effects() {
     assert_eq!(record["actor"], "admin");
     assert_eq!(count_all(&s).await, 3000);
 }
+
+/// ClouDO's per-call notification overrides are refused by name (400), never silently
+/// ignored, never echoed (a token in a URL), and nothing runs.
+#[tokio::test]
+async fn cloudo_notification_overrides_are_refused_by_name() {
+    const TOKEN: &str = "xoxb-override-token-in-a-url-0001";
+    let s = env().start();
+    for path in [
+        format!("/api/Trigger?id=ok&slack_token={TOKEN}&slack_channel=%23ops"),
+        "/api/Trigger/team-a?id=ok&opsgenie_api_key=og-key-0002".to_string(),
+    ] {
+        let (code, body) = common::answer(s.http.post(s.url(&path))).await;
+        assert_eq!(code, 400, "{path}: {body}");
+        let why = body["error"]["message"].as_str().unwrap();
+        assert!(why.contains("notification overrides"), "{body}");
+        assert!(
+            !body.to_string().contains(TOKEN) && !body.to_string().contains("og-key"),
+            "{body}"
+        );
+    }
+    let (_, body) = common::answer(s.http.post(s.url(&format!(
+        "/api/Trigger?id=ok&slack_token={TOKEN}&slack_channel=x"
+    ))))
+    .await;
+    assert!(
+        body.to_string().contains("slack_token, slack_channel"),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(executions(&s).await, 0, "a refused trigger ran something");
+    assert!(!s.logs().contains(TOKEN), "the token reached the logs");
+}

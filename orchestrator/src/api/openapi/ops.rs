@@ -296,6 +296,15 @@ pub fn operations() -> Vec<Op> {
             .errors(&[400]),
         Op::new(
             M::GET,
+            "/api/logs/query",
+            "executions",
+            "One day's executions (ClouDO's search)",
+        )
+        .query::<crate::api::logs::LogsQuery>()
+        .page::<ExecutionView<'static>>("the day's executions, newest first unless order=asc")
+        .errors(&[400, 404]),
+        Op::new(
+            M::GET,
             "/api/logs/{partition}/{exec_id}",
             "executions",
             "One execution (ClouDO's route)",

@@ -60,6 +60,31 @@ pub async fn schemas(a: SchemasArgs) -> Result<u8, Failure> {
     }
 }
 
+/// Offline: ClouDO's ROUTING_RULES as notification routes. Team credentials become
+/// references to ClouDO's variables (`SLACK_TOKEN_<TEAM>`, `OPSGENIE_API_KEY_<TEAM>`) that are
+/// set here, as the server does when it loads ClouDO's file itself.
+pub fn import_routing(a: &crate::commands::cli::ImportRoutingArgs) -> Result<u8, Failure> {
+    use cloudo_core::notify::cloudo;
+    let text = read_input(&a.file)?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::new(format!("{}: not JSON: {e}", a.file.display())))?;
+    if !cloudo::looks_like_cloudo(&value) {
+        return Err(Failure::new(format!(
+            "{}: not ClouDO's ROUTING_RULES (no version, defaults or rules with a list of actions)",
+            a.file.display()
+        )));
+    }
+    let routes = cloudo::from_cloudo(&value, &|var| std::env::var_os(var).is_some())
+        .map_err(|e| Failure::new(format!("{}: {e}", a.file.display())))?;
+    if a.json {
+        print_json(&serde_json::to_value(&routes).map_err(|e| Failure::new(e.to_string()))?);
+    } else {
+        let yaml = routes.to_yaml().map_err(Failure::new)?;
+        print!("{yaml}");
+    }
+    Ok(exit::OK)
+}
+
 /// Offline: the errors `cloudo serve` would give for this file at start-up.
 fn validate(file: &std::path::Path, json: bool) -> Result<u8, Failure> {
     let text = read_input(file)?;

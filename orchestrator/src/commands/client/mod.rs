@@ -38,6 +38,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Reject(a) => rt.block_on(runs::decide(a, "reject")),
         Command::Schemas(a) => rt.block_on(catalog::schemas(a)),
         Command::Routes(a) => rt.block_on(catalog::routes(a)),
+        Command::ImportRouting(a) => catalog::import_routing(&a),
         Command::Workers(a) => rt.block_on(fleet::workers(a)),
         Command::Schedules(a) => rt.block_on(fleet::schedules(a)),
         Command::Login(a) => rt.block_on(login(a)),
