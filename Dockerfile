@@ -4,9 +4,9 @@
 #   runbook       the docker sandbox's default runbook image: the worker's userland, no binary
 #
 # No registry is needed: BASE is a Debian 12 root file system built from Debian's packages
-# (images/mk-base.sh, debootstrap). The binaries are built on the host with cargo (release)
-# and copied in: Debian 12's Rust is older than the project's minimum, so no Rust toolchain
-# is installed in an image.
+# (images/mk-base.sh, debootstrap). The binaries are built on the host with cargo (release;
+# the tests use debug ones) and staged by images/build.sh in target/images/bin: Debian 12's
+# Rust is older than the project's minimum, so no Rust toolchain is installed in an image.
 #
 # Where the tools come from: bash, python3, ca-certificates and kubectl (Debian's
 # kubernetes-client) are Debian packages; az is azure-cli from PyPI, in its own virtual
@@ -51,27 +51,30 @@ FROM userland AS worker
 LABEL org.opencontainers.image.title="cloudo-worker" \
       org.opencontainers.image.description="A standalone cloudo worker pool" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY target/release/cloudo-worker /usr/local/bin/cloudo-worker
+COPY target/images/bin/cloudo-worker /usr/local/bin/cloudo-worker
 RUN useradd --system --uid 10001 --home-dir /var/lib/cloudo --create-home cloudo
 USER 10001:10001
 WORKDIR /var/lib/cloudo
 ENV CLOUDO_METRICS_LISTEN=0.0.0.0:9102
 EXPOSE 9102
-# The worker's only HTTP endpoint is its metrics: up means it is serving.
+# The worker's only HTTP endpoint is its metrics (on the port CLOUDO_METRICS_LISTEN names):
+# up means it is serving.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9102/metrics', timeout=4)"]
+  CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/metrics' % os.environ['CLOUDO_METRICS_LISTEN'].rsplit(':', 1)[1], timeout=4)"]
 ENTRYPOINT ["/usr/local/bin/cloudo-worker"]
 
 FROM ${BASE} AS orchestrator
 LABEL org.opencontainers.image.title="cloudo" \
       org.opencontainers.image.description="The cloudo orchestrator: API, console, ingest" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY target/release/cloudo /usr/local/bin/cloudo
+COPY target/images/bin/cloudo /usr/local/bin/cloudo
 RUN useradd --system --uid 10001 --home-dir /var/lib/cloudo --create-home cloudo
 USER 10001:10001
 WORKDIR /var/lib/cloudo
+# The address `cloudo serve` listens on (and the health check asks).
+ENV CLOUDO_LISTEN=0.0.0.0:7071
 EXPOSE 7071
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/7071 && printf 'GET /api/healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -1 <&3 | grep -q ' 200 '"]
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${CLOUDO_LISTEN##*:} && printf 'GET /api/healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -1 <&3 | grep -q ' 200 '"]
 ENTRYPOINT ["/usr/local/bin/cloudo"]
-CMD ["serve", "--listen", "0.0.0.0:7071"]
+CMD ["serve"]

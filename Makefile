@@ -4,10 +4,11 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 LISTEN ?= 127.0.0.1:7071
 
-.PHONY: run build release test setup lint fmt bench fuzz clean help images iac-validate
+.PHONY: run build release test setup lint fmt bench fuzz clean help images iac-validate test-env-start test-env-stop
 
 help:
 	@echo "make run     build and start 'cloudo serve' on the embedded defaults"
+	@echo "make test-env-start / test-env-stop   Azurite, an orchestrator and two worker pools"
 	@echo "make test    install test deps, check formatting and lints, run every test"
 	@echo "make bench   benchmark the engine (release build); figures in docs/benchmarks.md"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
@@ -17,10 +18,20 @@ help:
 build:
 	$(CARGO) build -p cloudo-orchestrator --bin cloudo
 
+# A local environment like an Azure install, without Docker: Azurite, an orchestrator and two
+# worker pools with the example catalog (test-env/local-env.sh; test-env/docker-compose.yml is
+# the same with the images, for users with Docker).
+test-env-start:
+	$(CARGO) build -p cloudo-orchestrator --bin cloudo -p cloudo-worker --bin cloudo-worker
+	./test-env/local-env.sh start
+
+test-env-stop:
+	./test-env/local-env.sh stop
+
 release:
 	$(CARGO) build --release -p cloudo-orchestrator --bin cloudo
 
-run: setup build
+run: build
 	@echo
 	@echo "cloudo is starting on http://$(LISTEN), without authentication (--dev-no-auth: a laptop default only)."
 	@echo "In another terminal, try:"
