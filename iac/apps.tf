@@ -120,8 +120,9 @@ resource "azurerm_container_app" "orchestrator" {
         path = local.config_dir
       }
 
+      # Settings left null (no Slack channel, key-authenticated trigger) are not set at all.
       dynamic "env" {
-        for_each = merge(local.storage_env, {
+        for_each = { for k, v in merge(local.storage_env, {
           AZURE_CLIENT_ID       = azurerm_user_assigned_identity.orchestrator.client_id
           CLOUDO_PUBLIC_URL     = local.public_url
           CLOUDO_WORKER_POOLS   = "none"
@@ -133,7 +134,7 @@ resource "azurerm_container_app" "orchestrator" {
             routes              = "CLOUDO_ROUTES"
             notification-routes = "CLOUDO_NOTIFY_ROUTES"
             schedules           = "CLOUDO_SCHEDULES"
-        }[k] => "${local.config_dir}/${k}" })
+        }[k] => "${local.config_dir}/${k}" }) : k => v if v != null }
         content {
           name  = env.key
           value = env.value

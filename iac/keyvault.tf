@@ -103,7 +103,7 @@ resource "azurerm_key_vault_secret" "ingest" {
   #checkov:skip=CKV_AZURE_41:cloudo keys are rotated by bumping secrets_version; an expiry would stop the apps without warning
   name             = "cloudo-ingest-key"
   key_vault_id     = local.key_vault_id
-  value_wo         = var.trigger_auth == "key" ? random_password.ingest[0].result : ephemeral.random_password.ingest[0].result
+  value_wo         = var.trigger_auth == "key" ? one(random_password.ingest[*].result) : one(ephemeral.random_password.ingest[*].result)
   value_wo_version = var.secrets_version
   content_type     = "cloudo API key, role ingest"
   depends_on       = [azurerm_role_assignment.deployer_secrets]

@@ -12,7 +12,7 @@ resource "azurerm_monitor_action_group" "trigger" {
     # The schema is chosen by routing rules (no id): the URL carries no schema and, with
     # Entra authentication, no key either. With trigger_auth = "key" it carries the ingest
     # key (role ingest: it can only deliver alerts), never an admin key.
-    service_uri = var.trigger_auth == "entra" ? "${local.public_url}/api/Trigger" : "${local.public_url}/api/Trigger?code=${random_password.ingest[0].result}"
+    service_uri = var.trigger_auth == "entra" ? "${local.public_url}/api/Trigger" : "${local.public_url}/api/Trigger?code=${one(random_password.ingest[*].result)}"
     dynamic "aad_auth" {
       for_each = var.trigger_auth == "entra" ? [var.entra_app] : []
       content {
@@ -95,9 +95,14 @@ locals {
       query       = "ContainerAppConsoleLogs_CL | where ContainerAppName_s startswith '${var.prefix}-${var.env}-cloudo' | where Log_s has 'dead-lettering'"
       severity    = 1
     }
-    settled = {
-      description = "The reaper ended executions nobody finished: waiting past the queue timeout, or their worker vanished (workers absent or crashing)."
-      query       = "ContainerAppConsoleLogs_CL | where ContainerAppName_s == '${local.orchestrator_name}' | where Log_s has 'execution settled' or Log_s has 'requeued after its worker was lost'"
+    queue-age = {
+      description = "A job waited in its queue past the queue timeout with no worker taking it (a pool nobody serves, or workers failing to start): the execution ended error."
+      query       = "ContainerAppConsoleLogs_CL | where ContainerAppName_s == '${local.orchestrator_name}' | where Log_s has 'execution settled' and Log_s has 'not started within'"
+      severity    = 2
+    }
+    workers-absent = {
+      description = "Workers vanished mid-run (crashed, evicted, scaled in): their executions were requeued or ended lost."
+      query       = "ContainerAppConsoleLogs_CL | where ContainerAppName_s == '${local.orchestrator_name}' | where Log_s has 'requeued after its worker was lost' or (Log_s has 'execution settled' and Log_s has 'lost')"
       severity    = 2
     }
   }

@@ -172,10 +172,14 @@ variable "entra_app" {
     tenant_id      = string
   })
   default = null
+  validation {
+    condition     = var.trigger_auth != "entra" || var.entra_app != null
+    error_message = "entra_app: required with trigger_auth = \"entra\" (the default); or set trigger_auth = \"key\"."
+  }
 }
 
 variable "ops_alert_emails" {
-  description = "Who is told when cloudo itself is unwell (orchestrator 5xx, dead-lettered jobs, settled runs, queue backlog): e-mail addresses."
+  description = "Who is told when cloudo itself is unwell (orchestrator 5xx, queue backlog and age, dead-lettered jobs, workers absent): e-mail addresses."
   type        = list(string)
   validation {
     condition     = length(var.ops_alert_emails) > 0

@@ -233,7 +233,10 @@ fn the_action_group_url_carries_no_admin_key_and_storage_takes_entra_only() {
     let url = &trigger["webhook_receiver"][0]["service_uri"];
     assert!(!text(url).contains("admin"), "{url}");
     // With a key, only the ingest key (role ingest) is in the URL.
-    assert!(text(url).contains("code=${random_password.ingest"), "{url}");
+    assert!(
+        text(url).contains("code=${one(random_password.ingest"),
+        "{url}"
+    );
     assert!(hook.contains("aad_auth"), "Entra secure webhook: {hook}");
     // Alerts on cloudo itself notify someone.
     let alerts = resources

@@ -146,7 +146,7 @@ async fn the_orchestrator_and_worker_images_run_a_runbook_against_azurite() {
     common::until(
         || {
             std::process::Command::new("curl")
-                .args(["-sf", &format!("{url}/api/readyz")])
+                .args(["-sf", "-o", "/dev/null", &format!("{url}/api/readyz")])
                 .status()
                 .is_ok_and(|s| s.success())
         },
