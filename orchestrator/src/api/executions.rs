@@ -21,7 +21,7 @@ use super::scope::{check_execution, may_see};
 use super::views::{ExecutionView, NotificationView, OutputView, Paged};
 
 /// The longest `?wait=` honoured.
-const MAX_WAIT_SECS: u64 = 60;
+pub(super) const MAX_WAIT_SECS: u64 = 60;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

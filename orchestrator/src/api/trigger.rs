@@ -34,6 +34,10 @@ pub struct TriggerQuery {
     /// `?dry_run=true`: the runbook simulates (`CLOUDO_DRY_RUN=1`); `false` overrides a
     /// schema's `dry_run` default.
     dry_run: Option<bool>,
+    /// `?wait=<s>`: answer when the (first) execution ends, at most this long (60 s at most),
+    /// with the execution itself as `GET /api/executions/{id}` shows it: `200` once it ended,
+    /// `202` with its current state when the wait ran out. Needs a viewer key or above.
+    wait: Option<u64>,
     /// ClouDO's per-call notification override: refused (400). Notification routes say where
     /// messages go (docs/notifications.md).
     slack_token: Option<String>,
@@ -147,6 +151,20 @@ async fn handle(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     q.refuse_overrides()?;
+    // Before anything runs: ?wait= answers the execution itself, which this key may read.
+    if q.wait.is_some_and(|w| w > 0)
+        && !who
+            .as_ref()
+            .is_some_and(|w| w.role.allows(cloudo_core::auth::Permission::Read))
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "?wait= answers with the execution, which needs a viewer key or above; this key \
+             may only deliver (leave out wait, and read the execution with another key)",
+        ));
+    }
+    let wait = q.wait.filter(|w| *w > 0);
     let body = optional_json(&headers, &body)?;
     let schema = named_schema(&state, q.id)?;
     if let Some(s) = &schema {
@@ -180,7 +198,40 @@ async fn handle(
             ));
         }
     };
-    Ok(answer(&state, &outcome.map_err(trigger_error)?))
+    let outcome = outcome.map_err(trigger_error)?;
+    match (wait, outcome.executions.first()) {
+        (Some(secs), Some(first)) => waited(&state, who.as_ref(), first, secs).await,
+        _ => Ok(answer(&state, &outcome)),
+    }
+}
+
+/// The one-request path (`?wait=`): the execution once it ended (`200`), or as it is when
+/// the wait runs out (`202`).
+async fn waited(
+    state: &AppState,
+    who: Option<&Identity>,
+    first: &Execution,
+    secs: u64,
+) -> Result<Response, ApiError> {
+    super::scope::check_execution(state, who, first, "read")?;
+    let e = if first.status.is_terminal() {
+        first.clone()
+    } else {
+        let max = std::time::Duration::from_secs(secs.min(super::executions::MAX_WAIT_SECS));
+        state
+            .executions
+            .wait_terminal(&first.exec_id, max)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no execution {}", first.exec_id)))?
+    };
+    let code = if e.status.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut res = super::executions::answer(state, e).await?;
+    *res.status_mut() = code;
+    Ok(res)
 }
 
 pub fn trigger_error(e: TriggerError) -> ApiError {

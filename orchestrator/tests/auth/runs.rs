@@ -185,3 +185,52 @@ async fn worker_keys_report_only_on_their_pool() {
         "{e}"
     );
 }
+
+/// The one-request path: `?wait=` answers with the execution once it ended (200), or as it
+/// is when the wait runs out (202); an ingest key, which may not read executions, is refused
+/// before anything runs.
+#[tokio::test]
+async fn trigger_with_wait_answers_the_finished_execution_to_readers_only() {
+    let env = Env::new(
+        &catalog(&[
+            r#"{"id": "ok", "runbook": "ok.sh"}"#,
+            r#"{"id": "slow", "runbook": "slow.sh"}"#,
+        ]),
+        &[("ok.sh", "echo ok\n"), ("slow.sh", "sleep 5\n")],
+    );
+    let s = env.start();
+    let (code, e) = common::answer(s.http.post(s.url("/api/Trigger?id=ok&wait=30"))).await;
+    assert_eq!(code, 200, "{e}");
+    assert_eq!(
+        (e["status"].as_str(), e["output"].as_str()),
+        (Some("succeeded"), Some("ok\n")),
+        "{e}"
+    );
+    assert!(e["transitions"].as_array().unwrap().len() >= 3, "{e}");
+
+    let (code, e) = common::answer(s.http.post(s.url("/api/Trigger?id=slow&wait=1"))).await;
+    assert_eq!(code, 202, "{e}");
+    assert_eq!(e["schema_id"], "slow");
+    assert!(
+        matches!(e["status"].as_str(), Some("accepted" | "running")),
+        "{e}"
+    );
+
+    let ingest = common::new_key(&s, "sender", "ingest").await;
+    let before = s.get("/api/executions?limit=100").await.1["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let (code, err) =
+        common::answer(client(Some(&ingest)).post(s.url("/api/Trigger?id=ok&wait=5"))).await;
+    assert_eq!(code, 403, "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("viewer"),
+        "{err}"
+    );
+    let after = s.get("/api/executions?limit=100").await.1["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "a refused trigger ran something");
+}

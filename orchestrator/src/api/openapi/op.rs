@@ -159,6 +159,20 @@ impl Op {
         self.respond(code, description, Some(("application/json", json(schema))))
     }
 
+    /// A JSON answer of type `A` or `B` (which one, the request decides).
+    pub fn answer_either<A: ToSchema, B: ToSchema>(mut self, code: u16, description: &str) -> Self {
+        let (a, b) = (
+            reference::<A>(&mut self.schemas),
+            reference::<B>(&mut self.schemas),
+        );
+        let either = utoipa::openapi::schema::AnyOfBuilder::new().item(a).item(b).build();
+        self.respond(
+            code,
+            description,
+            Some(("application/json", json(RefOr::T(Schema::AnyOf(either))))),
+        )
+    }
+
     /// `{"items": [T], "next": cursor | null}`, newest first.
     pub fn page<T: ToSchema>(mut self, description: &str) -> Self {
         let item = reference::<T>(&mut self.schemas);

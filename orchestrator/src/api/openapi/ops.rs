@@ -34,9 +34,15 @@ fn trigger(m: M, path: &'static str) -> Op {
     .query::<TriggerQuery>()
     .header("Idempotency-Key", IDEMPOTENCY)
     .body::<serde_json::Value>(false, "runbook arguments, or an Azure Monitor alert")
-    .answer::<TriggerAnswer>(202, "accepted")
-    .answer::<TriggerAnswer>(200, "a duplicate, skipped, or routed to nothing")
-    .errors(&[400, 404, 413, 415, 429, 503])
+    .answer_either::<TriggerAnswer, ExecutionView<'static>>(
+        202,
+        "accepted; with ?wait=, the execution, not ended when the wait ran out",
+    )
+    .answer_either::<TriggerAnswer, ExecutionView<'static>>(
+        200,
+        "a duplicate, skipped, or routed to nothing; with ?wait=, the execution once it ended",
+    )
+    .errors(&[400, 403, 404, 413, 415, 429, 503])
 }
 
 fn decision(path: &'static str, summary: &'static str) -> Op {
