@@ -64,6 +64,9 @@ if [ "$("$iac/checkov-venv/bin/checkov" --version 2>/dev/null)" != 3.3.30 ]; the
   rm -rf "$iac/checkov-venv" && python3 -m venv "$iac/checkov-venv"
   "$iac/checkov-venv/bin/pip" install -q checkov==3.3.30
 fi
+# adnanh/webhook from Debian, for the side-by-side benchmark (make test runs it with tiny
+# counts).
+"$(dirname "$0")/setup-bench.sh" >/dev/null
 # Azurite (the Azure Storage emulator), pinned, from npm.
 "$(dirname "$0")/setup-azurite.sh" >/dev/null
 echo "setup: ok"

@@ -165,7 +165,10 @@ impl Op {
             reference::<A>(&mut self.schemas),
             reference::<B>(&mut self.schemas),
         );
-        let either = utoipa::openapi::schema::AnyOfBuilder::new().item(a).item(b).build();
+        let either = utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(a)
+            .item(b)
+            .build();
         self.respond(
             code,
             description,
