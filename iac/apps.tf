@@ -234,7 +234,8 @@ resource "azurerm_container_app" "worker" {
         for_each = merge(local.storage_env, {
           AZURE_CLIENT_ID           = azurerm_user_assigned_identity.worker[each.key].client_id
           CLOUDO_WORKER_POOL        = each.key
-          CLOUDO_ORCHESTRATOR_URL   = "http://${local.orchestrator_name}"
+          # HTTPS, like every other client: the worker's key travels in its requests.
+          CLOUDO_ORCHESTRATOR_URL = local.public_url
           CLOUDO_RUNBOOK_CREDENTIAL = "managed"
           CLOUDO_RUNBOOK_CLIENT_ID  = azurerm_user_assigned_identity.runbooks[each.key].client_id
           CLOUDO_RUNBOOKS_GIT       = var.runbooks_git.repo_url

@@ -23,7 +23,9 @@ stop() {
     kill -KILL "$pid" 2>/dev/null || true
     echo "test-env: stopped $name"
   done
-  rm -rf "$run"
+  # Only what start made (it marks the folder): CLOUDO_TEST_ENV_DIR may name any folder.
+  [ -f "$run/.cloudo-test-env" ] && rm -rf "$run"
+  return 0
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -45,7 +47,10 @@ start() {
     [ -x "$bin/$b" ] || { echo "test-env: $bin/$b is missing (cargo build)"; exit 1; }
   done
   "$here/setup-azurite.sh" >/dev/null
+  [ -e "$run" ] && [ -n "$(ls -A "$run" 2>/dev/null)" ] && {
+    echo "test-env: $run exists and is not empty; choose another CLOUDO_TEST_ENV_DIR"; exit 1; }
   mkdir -p "$run"
+  : > "$run/.cloudo-test-env"
   : > "$run/pids"
   bport=$(free_port); qport=$(free_port); tport=$(free_port)
   "$here/.azurite/node_modules/.bin/azurite" --silent --location "$run/azurite" --skipApiVersionCheck \

@@ -3,5 +3,6 @@
 fn main() -> std::process::ExitCode {
     // A runbook started through the relay (bwrap and docker sandboxes) runs it first.
     cloudo_worker::sandbox::relay::run_if_relay();
+    cloudo_worker::sandbox::protect_process();
     cloudo_orchestrator::cloudo_main()
 }

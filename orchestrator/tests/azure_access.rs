@@ -287,3 +287,36 @@ async fn the_storage_credential_is_the_identity_azure_client_id_names() {
         assert!(r.uri.contains("storage.azure.com"), "{}", r.uri);
     }
 }
+
+/// The worker's own identity (AZURE_CLIENT_ID, what it reaches storage with) is never a
+/// runbook's: not by naming it, not by a schema naming none while no runbooks' identity is
+/// set (a credential without a client id may fall back to AZURE_CLIENT_ID).
+#[tokio::test]
+async fn runbooks_never_act_as_the_workers_own_identity() {
+    const OWN: &str = "77777777-2222-3333-4444-555555555555";
+    let entra = Fake::start(200, TOKEN_BODY).await;
+    let env = Env::new(
+        &common::catalog(&[
+            &format!(r#"{{"id": "names-own", "runbook": "ok.sh", "azure": true, "azure_identity": "{OWN}"}}"#),
+            r#"{"id": "names-none", "runbook": "ok.sh", "azure": true}"#,
+            r#"{"id": "aks-none", "runbook": "ok.sh", "aks": true, "aks_cluster": "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1"}"#,
+        ]),
+        &[("ok.sh", "echo should not run\n")],
+    )
+    .env("CLOUDO_RUNBOOK_CREDENTIAL", "managed")
+    .env("AZURE_CLIENT_ID", OWN)
+    .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", entra.base))
+    .env("IDENTITY_HEADER", UPSTREAM_SECRET);
+    let s = env.start();
+    for (schema, why) in [
+        ("names-own", "the worker's own"),
+        ("names-none", "CLOUDO_RUNBOOK_CLIENT_ID"),
+        ("aks-none", "CLOUDO_RUNBOOK_CLIENT_ID"),
+    ] {
+        let e = s.wait(&s.trigger(schema).await).await;
+        assert_eq!(e["status"], "error", "{schema}: {e}");
+        assert!(e["error"].as_str().unwrap().contains(why), "{schema}: {e}");
+        assert!(e["output"].is_null() || !e["output"].as_str().unwrap().contains("should not run"));
+    }
+    assert!(entra.seen().is_empty(), "no token was asked for");
+}

@@ -373,6 +373,19 @@ async fn logs_page_lists_executions_as_html_and_json() {
             .unwrap()
             .contains("partitionKey")
     );
+    // More runs: `limit` takes the newest, or with order=asc the oldest, of the day;
+    // limits up to 5000 are ClouDO's.
+    let mut all = vec![id.clone()];
+    for _ in 0..3 {
+        let more = s.trigger("fail").await;
+        s.wait(&more).await;
+        all.push(more);
+    }
+    let q = format!("/api/logs/query?partitionKey={pk}&limit=2");
+    assert_eq!(ids(&q).await, vec![all[3].clone(), all[2].clone()]);
+    assert_eq!(ids(&format!("{q}&order=asc")).await, all[..2].to_vec());
+    let q = format!("/api/logs/query?partitionKey={pk}&limit=5000&order=asc");
+    assert_eq!(ids(&q).await, all);
 
     let (c, ready) = s.get("/api/readyz").await;
     assert_eq!((c, ready["status"].as_str()), (200, Some("ready")));

@@ -86,7 +86,8 @@ pub fn from_cloudo(
     for (i, r) in v["rules"].as_array().into_iter().flatten().enumerate() {
         let when = when_of(&r["when"]).map_err(|m| err(format!("rule {i}: {m}")))?;
         let actions = r["then"].as_array().cloned().unwrap_or_default();
-        let mut team: Option<String> = None;
+        // The team the actions name, and a team of an action's own channel, if any.
+        let (mut base, mut own): (Option<String>, Option<String>) = (None, None);
         let (mut page, mut slack) = (false, false);
         for a in &actions {
             if a.get("token").is_some() || a.get("apiKey").is_some() {
@@ -95,31 +96,32 @@ pub fn from_cloudo(
                      OPSGENIE_API_KEY_<TEAM> (or a team reference in notification routes)"
                 )));
             }
-            let mut name = a["team"].as_str().unwrap_or(DEFAULT_TEAM).to_string();
+            let base_name = a["team"].as_str().unwrap_or(DEFAULT_TEAM).to_string();
+            if base.as_ref().is_some_and(|b| *b != base_name) {
+                return Err(err(format!(
+                    "rule {i}: actions for several teams ({}, {base_name}); a run goes to one \
+                     team: split the rule",
+                    base.unwrap_or_default()
+                )));
+            }
+            base = Some(base_name.clone());
+            let name = base_name;
             if let Some(ch) = a["channel"].as_str() {
                 let base = teams
                     .get(&name)
                     .cloned()
                     .unwrap_or_else(|| team_of(&name, None));
                 if base.slack.as_ref().and_then(|s| s.channel.as_deref()) != Some(ch) {
-                    let own = format!("{name}/{ch}");
+                    let own_team = format!("{name}/{ch}");
                     let mut t = base;
                     t.slack.get_or_insert_with(SlackTarget::default).channel = Some(ch.into());
-                    teams.insert(own.clone(), t);
-                    name = own;
+                    teams.insert(own_team.clone(), t);
+                    own = Some(own_team);
                 }
-            }
-            if team.as_ref().is_some_and(|t| *t != name) {
-                return Err(err(format!(
-                    "rule {i}: actions for several teams ({}, {name}); a run goes to one team: \
-                     split the rule",
-                    team.unwrap_or_default()
-                )));
             }
             if !teams.contains_key(&name) {
                 teams.insert(name.clone(), team_of(&name, default_channel));
             }
-            team = Some(name);
             match a["type"].as_str() {
                 Some("opsgenie") => page = true,
                 Some("slack") => slack = true,
@@ -136,7 +138,7 @@ pub fn from_cloudo(
             name: Some(format!("ClouDO rule {i}")),
             when,
             then: Then {
-                team: team.unwrap_or_else(|| DEFAULT_TEAM.to_string()),
+                team: own.or(base).unwrap_or_else(|| DEFAULT_TEAM.to_string()),
                 opsgenie: Some(page),
                 slack: Some(slack),
             },
@@ -146,6 +148,28 @@ pub fn from_cloudo(
 }
 
 impl NotifyRoutes {
+    /// The environment variables the teams' credentials refer to.
+    pub fn env_references(&self) -> Vec<String> {
+        let env = |r: &Option<SecretRef>| match r {
+            Some(SecretRef::Env { env }) => Some(env.clone()),
+            _ => None,
+        };
+        self.teams
+            .values()
+            .flat_map(|t| {
+                let slack = t.slack.as_ref();
+                [
+                    slack.and_then(|s| env(&s.token)),
+                    slack.and_then(|s| env(&s.webhook)),
+                    t.opsgenie.as_ref().and_then(|o| env(&o.key)),
+                ]
+            })
+            .flatten()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
     /// The document as YAML (what `--notify-routes` reads back).
     pub fn to_yaml(&self) -> Result<String, String> {
         serde_saphyr::to_string(self).map_err(|e| e.to_string())
@@ -169,11 +193,22 @@ fn when_of(w: &Value) -> Result<NotifyWhen, String> {
         return Ok(when);
     }
     for (k, v) in w {
+        // A condition of the wrong type would silently match everything: refused.
+        let wants_text = !matches!(k.as_str(), "finalOnly" | "alertRule" | "any" | "statusIn");
+        if wants_text && text(v).is_none() {
+            return Err(format!("when.{k}: expected a string, got {v}"));
+        }
         let s = text(v);
         match k.as_str() {
             "finalOnly" | "alertRule" | "any" => {}
             "statusIn" => {
-                for st in v.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                let list = v
+                    .as_array()
+                    .filter(|l| l.iter().all(Value::is_string))
+                    .ok_or_else(|| {
+                        format!("when.statusIn: expected a list of statuses, got {v}")
+                    })?;
+                for st in list.iter().filter_map(Value::as_str) {
                     let parsed: Status = st
                         .parse()
                         .map_err(|_| format!("statusIn: unknown status {st:?}"))?;
@@ -337,7 +372,16 @@ mod tests {
             )
             .contains("several teams")
         );
+        // One team, one of its actions with a channel of its own: that channel's team.
+        let doc = r##"{"version": "1", "teams": {"x": {}}, "rules": [{"when": {},
+            "then": [{"type": "opsgenie", "team": "x"}, {"type": "slack", "team": "x", "channel": "#y"}]}]}"##;
+        let r = NotifyRoutes::parse(doc).unwrap();
+        assert_eq!(r.rules[0].then.team, "x/#y");
+        assert_eq!(r.rules[0].then.opsgenie, Some(true));
         assert!(refused(r#"{"statusIn": ["done"]}"#, slack).contains("unknown status"));
+        assert!(refused(r#"{"statusIn": "failed"}"#, slack).contains("a list of statuses"));
+        assert!(refused(r#"{"severityMax": 2}"#, slack).contains("expected a string"));
+        assert!(refused(r#"{"resourceName": 7}"#, slack).contains("expected a string"));
         assert!(
             !refused("{}", r#"[{"type": "slack", "token": "xoxb-secret"}]"#)
                 .contains("xoxb-secret")

@@ -129,21 +129,68 @@ pub async fn query(
             }
         }
         None => {
-            let q = ListQuery {
-                status: lq.status.clone(),
-                since: Some(time::rfc3339(since)),
-                until: Some(time::rfc3339(until)),
-                q: lq.q.clone(),
-                limit: Some(limit),
-                ..ListQuery::default()
-            };
-            visible_page(&state, who.as_ref().map(|Extension(i)| i), &q, limit).await?
+            day_window(
+                &state,
+                who.as_ref().map(|Extension(i)| i),
+                &lq,
+                (since, until),
+                limit,
+                ascending,
+            )
+            .await?
         }
     };
     if ascending {
         page.items.reverse();
     }
     Ok(page_json(&state, &page))
+}
+
+/// Store pages read at most for one search (of 1000 executions each), past which the answer
+/// holds what was found and `next` goes on (with `/api/executions?cursor=`).
+const MAX_PAGES: usize = 100;
+
+/// The day's executions, newest first: read page by page (newest first) down to the day's
+/// start. Descending stops at `limit`; ascending keeps the oldest `limit`.
+async fn day_window(
+    state: &AppState,
+    who: Option<&Identity>,
+    lq: &LogsQuery,
+    (since, until): (time::Timestamp, time::Timestamp),
+    limit: usize,
+    ascending: bool,
+) -> Result<cloudo_core::store::Page<Execution>, ApiError> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    for _ in 0..MAX_PAGES {
+        let q = ListQuery {
+            status: lq.status.clone(),
+            since: Some(time::rfc3339(since)),
+            until: Some(time::rfc3339(until)),
+            q: lq.q.clone(),
+            limit: Some(1000),
+            cursor: cursor.take(),
+            ..ListQuery::default()
+        };
+        let page = visible_page(state, who, &q, 1000).await?;
+        items.extend(page.items);
+        if ascending {
+            // Only the oldest `limit` matter: the newest go as older ones arrive.
+            let extra = items.len().saturating_sub(limit);
+            items.drain(..extra);
+        } else if items.len() >= limit {
+            items.truncate(limit);
+            return Ok(cloudo_core::store::Page { items, next: None });
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(cloudo_core::store::Page { items, next: None }),
+        }
+    }
+    Ok(cloudo_core::store::Page {
+        items,
+        next: cursor,
+    })
 }
 
 /// Minimal HTML escaping for text and attribute values.

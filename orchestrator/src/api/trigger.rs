@@ -36,7 +36,7 @@ pub struct TriggerQuery {
     dry_run: Option<bool>,
     /// `?wait=<s>`: answer when the (first) execution ends, at most this long (60 s at most),
     /// with the execution itself as `GET /api/executions/{id}` shows it: `200` once it ended,
-    /// `202` with its current state when the wait ran out. Needs a viewer key or above.
+    /// `202` with its current state when the wait ran out. Needs an operator or admin key.
     wait: Option<u64>,
     /// ClouDO's per-call notification override: refused (400). Notification routes say where
     /// messages go (docs/notifications.md).
@@ -160,8 +160,9 @@ async fn handle(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "?wait= answers with the execution, which needs a viewer key or above; this key \
-             may only deliver (leave out wait, and read the execution with another key)",
+            "?wait= answers with the execution, which needs a key that may also read it \
+             (operator or admin); this key may only deliver (leave out wait, and read the \
+             execution with another key)",
         ));
     }
     let wait = q.wait.filter(|w| *w > 0);

@@ -125,8 +125,10 @@ pub fn keys_from_env() -> Vec<GivenKey> {
     .into_iter()
     .flatten()
     .collect();
-    let mut pools: Vec<(String, String)> = std::env::vars()
+    // vars_os: a variable that is not UTF-8 elsewhere in the environment is not ours to fail on.
+    let mut pools: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(var, _)| {
+            let var = var.into_string().ok()?;
             let pool = var.strip_prefix(WORKER_KEY_PREFIX)?;
             (!pool.is_empty()).then(|| (var.clone(), pool.to_ascii_lowercase().replace('_', "-")))
         })

@@ -225,7 +225,10 @@ async fn trigger_with_wait_answers_the_finished_execution_to_readers_only() {
         common::answer(client(Some(&ingest)).post(s.url("/api/Trigger?id=ok&wait=5"))).await;
     assert_eq!(code, 403, "{err}");
     assert!(
-        err["error"]["message"].as_str().unwrap().contains("viewer"),
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("operator or admin"),
         "{err}"
     );
     let after = s.get("/api/executions?limit=100").await.1["items"]

@@ -284,6 +284,13 @@ async fn cloudo_routing_rules_are_imported_or_taken_as_they_are() {
         yaml.contains("SLACK_TOKEN_PAYMENTS") && yaml.contains("#payments"),
         "{yaml}"
     );
+    // Offline, every credential is referenced; the ones not set here are named.
+    assert!(yaml.contains("OPSGENIE_API_KEY_PAYMENTS"), "{yaml}");
+    assert!(
+        stderr(&o).contains("OPSGENIE_API_KEY_PAYMENTS is referenced and not set"),
+        "{}",
+        stderr(&o)
+    );
     assert!(
         !yaml.contains("xoxb-never-printed"),
         "a value, not a reference: {yaml}"

@@ -129,3 +129,48 @@ async fn no_secret_is_on_any_command_line_while_a_bwrap_run_is_live() {
     assert!(scans > 10);
     assert_eq!(seen, 0, "a process showed the secret on its command line");
 }
+
+/// The server's environment (keys, the managed identity's header on Azure) is not readable
+/// by other processes of its user, such as process-sandbox runbooks: it makes itself
+/// non-dumpable, so its /proc files belong to root. Run as an unprivileged user to see it.
+#[test]
+fn the_servers_environment_is_hidden_from_its_own_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut child = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_cloudo"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--dev-no-auth",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("CLOUDO_SLACK_TOKEN", "xoxb-only-the-server-may-read-0001")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    // setpriv execs cloudo in place: the child's pid is the server's.
+    let proc_dir = std::path::Path::new("/proc").join(child.id().to_string());
+    let started = std::time::Instant::now();
+    let owner = loop {
+        let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains("serve") {
+            // Give it a moment past exec to run main's first lines.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            break std::fs::metadata(proc_dir.join("environ")).unwrap().uid();
+        }
+        assert!(started.elapsed().as_secs() < 10, "cloudo did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        owner, 0,
+        "/proc/<server>/environ belongs to its own user (65534), readable by its runbooks"
+    );
+}

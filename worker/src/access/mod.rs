@@ -52,6 +52,8 @@ struct Inner {
     _socket_dir: tempfile::TempDir,
     /// The relay those sandboxes start runbooks with: this very binary.
     relay: PathBuf,
+    /// The worker's own identity (`AZURE_CLIENT_ID`, for storage): never a runbook's.
+    worker_identity: Option<String>,
     /// By the SHA-256 of the run's secret.
     grants: Mutex<HashMap<String, Grant>>,
     tokens: Arc<RunbookTokens>,
@@ -109,6 +111,7 @@ impl TokenBroker {
     pub async fn start(
         kind: CredentialKind,
         default_identity: Option<String>,
+        worker_identity: Option<String>,
     ) -> std::io::Result<Self> {
         use std::os::unix::fs::PermissionsExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -127,6 +130,7 @@ impl TokenBroker {
             socket,
             _socket_dir: dir,
             relay: std::env::current_exe()?,
+            worker_identity,
             grants: Mutex::default(),
             aks: aks::AksAccessor::new(tokens.clone()).map_err(std::io::Error::other)?,
             tokens,
@@ -168,10 +172,13 @@ impl TokenBroker {
         let secret = generate_key().map_err(|e| format!("cannot make the run's secret: {e}"))?;
         let key = hash_key(&secret);
         // The identity it acts as, settled now: the schema's, else the worker's default.
-        let access = access.map(|a| AzureAccess {
-            identity: self.0.tokens.identity_for(a.identity.as_deref()),
-            ..a.clone()
-        });
+        let access = match access {
+            Some(a) => Some(AzureAccess {
+                identity: self.runbook_identity(a.identity.as_deref())?,
+                ..a.clone()
+            }),
+            None => None,
+        };
         let access = access.as_ref();
         self.0
             .grants
@@ -207,6 +214,30 @@ impl TokenBroker {
                 tokens: access.is_some(),
             },
         })
+    }
+
+    /// The identity a runbook acts as: its schema's, else the worker's default
+    /// (`CLOUDO_RUNBOOK_CLIENT_ID`); never the worker's own (`AZURE_CLIENT_ID`, for storage),
+    /// which a credential left without a client id could fall back to.
+    pub fn runbook_identity(
+        &self,
+        schema_identity: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        let id = self.0.tokens.identity_for(schema_identity);
+        let Some(own) = &self.0.worker_identity else {
+            return Ok(id);
+        };
+        match id {
+            None => Err(format!(
+                "this worker has an identity of its own (AZURE_CLIENT_ID {own}), which runbooks \
+                 never get: name theirs with CLOUDO_RUNBOOK_CLIENT_ID on the worker or the \
+                 schema's azure_identity"
+            )),
+            Some(id) if id.eq_ignore_ascii_case(own) => Err(format!(
+                "identity {id} is the worker's own (AZURE_CLIENT_ID), which runbooks never get"
+            )),
+            Some(id) => Ok(Some(id)),
+        }
     }
 
     /// The grant `req`'s X-IDENTITY-HEADER names, if a run holds it.

@@ -157,7 +157,10 @@ pub async fn token_broker() -> Option<crate::access::TokenBroker> {
     let default_identity = std::env::var("CLOUDO_RUNBOOK_CLIENT_ID")
         .ok()
         .filter(|v| !v.is_empty());
-    match crate::access::TokenBroker::start(kind, default_identity).await {
+    let worker_identity = std::env::var("AZURE_CLIENT_ID")
+        .ok()
+        .filter(|v| !v.is_empty());
+    match crate::access::TokenBroker::start(kind, default_identity, worker_identity).await {
         Ok(b) => Some(b),
         Err(e) => {
             tracing::error!(error = %e, "the runbooks' token endpoint cannot listen; Azure access for runbooks is off");

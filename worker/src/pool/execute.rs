@@ -191,15 +191,16 @@ async fn kube_file(
         .tokens
         .as_ref()
         .ok_or("this worker's token endpoint is not running; AKS access is unavailable")?;
-    let identity = job
-        .runtime
-        .azure
-        .as_ref()
-        .and_then(|a| a.identity.as_deref());
+    let identity = broker.runbook_identity(
+        job.runtime
+            .azure
+            .as_ref()
+            .and_then(|a| a.identity.as_deref()),
+    )?;
     let namespace = job.env.get("AKS_NAMESPACE").map(String::as_str);
     let (text, token) = broker
         .aks()
-        .kubeconfig_for(&cluster, identity, namespace)
+        .kubeconfig_for(&cluster, identity.as_deref(), namespace)
         .await
         .map_err(|e| format!("no kubeconfig for {cluster}: {e}"))?;
     tracing::info!(exec_id = %job.exec_id, cluster = %cluster, namespace = namespace.unwrap_or(""), "kubeconfig issued");

@@ -119,6 +119,21 @@ impl std::fmt::Debug for RunFile {
     }
 }
 
+/// Makes this process's memory and `/proc/<pid>/environ` unreadable to other processes of
+/// its user (`PR_SET_DUMPABLE` 0): runbooks in the process sandbox run as that user, and the
+/// environment holds the worker's key and, on Azure, its managed identity's header. Children
+/// become dumpable again when they exec. Call first thing in `main`.
+#[allow(unsafe_code)]
+pub fn protect_process() {
+    // SAFETY: prctl(PR_SET_DUMPABLE) takes integers and touches only this process.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        eprintln!(
+            "cloudo: cannot make this process non-dumpable: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// The variable naming the file that holds the trigger's payload (always set; the file is
 /// empty when the trigger had no body).
 pub const PAYLOAD_FILE_VAR: &str = "CLOUDO_PAYLOAD_FILE";

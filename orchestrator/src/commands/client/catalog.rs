@@ -61,8 +61,8 @@ pub async fn schemas(a: SchemasArgs) -> Result<u8, Failure> {
 }
 
 /// Offline: ClouDO's ROUTING_RULES as notification routes. Team credentials become
-/// references to ClouDO's variables (`SLACK_TOKEN_<TEAM>`, `OPSGENIE_API_KEY_<TEAM>`) that are
-/// set here, as the server does when it loads ClouDO's file itself.
+/// references to ClouDO's variables (`SLACK_TOKEN_<TEAM>`, `OPSGENIE_API_KEY_<TEAM>`), all of
+/// them: the conversion may run far from the server. Those not set here are named on stderr.
 pub fn import_routing(a: &crate::commands::cli::ImportRoutingArgs) -> Result<u8, Failure> {
     use cloudo_core::notify::cloudo;
     let text = read_input(&a.file)?;
@@ -74,8 +74,15 @@ pub fn import_routing(a: &crate::commands::cli::ImportRoutingArgs) -> Result<u8,
             a.file.display()
         )));
     }
-    let routes = cloudo::from_cloudo(&value, &|var| std::env::var_os(var).is_some())
+    let routes = cloudo::from_cloudo(&value, &|_| true)
         .map_err(|e| Failure::new(format!("{}: {e}", a.file.display())))?;
+    for var in routes.env_references() {
+        if std::env::var_os(&var).is_none() {
+            eprintln!(
+                "cloudo: note: {var} is referenced and not set here; set it where the server runs"
+            );
+        }
+    }
     if a.json {
         print_json(&serde_json::to_value(&routes).map_err(|e| Failure::new(e.to_string()))?);
     } else {
