@@ -29,6 +29,7 @@ pub async fn webhook(
 ) -> Result<Response, ApiError> {
     let who = who.map(|axum::Extension(w)| w);
     q.refuse_overrides()?;
+    q.refuse_wait("/api/webhooks/alertmanager")?;
     let (raw, value) = required_json(&headers, &body?, "an Alertmanager webhook (v4) payload")?;
     let count = value["alerts"].as_array().map_or(0, Vec::len);
     if count > state.max_alerts {

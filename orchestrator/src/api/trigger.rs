@@ -76,6 +76,16 @@ impl TriggerQuery {
     pub fn dry_run(&self) -> Option<bool> {
         self.dry_run
     }
+
+    /// Routes that cannot wait for one execution (an Alertmanager group runs many) say so.
+    pub fn refuse_wait(&self, route: &str) -> Result<(), ApiError> {
+        match self.wait {
+            Some(_) => Err(ApiError::bad_request(format!(
+                "?wait= is for /api/Trigger, not {route}: a group of alerts runs many executions"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 pub async fn trigger(

@@ -270,6 +270,14 @@ async fn cloudo_notification_overrides_are_refused_by_name() {
         body.to_string().contains("slack_token, slack_channel"),
         "{body}"
     );
+    // An Alertmanager group runs many executions: nothing to wait for.
+    let (code, body) =
+        common::answer(s.http.post(s.url("/api/webhooks/alertmanager?wait=5"))).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.to_string().contains("?wait= is for /api/Trigger"),
+        "{body}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(executions(&s).await, 0, "a refused trigger ran something");
     assert!(!s.logs().contains(TOKEN), "the token reached the logs");
