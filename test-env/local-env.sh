@@ -14,13 +14,20 @@ run=${CLOUDO_TEST_ENV_DIR:-$here/.run}
 port=${CLOUDO_TEST_ENV_PORT:-7071}
 bin=${CLOUDO_BIN_DIR:-$root/target/debug}
 
+# Gone: no such process, or only its zombie (its parent has not reaped it yet).
+gone() { [ ! -e "/proc/$1/stat" ] || sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'; }
+
 stop() {
   [ -f "$run/pids" ] || { echo "test-env: not running"; return 0; }
   # Workers first (they drain), then the orchestrator, then Azurite.
   tac "$run/pids" | while read -r name pid; do
     kill -TERM "$pid" 2>/dev/null || continue
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do gone "$pid" && break; sleep 0.1; done
+    if ! gone "$pid"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      # SIGKILL is not instant either: wait until it has exited.
+      for _ in $(seq 1 50); do gone "$pid" && break; sleep 0.1; done
+    fi
     echo "test-env: stopped $name"
   done
   # Only what start made (it marks the folder): CLOUDO_TEST_ENV_DIR may name any folder.

@@ -84,7 +84,15 @@ fn start_webhook() -> Webhook {
 /// cloudo with the schema `bench` (the same script, its argument from `run_args`), put in
 /// its catalog through the API.
 async fn start_cloudo(http: &reqwest::Client) -> common::Engine {
-    let engine = common::start(
+    // Run folders on tmpfs, as docs/operations.md recommends for throughput (`BENCH_TMPDIR`
+    // to change; empty for the default temporary folder).
+    let tmp = std::env::var("BENCH_TMPDIR").unwrap_or_else(|_| "/dev/shm".into());
+    let env: Vec<(&str, &str)> = if tmp.is_empty() {
+        Vec::new()
+    } else {
+        vec![("TMPDIR", tmp.as_str())]
+    };
+    let engine = common::start_with_env(
         &[
             "--sandbox",
             "process",
@@ -94,6 +102,7 @@ async fn start_cloudo(http: &reqwest::Client) -> common::Engine {
             "1",
         ],
         None,
+        &env,
     );
     let runbooks = engine.dir.path().join("runbooks");
     std::fs::write(runbooks.join("bench.sh"), SCRIPT).unwrap();

@@ -66,7 +66,7 @@ impl AccessStore for SqliteStore {
     async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
         let hash = hash.to_string();
         self.db
-            .read(move |c| {
+            .read_now(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT name, role, hash, created_at, expires_at, last_used_at, pool, scope FROM api_keys WHERE hash = ?1",

@@ -13,7 +13,7 @@ impl Coordination for SqliteStore {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_string();
         self.db
-            .read(move |c| {
+            .read_now(move |c| {
                 c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
                     r.get(0)
                 })
@@ -113,7 +113,7 @@ impl Coordination for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.db
-            .read(|c| {
+            .read_now(|c| {
                 c.query_row("SELECT 1", [], |_| Ok(()))
                     .optional()
                     .map_err(db_err)?;

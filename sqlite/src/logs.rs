@@ -64,7 +64,7 @@ impl LogStore for SqliteStore {
     async fn read_log(&self, id: &ExecId, from: u64, limit: usize) -> StoreResult<LogRead> {
         let id = id.to_string();
         self.db
-            .read(move |c| {
+            .read_now(move |c| {
                 let (size, full) = end_of(c, &id)?;
                 let until = from.saturating_add(limit as u64).min(size);
                 let mut data =

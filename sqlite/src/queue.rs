@@ -301,7 +301,7 @@ impl JobQueue for SqliteQueue {
 
     async fn ping(&self) -> QueueResult<()> {
         self.db
-            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .read_now(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
             .await
     }
 

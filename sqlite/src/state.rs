@@ -11,7 +11,7 @@ impl StateStore for SqliteStore {
     async fn read_state(&self, key: &str) -> StoreResult<Option<Versioned>> {
         let key = key.to_string();
         self.db
-            .read(move |c| {
+            .read_now(move |c| {
                 c.query_row(
                     "SELECT value, version FROM state WHERE key = ?1",
                     [key],

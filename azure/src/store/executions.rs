@@ -77,8 +77,18 @@ impl ExecutionStore for AzureStore {
         if let Some(s) = &q.schema_id {
             filters.push(format!("schema_id eq {}", quote(s)));
         }
+        // Rows carry no separate initiator or time columns: those filters are applied to
+        // the rows read (a listing in key order is newest first anyway).
+        let initiator = q.initiator.clone();
+        let (since, until) = (q.since, q.until);
         newest_page(&self.executions, &filters, limit, |e| {
             let mut x = decode(e)?;
+            if initiator.as_ref().is_some_and(|i| *i != x.initiator)
+                || since.is_some_and(|t| x.requested_at < t)
+                || until.is_some_and(|t| x.requested_at >= t)
+            {
+                return Ok(None);
+            }
             x.transitions.clear();
             let cursor = str_prop(e, "RowKey").unwrap_or_default().to_string();
             Ok(Some((x, cursor)))

@@ -14,6 +14,7 @@ pub async fn run_all<S: ExecutionStore, F: Fn() -> Fut, Fut: std::future::Future
     round_trip(make().await).await;
     state_machine_is_enforced(make().await).await;
     listing_pages_and_filters(make().await).await;
+    listing_by_initiator_and_time(make().await).await;
     heartbeat_only_while_running(make().await).await;
     a_change_for_another_attempt_is_refused(make().await).await;
     dedup_creates_once_within_the_window(make().await).await;
@@ -128,8 +129,8 @@ async fn listing_pages_and_filters(s: impl ExecutionStore) {
     let q = |limit, cursor: Option<String>| ExecutionQuery {
         limit,
         cursor,
-        schema_id: None,
         status: Some(Status::Accepted),
+        ..ExecutionQuery::default()
     };
     let p1 = s.list_executions(&q(2, None)).await.unwrap();
     assert_eq!(
@@ -162,6 +163,86 @@ async fn listing_pages_and_filters(s: impl ExecutionStore) {
     assert!(matches!(bad, Err(StoreError::BadCursor)));
     let skipped = s.executions_in(Status::Skipped, 10).await.unwrap();
     assert_eq!(skipped.len(), 1);
+}
+
+/// `initiator`, `since` and `until` filter in the store, and pages go on within them.
+async fn listing_by_initiator_and_time(s: impl ExecutionStore) {
+    let day = chrono::Duration::days(1);
+    let now = time::now();
+    let mut ids = Vec::new();
+    // Oldest first, as they would have been requested.
+    for (n, (initiator, days_ago)) in [
+        ("alert", 3),
+        ("manual", 3),
+        ("alert", 2),
+        ("schedule:nightly", 2),
+        ("alert", 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = new_execution("w", Status::Accepted);
+        e.initiator = initiator.into();
+        e.requested_at = now - day * days_ago + chrono::Duration::milliseconds(n as i64);
+        e.partition_key = time::partition_key(e.requested_at);
+        s.create_execution(&e, None).await.unwrap();
+        ids.push(e.exec_id);
+    }
+    let list = |q: ExecutionQuery| {
+        let s = &s;
+        async move {
+            let page = s.list_executions(&q).await.unwrap();
+            let got: Vec<ExecId> = page.items.into_iter().map(|e| e.exec_id).collect();
+            (got, page.next)
+        }
+    };
+    let at = |days: f64| now - chrono::Duration::milliseconds((days * 86_400_000.0) as i64);
+    let q = ExecutionQuery {
+        limit: 10,
+        ..ExecutionQuery::default()
+    };
+    let (got, _) = list(ExecutionQuery {
+        initiator: Some("alert".into()),
+        ..q.clone()
+    })
+    .await;
+    assert_eq!(got, vec![ids[4].clone(), ids[2].clone(), ids[0].clone()]);
+    let (got, _) = list(ExecutionQuery {
+        since: Some(at(2.5)),
+        until: Some(at(1.5)),
+        ..q.clone()
+    })
+    .await;
+    assert_eq!(got, vec![ids[3].clone(), ids[2].clone()]);
+    let (got, _) = list(ExecutionQuery {
+        since: Some(at(2.5)),
+        ..q.clone()
+    })
+    .await;
+    assert_eq!(got, vec![ids[4].clone(), ids[3].clone(), ids[2].clone()]);
+    let (got, _) = list(ExecutionQuery {
+        until: Some(at(2.5)),
+        ..q.clone()
+    })
+    .await;
+    assert_eq!(got, vec![ids[1].clone(), ids[0].clone()]);
+    // Paging inside a filtered window, one at a time.
+    let window = ExecutionQuery {
+        initiator: Some("alert".into()),
+        since: Some(at(3.5)),
+        until: Some(at(1.5)),
+        limit: 1,
+        ..ExecutionQuery::default()
+    };
+    let (p1, next) = list(window.clone()).await;
+    assert_eq!(p1, vec![ids[2].clone()]);
+    let (p2, next) = list(ExecutionQuery {
+        cursor: next,
+        ..window.clone()
+    })
+    .await;
+    assert_eq!(p2, vec![ids[0].clone()]);
+    assert!(next.is_none(), "nothing after the oldest: {next:?}");
 }
 
 async fn heartbeat_only_while_running(s: impl ExecutionStore) {

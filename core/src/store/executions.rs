@@ -11,6 +11,12 @@ use crate::time::Timestamp;
 pub struct ExecutionQuery {
     pub status: Option<Status>,
     pub schema_id: Option<String>,
+    /// Exactly this initiator (`manual`, `alert`, `schedule:<id>`, a key's name…).
+    pub initiator: Option<String>,
+    /// Requested at or after this time.
+    pub since: Option<Timestamp>,
+    /// Requested before this time.
+    pub until: Option<Timestamp>,
     pub limit: usize,
     /// Opaque, from a previous page's `next`.
     pub cursor: Option<String>,

@@ -84,6 +84,17 @@ pub fn start_with_env(extra: &[&str], routes: Option<&str>, env: &[(&str, &str)]
         std::fs::write(dir.path().join("routes.yaml"), routes).unwrap();
         cmd.arg("--routes").arg(dir.path().join("routes.yaml"));
     }
+    let (child, addr) = spawn_serve(&mut cmd);
+    Engine {
+        child,
+        base: format!("http://{addr}"),
+        dir,
+    }
+}
+
+/// Spawns `cmd` (a `cloudo serve` with `--log-format json` and stderr piped); returns it
+/// once it logs that it listens, with its address.
+pub fn spawn_serve(cmd: &mut Command) -> (std::process::Child, String) {
     let mut child = cmd.spawn().expect("start cloudo");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -99,13 +110,9 @@ pub fn start_with_env(extra: &[&str], routes: Option<&str>, env: &[(&str, &str)]
         }
     });
     let addr = rx
-        .recv_timeout(Duration::from_secs(30))
+        .recv_timeout(Duration::from_secs(60))
         .expect("cloudo listening");
-    Engine {
-        child,
-        base: format!("http://{addr}"),
-        dir,
-    }
+    (child, addr)
 }
 
 pub fn pct(sorted: &[Duration], p: f64) -> Duration {

@@ -82,6 +82,9 @@ impl ListQuery {
         Ok(ExecutionQuery {
             status,
             schema_id: self.schema_id.clone().filter(|s| !s.is_empty()),
+            initiator: self.initiator.clone().filter(|s| !s.is_empty()),
+            since: instant("since", self.since.as_deref())?,
+            until: instant("until", self.until.as_deref())?,
             limit,
             cursor: self.cursor.clone().filter(|s| !s.is_empty()),
         })
@@ -114,29 +117,20 @@ pub async fn visible_page(
             )));
         }
     };
-    let mut page = state
-        .store
-        .list_executions(&q.to_store_query(default_limit)?)
-        .await?;
-    let since = instant("since", q.since.as_deref())?;
-    let until = instant("until", q.until.as_deref())?;
+    let mut query = q.to_store_query(default_limit)?;
+    if approval == Some("pending") && query.status.is_none() {
+        // Only pending executions wait for a decision: the store's status index finds them.
+        query.status = Some(Status::Pending);
+    }
+    let mut page = state.store.list_executions(&query).await?;
     let needle =
         q.q.as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_lowercase);
-    let initiator = q.initiator.as_deref().filter(|s| !s.is_empty());
-    // Newest first: past `since`, nothing older needs reading.
-    if let (Some(t), Some(last)) = (since, page.items.last())
-        && last.requested_at < t
-    {
-        page.next = None;
-    }
+    // What the store does not filter (a page may then hold fewer than `limit`).
     page.items.retain(|e| {
-        since.is_none_or(|t| e.requested_at >= t)
-            && until.is_none_or(|t| e.requested_at < t)
-            && initiator.is_none_or(|i| e.initiator == i)
-            && needle.as_deref().is_none_or(|n| mentions(e, n))
+        needle.as_deref().is_none_or(|n| mentions(e, n))
             && may_see(state, who, e)
             && approval.is_none_or(|want| {
                 // A request cancelled before anyone decided is no longer pending.

@@ -168,7 +168,8 @@ async fn day_window(
             since: Some(time::rfc3339(since)),
             until: Some(time::rfc3339(until)),
             q: lq.q.clone(),
-            limit: Some(1000),
+            // Descending needs `limit` (more only when some are filtered out here).
+            limit: Some(if ascending { 1000 } else { limit.min(1000) }),
             cursor: cursor.take(),
             ..ListQuery::default()
         };

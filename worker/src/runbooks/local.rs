@@ -32,34 +32,12 @@ impl RunbookSource for LocalRunbooks {
                 "runbook {name:?} is pinned to {pin:?}, but runbooks come from a folder, not git"
             )));
         }
-        let rel = check_relative(name)?;
-        let root = tokio::fs::canonicalize(&self.root).await.map_err(|e| {
-            RunbookError(format!(
-                "runbooks folder {} is not available: {e}",
-                self.root.display()
-            ))
-        })?;
-        let path = match tokio::fs::canonicalize(root.join(rel)).await {
-            Ok(p) => p,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RunbookError(format!(
-                    "runbook {name:?} not found in {}",
-                    self.root.display()
-                )));
-            }
-            Err(e) => return Err(RunbookError(format!("runbook {name:?}: {e}"))),
-        };
-        if !path.starts_with(&root) {
-            return Err(RunbookError(format!(
-                "runbook {name:?} refused: it resolves outside the runbooks folder"
-            )));
-        }
-        let meta = tokio::fs::metadata(&path)
+        let rel = check_relative(name)?.to_path_buf();
+        let (root, name) = (self.root.clone(), name.to_string());
+        // One hand-off for the three look-ups (each run resolves its runbook).
+        let path = tokio::task::spawn_blocking(move || locate(&root, &rel, &name))
             .await
-            .map_err(|e| RunbookError(format!("runbook {name:?}: {e}")))?;
-        if !meta.is_file() {
-            return Err(RunbookError(format!("runbook {name:?} is not a file")));
-        }
+            .map_err(|e| RunbookError(format!("resolving the runbook failed: {e}")))??;
         Ok(ResolvedRunbook {
             path,
             commit: None,
@@ -98,6 +76,41 @@ impl RunbookSource for LocalRunbooks {
     async fn refresh(&self) -> Result<Option<String>, RunbookError> {
         Ok(None)
     }
+}
+
+/// The runbook `rel` (named `name`) in `root`: a regular file that resolves inside it.
+fn locate(
+    root: &std::path::Path,
+    rel: &std::path::Path,
+    name: &str,
+) -> Result<PathBuf, RunbookError> {
+    let real_root = std::fs::canonicalize(root).map_err(|e| {
+        RunbookError(format!(
+            "runbooks folder {} is not available: {e}",
+            root.display()
+        ))
+    })?;
+    let path = match std::fs::canonicalize(real_root.join(rel)) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RunbookError(format!(
+                "runbook {name:?} not found in {}",
+                root.display()
+            )));
+        }
+        Err(e) => return Err(RunbookError(format!("runbook {name:?}: {e}"))),
+    };
+    if !path.starts_with(&real_root) {
+        return Err(RunbookError(format!(
+            "runbook {name:?} refused: it resolves outside the runbooks folder"
+        )));
+    }
+    let meta =
+        std::fs::metadata(&path).map_err(|e| RunbookError(format!("runbook {name:?}: {e}")))?;
+    if !meta.is_file() {
+        return Err(RunbookError(format!("runbook {name:?} is not a file")));
+    }
+    Ok(path)
 }
 
 /// Regular files below `dir` (symlinks are not followed), relative to `root`.
