@@ -45,10 +45,11 @@ where
         Ok(tx) => {
             let out = f(tx);
             let kept = out.is_ok();
+            // A write that failed answers its own error whatever became of the batch.
             let answer: Answer = Box::new(move |failed| {
-                let _ = answer.send(match failed {
-                    Some(e) => Err(E::from(e)),
-                    None => out,
+                let _ = answer.send(match (failed, out) {
+                    (Some(e), Ok(_)) => Err(E::from(e)),
+                    (_, out) => out,
                 });
             });
             (kept, answer)
@@ -96,13 +97,15 @@ fn commit(conn: &mut Connection, batch: Vec<WriteJob>) {
     };
     let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
     let mut broken: Option<DbError> = None;
+    // Alone in its batch, a job needs no savepoint: its failure rolls back the transaction.
+    let alone = batch.len() == 1;
+    let mut discard = false;
     for job in batch {
         if let Some(e) = &broken {
             refuse(job, e);
             continue;
         }
-        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
-            let e = DbError::from(e);
+        if !alone && let Err(e) = step(&tx, "SAVEPOINT job") {
             refuse(job, &e);
             broken = Some(e);
             continue;
@@ -121,13 +124,17 @@ fn commit(conn: &mut Connection, batch: Vec<WriteJob>) {
             broken = Some(DbError("the transaction was rolled back by SQLite".into()));
             continue;
         }
-        let end = if kept {
-            "RELEASE job"
-        } else {
-            "ROLLBACK TO job; RELEASE job"
+        let end = match (alone, kept) {
+            (true, true) => Ok(()),
+            (true, false) => {
+                discard = true;
+                Ok(())
+            }
+            (false, true) => step(&tx, "RELEASE job"),
+            (false, false) => step(&tx, "ROLLBACK TO job").and_then(|()| step(&tx, "RELEASE job")),
         };
-        if let Err(e) = tx.execute_batch(end) {
-            broken = Some(DbError::from(e));
+        if let Err(e) = end {
+            broken = Some(e);
         }
     }
     let outcome = match broken {
@@ -135,11 +142,18 @@ fn commit(conn: &mut Connection, batch: Vec<WriteJob>) {
             let _ = tx.rollback();
             Some(e)
         }
+        None if discard => tx.rollback().err().map(DbError::from),
         None => tx.commit().err().map(DbError::from),
     };
     for answer in answers {
         answer(outcome.as_ref().map(|e| DbError(e.0.clone())));
     }
+}
+
+/// Runs one of the savepoint statements (prepared once, kept in the connection's cache).
+fn step(tx: &Transaction<'_>, sql: &str) -> Result<(), DbError> {
+    tx.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 /// Answers a job that could not run with `e`, without running it.
@@ -207,6 +221,24 @@ mod tests {
             "{:?}",
             got[4]
         );
+    }
+
+    #[test]
+    fn a_write_alone_in_its_batch_that_fails_keeps_nothing_and_answers_its_error() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .unwrap();
+        let (job, mut answer) = insert(1, Err("refused"));
+        commit(&mut c, vec![job]);
+        assert!(rows(&c).is_empty());
+        assert_eq!(
+            answer.try_recv().map(|r| r.map_err(|e| e.0)),
+            Ok(Err("refused".to_string()))
+        );
+        let (job, mut answer) = insert(2, Ok(()));
+        commit(&mut c, vec![job]);
+        assert_eq!(rows(&c), vec![2]);
+        assert_eq!(answer.try_recv().map(|r| r.map_err(|e| e.0)), Ok(Ok(2)));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use cloudo_worker::command::{
 use cloudo_worker::{PoolConfig, PoolParts, Sandboxes};
 use tokio::sync::watch;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppStateParts};
 use crate::commands::cli::SqliteSync;
 use crate::commands::config::ServeConfig;
 use crate::services::documents;
@@ -241,7 +241,7 @@ impl Engine {
             stopped_for_refresh.clone(),
         ));
         let (audit, audit_writer) = crate::api::auth::AuditSink::start(store.clone());
-        let state = AppState {
+        let state = AppStateParts {
             store: executions.view(),
             access: crate::services::access::Access::new(store.clone()),
             documents: documents::Documents::new(store.clone()),
