@@ -14,7 +14,7 @@
 #[path = "support/mod.rs"]
 mod common;
 
-use common::{Engine, env_or, ms, one_run, pct};
+use common::{Engine, env_or, ms, pct};
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 fn start(sync: &str, sandbox: &str) -> Engine {
     let image =
         std::env::var("CLOUDO_TEST_IMAGE").unwrap_or_else(|_| "cloudo-runbook:latest".into());
-    common::start(
+    let tmp = common::tmpdir_env();
+    let env: Vec<(&str, &str)> = tmp.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    common::start_with_env(
         &[
             "--sqlite-sync",
             sync,
@@ -36,6 +38,7 @@ fn start(sync: &str, sandbox: &str) -> Engine {
             "0",
         ],
         None,
+        &env,
     )
 }
 
@@ -123,7 +126,11 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("noop.sh"), "exit 0\n").unwrap();
     let script = dir.path().join("noop.sh").display().to_string();
-    println!("\nper sandbox: engine trigger->done vs raw spawn of the same sandbox (sequential)");
+    println!(
+        "\nper sandbox: engine trigger->done (one request, ?wait=) vs raw spawn of the same \
+         sandbox (sequential)"
+    );
+    let mut rows = Vec::new();
     for sandbox in sandboxes.split(',').filter(|s| !s.is_empty()) {
         let n = if sandbox == "docker" { 40 } else { 200 };
         let raw_cmd: Vec<String> = match sandbox {
@@ -161,13 +168,14 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
         let (direct50, _) = direct(rt, sandbox, &dir.path().join("noop.sh"), n);
         let engine = start("normal", sandbox);
         let base = engine.base.clone();
+        // The one-request path (`?wait=`): one HTTP exchange per run, as a script calls it.
         let mut lat = rt.block_on(async {
             for _ in 0..3 {
-                one_run(http, &base).await;
+                common::one_request(http, &base).await;
             }
             let mut lat = Vec::with_capacity(n);
             for _ in 0..n {
-                lat.push(one_run(http, &base).await);
+                lat.push(common::one_request(http, &base).await);
             }
             lat
         });
@@ -183,7 +191,18 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
             ms(e50.saturating_sub(raw50)),
             ms(e50.saturating_sub(direct50)),
         );
+        let f = |d: Duration| d.as_secs_f64() * 1000.0;
+        rows.push(serde_json::json!({"sandbox": sandbox, "runs": n,
+            "engine_p50_ms": f(e50), "engine_p99_ms": f(e99), "raw_p50_ms": f(raw50),
+            "sandbox_run_p50_ms": f(direct50), "overhead_vs_raw_ms": f(e50) - f(raw50),
+            "overhead_vs_sandbox_run_ms": f(e50) - f(direct50)}));
     }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(
+        dir.join("sandboxes.json"),
+        serde_json::to_string_pretty(&serde_json::json!({"rows": rows})).unwrap(),
+    );
 }
 
 fn main() {

@@ -84,14 +84,8 @@ fn start_webhook() -> Webhook {
 /// cloudo with the schema `bench` (the same script, its argument from `run_args`), put in
 /// its catalog through the API.
 async fn start_cloudo(http: &reqwest::Client) -> common::Engine {
-    // Run folders on tmpfs, as docs/operations.md recommends for throughput (`BENCH_TMPDIR`
-    // to change; empty for the default temporary folder).
-    let tmp = std::env::var("BENCH_TMPDIR").unwrap_or_else(|_| "/dev/shm".into());
-    let env: Vec<(&str, &str)> = if tmp.is_empty() {
-        Vec::new()
-    } else {
-        vec![("TMPDIR", tmp.as_str())]
-    };
+    let tmp = common::tmpdir_env();
+    let env: Vec<(&str, &str)> = tmp.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let engine = common::start_with_env(
         &[
             "--sandbox",

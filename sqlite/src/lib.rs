@@ -49,7 +49,7 @@ pub struct Db {
 
 #[derive(Debug)]
 struct DbInner {
-    writes: std::sync::mpsc::Sender<writer::WriteJob>,
+    writes: writer::Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -263,15 +263,16 @@ impl Db {
             .collect::<Result<Vec<_>, DbError>>()?;
         Ok(Self {
             inner: Arc::new(DbInner {
-                writes: writer::start(writer)?,
+                writes: writer::Writer::start(writer, durability == Durability::Process)?,
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
         })
     }
 
-    /// Runs `f` in a write transaction on the writer thread, maybe with other writes (each
-    /// in its own savepoint); returns once the transaction that holds it is committed.
+    /// Runs `f` in a write transaction, here when nothing else is writing, else on the writer
+    /// thread, maybe with other writes (each in its own savepoint); returns once the
+    /// transaction that holds it is committed.
     /// An `Err` from `f` rolls back `f`'s changes only.
     pub(crate) async fn write<T, E>(
         &self,
@@ -282,8 +283,8 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let (job, answered) = writer::job(f);
-        if self.inner.writes.send(job).is_err() {
-            return Err(E::from(DbError("the writer thread has stopped".into())));
+        if let Err(e) = self.inner.writes.submit(job) {
+            return Err(E::from(e));
         }
         match answered.await {
             Ok(r) => r,

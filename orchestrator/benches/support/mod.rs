@@ -152,6 +152,32 @@ pub async fn one_run(http: &reqwest::Client, base: &str) -> Duration {
     }
 }
 
+/// One run on the one-request path: `POST /api/Trigger?id=noop&wait=30`, answered when it
+/// ended. Returns trigger -> done.
+pub async fn one_request(http: &reqwest::Client, base: &str) -> Duration {
+    let t0 = Instant::now();
+    let res = http
+        .post(format!("{base}/api/Trigger?id=noop&wait=30"))
+        .send()
+        .await
+        .expect("trigger");
+    assert_eq!(res.status(), 200);
+    let e: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(e["status"], "succeeded", "{e}");
+    t0.elapsed()
+}
+
+/// `TMPDIR` for a benchmark server: run folders on tmpfs, as docs/operations.md recommends
+/// (`BENCH_TMPDIR` to change; empty for the default temporary folder).
+pub fn tmpdir_env() -> Vec<(&'static str, String)> {
+    let tmp = std::env::var("BENCH_TMPDIR").unwrap_or_else(|_| "/dev/shm".into());
+    if tmp.is_empty() {
+        Vec::new()
+    } else {
+        vec![("TMPDIR", tmp)]
+    }
+}
+
 pub fn report(label: &str, mut lat: Vec<Duration>, wall: Duration) {
     lat.sort();
     println!(

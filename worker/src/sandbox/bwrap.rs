@@ -90,7 +90,7 @@ impl BwrapSandbox {
     fn command(
         &self,
         spec: &RunSpec,
-        stage: &Path,
+        folder: &Mount,
         (payload_fd, file_fds): (RawFd, &[RawFd]),
     ) -> Result<Command, SandboxError> {
         let file = spec
@@ -152,10 +152,12 @@ impl BwrapSandbox {
         }
         let tmp_size = (spec.limits.memory_mb << 20).to_string();
         cmd.args(["--proc", "/proc", "--dev", "/dev"])
-            .args(["--size", &tmp_size, "--tmpfs", "/tmp"])
-            .arg("--ro-bind")
-            .arg(stage)
-            .arg("/runbook")
+            .args(["--size", &tmp_size, "--tmpfs", "/tmp"]);
+        match folder {
+            Mount::Bound(dir) => cmd.arg("--ro-bind").arg(dir),
+            Mount::Staged(copy) => cmd.arg("--ro-bind").arg(copy.path()),
+        };
+        cmd.arg("/runbook")
             .args(["--chdir", "/tmp"])
             // The payload arrives through an inherited descriptor, copied into the sandbox.
             .args([
@@ -194,6 +196,51 @@ impl BwrapSandbox {
         }
         Ok(cmd)
     }
+}
+
+/// Where the sandbox finds the runbook's folder (`/runbook`).
+enum Mount {
+    /// The folder itself, bound read-only: every user can reach and read it. No copy.
+    Bound(PathBuf),
+    /// A world-readable copy: the folder sits below one the sandbox's user may not enter
+    /// (bwrap resolves even `--ro-bind-fd` sources as that user), or holds a file only its
+    /// owner may read.
+    Staged(tempfile::TempDir),
+}
+
+/// The folder as the sandbox's user can read it: bound when it already can, else staged.
+fn mount(folder: &Path) -> Result<Mount, SandboxError> {
+    let reachable = std::fs::canonicalize(folder).ok().filter(|real| {
+        real.ancestors().skip(1).all(|a| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+        }) && readable_by_all(real, 0).unwrap_or(false)
+    });
+    match reachable {
+        Some(real) => Ok(Mount::Bound(real)),
+        None => stage(folder).map(Mount::Staged),
+    }
+}
+
+/// Can any user list `dir` and read every file below it (at most 16 folders deep)?
+fn readable_by_all(dir: &Path, depth: u32) -> std::io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if depth > 16 || mode & 0o005 != 0o005 {
+        return Ok(false);
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = std::fs::symlink_metadata(entry.path())?;
+        if meta.is_dir() {
+            if !readable_by_all(&entry.path(), depth + 1)? {
+                return Ok(false);
+            }
+        } else if meta.is_file() && meta.permissions().mode() & 0o004 == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Copies the runbook's folder to a world-readable place the unprivileged sandbox can bind
@@ -284,11 +331,12 @@ impl Sandbox for BwrapSandbox {
             .parent()
             .ok_or_else(|| SandboxError("runbook has no folder".into()))?
             .to_path_buf();
-        // Staging the folder and creating the cgroups are independent: do both at once.
+        // Mounting (or staging) the folder and creating the cgroups are independent: do
+        // both at once.
         let name = format!("{}-{}", spec.exec_id, super::cgroup::owner_tag());
         let (cgroups, limits_wanted) = (self.cgroups.clone(), spec.limits);
         let (staged, cg) = tokio::join!(
-            tokio::task::spawn_blocking(move || stage(&folder)),
+            tokio::task::spawn_blocking(move || mount(&folder)),
             tokio::task::spawn_blocking(move || cgroups.create(&name, &limits_wanted)),
         );
         let staged = staged.map_err(|e| SandboxError(e.to_string()))??;
@@ -304,7 +352,7 @@ impl Sandbox for BwrapSandbox {
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| SandboxError(format!("cannot write a run file: {e}")))?;
         let file_fds: Vec<RawFd> = files.iter().map(AsRawFd::as_raw_fd).collect();
-        let mut cmd = self.command(&spec, staged.path(), (payload.as_raw_fd(), &file_fds))?;
+        let mut cmd = self.command(&spec, &staged, (payload.as_raw_fd(), &file_fds))?;
         let cpu_secs = spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64);
         let mut keep = file_fds.clone();
         keep.push(payload.as_raw_fd());

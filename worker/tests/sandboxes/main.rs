@@ -139,6 +139,71 @@ async fn bwrap_sandbox_conforms_and_isolates() {
     isolation(&r, |s| s.network = true).await;
 }
 
+/// A runbook folder every user can read is bound as it is (nothing copied); one below a
+/// private (0700) folder, or holding a file only its owner may read, is staged: all run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bwrap_binds_readable_runbook_folders_and_stages_private_ones() {
+    let sb = BwrapSandbox::detect(GRACE)
+        .expect("bwrap sandbox available (run test-env/setup-sandbox.sh)");
+    let r = Runner::new(Arc::new(sb));
+    let parent = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let folder = parent.path().join("runbooks");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = folder.join("run.sh");
+    // The staged copies of this run's folder, were there any.
+    let stages = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name().to_string_lossy().starts_with("cloudo-stage-")
+                    && e.path().join("marker-7f3a").exists()
+            })
+            .count()
+    };
+    let body = "echo ran; ls /runbook; cat /runbook/marker-7f3a; sleep 0.3\n";
+    std::fs::write(&script, body).unwrap();
+    std::fs::write(folder.join("marker-7f3a"), "shared\n").unwrap();
+    for f in ["run.sh", "marker-7f3a"] {
+        std::fs::set_permissions(folder.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let want = "ran\nmarker-7f3a\nrun.sh\nshared\n";
+    let watch = tokio::spawn(async move {
+        let mut most = 0;
+        for _ in 0..20 {
+            most = most.max(stages());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        most
+    });
+    let (o, _) = r.run_with("", &[], |s| s.runbook = script.clone()).await;
+    assert_eq!(o.output, want, "{o:?}");
+    assert_eq!(
+        watch.await.unwrap(),
+        0,
+        "a readable folder is bound, not copied"
+    );
+    // A file only its owner reads: staged (the copy is readable), and it runs the same.
+    std::fs::set_permissions(
+        folder.join("marker-7f3a"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let (o, _) = r.run_with("", &[], |s| s.runbook = script.clone()).await;
+    assert_eq!(o.output, want, "staged for a private file: {o:?}");
+    // Below a private folder: staged too.
+    std::fs::set_permissions(
+        folder.join("marker-7f3a"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (o, _) = r.run_with("", &[], |s| s.runbook = script.clone()).await;
+    assert_eq!(o.output, want, "staged below a private folder: {o:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_sandbox_conforms_and_isolates() {
     let image = std::env::var("CLOUDO_TEST_IMAGE")
