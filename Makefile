@@ -59,7 +59,7 @@ test: setup lint
 	@mkdir -p target
 	./test-env/with-azurite.sh ./test-env/with-sandboxes.sh $(CARGO) test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee target/test-output.log
 	@echo "smoke run of the benchmarks (tiny counts, debug build: they must keep working, not fast)"
-	BENCH_N=5 BENCH_ROUNDS=1 BENCH_CLIENTS=2 BENCH_SANDBOXES=process BENCH_SCALE=300 BENCH_REPEAT=2 BENCH_SECS=1 $(CARGO) test -p cloudo-orchestrator --bench engine --bench webhook --bench scale --bench ingest 2>&1 | tail -40
+	BENCH_N=5 BENCH_ROUNDS=1 BENCH_CLIENTS=2 BENCH_SANDBOXES=process BENCH_SCALE=300 BENCH_REPEAT=2 BENCH_SECS=1 BENCH_WARMUP=1 $(CARGO) test -p cloudo-orchestrator --bench engine --bench webhook --bench scale --bench ingest 2>&1 | tail -40
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f; if (p == 0 || f > 0) exit 1}' target/test-output.log
 
 bench:

@@ -11,7 +11,11 @@
 //! flight when wrk stopped on top. Then 200 alerts of the row are delivered again: all are
 //! answered as duplicates and nothing new is recorded.
 //!
-//! Knobs: `BENCH_SECS` (per row, default 10), `BENCH_CLIENTS` (connections, default 64).
+//! Each row first runs the same load for `BENCH_WARMUP` seconds (default 10), not measured:
+//! a freshly started engine accepts far fewer alerts in its first seconds.
+//!
+//! Knobs: `BENCH_SECS` (per row, default 10), `BENCH_WARMUP`, `BENCH_CLIENTS` (connections,
+//! default 64).
 //! Figures go to stdout and `target/bench/ingest.json`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -137,25 +141,33 @@ async fn row(
     engine: &Engine,
     rule: &'static str,
     clients: usize,
-    secs: u64,
+    (warmup, secs): (u64, u64),
 ) -> Value {
     let tag = format!("{rule}-{}", std::process::id());
-    let lua = engine.dir.path().join(format!("{rule}.lua"));
-    std::fs::write(&lua, script(rule, &tag)).unwrap();
+    let wrk = |tag: &str, secs: u64| {
+        let lua = engine.dir.path().join(format!("{tag}.lua"));
+        std::fs::write(&lua, script(rule, tag)).unwrap();
+        let out = Command::new("wrk")
+            .args([
+                "-t2",
+                &format!("-c{clients}"),
+                &format!("-d{secs}s"),
+                "--latency",
+            ])
+            .arg("-s")
+            .arg(&lua)
+            .arg(format!("{}/api/Trigger", engine.base))
+            .output()
+            .expect("wrk (Debian package `wrk`; test-env/setup-bench.sh installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A server that has been up a while: the same load first, not measured (its alerts are
+    // recorded before the measured window).
+    if warmup > 0 {
+        wrk(&format!("{tag}-warm"), warmup);
+    }
     let since = cloudo_core::time::rfc3339(cloudo_core::time::now());
-    let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{clients}"),
-            &format!("-d{secs}s"),
-            "--latency",
-        ])
-        .arg("-s")
-        .arg(&lua)
-        .arg(format!("{}/api/Trigger", engine.base))
-        .output()
-        .expect("wrk (Debian package `wrk`; test-env/setup-bench.sh installs it)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = wrk(&tag, secs);
     let w = parse(&text);
     assert!(w.requests > 0, "wrk ran no request: {text}");
     assert_eq!(w.non_2xx, 0, "every alert accepted: {text}");
@@ -198,6 +210,7 @@ async fn row(
 
 fn main() {
     let secs = env_or("BENCH_SECS", 10) as u64;
+    let warmup = env_or("BENCH_WARMUP", 10) as u64;
     let clients = env_or("BENCH_CLIENTS", 64);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -211,8 +224,8 @@ fn main() {
     );
     let rows = rt.block_on(async {
         vec![
-            row(&http, &engine, "bench-routed", clients, secs).await,
-            row(&http, &engine, "bench-run", clients, secs).await,
+            row(&http, &engine, "bench-routed", clients, (warmup, secs)).await,
+            row(&http, &engine, "bench-run", clients, (warmup, secs)).await,
         ]
     });
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

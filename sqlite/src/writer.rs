@@ -68,8 +68,8 @@ where
 pub(crate) struct Writer {
     conn: Arc<Mutex<Connection>>,
     jobs: mpsc::Sender<WriteJob>,
-    /// Jobs handed to the thread and not yet answered.
-    queued: Arc<AtomicUsize>,
+    /// Writes asked for and not yet committed (here or on the thread).
+    in_flight: Arc<AtomicUsize>,
     /// Commit on the caller's thread when idle (not when every commit waits for the disk).
     inline: bool,
 }
@@ -79,8 +79,8 @@ impl Writer {
     pub(crate) fn start(conn: Connection, inline: bool) -> Result<Self, DbError> {
         let (jobs, rx) = mpsc::channel::<WriteJob>();
         let conn = Arc::new(Mutex::new(conn));
-        let queued = Arc::new(AtomicUsize::new(0));
-        let (c, q) = (conn.clone(), queued.clone());
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let (c, q) = (conn.clone(), in_flight.clone());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(&c, &rx, &q))
@@ -88,29 +88,32 @@ impl Writer {
         Ok(Self {
             conn,
             jobs,
-            queued,
+            in_flight,
             inline,
         })
     }
 
-    /// Commits `job` here if nothing else is writing, else hands it to the thread.
+    /// Commits `job` here if no other write is in flight, else hands it to the thread
+    /// (under load, always: that is what makes the groups).
     pub(crate) fn submit(&self, job: WriteJob) -> Result<(), DbError> {
+        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
         if self.inline
-            && self.queued.load(Ordering::Acquire) == 0
+            && alone
             && let Ok(mut conn) = self.conn.try_lock()
         {
             commit(&mut conn, vec![job]);
+            drop(conn);
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Ok(());
         }
-        self.queued.fetch_add(1, Ordering::AcqRel);
         self.jobs.send(job).map_err(|_| {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
             DbError("the writer thread has stopped".into())
         })
     }
 }
 
-fn run(conn: &Mutex<Connection>, rx: &mpsc::Receiver<WriteJob>, queued: &AtomicUsize) {
+fn run(conn: &Mutex<Connection>, rx: &mpsc::Receiver<WriteJob>, in_flight: &AtomicUsize) {
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::with_capacity(8);
         batch.push(first);
@@ -127,7 +130,7 @@ fn run(conn: &Mutex<Connection>, rx: &mpsc::Receiver<WriteJob>, queued: &AtomicU
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         commit(&mut conn, batch);
         drop(conn);
-        queued.fetch_sub(n, Ordering::AcqRel);
+        in_flight.fetch_sub(n, Ordering::AcqRel);
     }
 }
 
