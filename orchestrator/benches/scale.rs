@@ -39,7 +39,8 @@ async fn seed(data: &std::path::Path, n: usize) -> Vec<ExecId> {
     for i in 0..n {
         let mut e: Execution = template.clone();
         e.exec_id = ExecId::generate();
-        e.schema_id = if i % 10_000 == 9_999 {
+        // "rare": twenty executions at every size, spread over the whole history.
+        e.schema_id = if i % (n / 20).max(1) == 7 {
             "rare".into()
         } else {
             format!("s{}", i % 10)
@@ -194,7 +195,7 @@ fn requests(base: &str, sample: &[ExecId], next: &str) -> Vec<(&'static str, Str
         ("status=failed", format!("{l}&status=failed")),
         ("status=running (none)", format!("{l}&status=running")),
         ("schema_id", format!("{l}&schema_id=s7")),
-        ("schema_id (rare)", format!("{l}&schema_id=rare")),
+        ("schema_id (rare: 20 in all)", format!("{l}&schema_id=rare")),
         ("schema_id (none)", format!("{l}&schema_id=nomatch")),
         (
             "schema_id + status",
