@@ -29,6 +29,13 @@ async fn leftovers_of_a_killed_server_are_removed_at_the_next_start() {
             ("long.sh", "sleep 3000.222\n"),
         ],
     );
+    // A file only its owner may read: the bwrap run gets a staged copy of the folder (a
+    // readable folder is bound as it is), whose leftover is checked below too.
+    std::fs::set_permissions(
+        env.path().join("runbooks/daemon.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let tmp = env.path().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     // Traversable by the bwrap sandbox's unprivileged user, like /tmp.
