@@ -22,24 +22,18 @@ use std::time::{Duration, Instant};
 fn start(sync: &str, sandbox: &str) -> Engine {
     let image =
         std::env::var("CLOUDO_TEST_IMAGE").unwrap_or_else(|_| "cloudo-runbook:latest".into());
-    let tmp = common::tmpdir_env();
-    let env: Vec<(&str, &str)> = tmp.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    common::start_with_env(
-        &[
-            "--sqlite-sync",
-            sync,
-            "--sandbox",
-            sandbox,
-            "--kill-grace",
-            "1",
-            "--sandbox-image",
-            &image,
-            "--ingest-rate",
-            "0",
-        ],
-        None,
-        &env,
-    )
+    common::start_on_tmpfs(&[
+        "--sqlite-sync",
+        sync,
+        "--sandbox",
+        sandbox,
+        "--kill-grace",
+        "1",
+        "--sandbox-image",
+        &image,
+        "--ingest-rate",
+        "0",
+    ])
 }
 
 /// p50 and p99 of `runs` executions of a command: the raw cost of a sandbox.

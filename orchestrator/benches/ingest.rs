@@ -118,16 +118,13 @@ async fn recorded(http: &reqwest::Client, base: &str, since: &str, until: &str) 
     let mut n = 0;
     let mut cursor = String::new();
     loop {
-        let page: Value = http
-            .get(format!(
+        let page = common::get_json(
+            http,
+            &format!(
                 "{base}/api/executions?initiator=alert&since={since}&until={until}&limit=1000{cursor}"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
         n += page["items"].as_array().map_or(0, Vec::len) as u64;
         match page["next"].as_str() {
             Some(next) => cursor = format!("&cursor={next}"),

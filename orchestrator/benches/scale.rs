@@ -15,7 +15,6 @@
 #[path = "support/mod.rs"]
 mod common;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,44 +117,11 @@ async fn finish(store: &Arc<cloudo_sqlite::SqliteStore>, ends: Vec<(ExecId, Stat
     }
 }
 
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `cloudo serve` on `dir/data`; returns it and the time from spawn to ready.
-fn serve(dir: &std::path::Path) -> (Server, Duration) {
-    std::fs::write(
-        dir.join("schemas.json"),
-        r#"[{"partition_key": "bench", "entity": [{"id": "s0", "runbook": "noop.sh"}]}]"#,
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.join("runbooks")).unwrap();
-    std::fs::write(dir.join("runbooks/noop.sh"), "exit 0\n").unwrap();
+fn serve(dir: tempfile::TempDir) -> (common::Engine, Duration) {
     let t = Instant::now();
-    let (child, addr) = common::spawn_serve(
-        Command::new(env!("CARGO_BIN_EXE_cloudo"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--catalog")
-            .arg(dir.join("schemas.json"))
-            .arg("--runbooks")
-            .arg(dir.join("runbooks"))
-            .env("RUST_LOG", "warn,cloudo_orchestrator::commands::serve=info")
-            .env("CLOUDO_ADMIN_KEY", common::ADMIN_KEY)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let base = format!("http://{addr}");
+    let engine = common::start_in(dir, &[], None, &[]);
+    let addr = engine.base.trim_start_matches("http://").to_string();
     // Ready: the readiness probe answers 200.
     loop {
         let ok = std::net::TcpStream::connect(&addr).is_ok_and(|mut s| {
@@ -170,7 +136,7 @@ fn serve(dir: &std::path::Path) -> (Server, Duration) {
         assert!(t.elapsed() < Duration::from_secs(60), "never ready");
         std::thread::sleep(Duration::from_millis(2));
     }
-    (Server { child, base }, t.elapsed())
+    (engine, t.elapsed())
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -235,19 +201,13 @@ fn main() {
         let db_mb = std::fs::metadata(dir.path().join("data/cloudo.db"))
             .map(|m| m.len() as f64 / 1048576.0)
             .unwrap_or(0.0);
-        let (server, startup) = serve(dir.path());
+        let (server, startup) = serve(dir);
         std::thread::sleep(Duration::from_secs(2));
-        let idle_rss = rss_kb(server.child.id());
+        let idle_rss = rss_kb(server.pid());
         let mut rows = serde_json::Map::new();
         rt.block_on(async {
-            let first: Value = http
-                .get(format!("{}/api/executions?limit=50", server.base))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let first =
+                common::get_json(&http, &format!("{}/api/executions?limit=50", server.base)).await;
             let next = first["next"].as_str().unwrap_or_default().to_string();
             for (name, url) in requests(&server.base, &sample, &next) {
                 let mut lat = Vec::with_capacity(repeat);
@@ -267,7 +227,7 @@ fn main() {
                 rows.insert(name.into(), json!({"p50_ms": p50, "p99_ms": p99}));
             }
         });
-        let busy_rss = rss_kb(server.child.id());
+        let busy_rss = rss_kb(server.pid());
         println!(
             "{n} executions stored ({db_mb:.0} MB, seeded in {:.1} s): start-up to ready {:.0} ms, \
              idle RSS {:.1} MB, after the queries {:.1} MB",

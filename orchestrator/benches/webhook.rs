@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{env_or, ms, pct};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SCRIPT: &str = "#!/usr/bin/env bash\necho \"ok $1\"\n";
 
@@ -84,20 +84,14 @@ fn start_webhook() -> Webhook {
 /// cloudo with the schema `bench` (the same script, its argument from `run_args`), put in
 /// its catalog through the API.
 async fn start_cloudo(http: &reqwest::Client) -> common::Engine {
-    let tmp = common::tmpdir_env();
-    let env: Vec<(&str, &str)> = tmp.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let engine = common::start_with_env(
-        &[
-            "--sandbox",
-            "process",
-            "--ingest-rate",
-            "0",
-            "--kill-grace",
-            "1",
-        ],
-        None,
-        &env,
-    );
+    let engine = common::start_on_tmpfs(&[
+        "--sandbox",
+        "process",
+        "--ingest-rate",
+        "0",
+        "--kill-grace",
+        "1",
+    ]);
     let runbooks = engine.dir.path().join("runbooks");
     std::fs::write(runbooks.join("bench.sh"), SCRIPT).unwrap();
     let catalog = r#"[{"partition_key": "bench", "entity": [
@@ -148,44 +142,12 @@ async fn run(http: &reqwest::Client, path: Path, base: &str, i: usize) -> Durati
             let text = res.text().await.unwrap();
             assert_eq!(text.trim(), format!("ok {i}"), "webhook's output");
         }
-        Path::CloudoTwo => {
-            let res = http
-                .post(format!("{base}/api/Trigger?id=bench"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 202);
-            let id = res.json::<Value>().await.unwrap()["exec_id"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            loop {
-                let e: Value = http
-                    .get(format!("{base}/api/executions/{id}?wait=30"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                match e["status"].as_str() {
-                    Some("accepted" | "running") => continue,
-                    _ => {
-                        assert_eq!(e["status"], "succeeded", "{e}");
-                        assert_eq!(e["output"], "ok cloudo\n", "{e}");
-                        break;
-                    }
-                }
-            }
-        }
-        Path::CloudoOne => {
-            let res = http
-                .post(format!("{base}/api/Trigger?id=bench&wait=30"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200);
-            let e: Value = res.json().await.unwrap();
+        Path::CloudoTwo | Path::CloudoOne => {
+            let e = if path == Path::CloudoTwo {
+                common::run_two(http, base, "bench").await
+            } else {
+                common::run_one(http, base, "bench").await
+            };
             assert_eq!(e["status"], "succeeded", "{e}");
             assert_eq!(e["output"], "ok cloudo\n", "{e}");
         }

@@ -11,6 +11,7 @@ pub mod bodies;
 pub mod catalog;
 pub mod coordination;
 pub mod executions;
+mod listing;
 pub mod logs;
 pub mod outbox;
 pub mod queue;

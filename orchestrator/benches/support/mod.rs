@@ -42,6 +42,12 @@ pub struct Engine {
     pub dir: tempfile::TempDir,
 }
 
+impl Engine {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -57,7 +63,29 @@ pub fn start(extra: &[&str], routes: Option<&str>) -> Engine {
 
 /// [`start`] with extra environment variables.
 pub fn start_with_env(extra: &[&str], routes: Option<&str>, env: &[(&str, &str)]) -> Engine {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), extra, routes, env)
+}
+
+/// [`start`] with run folders on tmpfs, as docs/operations.md recommends (`BENCH_TMPDIR` to
+/// change; empty for the default temporary folder).
+pub fn start_on_tmpfs(extra: &[&str]) -> Engine {
+    let tmp = std::env::var("BENCH_TMPDIR").unwrap_or_else(|_| "/dev/shm".into());
+    let env: &[(&str, &str)] = if tmp.is_empty() {
+        &[]
+    } else {
+        &[("TMPDIR", tmp.as_str())]
+    };
+    start_with_env(extra, None, env)
+}
+
+/// Starts the engine in `dir` (its data in `dir/data`, which may already hold a store), with
+/// the `noop` schema.
+pub fn start_in(
+    dir: tempfile::TempDir,
+    extra: &[&str],
+    routes: Option<&str>,
+    env: &[(&str, &str)],
+) -> Engine {
     std::fs::write(
         dir.path().join("schemas.json"),
         r#"[{"partition_key": "bench", "entity": [{"id": "noop", "runbook": "noop.sh"}]}]"#,
@@ -124,58 +152,56 @@ pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// One run: trigger, then long-poll until terminal. Returns trigger -> done.
-pub async fn one_run(http: &reqwest::Client, base: &str) -> Duration {
-    let t0 = Instant::now();
+/// `GET url` as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// A run of schema `id` on the two-request path: `POST /api/Trigger?id=<id>`, then
+/// `GET /api/executions/{id}?wait=30` until it ended. Returns the execution.
+pub async fn run_two(http: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
     let res = http
-        .post(format!("{base}/api/Trigger?id=noop"))
+        .post(format!("{base}/api/Trigger?id={id}"))
         .send()
         .await
         .expect("trigger");
     assert_eq!(res.status(), 202);
     let ack: serde_json::Value = res.json().await.unwrap();
-    let id = ack["exec_id"].as_str().unwrap().to_string();
+    let exec = ack["exec_id"].as_str().unwrap().to_string();
     loop {
-        let e: serde_json::Value = http
-            .get(format!("{base}/api/executions/{id}?wait=30"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        match e["status"].as_str() {
-            Some("succeeded") => return t0.elapsed(),
-            Some("accepted" | "running") => continue,
-            other => panic!("run ended {other:?}: {e}"),
+        let e = get_json(http, &format!("{base}/api/executions/{exec}?wait=30")).await;
+        if !matches!(e["status"].as_str(), Some("accepted" | "running")) {
+            return e;
         }
     }
 }
 
-/// One run on the one-request path: `POST /api/Trigger?id=noop&wait=30`, answered when it
-/// ended. Returns trigger -> done.
-pub async fn one_request(http: &reqwest::Client, base: &str) -> Duration {
-    let t0 = Instant::now();
+/// A run of schema `id` on the one-request path: `POST /api/Trigger?id=<id>&wait=30`,
+/// answered when it ended. Returns the execution.
+pub async fn run_one(http: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
     let res = http
-        .post(format!("{base}/api/Trigger?id=noop&wait=30"))
+        .post(format!("{base}/api/Trigger?id={id}&wait=30"))
         .send()
         .await
         .expect("trigger");
     assert_eq!(res.status(), 200);
-    let e: serde_json::Value = res.json().await.unwrap();
+    res.json().await.unwrap()
+}
+
+/// One `noop` run on the two-request path, checked; trigger -> done.
+pub async fn one_run(http: &reqwest::Client, base: &str) -> Duration {
+    let t0 = Instant::now();
+    let e = run_two(http, base, "noop").await;
     assert_eq!(e["status"], "succeeded", "{e}");
     t0.elapsed()
 }
 
-/// `TMPDIR` for a benchmark server: run folders on tmpfs, as docs/operations.md recommends
-/// (`BENCH_TMPDIR` to change; empty for the default temporary folder).
-pub fn tmpdir_env() -> Vec<(&'static str, String)> {
-    let tmp = std::env::var("BENCH_TMPDIR").unwrap_or_else(|_| "/dev/shm".into());
-    if tmp.is_empty() {
-        Vec::new()
-    } else {
-        vec![("TMPDIR", tmp)]
-    }
+/// One `noop` run on the one-request path, checked; trigger -> done.
+pub async fn one_request(http: &reqwest::Client, base: &str) -> Duration {
+    let t0 = Instant::now();
+    let e = run_one(http, base, "noop").await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    t0.elapsed()
 }
 
 pub fn report(label: &str, mut lat: Vec<Duration>, wall: Duration) {
