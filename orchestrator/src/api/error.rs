@@ -11,6 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloudo_core::StoreError;
 
+/// What a 503 `unavailable` answer asks the client to wait, in seconds.
+const RETRY_AFTER_SECS: &str = "5";
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -63,7 +66,16 @@ impl IntoResponse for ApiError {
                 message: &self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if self.code == "unavailable" {
+            // The store or queue refused: a sender should come back (Azure Monitor and
+            // Alertmanager retry 5xx answers by themselves).
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        res
     }
 }
 

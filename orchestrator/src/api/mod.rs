@@ -125,8 +125,9 @@ impl AppState {
 }
 
 /// Every route with the permission it needs (the single source for the middleware and
-/// for docs/security.md).
-fn routes() -> RoleRouter {
+/// for docs/security.md). `alertmanager_body_limit`: the body limit of the Alertmanager
+/// webhook, whose groups are larger than anything else a sender posts.
+fn routes(alertmanager_body_limit: usize) -> RoleRouter {
     use Method as M;
     use Permission as P;
     RoleRouter::new()
@@ -146,7 +147,11 @@ fn routes() -> RoleRouter {
         )
         .add(
             "/api/webhooks/alertmanager",
-            vec![(M::POST, P::Ingest, post(alertmanager::webhook))],
+            vec![(
+                M::POST,
+                P::Ingest,
+                post(alertmanager::webhook).layer(DefaultBodyLimit::max(alertmanager_body_limit)),
+            )],
         )
         .add(
             "/api/routes",
@@ -323,15 +328,21 @@ fn routes() -> RoleRouter {
         )
 }
 
+/// Bytes an Alertmanager group of `max_alerts` may take: 2 KiB an alert (labels and
+/// annotations), and never less than the body limit of the other routes.
+fn alertmanager_body_limit(body_limit: usize, max_alerts: usize) -> usize {
+    body_limit.max(max_alerts.saturating_mul(2048))
+}
+
 /// The permission table, for docs and tests.
 #[cfg(test)]
 pub fn route_table() -> Table {
-    routes().finish().1
+    routes(0).finish().1
 }
 
 /// The whole API.
 pub fn router(mut parts: AppStateParts, body_limit: usize) -> Router {
-    let (api, table) = routes().finish();
+    let (api, table) = routes(alertmanager_body_limit(body_limit, parts.max_alerts)).finish();
     parts.auth_table = table;
     let state = AppState(Arc::new(parts));
     api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))

@@ -5,7 +5,11 @@
 
 pub mod azure;
 pub mod fake;
+pub mod host;
 pub mod jwt;
+
+#[allow(unused_imports)]
+pub use host::{folders, slack_signature};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -367,4 +371,29 @@ pub async fn until(mut f: impl FnMut() -> bool, what: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{what}");
+}
+
+/// An Alertmanager group of `n` distinct alerts (about 190 bytes each, as in the probe).
+pub fn alertmanager_group(n: usize) -> String {
+    let alerts: Vec<Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "status": "firing",
+                "labels": {"alertname": "PodCrashLooping", "namespace": "checkout",
+                           "pod": format!("checkout-web-{i:05}")},
+                "annotations": {},
+                "startsAt": "2026-11-21T20:54:49Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.example/graph",
+                "fingerprint": format!("{i:016x}"),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "receiver": "runbook-engine", "status": "firing", "alerts": alerts,
+        "groupLabels": {"alertname": "PodCrashLooping"}, "commonLabels": {},
+        "commonAnnotations": {}, "externalURL": "http://127.0.0.1:19093", "version": "4",
+        "groupKey": "{}:{alertname=\"PodCrashLooping\"}", "truncatedAlerts": 0,
+    })
+    .to_string()
 }

@@ -5,9 +5,7 @@
 use super::*;
 use common::fake::{Fake, Seen};
 use common::{Env, catalog, client};
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::Sha256;
 
 const SIGNING: &str = "slack-signing-secret-for-tests";
 
@@ -26,20 +24,13 @@ fn action_body(user: &str, action: &str, id: &str, response_url: &str) -> String
 }
 
 async fn send_action(s: &Server, body: &str, ts: i64, secret: &str) -> (u16, Value) {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("v0:{ts}:{body}").as_bytes());
-    let sig: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sig = crate::common::slack_signature(secret, ts, body.as_bytes());
     crate::common::answer(
         client(None)
             .post(s.url("/api/integrations/slack/actions"))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", format!("v0={sig}"))
+            .header("x-slack-signature", sig)
             .body(body.to_string()),
     )
     .await

@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_KEY, Env, Server, catalog, client};
+use common::{ADMIN_KEY, Env, Server, alertmanager_group as group, catalog, client};
 use serde_json::Value;
 
 fn env() -> Env {
@@ -48,29 +48,4 @@ fn body_of(answer: &str) -> Value {
 async fn executions(s: &Server) -> usize {
     let (_, all) = s.get("/api/executions?limit=1000").await;
     all["items"].as_array().unwrap().len()
-}
-
-/// An Alertmanager group of `n` distinct alerts (about 190 bytes each, as in the probe).
-fn group(n: usize) -> String {
-    let alerts: Vec<Value> = (0..n)
-        .map(|i| {
-            serde_json::json!({
-                "status": "firing",
-                "labels": {"alertname": "PodCrashLooping", "namespace": "checkout",
-                           "pod": format!("checkout-web-{i:05}")},
-                "annotations": {},
-                "startsAt": "2026-11-21T20:54:49Z",
-                "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "http://prometheus.example/graph",
-                "fingerprint": format!("{i:016x}"),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "receiver": "runbook-engine", "status": "firing", "alerts": alerts,
-        "groupLabels": {"alertname": "PodCrashLooping"}, "commonLabels": {},
-        "commonAnnotations": {}, "externalURL": "http://127.0.0.1:19093", "version": "4",
-        "groupKey": "{}:{alertname=\"PodCrashLooping\"}", "truncatedAlerts": 0,
-    })
-    .to_string()
 }

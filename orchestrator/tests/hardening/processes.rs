@@ -1,19 +1,7 @@
 //! What runs leave on the host after a crash, and secrets on command lines.
 
 use super::*;
-use common::{processes_with, until};
-
-/// Folders in `dir` whose name starts with `prefix`.
-fn folders(dir: &std::path::Path, prefix: &str) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(prefix))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use common::{folders, processes_with, until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_a_killed_server_are_removed_at_the_next_start() {

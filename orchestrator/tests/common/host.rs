@@ -1,0 +1,30 @@
+//! What tests read off the host and sign like third parties do.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Names of the entries in `dir` that start with `prefix` (none if `dir` is missing).
+pub fn folders(dir: &std::path::Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Slack's v0 signature of `body` sent at `ts`: `v0=<hex HMAC-SHA256 of v0:ts:body>`.
+pub fn slack_signature(secret: &str, ts: i64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{ts}:").as_bytes());
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("v0={hex}")
+}
