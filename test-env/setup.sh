@@ -64,6 +64,12 @@ if [ "$("$iac/checkov-venv/bin/checkov" --version 2>/dev/null)" != 3.3.30 ]; the
   rm -rf "$iac/checkov-venv" && python3 -m venv "$iac/checkov-venv"
   "$iac/checkov-venv/bin/pip" install -q checkov==3.3.30
 fi
+# schemathesis, for the resilience suite's run against /api/openapi.json (tests/chaos).
+if [ "$("$iac/st-venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version 4.32.5" ]; then
+  echo "setup: installing schemathesis 4.32.5 from PyPI"
+  rm -rf "$iac/st-venv" && python3 -m venv "$iac/st-venv"
+  "$iac/st-venv/bin/pip" install -q schemathesis==4.32.5
+fi
 # adnanh/webhook from Debian, for the side-by-side benchmark (make test runs it with tiny
 # counts).
 "$(dirname "$0")/setup-bench.sh" >/dev/null

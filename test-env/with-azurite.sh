@@ -53,4 +53,6 @@ export CLOUDO_TEST_AZURE_CONNECTION_STRING="DefaultEndpointsProtocol=http;Accoun
 export CLOUDO_TEST_AZURE_OAUTH_TABLE="https://127.0.0.1:$otport/devstoreaccount1"
 export CLOUDO_TEST_AZURE_OAUTH_QUEUE="https://127.0.0.1:$oqport/devstoreaccount1"
 export CLOUDO_TEST_AZURE_CA="$work/ca.pem"
+# The resilience suite starts (and restarts) Azurite instances of its own.
+export CLOUDO_TEST_AZURITE="$azurite"
 "$@"

@@ -20,6 +20,12 @@ const ORDER: &[&str] = &[
     "storm-one-alert",
     "storm-many-resources",
     "alertmanager-group-5000",
+    "schemathesis-admin",
+    "schemathesis-viewer",
+    "http-abuse",
+    "hostile-runbooks-bwrap",
+    "hostile-runbooks-docker",
+    "hostile-runbooks-process",
 ];
 
 const COUNTS: &[&str] = &[

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// How long a dedup claim whose executions are not recorded yet is taken for a request
+/// still writing them; past it, the claimer is taken for dead and the claim is void.
+const CLAIM_GRACE: chrono::Duration = chrono::Duration::seconds(30);
+
 pub(super) fn invert_hex(s: &str) -> String {
     s.chars()
         .map(|c| match c.to_digit(16) {
@@ -87,7 +91,8 @@ impl AzureStore {
         }
     }
 
-    /// Claims a dedup key: `None` when this caller may create, else the first creation's ids.
+    /// Claims a dedup key: `None` when this caller may create, else the first creation's ids
+    /// (`Unavailable` while they are not recorded yet).
     pub(super) async fn claim(
         &self,
         d: &DedupKey,
@@ -120,16 +125,23 @@ impl AzureStore {
                 serde_json::from_str(str_prop(&old, "ids").unwrap_or("[]")).map_err(corrupt)?;
             let first: Vec<ExecId> = first.iter().filter_map(|i| ExecId::parse(i)).collect();
             let live = at > now - window;
-            // A claimer that died before creating its executions must not swallow the key:
-            // after a grace period, a claim whose first execution never appeared is void.
-            let orphaned = live
-                && at < now - chrono::Duration::seconds(30)
-                && match first.first() {
-                    Some(id) => self.load(id).await?.is_none(),
+            if live {
+                let recorded = match first.first() {
+                    Some(id) => self.load(id).await?.is_some(),
                     None => true,
                 };
-            if live && !orphaned {
-                return Ok(Some(first));
+                if recorded {
+                    return Ok(Some(first));
+                }
+                // Claimed, not recorded: the claimer is still writing, or died first. Not a
+                // duplicate to answer yet (that answer would name nothing, and the sender
+                // would not retry): the sender is asked to come back; after the grace
+                // period the claim is void and the next copy records.
+                if at > now - CLAIM_GRACE {
+                    return Err(StoreError::Unavailable(
+                        "the same delivery is being recorded by another request; retry".into(),
+                    ));
+                }
             }
             match self.dedup.write(&e, false, Some(&tag)).await {
                 Ok(_) => return Ok(None),

@@ -1,4 +1,5 @@
-//! 414 and 431 before anything else looks at a request.
+//! 414, 431 and a declared body over its route's limit (413), before anything else looks
+//! at a request.
 
 use super::ApiError;
 
@@ -8,11 +9,22 @@ const MAX_URI_BYTES: usize = 16 * 1024;
 /// still incomplete, so it does not always hold).
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-/// 414 and 431 with the JSON error body, before anything else looks at the request.
+/// The body limits of the routes (`--body-limit`; the Alertmanager webhook's own).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub default: usize,
+    pub alertmanager: usize,
+}
+
+/// 414, 431 and 413 with the JSON error body, before anything else looks at the request:
+/// a body whose declared length is over the limit is refused at once, not read
+/// (or waited for) first.
 pub async fn request_limits(
+    axum::extract::State(limits): axum::extract::State<BodyLimits>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use axum::http::header::CONTENT_LENGTH;
     use axum::response::IntoResponse;
     let uri = req.uri().to_string().len();
     if uri > MAX_URI_BYTES {
@@ -35,6 +47,24 @@ pub async fn request_limits(
             format!(
                 "the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are accepted"
             ),
+        )
+        .into_response();
+    }
+    let limit = if req.uri().path() == "/api/webhooks/alertmanager" {
+        limits.alertmanager
+    } else {
+        limits.default
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is over the {limit} byte limit"),
         )
         .into_response();
     }

@@ -342,13 +342,20 @@ pub fn route_table() -> Table {
 
 /// The whole API.
 pub fn router(mut parts: AppStateParts, body_limit: usize) -> Router {
-    let (api, table) = routes(alertmanager_body_limit(body_limit, parts.max_alerts)).finish();
+    let limits = limits::BodyLimits {
+        default: body_limit,
+        alertmanager: alertmanager_body_limit(body_limit, parts.max_alerts),
+    };
+    let (api, table) = routes(limits.alertmanager).finish();
     parts.auth_table = table;
     let state = AppState(Arc::new(parts));
     api.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(metrics::unmatched)
-        .layer(axum::middleware::from_fn(limits::request_limits))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            limits::request_limits,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -99,8 +99,9 @@ pub async fn actions(
 ) -> Result<Response, ApiError> {
     let body = body?;
     let Some(secret) = state.notifier.slack_signing_secret() else {
+        // Not a failure of this server: the route is off until a secret is set.
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::NOT_FOUND,
             "slack_not_configured",
             "Slack actions need CLOUDO_SLACK_SIGNING_SECRET",
         ));

@@ -50,15 +50,20 @@ pub fn leftovers(env: &Env, pids: &[u32]) -> (usize, String) {
         .flat_map(|c| folders(&PathBuf::from("/sys/fs/cgroup").join(c).join("cloudo"), ""))
         .filter(|n| pids.iter().any(|p| n.contains(&format!("-{p}n"))))
         .count();
+    // Jobs still queued in the embedded store (on Azure, the caller reads the queue).
     let db = env.path().join("data/cloudo.db");
-    let jobs: usize = crate::common::python(
-        "import sqlite3,sys; c=sqlite3.connect(sys.stdin.read().strip()); \
-         print(c.execute('select count(*) from queue_messages').fetchone()[0])",
-        db.to_string_lossy().as_bytes(),
-    )
-    .trim()
-    .parse()
-    .unwrap();
+    let jobs: usize = if db.exists() {
+        crate::common::python(
+            "import sqlite3,sys; c=sqlite3.connect(sys.stdin.read().strip()); \
+             print(c.execute('select count(*) from queue_messages').fetchone()[0])",
+            db.to_string_lossy().as_bytes(),
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    } else {
+        0
+    };
     (
         procs + dirs + groups + jobs,
         format!("{procs} processes, {dirs} run folders, {groups} cgroups, {jobs} jobs"),
@@ -80,6 +85,14 @@ pub async fn settle(row: &mut Row, s: &Server, t: &Tally) {
     row.duplicated = duplicated;
     row.stuck = f.stuck.len();
     row.violations += t.no_retry_after + t.unexpected;
+    // What the store says of each execution a lost request was answered with.
+    let mut lost_detail = Vec::new();
+    for (key, ids) in load::missing(t, &f).into_iter().take(5) {
+        for id in ids {
+            let (code, e) = s.get(&format!("/api/executions/{id}")).await;
+            lost_detail.push(format!("{key} -> {id}: {code} {}", e["status"]));
+        }
+    }
     row.notes = format!(
         "{} executions stored {:?}; {} answers 503, {} without Retry-After; {} connections cut; {} unanswered at the end; {} other errors{}",
         f.all,
@@ -94,6 +107,12 @@ pub async fn settle(row: &mut Row, s: &Server, t: &Tally) {
             .map(|e| format!(" (e.g. {e})"))
             .unwrap_or_default()
     );
+    if !t.unnamed.is_empty() {
+        row.notes = format!("{}; 2xx naming no execution: {:?}", row.notes, t.unnamed);
+    }
+    if !lost_detail.is_empty() {
+        row.notes = format!("{}; lost: {lost_detail:?}", row.notes);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +124,7 @@ async fn kill9_of_the_embedded_engine_under_load() {
     let mut s = env.start();
     let mut pids = vec![s.child.id()];
     let mut secrets = secrets_in(&s);
-    let load = load::start(&base, "work", clients, PACE);
+    let load = load::start(&[base], "work", clients, PACE);
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_millis(pick(1500, 4000))).await;
         s.kill9();

@@ -66,7 +66,7 @@ async fn a_full_disk_answers_503_and_recovers_by_itself() {
     let mut s = env.start();
     let pid = s.child.id();
     let clients = 4;
-    let load = load::start(&base, "work", clients, crate::crash::PACE);
+    let load = load::start(&[base], "work", clients, crate::crash::PACE);
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let filler = data.join("filler");

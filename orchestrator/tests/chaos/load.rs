@@ -62,6 +62,8 @@ pub struct Tally {
     /// Answers no sender should get here (other 4xx and 5xx), with one example.
     pub unexpected: usize,
     pub example: Option<String>,
+    /// 2xx answers that named no execution (a body cut short, or none recorded).
+    pub unnamed: Vec<String>,
 }
 
 impl Tally {
@@ -74,6 +76,7 @@ impl Tally {
         self.cut += o.cut;
         self.unexpected += o.unexpected;
         self.example = self.example.take().or(o.example);
+        self.unnamed.extend(o.unnamed);
     }
 }
 
@@ -86,17 +89,18 @@ pub struct Load {
     pub started: Instant,
 }
 
-/// Alternates manual triggers and alerts for `schema` on the server at `base` (the address
-/// stays the same across restarts), from `clients` senders, each waiting `pace` between
-/// requests (a steady load the engine can keep up with, not a flood).
-pub fn start(base: &str, schema: &str, clients: usize, pace: Duration) -> Load {
+/// Alternates manual triggers and alerts for `schema` on the servers at `bases` (addresses
+/// stay the same across restarts), from `clients` senders, each waiting `pace` between
+/// requests (a steady load the engine can keep up with, not a flood). A request goes to the
+/// servers in turn, and is retried on the next one, as a load balancer would.
+pub fn start(bases: &[String], schema: &str, clients: usize, pace: Duration) -> Load {
     let stop = Arc::new(AtomicBool::new(false));
     let unavailable = Arc::new(AtomicUsize::new(0));
     let tasks = (0..clients)
         .map(|c| {
-            let (base, schema) = (base.to_string(), schema.to_string());
+            let (bases, schema) = (bases.to_vec(), schema.to_string());
             let (stop, seen) = (stop.clone(), unavailable.clone());
-            tokio::spawn(async move { sender(c, &base, &schema, pace, &stop, &seen).await })
+            tokio::spawn(async move { sender(c, &bases, &schema, pace, &stop, &seen).await })
         })
         .collect();
     Load {
@@ -121,7 +125,7 @@ impl Load {
 
 async fn sender(
     c: usize,
-    base: &str,
+    bases: &[String],
     schema: &str,
     pace: Duration,
     stop: &AtomicBool,
@@ -129,8 +133,9 @@ async fn sender(
 ) -> Tally {
     let http = client(Some(ADMIN_KEY));
     let mut tally = Tally::default();
-    let url = format!("{base}/api/Trigger?id={schema}");
+    let url = |i: usize| format!("{}/api/Trigger?id={schema}", bases[i % bases.len()]);
     let mut n = 0usize;
+    let mut attempt = c;
     while !stop.load(Ordering::SeqCst) {
         tokio::time::sleep(pace).await;
         n += 1;
@@ -150,7 +155,11 @@ async fn sender(
                 tally.unanswered += 1;
                 break;
             }
-            let mut req = http.post(&url).json(&body).timeout(Duration::from_secs(20));
+            attempt += 1;
+            let mut req = http
+                .post(url(attempt))
+                .json(&body)
+                .timeout(Duration::from_secs(20));
             if let Some(k) = &idem {
                 req = req.header("idempotency-key", k);
             }
@@ -159,13 +168,22 @@ async fn sender(
                 Ok(res) => {
                     let code = res.status().as_u16();
                     let retry_after = res.headers().contains_key("retry-after");
-                    let answer: Value = res.json().await.unwrap_or(Value::Null);
+                    let text = res.text().await;
+                    let answer: Value = text
+                        .as_deref()
+                        .ok()
+                        .and_then(|t| serde_json::from_str(t).ok())
+                        .unwrap_or(Value::Null);
                     if (200..300).contains(&code) {
-                        let ids = answer["executions"]
+                        let ids: Vec<String> = answer["executions"]
                             .as_array()
                             .into_iter()
                             .flatten()
-                            .filter_map(|e| e["exec_id"].as_str().map(String::from));
+                            .filter_map(|e| e["exec_id"].as_str().map(String::from))
+                            .collect();
+                        if ids.is_empty() {
+                            tally.unnamed.push(format!("{key}: {code} {text:?}"));
+                        }
                         tally.accepted.entry(key.clone()).or_default().extend(ids);
                         tally
                             .accepted_at
@@ -257,14 +275,21 @@ async fn count_live(s: &Server) -> usize {
 /// (lost, duplicated, found): accepted keys with no execution or not the one answered;
 /// extra executions under one key; executions of accepted keys.
 pub fn compare(t: &Tally, f: &Found) -> (usize, usize, usize) {
-    let mut lost = 0;
-    let mut found = 0;
-    for (key, answered) in &t.accepted {
-        match f.by_key.get(key) {
-            Some(stored) if answered.is_subset(stored) => found += stored.len(),
-            _ => lost += 1,
-        }
-    }
+    let found = t
+        .accepted
+        .keys()
+        .filter_map(|k| f.by_key.get(k))
+        .map(BTreeSet::len)
+        .sum();
     let duplicated = f.by_key.values().map(|v| v.len().saturating_sub(1)).sum();
-    (lost, duplicated, found)
+    (missing(t, f).len(), duplicated, found)
+}
+
+/// Accepted keys with no execution stored, or not the ones their answers named: key and
+/// the executions the answers named.
+pub fn missing<'t>(t: &'t Tally, f: &Found) -> Vec<(&'t String, &'t BTreeSet<String>)> {
+    t.accepted
+        .iter()
+        .filter(|(key, answered)| !f.by_key.get(*key).is_some_and(|s| answered.is_subset(s)))
+        .collect()
 }

@@ -5,10 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod azure;
 #[path = "../common/mod.rs"]
 mod common;
 mod crash;
 mod disk;
+mod hostile;
+mod http;
 mod load;
 mod report;
+mod schema;
 mod storms;

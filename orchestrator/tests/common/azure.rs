@@ -19,14 +19,16 @@ pub fn connection_string() -> String {
 /// `env` on the Azure backend under `prefix`, with no worker pool of its own (standalone
 /// workers, or another replica's, run the jobs).
 pub fn on_azure(env: super::Env, prefix: &str) -> super::Env {
+    on_storage(env, prefix, &connection_string())
+}
+
+/// [`on_azure`] on the storage account of `connection`.
+pub fn on_storage(env: super::Env, prefix: &str, connection: &str) -> super::Env {
     env.arg("--backend")
         .arg("azure")
         .arg("--worker-pools")
         .arg("none")
-        .env(
-            "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
-            &connection_string(),
-        )
+        .env("CLOUDO_AZURE_STORAGE_CONNECTION_STRING", connection)
         .env("CLOUDO_AZURE_PREFIX", prefix)
 }
 
@@ -52,8 +54,19 @@ impl Worker {
     pub fn start_with(
         runbooks: &Path,
         prefix: &str,
-        (pool, orchestrators, key): (&str, &str, &str),
+        who: (&str, &str, &str),
         extra: &[&str],
+    ) -> Self {
+        Self::start_on(&connection_string(), runbooks, prefix, who, (extra, &[]))
+    }
+
+    /// On the storage account of `connection`, with `extra` arguments and variables.
+    pub fn start_on(
+        connection: &str,
+        runbooks: &Path,
+        prefix: &str,
+        (pool, orchestrators, key): (&str, &str, &str),
+        (extra, vars): (&[&str], &[(&str, &str)]),
     ) -> Self {
         let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(super::worker_binary())
@@ -74,11 +87,9 @@ impl Worker {
             .arg(data.path())
             .env_remove("RUST_LOG")
             .env("CLOUDO_WORKER_KEY", key)
-            .env(
-                "CLOUDO_AZURE_STORAGE_CONNECTION_STRING",
-                connection_string(),
-            )
+            .env("CLOUDO_AZURE_STORAGE_CONNECTION_STRING", connection)
             .env("CLOUDO_AZURE_PREFIX", prefix)
+            .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -96,6 +107,10 @@ impl Worker {
             logs,
             _data: data,
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn kill9(&mut self) {

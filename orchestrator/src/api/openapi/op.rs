@@ -27,6 +27,8 @@ pub struct Op {
     body: Option<RequestBody>,
     responses: Vec<(String, Response)>,
     errors: Vec<u16>,
+    /// Errors a browser reads: answered as a page (or, for a malformed request, JSON).
+    page_errors: Vec<u16>,
     schemas: Schemas,
 }
 
@@ -84,6 +86,7 @@ impl Op {
             body: None,
             responses: Vec::new(),
             errors: Vec::new(),
+            page_errors: Vec::new(),
             schemas: Vec::new(),
         }
     }
@@ -231,9 +234,30 @@ impl Op {
         self.respond(code, description, content)
     }
 
+    /// A server-sent event stream: each event has a name, an id, a retry delay and a JSON
+    /// text as its data (OpenAPI 3.1 describes events as objects of these fields).
+    pub fn events(self, code: u16, description: &str) -> Self {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let event = ObjectBuilder::new()
+            .property("event", string())
+            .property("id", string())
+            .property("retry", ObjectBuilder::new().schema_type(Type::Integer))
+            .property("data", string())
+            .build();
+        let content = Content::new(Some(RefOr::T(Schema::Object(event))));
+        self.respond(code, description, Some(("text/event-stream", content)))
+    }
+
     /// Error statuses (`{"error": {...}}`) this route answers besides the auth ones.
     pub fn errors(mut self, codes: &[u16]) -> Self {
         self.errors.extend_from_slice(codes);
+        self
+    }
+
+    /// Error statuses of a route people open in a browser: a page, or the JSON error body
+    /// when the request itself is malformed.
+    pub fn page_errors(mut self, codes: &[u16]) -> Self {
+        self.page_errors.extend_from_slice(codes);
         self
     }
 
@@ -244,6 +268,7 @@ impl Op {
         security: Vec<SecurityRequirement>,
     ) -> ((String, PathItem), Schemas) {
         let mut errors = self.errors.clone();
+        errors.extend_from_slice(&self.page_errors);
         if perm != Permission::Public {
             errors.extend([401, 403]);
         }
@@ -251,11 +276,18 @@ impl Op {
         errors.dedup();
         let error = reference::<ErrorBody<'static>>(&mut self.schemas);
         for code in errors {
-            let r = ResponseBuilder::new()
+            let mut r = ResponseBuilder::new()
                 .description(error_reason(code))
-                .content("application/json", json(error.clone()))
-                .build();
-            self.responses.push((code.to_string(), r));
+                .content("application/json", json(error.clone()));
+            if self.page_errors.contains(&code) {
+                r = r.content(
+                    "text/html",
+                    json(RefOr::T(Schema::Object(
+                        ObjectBuilder::new().schema_type(Type::String).build(),
+                    ))),
+                );
+            }
+            self.responses.push((code.to_string(), r.build()));
         }
         let role = perm.describe();
         let description = match self.description {

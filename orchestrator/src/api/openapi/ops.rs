@@ -250,7 +250,7 @@ pub fn operations() -> Vec<Op> {
             "Slack's `payload` form field",
         )
         .answer_as(200, Some("application/json"), "Slack's message update")
-        .errors(&[400, 401]),
+        .errors(&[400, 401, 404]),
         Op::new(
             M::GET,
             "/api/approvals/{exec_id}/{decision}",
@@ -259,7 +259,7 @@ pub fn operations() -> Vec<Op> {
         )
         .query::<crate::api::approvals::LinkQuery>()
         .answer_as(200, Some("text/html"), "a page with a confirm button")
-        .errors(&[400, 403, 404]),
+        .page_errors(&[400, 403, 404]),
         Op::new(
             M::POST,
             "/api/approvals/{exec_id}/{decision}",
@@ -272,7 +272,7 @@ pub fn operations() -> Vec<Op> {
             "the confirm form (name, comment)",
         )
         .answer_as(200, Some("text/html"), "the decision, as a page")
-        .errors(&[400, 403, 404, 409]),
+        .page_errors(&[400, 403, 404, 409]),
         Op::new(
             M::GET,
             "/api/executions/{exec_id}/output",
@@ -294,7 +294,7 @@ pub fn operations() -> Vec<Op> {
         )
         .query::<StreamQuery>()
         .header("Last-Event-ID", "the byte offset to resume from")
-        .answer_as(200, Some("text/event-stream"), "the event stream")
+        .events(200, "the event stream")
         .errors(&[400, 404]),
         Op::new(M::GET, "/api/logs", "executions", "ClouDO's status page")
             .query::<ListQuery>()

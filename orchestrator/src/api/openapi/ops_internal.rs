@@ -68,7 +68,7 @@ pub fn operations() -> Vec<Op> {
         )
         .body::<SignIn>(true, "the key")
         .answer::<Me>(201, "signed in; the session cookie is set")
-        .errors(&[400, 401, 429]),
+        .errors(&[400, 401, 415, 429]),
         Op::new(M::GET, "/api/session", "session", "Who is signed in")
             .answer::<Me>(200, "the identity"),
         Op::new(M::DELETE, "/api/session", "session", "Sign out").answer_as(
