@@ -298,10 +298,26 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     tracing::info!(exec_id = %exec_id, status = %status, "job finished");
 }
 
+/// Acknowledgements tried while the queue is unavailable (a full disk, a storage restart):
+/// about 16 s in all, backing off from 200 ms to 5 s.
+const ACK_TRIES: u32 = 8;
+
 async fn ack(queue: &dyn JobQueue, lease: &Lease) {
-    if let Err(e) = queue.ack(lease).await {
-        // The execution's state is already recorded; a redelivered message is dropped by
-        // the orchestrator's start check.
-        tracing::warn!(message_id = %lease.message_id, error = %e, "cannot acknowledge message");
+    let mut wait = Duration::from_millis(200);
+    for attempt in 1..=ACK_TRIES {
+        match queue.ack(lease).await {
+            Ok(()) => return,
+            Err(cloudo_core::QueueError::Unavailable(e)) if attempt < ACK_TRIES => {
+                tracing::debug!(message_id = %lease.message_id, error = %e, "acknowledging again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                // The execution's state is already recorded; a redelivered message is
+                // dropped by the orchestrator's start check.
+                tracing::warn!(message_id = %lease.message_id, error = %e, "cannot acknowledge message");
+                return;
+            }
+        }
     }
 }
