@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{ADMIN_KEY, Env, Server, alertmanager_group, client};
+use crate::common::{ADMIN_KEY, Env, Server, alertmanager_group, client, stored_bytes};
 use crate::crash::{leftovers, prepared, secrets_in};
 use crate::load::{self, vm_alert};
 use crate::report::{Row, pick};
@@ -214,8 +214,7 @@ async fn a_five_thousand_alert_group_is_bounded_in_storage_and_time() {
     );
     let n = 5_000;
     let body = alertmanager_group(n);
-    let data = env.path().join("data");
-    let before = dir_bytes(&data);
+    let before = stored_bytes(&env);
     let t = Instant::now();
     let res = s
         .http
@@ -234,11 +233,11 @@ async fn a_five_thousand_alert_group_is_bounded_in_storage_and_time() {
         .flatten()
         .flat_map(exec_ids)
         .collect();
-    let recorded = dir_bytes(&data).saturating_sub(before);
+    let recorded = stored_bytes(&env).saturating_sub(before);
     let t = Instant::now();
     let f = load::drain(&s, Duration::from_secs(300), false).await;
     let ran = t.elapsed();
-    let grown = dir_bytes(&data).saturating_sub(before);
+    let grown = stored_bytes(&env).saturating_sub(before);
 
     let mut row = Row::new("alertmanager-group-5000");
     row.load = format!(
@@ -269,15 +268,4 @@ async fn a_five_thousand_alert_group_is_bounded_in_storage_and_time() {
     row.secrets = secrets_in(&s);
     row.leftovers = leftovers(&env, &[s.child.id()]).0;
     row.finish();
-}
-
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }

@@ -15,6 +15,19 @@ pub fn folders(dir: &std::path::Path, prefix: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Bytes of the files in an engine's data dir (the SQLite database and its WAL).
+pub fn stored_bytes(env: &super::Env) -> u64 {
+    std::fs::read_dir(super::data_dir(env))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Slack's v0 signature of `body` sent at `ts`: `v0=<hex HMAC-SHA256 of v0:ts:body>`.
 pub fn slack_signature(secret: &str, ts: i64, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();

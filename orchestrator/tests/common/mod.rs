@@ -9,7 +9,7 @@ pub mod host;
 pub mod jwt;
 
 #[allow(unused_imports)]
-pub use host::{folders, slack_signature};
+pub use host::{folders, slack_signature, stored_bytes};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,17 +1,7 @@
 //! Forged worker reports, large alert groups and payloads, silent on-call failures.
 
 use super::*;
-
-/// Bytes of the data dir (the SQLite database and its WAL).
-fn stored_bytes(env: &Env) -> u64 {
-    std::fs::read_dir(common::data_dir(env))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
-}
+use common::stored_bytes;
 
 #[tokio::test]
 async fn only_the_worker_and_delivery_that_started_a_run_may_report_on_it() {
