@@ -36,13 +36,21 @@ fn start(sync: &str, sandbox: &str) -> Engine {
     ])
 }
 
-/// p50 and p99 of `runs` executions of a command: the raw cost of a sandbox.
-fn raw(cmd: &[&str], runs: usize) -> (Duration, Duration) {
+/// p50 and p99 of `runs` executions of a command: the raw cost of a sandbox. `payload`,
+/// if any, is rewound before each run (bwrap copies it into the sandbox from its
+/// descriptor, as the engine's runs do).
+fn raw(cmd: &[String], runs: usize, payload: Option<&std::fs::File>) -> (Duration, Duration) {
+    use std::io::Seek;
     let mut lat: Vec<Duration> = (0..runs)
         .map(|_| {
+            if let Some(mut f) = payload {
+                f.rewind().unwrap();
+            }
             let t = Instant::now();
-            let ok = Command::new(cmd[0])
+            let ok = Command::new(&cmd[0])
                 .args(&cmd[1..])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -56,6 +64,31 @@ fn raw(cmd: &[&str], runs: usize) -> (Duration, Duration) {
     (pct(&lat, 0.5), pct(&lat, 0.99))
 }
 
+/// The run of `script` the engine's runs amount to (no payload, default limits).
+fn spec(script: &std::path::Path, i: usize) -> cloudo_worker::RunSpec {
+    cloudo_worker::RunSpec {
+        exec_id: format!("00000000-0000-4000-8000-{i:012}"),
+        runbook: script.to_path_buf(),
+        args: Vec::new(),
+        env: [("PATH".to_string(), "/usr/bin:/bin".to_string())].into(),
+        timeout: Duration::from_secs(60),
+        output_cap: 1 << 20,
+        network: false,
+        limits: cloudo_worker::ResolvedLimits {
+            memory_mb: 512,
+            pids: 256,
+            cpu: 1.0,
+        },
+        image: None,
+        live: None,
+        secrets: Default::default(),
+        payload: None,
+        cancel: Default::default(),
+        files: Vec::new(),
+        broker: None,
+    }
+}
+
 /// The sandbox alone, driven in process through the worker crate: what the engine adds on
 /// top of it is its own overhead.
 fn direct(
@@ -64,10 +97,10 @@ fn direct(
     script: &std::path::Path,
     n: usize,
 ) -> (Duration, Duration) {
+    use cloudo_worker::Sandbox;
     use cloudo_worker::sandbox::bwrap::BwrapSandbox;
     use cloudo_worker::sandbox::docker::DockerSandbox;
     use cloudo_worker::sandbox::process::ProcessSandbox;
-    use cloudo_worker::{ResolvedLimits, RunSpec, Sandbox};
     let grace = Duration::from_secs(1);
     let sb: Box<dyn Sandbox> = match sandbox {
         "process" => Box::new(ProcessSandbox::new(grace)),
@@ -83,27 +116,7 @@ fn direct(
     };
     let mut lat: Vec<Duration> = (0..n)
         .map(|i| {
-            let spec = RunSpec {
-                exec_id: format!("00000000-0000-4000-8000-{i:012}"),
-                runbook: script.to_path_buf(),
-                args: Vec::new(),
-                env: [("PATH".to_string(), "/usr/bin:/bin".to_string())].into(),
-                timeout: Duration::from_secs(60),
-                output_cap: 1 << 20,
-                network: false,
-                limits: ResolvedLimits {
-                    memory_mb: 512,
-                    pids: 256,
-                    cpu: 1.0,
-                },
-                image: None,
-                live: None,
-                secrets: Default::default(),
-                payload: None,
-                cancel: Default::default(),
-                files: Vec::new(),
-                broker: None,
-            };
+            let spec = spec(script, i);
             let t = Instant::now();
             let out = rt.block_on(sb.run(spec)).expect("sandbox run");
             assert_eq!(out.exit_code, Some(0));
@@ -114,12 +127,31 @@ fn direct(
     (pct(&lat, 0.5), pct(&lat, 0.99))
 }
 
+/// `f`'s descriptor, inherited by the commands this process starts (as the engine's
+/// payload descriptor is by bwrap).
+#[allow(unsafe_code)]
+fn payload_fd(f: &std::fs::File) -> std::os::fd::RawFd {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let mut w = f;
+    w.write_all(b"{}").unwrap();
+    // SAFETY: clears close-on-exec on a descriptor this process owns.
+    assert_eq!(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFD, 0) }, 0);
+    f.as_raw_fd()
+}
+
 /// Per-sandbox rows: engine trigger->done next to the raw spawn cost of the same sandbox.
 fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes: &str) {
     let image = std::env::var("CLOUDO_TEST_IMAGE").unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("noop.sh"), "exit 0\n").unwrap();
+    // Readable by the sandbox's user, so that bwrap binds it as it is (as the engine's).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let script = dir.path().join("noop.sh").display().to_string();
+    let payload = tempfile::tempfile().unwrap();
     println!(
         "\nper sandbox: engine trigger->done (one request, ?wait=) vs raw spawn of the same \
          sandbox (sequential)"
@@ -129,18 +161,14 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
         let n = if sandbox == "docker" { 40 } else { 200 };
         let raw_cmd: Vec<String> = match sandbox {
             "process" => vec!["bash".into(), script.clone()],
-            // The same invocation the bwrap sandbox makes (as root: through setpriv).
-            "bwrap" => "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all -- \
-                bwrap --unshare-all --die-with-parent --new-session --uid 65534 --gid 65534 \
-                --hostname runbook --ro-bind /usr /usr --symlink usr/bin /bin \
-                --symlink usr/sbin /sbin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
-                --ro-bind-try /etc/passwd /etc/passwd --ro-bind-try /etc/group /etc/group \
-                --ro-bind-try /etc/nsswitch.conf /etc/nsswitch.conf \
-                --ro-bind-try /etc/ld.so.cache /etc/ld.so.cache --ro-bind-try /etc/ssl /etc/ssl \
-                --proc /proc --dev /dev --tmpfs /tmp --chdir /tmp --clearenv \
-                --cap-drop ALL --remount-ro / -- /usr/bin/bash -c true"
-                .split_whitespace()
-                .map(str::to_string)
+            // The exact command line of the engine's runs (as root: through setpriv),
+            // with a payload to copy in, as theirs have.
+            "bwrap" => cloudo_worker::sandbox::bwrap::BwrapSandbox::detect(Duration::from_secs(1))
+                .expect("bwrap")
+                .command_line(&spec(&dir.path().join("noop.sh"), 0), payload_fd(&payload))
+                .expect("bwrap command line")
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
             "docker" => vec![
                 "docker".into(),
@@ -157,8 +185,7 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
             ],
             other => panic!("unknown sandbox {other}"),
         };
-        let refs: Vec<&str> = raw_cmd.iter().map(String::as_str).collect();
-        let (raw50, raw99) = raw(&refs, n);
+        let (raw50, raw99) = raw(&raw_cmd, n, (sandbox == "bwrap").then_some(&payload));
         let (direct50, _) = direct(rt, sandbox, &dir.path().join("noop.sh"), n);
         let engine = start("normal", sandbox);
         let base = engine.base.clone();

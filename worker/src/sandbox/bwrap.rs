@@ -10,7 +10,6 @@
 //! the whole tree down with bwrap. A run with Azure access gets the token endpoint's socket
 //! and starts through the relay (`relay`), which serves it on the sandbox's loopback.
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -85,6 +84,23 @@ impl BwrapSandbox {
                 "current uid"
             }
         )
+    }
+
+    /// The exact command line (program first) that a run of `spec` starts when its
+    /// folder can be bound as it is, its payload read from `payload_fd`: what `make bench`
+    /// times without the engine.
+    pub fn command_line(
+        &self,
+        spec: &RunSpec,
+        payload_fd: RawFd,
+    ) -> Result<Vec<std::ffi::OsString>, SandboxError> {
+        let folder = spec.runbook.parent().unwrap_or(Path::new("/"));
+        let cmd = self.command(spec, &Mount::Bound(folder.to_path_buf()), (payload_fd, &[]))?;
+        let cmd = cmd.as_std();
+        Ok(std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(std::ffi::OsStr::to_os_string)
+            .collect())
     }
 
     fn command(
@@ -292,33 +308,6 @@ fn payload_file(payload: Option<&str>) -> std::io::Result<std::fs::File> {
     Ok(f)
 }
 
-/// The child's last steps before exec: join the run's cgroups, cap CPU time, let
-/// `keep_fds` (the payload, run files) be inherited. Only async-signal-safe calls, on data
-/// prepared before fork.
-#[allow(unsafe_code)]
-fn join_cgroups(cmd: &mut Command, procs: Vec<CString>, cpu_secs: u64, keep_fds: Vec<RawFd>) {
-    // SAFETY: the hook runs in the forked child before exec and only calls open, write,
-    // close, fcntl and setrlimit on memory allocated before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            for &fd in &keep_fds {
-                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            super::cgroup::join_in_child(&procs)?;
-            let lim = libc::rlimit {
-                rlim_cur: cpu_secs,
-                rlim_max: cpu_secs + 1,
-            };
-            if libc::setrlimit(libc::RLIMIT_CPU, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
 #[async_trait]
 impl Sandbox for BwrapSandbox {
     fn name(&self) -> &'static str {
@@ -352,11 +341,16 @@ impl Sandbox for BwrapSandbox {
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| SandboxError(format!("cannot write a run file: {e}")))?;
         let file_fds: Vec<RawFd> = files.iter().map(AsRawFd::as_raw_fd).collect();
-        let mut cmd = self.command(&spec, &staged, (payload.as_raw_fd(), &file_fds))?;
-        let cpu_secs = spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64);
-        let mut keep = file_fds.clone();
-        keep.push(payload.as_raw_fd());
-        join_cgroups(&mut cmd, cg.procs_files(), cpu_secs, keep);
+        let cmd = self.command(&spec, &staged, (payload.as_raw_fd(), &file_fds))?;
+        // Started without a fork (see `spawn`): it joins the run's groups, caps its CPU
+        // time and keeps the payload's and run files' descriptors on its way to exec.
+        let mut plan = super::spawn::Plan::from_cleared(cmd.as_std())
+            .map_err(|e| SandboxError(format!("cannot start bwrap: {e}")))?;
+        plan.cpu_secs =
+            Some(spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64));
+        plan.keep_fds = file_fds.clone();
+        plan.keep_fds.push(payload.as_raw_fd());
+        plan.cgroups = cg.procs_files();
         let limits = Limits {
             timeout: spec.timeout,
             kill_grace: self.kill_grace,
@@ -365,7 +359,7 @@ impl Sandbox for BwrapSandbox {
             secrets: spec.secrets.clone(),
             cancel: spec.cancel.clone(),
         };
-        let result = supervisor::run(cmd, &limits, None).await;
+        let result = supervisor::run_plan(&plan, &limits).await;
         drop(payload);
         drop(files);
         let oom = cg.oom_killed();

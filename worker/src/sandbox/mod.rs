@@ -12,6 +12,7 @@ pub mod leftovers;
 pub mod limits;
 pub mod process;
 pub mod relay;
+mod spawn;
 pub mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};

@@ -99,6 +99,28 @@ pub trait Tracker: Send + Sync {
     fn kill_all(&self);
 }
 
+/// A started child, however it was started.
+enum Running {
+    Tokio(tokio::process::Child),
+    Direct(super::spawn::Child),
+}
+
+impl Running {
+    fn id(&self) -> Option<u32> {
+        match self {
+            Running::Tokio(c) => c.id(),
+            Running::Direct(c) => Some(c.id()),
+        }
+    }
+
+    async fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
+        match self {
+            Running::Tokio(c) => c.wait().await,
+            Running::Direct(c) => c.wait().await,
+        }
+    }
+}
+
 /// Spawns `cmd` and supervises it to the end. `cmd` must already have its program,
 /// arguments, environment and working directory; stdio is set here. `tracker`, if any,
 /// spawns the child in its group and kills what is left with the process group.
@@ -116,12 +138,53 @@ pub async fn run(
         .process_group(0)
         .kill_on_drop(true);
     let started = Instant::now();
-    let mut child = match tracker {
+    let child = match tracker {
         Some(t) => t.spawn(&mut cmd)?,
         None => cmd.spawn()?,
     };
     // The command holds the pipes' write ends; drop them or the read ends never see EOF.
     drop(cmd);
+    supervise(
+        Running::Tokio(child),
+        (out_r, err_r),
+        limits,
+        tracker,
+        started,
+    )
+    .await
+}
+
+/// Starts `plan` with vfork semantics (see `spawn`: cgroups, CPU time and kept
+/// descriptors without a `fork`) and supervises it to the end like [`run`].
+pub async fn run_plan(plan: &super::spawn::Plan, limits: &Limits) -> io::Result<RunOutcome> {
+    use std::os::fd::AsRawFd;
+    let (out_r, out_w) = io::pipe()?;
+    let (err_r, err_w) = io::pipe()?;
+    let null = std::fs::File::open("/dev/null")?;
+    let started = Instant::now();
+    let child = super::spawn::spawn(
+        plan,
+        [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+    )?;
+    // The child has its copies; ours must close or the read ends never see EOF.
+    drop((null, out_w, err_w));
+    supervise(
+        Running::Direct(child),
+        (out_r, err_r),
+        limits,
+        None,
+        started,
+    )
+    .await
+}
+
+async fn supervise(
+    mut child: Running,
+    (out_r, err_r): (io::PipeReader, io::PipeReader),
+    limits: &Limits,
+    tracker: Option<&dyn Tracker>,
+    started: Instant,
+) -> io::Result<RunOutcome> {
     let pgid = child.id().map(|id| id as i32);
     let mut pipes = Pipes {
         out: Some(pipe::Receiver::from_owned_fd(OwnedFd::from(out_r))?),

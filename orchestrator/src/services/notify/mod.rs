@@ -314,10 +314,12 @@ impl Notifier {
     /// Releases held notifications once their status change is stored (or marks them
     /// failed when it was refused).
     pub async fn release(&self, held: Vec<Notification>, stored: bool) {
+        let mut due = false;
         for mut n in held {
             if n.state == Delivery::Skipped {
                 continue;
             }
+            due |= stored;
             if stored {
                 n.state = Delivery::Pending;
             } else {
@@ -328,6 +330,10 @@ impl Notifier {
                 tracing::error!(exec_id = %n.exec_id, error = %e, "cannot release a notification");
             }
         }
-        self.0.wake.notify_one();
+        // Only a released message is work for the deliverer: waking it for every status
+        // change cost each run a lease write and an outbox read.
+        if due {
+            self.0.wake.notify_one();
+        }
     }
 }
