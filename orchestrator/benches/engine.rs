@@ -51,6 +51,7 @@ fn raw(cmd: &[String], runs: usize, payload: Option<&std::fs::File>) -> (Duratio
                 .args(&cmd[1..])
                 .env_clear()
                 .env("PATH", "/usr/bin:/bin")
+                .envs(std::env::vars().filter(|(k, _)| k == "DOCKER_HOST" || k == "HOME"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
