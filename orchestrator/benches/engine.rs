@@ -36,12 +36,12 @@ fn start(sync: &str, sandbox: &str) -> Engine {
     ])
 }
 
-/// p50 and p99 of `runs` executions of a command: the raw cost of a sandbox. `payload`,
-/// if any, is rewound before each run (bwrap copies it into the sandbox from its
-/// descriptor, as the engine's runs do).
-fn raw(cmd: &[String], runs: usize, payload: Option<&std::fs::File>) -> (Duration, Duration) {
+/// Latencies of `runs` executions of a command: the raw cost of a sandbox. `payload`, if
+/// any, is rewound before each run (bwrap copies it into the sandbox from its descriptor,
+/// as the engine's runs do).
+fn raw(cmd: &[String], runs: usize, payload: Option<&std::fs::File>) -> Vec<Duration> {
     use std::io::Seek;
-    let mut lat: Vec<Duration> = (0..runs)
+    (0..runs)
         .map(|_| {
             if let Some(mut f) = payload {
                 f.rewind().unwrap();
@@ -60,9 +60,7 @@ fn raw(cmd: &[String], runs: usize, payload: Option<&std::fs::File>) -> (Duratio
             assert!(ok, "raw command failed: {cmd:?}");
             t.elapsed()
         })
-        .collect();
-    lat.sort();
-    (pct(&lat, 0.5), pct(&lat, 0.99))
+        .collect()
 }
 
 /// The run of `script` the engine's runs amount to (no payload, default limits).
@@ -92,18 +90,12 @@ fn spec(script: &std::path::Path, i: usize) -> cloudo_worker::RunSpec {
 
 /// The sandbox alone, driven in process through the worker crate: what the engine adds on
 /// top of it is its own overhead.
-fn direct(
-    rt: &tokio::runtime::Runtime,
-    sandbox: &str,
-    script: &std::path::Path,
-    n: usize,
-) -> (Duration, Duration) {
-    use cloudo_worker::Sandbox;
+fn sandbox_alone(rt: &tokio::runtime::Runtime, sandbox: &str) -> Box<dyn cloudo_worker::Sandbox> {
     use cloudo_worker::sandbox::bwrap::BwrapSandbox;
     use cloudo_worker::sandbox::docker::DockerSandbox;
     use cloudo_worker::sandbox::process::ProcessSandbox;
     let grace = Duration::from_secs(1);
-    let sb: Box<dyn Sandbox> = match sandbox {
+    match sandbox {
         "process" => Box::new(ProcessSandbox::new(grace)),
         "bwrap" => Box::new(BwrapSandbox::detect(grace).expect("bwrap")),
         _ => Box::new(
@@ -114,8 +106,17 @@ fn direct(
             ))
             .expect("docker"),
         ),
-    };
-    let mut lat: Vec<Duration> = (0..n)
+    }
+}
+
+/// Latencies of `n` runs of `script` through `sb` alone.
+fn direct(
+    rt: &tokio::runtime::Runtime,
+    sb: &dyn cloudo_worker::Sandbox,
+    script: &std::path::Path,
+    n: usize,
+) -> Vec<Duration> {
+    (0..n)
         .map(|i| {
             let spec = spec(script, i);
             let t = Instant::now();
@@ -123,9 +124,7 @@ fn direct(
             assert_eq!(out.exit_code, Some(0));
             t.elapsed()
         })
-        .collect();
-    lat.sort();
-    (pct(&lat, 0.5), pct(&lat, 0.99))
+        .collect()
 }
 
 /// `f`'s descriptor, inherited by the commands this process starts (as the engine's
@@ -140,6 +139,9 @@ fn payload_fd(f: &std::fs::File) -> std::os::fd::RawFd {
     assert_eq!(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFD, 0) }, 0);
     f.as_raw_fd()
 }
+
+/// Rounds the per-sandbox rows are interleaved in.
+const ROUNDS: usize = 5;
 
 /// Per-sandbox rows: engine trigger->done next to the raw spawn cost of the same sandbox.
 fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes: &str) {
@@ -159,7 +161,7 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
     );
     let mut rows = Vec::new();
     for sandbox in sandboxes.split(',').filter(|s| !s.is_empty()) {
-        let n = if sandbox == "docker" { 40 } else { 200 };
+        let n: usize = if sandbox == "docker" { 100 } else { 300 };
         let raw_cmd: Vec<String> = match sandbox {
             "process" => vec!["bash".into(), script.clone()],
             // The exact command line of the engine's runs (as root: through setpriv),
@@ -186,22 +188,34 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
             ],
             other => panic!("unknown sandbox {other}"),
         };
-        let (raw50, raw99) = raw(&raw_cmd, n, (sandbox == "bwrap").then_some(&payload));
-        let (direct50, _) = direct(rt, sandbox, &dir.path().join("noop.sh"), n);
+        let sb = sandbox_alone(rt, sandbox);
         let engine = start("normal", sandbox);
         let base = engine.base.clone();
-        // The one-request path (`?wait=`): one HTTP exchange per run, as a script calls it.
-        let mut lat = rt.block_on(async {
+        // Interleaved rounds of the three (the machine drifts by ±15 % from one minute to
+        // the next, more than what is compared here).
+        let (mut raws, mut alone, mut lat) = (Vec::new(), Vec::new(), Vec::new());
+        rt.block_on(async {
             for _ in 0..3 {
                 common::one_request(http, &base).await;
             }
-            let mut lat = Vec::with_capacity(n);
-            for _ in 0..n {
-                lat.push(common::one_request(http, &base).await);
-            }
-            lat
         });
-        lat.sort();
+        for _ in 0..ROUNDS {
+            let k = n.div_ceil(ROUNDS);
+            raws.extend(raw(&raw_cmd, k, (sandbox == "bwrap").then_some(&payload)));
+            alone.extend(direct(rt, &*sb, &dir.path().join("noop.sh"), k));
+            // The one-request path (`?wait=`): one HTTP exchange per run, as a script
+            // calls it.
+            rt.block_on(async {
+                for _ in 0..k {
+                    lat.push(common::one_request(http, &base).await);
+                }
+            });
+        }
+        for v in [&mut raws, &mut alone, &mut lat] {
+            v.sort();
+        }
+        let (raw50, raw99, direct50) = (pct(&raws, 0.5), pct(&raws, 0.99), pct(&alone, 0.5));
+        let n = lat.len();
         let (e50, e99) = (pct(&lat, 0.5), pct(&lat, 0.99));
         println!(
             "{sandbox:<8} n={n:<4} engine p50={:<10} p99={:<10} raw p50={:<10} p99={:<10} sandbox.run p50={:<10} overhead vs raw={:<10} engine overhead vs sandbox.run={}",

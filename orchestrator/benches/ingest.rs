@@ -162,6 +162,8 @@ async fn row(
     // recorded before the measured window).
     if warmup > 0 {
         wrk(&format!("{tag}-warm"), warmup);
+        // Its last answers, still in flight when wrk stopped, land before the window.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let since = cloudo_core::time::rfc3339(cloudo_core::time::now());
     let text = wrk(&tag, secs);

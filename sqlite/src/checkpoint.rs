@@ -34,25 +34,37 @@ pub(crate) fn checkpointer(
             while let Err(RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(std::time::Duration::from_secs(1))
             {
-                let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
-                // A restart blocks new writes until it has copied what is left and synced
-                // the database file: a passive pass first leaves it little to copy and
-                // sync (alone it stalled every write for 300 ms under sustained ingest).
-                let modes: &[&str] = if big {
-                    &["PASSIVE", "RESTART"]
-                } else {
-                    &["PASSIVE"]
-                };
-                for mode in modes {
-                    if let Err(e) =
-                        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
-                    {
-                        tracing::warn!(error = %e, "sqlite: checkpoint failed; retrying in a second");
-                        break;
-                    }
+                if let Err(e) = checkpoint(&conn, &wal) {
+                    tracing::warn!(error = %e, "sqlite: checkpoint failed; retrying in a second");
                 }
             }
         })
         .map_err(|e| DbError(format!("cannot start the checkpoint thread: {e}")))?;
     Ok(stop)
+}
+
+/// Frames (pages) a restart may be left to copy while it blocks new writes.
+const RESTART_LEFT_FRAMES: i64 = 2048;
+
+/// One checkpoint: passive; when the log is past [`WAL_RESTART_BYTES`], more passive
+/// passes until little is left, then a restart. A restart blocks new writes until it has
+/// copied what is left and synced the database file: alone, under sustained ingest, it
+/// stalled every write for 300 ms; the passive passes before it leave it little to do.
+fn checkpoint(conn: &Connection, wal: &Path) -> rusqlite::Result<()> {
+    let passive = || {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok(r.get::<_, i64>(1)? - r.get::<_, i64>(2)?)
+        })
+    };
+    let mut left = passive()?;
+    if !std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES) {
+        return Ok(());
+    }
+    for _ in 0..4 {
+        if left <= RESTART_LEFT_FRAMES {
+            break;
+        }
+        left = passive()?;
+    }
+    conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
 }
