@@ -28,12 +28,14 @@ pub async fn request_limits(
     use axum::response::IntoResponse;
     let uri = req.uri().to_string().len();
     if uri > MAX_URI_BYTES {
-        return ApiError::new(
-            axum::http::StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            format!("the request URI is {uri} bytes; at most {MAX_URI_BYTES} are accepted"),
-        )
-        .into_response();
+        return closing(
+            ApiError::new(
+                axum::http::StatusCode::URI_TOO_LONG,
+                "uri_too_long",
+                format!("the request URI is {uri} bytes; at most {MAX_URI_BYTES} are accepted"),
+            )
+            .into_response(),
+        );
     }
     let headers: usize = req
         .headers()
@@ -41,14 +43,14 @@ pub async fn request_limits(
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if headers > MAX_HEADER_BYTES {
-        return ApiError::new(
+        return closing(ApiError::new(
             axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             format!(
                 "the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are accepted"
             ),
         )
-        .into_response();
+        .into_response());
     }
     let limit = if req.uri().path() == "/api/webhooks/alertmanager" {
         limits.alertmanager
@@ -61,12 +63,25 @@ pub async fn request_limits(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the request body is over the {limit} byte limit"),
-        )
-        .into_response();
+        return closing(
+            ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is over the {limit} byte limit"),
+            )
+            .into_response(),
+        );
     }
     next.run(req).await
+}
+
+/// `answer` with `Connection: close`: its request's body was not read, so the connection
+/// ends with it. Without the header a client pools the connection and its next request
+/// on it fails (a broken pipe) when the server closes it.
+fn closing(mut answer: axum::response::Response) -> axum::response::Response {
+    answer.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    answer
 }

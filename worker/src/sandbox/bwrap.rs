@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::process::Command;
+use std::process::Command;
 
 use super::cgroup::Cgroups;
 use super::supervisor::{self, Limits};
@@ -96,7 +96,6 @@ impl BwrapSandbox {
     ) -> Result<Vec<std::ffi::OsString>, SandboxError> {
         let folder = spec.runbook.parent().unwrap_or(Path::new("/"));
         let cmd = self.command(spec, &Mount::Bound(folder.to_path_buf()), (payload_fd, &[]))?;
-        let cmd = cmd.as_std();
         Ok(std::iter::once(cmd.get_program())
             .chain(cmd.get_args())
             .map(std::ffi::OsStr::to_os_string)
@@ -344,7 +343,7 @@ impl Sandbox for BwrapSandbox {
         let cmd = self.command(&spec, &staged, (payload.as_raw_fd(), &file_fds))?;
         // Started without a fork (see `spawn`): it joins the run's groups, caps its CPU
         // time and keeps the payload's and run files' descriptors on its way to exec.
-        let mut plan = super::spawn::Plan::from_cleared(cmd.as_std())
+        let mut plan = super::spawn::Plan::from_cleared(&cmd)
             .map_err(|e| SandboxError(format!("cannot start bwrap: {e}")))?;
         plan.cpu_secs =
             Some(spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64));
@@ -359,7 +358,7 @@ impl Sandbox for BwrapSandbox {
             secrets: spec.secrets.clone(),
             cancel: spec.cancel.clone(),
         };
-        let result = supervisor::run_plan(&plan, &limits).await;
+        let result = supervisor::run(&plan, &limits, None).await;
         drop(payload);
         drop(files);
         let oom = cg.oom_killed();

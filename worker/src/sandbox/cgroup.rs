@@ -1,16 +1,14 @@
 //! Per-run cgroups for memory, pids and CPU limits (bwrap sandbox), on cgroup v1 (one
 //! hierarchy per controller, as on this project's machines) or v2 (unified), detected.
 //!
-//! The child joins its groups itself between fork and exec by writing `0` to each
-//! `cgroup.procs` (no allocation after fork); everything it starts stays inside.
+//! The child joins its groups itself between its start and its exec by writing `0` to each
+//! `cgroup.procs` (see `spawn`: no allocation there); everything it starts stays inside.
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::limits::ResolvedLimits;
-
-use tokio::process::Command;
 
 #[derive(Debug, Clone)]
 pub enum Cgroups {
@@ -304,10 +302,10 @@ impl RunCgroup {
 }
 
 /// Joins the groups whose `cgroup.procs` files are `procs` (writing `0`: "this process").
-/// Only open, write and close, on memory allocated before the fork.
+/// Only open, write and close, on memory allocated before the child started.
 ///
 /// # Safety
-/// Only between fork and exec, in the child.
+/// Only in the child, between its start (see `spawn`) and its exec.
 #[allow(unsafe_code)]
 pub(crate) unsafe fn join_in_child(procs: &[CString]) -> std::io::Result<()> {
     for p in procs {
@@ -327,72 +325,7 @@ pub(crate) unsafe fn join_in_child(procs: &[CString]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The spawning thread's own `tasks` file in the v1 `pids` hierarchy, read once: where it
-/// goes back to after spawning a child inside a run's group.
-fn own_v1_pids_tasks() -> Option<&'static Path> {
-    use std::sync::OnceLock;
-    static TASKS: OnceLock<Option<PathBuf>> = OnceLock::new();
-    TASKS
-        .get_or_init(|| {
-            let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-            let rel = text.lines().find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-                controllers
-                    .split(',')
-                    .any(|c| c == "pids")
-                    .then(|| path.trim_start_matches('/').to_string())
-            })?;
-            Some(Path::new("/sys/fs/cgroup/pids").join(rel).join("tasks"))
-        })
-        .as_deref()
-}
-
-#[allow(unsafe_code)]
-fn gettid() -> i64 {
-    // SAFETY: the gettid system call has no preconditions and cannot fail.
-    unsafe { libc::syscall(libc::SYS_gettid) }
-}
-
 impl super::supervisor::Tracker for RunCgroup {
-    /// Born inside, never moved in afterwards (a runbook that forks at once would leave a
-    /// child outside). On v1, the spawning thread itself steps into the group for the
-    /// spawn (the child inherits it) and back out, which keeps `posix_spawn`; on v2 (which
-    /// moves whole processes only), or when the thread could not step back out, the child
-    /// joins between fork and exec.
-    #[allow(unsafe_code)]
-    fn spawn(&self, cmd: &mut Command) -> std::io::Result<tokio::process::Child> {
-        let tid = gettid().to_string();
-        // Step in only if this thread can step back out: its own group may not be where
-        // /proc/self/cgroup says (a container sharing the host's cgroup namespace).
-        let back = (!self.v2)
-            .then(own_v1_pids_tasks)
-            .flatten()
-            .filter(|back| std::fs::write(back, &tid).is_ok());
-        if back.is_none() {
-            let procs = self.procs.clone();
-            // SAFETY: the hook runs in the forked child before exec.
-            unsafe {
-                cmd.pre_exec(move || join_in_child(&procs));
-            }
-            return cmd.spawn();
-        }
-        let back = back.ok_or_else(|| std::io::Error::other("unreachable: no way back"))?;
-        // The pids group (a tracking group has only that one).
-        let into = self
-            .dirs
-            .iter()
-            .find(|d| d.components().any(|c| c.as_os_str() == "pids"))
-            .unwrap_or(&self.dirs[0])
-            .join("tasks");
-        std::fs::write(&into, &tid)?;
-        let child = cmd.spawn();
-        if let Err(e) = std::fs::write(back, &tid) {
-            tracing::error!(error = %e, "cannot move a worker thread back from a run's cgroup");
-        }
-        child
-    }
-
     fn kill_all(&self) {
         self.kill_members();
     }

@@ -3,7 +3,7 @@
 //! Isolation it gives: an empty environment plus the contract, a fresh private working
 //! directory (also `HOME`) removed afterwards, its own process group killed as a whole at
 //! the timeout and at exit. Where the host lets it create cgroups, each run also gets a
-//! tracking group (no limits) the child is born in (see `RunCgroup::spawn`): what
+//! tracking group (no limits) the child is born in (it joins before `exec`): what
 //! left the process group (`env -i setsid daemon &`) is found there and killed at the
 //! timeout and at exit. Without cgroups, strays are found by the `CLOUDO_EXEC_ID` in their
 //! environment, which a runbook can clear (the start-up log says so). It runs as the
@@ -11,9 +11,10 @@
 //! bwrap and docker sandboxes do.
 
 use async_trait::async_trait;
-use tokio::process::Command;
+use std::process::Command;
 
-use super::cgroup::Cgroups;
+use super::cgroup::{Cgroups, RunCgroup};
+use super::spawn::Plan;
 use super::supervisor::{self, Limits};
 use super::{RunOutcome, RunSpec, Sandbox, SandboxError, interpreter};
 
@@ -84,8 +85,15 @@ impl Sandbox for ProcessSandbox {
                 .map_err(|e| tracing::warn!(error = %e, "cannot create a tracking cgroup"))
                 .ok()
         });
+        // Started without a fork, born in its tracking group (see `spawn`).
+        let mut plan = Plan::from_cleared(&cmd)
+            .map_err(|e| SandboxError(format!("cannot start {}: {e}", program.display())))?;
+        plan.cgroups = tracking
+            .as_ref()
+            .map(RunCgroup::procs_files)
+            .unwrap_or_default();
         let outcome = supervisor::run(
-            cmd,
+            &plan,
             &limits,
             tracking.as_ref().map(|t| t as &dyn supervisor::Tracker),
         )

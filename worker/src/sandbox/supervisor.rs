@@ -2,15 +2,12 @@
 //! stdout and stderr through a pipe each (masked per stream, merged in the order read), enforce the wall-clock
 //! limit on the whole group, clean up leftovers, and report how it ended.
 //!
-//! Sandboxes that run a local process (`process`, later `bwrap`) build the command and
-//! hand it here.
-//!
-//! The child is started with `posix_spawn` (std picks it when there is no `pre_exec` hook
-//! and the program is an absolute path): `fork` from a busy multi-threaded server costs a
-//! copy-on-write fault and a TLB shoot-down on every page the server touches afterwards,
-//! which halved throughput when measured. So there is no `PR_SET_PDEATHSIG` hook here;
-//! runbooks that outlive a SIGKILLed engine are found by their `CLOUDO_EXEC_ID` and killed
-//! at the next start ([`kill_strays`]).
+//! Sandboxes that run a local process (`process`, `bwrap`) prepare a [`Plan`] and hand it
+//! here. The child is started without a `fork` (see `spawn`): `fork` from a busy
+//! multi-threaded server costs a copy-on-write fault and a TLB shoot-down on every page the
+//! server touches afterwards, which halved throughput when measured. So there is no
+//! `PR_SET_PDEATHSIG` here; runbooks that outlive a SIGKILLed engine are found by their
+//! `CLOUDO_EXEC_ID` (or their cgroup) and killed at the next start ([`kill_strays`]).
 
 #![allow(unsafe_code)]
 
@@ -21,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
-use tokio::process::Command;
 
 use super::RunOutcome;
+use super::spawn::Plan;
 use crate::output::{RunOutput, Stream};
 use crate::secrets::MaskSet;
 
@@ -91,73 +88,23 @@ impl Pipes {
 }
 
 /// What tracks a run's processes beyond its process group (which `setsid` leaves): a
-/// cgroup the child is born in, so that nothing it starts can be outside.
+/// cgroup the child is born in (it joins before `exec`: `Plan::cgroups`), so that nothing
+/// it starts can be outside.
 pub trait Tracker: Send + Sync {
-    /// Spawns `cmd` inside the tracking group.
-    fn spawn(&self, cmd: &mut Command) -> io::Result<tokio::process::Child>;
     /// Kills every process of the run that is still alive.
     fn kill_all(&self);
 }
 
-/// A started child, however it was started.
-enum Running {
-    Tokio(tokio::process::Child),
-    Direct(super::spawn::Child),
-}
-
-impl Running {
-    fn id(&self) -> Option<u32> {
-        match self {
-            Running::Tokio(c) => c.id(),
-            Running::Direct(c) => Some(c.id()),
-        }
-    }
-
-    async fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
-        match self {
-            Running::Tokio(c) => c.wait().await,
-            Running::Direct(c) => c.wait().await,
-        }
-    }
-}
-
-/// Spawns `cmd` and supervises it to the end. `cmd` must already have its program,
-/// arguments, environment and working directory; stdio is set here. `tracker`, if any,
-/// spawns the child in its group and kills what is left with the process group.
+/// Starts `plan` (its program, arguments, environment, working directory, groups, CPU time
+/// and kept descriptors; stdio is set here) and supervises it to the end. `tracker`, if
+/// any, also kills what is left in the run's group with the process group.
 pub async fn run(
-    mut cmd: Command,
+    plan: &Plan,
     limits: &Limits,
     tracker: Option<&dyn Tracker>,
 ) -> io::Result<RunOutcome> {
-    // One pipe per stream, so each is masked on its own before they are merged.
-    let (out_r, out_w) = io::pipe()?;
-    let (err_r, err_w) = io::pipe()?;
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(out_w)
-        .stderr(err_w)
-        .process_group(0)
-        .kill_on_drop(true);
-    let started = Instant::now();
-    let child = match tracker {
-        Some(t) => t.spawn(&mut cmd)?,
-        None => cmd.spawn()?,
-    };
-    // The command holds the pipes' write ends; drop them or the read ends never see EOF.
-    drop(cmd);
-    supervise(
-        Running::Tokio(child),
-        (out_r, err_r),
-        limits,
-        tracker,
-        started,
-    )
-    .await
-}
-
-/// Starts `plan` with vfork semantics (see `spawn`: cgroups, CPU time and kept
-/// descriptors without a `fork`) and supervises it to the end like [`run`].
-pub async fn run_plan(plan: &super::spawn::Plan, limits: &Limits) -> io::Result<RunOutcome> {
     use std::os::fd::AsRawFd;
+    // One pipe per stream, so each is masked on its own before they are merged.
     let (out_r, out_w) = io::pipe()?;
     let (err_r, err_w) = io::pipe()?;
     let null = std::fs::File::open("/dev/null")?;
@@ -168,24 +115,17 @@ pub async fn run_plan(plan: &super::spawn::Plan, limits: &Limits) -> io::Result<
     )?;
     // The child has its copies; ours must close or the read ends never see EOF.
     drop((null, out_w, err_w));
-    supervise(
-        Running::Direct(child),
-        (out_r, err_r),
-        limits,
-        None,
-        started,
-    )
-    .await
+    supervise(child, (out_r, err_r), limits, tracker, started).await
 }
 
 async fn supervise(
-    mut child: Running,
+    mut child: super::spawn::Child,
     (out_r, err_r): (io::PipeReader, io::PipeReader),
     limits: &Limits,
     tracker: Option<&dyn Tracker>,
     started: Instant,
 ) -> io::Result<RunOutcome> {
-    let pgid = child.id().map(|id| id as i32);
+    let pgid = Some(child.id() as i32);
     let mut pipes = Pipes {
         out: Some(pipe::Receiver::from_owned_fd(OwnedFd::from(out_r))?),
         err: Some(pipe::Receiver::from_owned_fd(OwnedFd::from(err_r))?),
