@@ -190,10 +190,17 @@ async fn bad_alert_payloads_get_a_4xx_naming_what_is_wrong() {
         let code = res.status().as_u16();
         // Refused before its body was read: the connection ends, and says so (a client
         // that pooled it would fail its next request on it).
-        let closes = res.headers().get("connection").is_some_and(|v| v == "close");
+        let closes = res
+            .headers()
+            .get("connection")
+            .is_some_and(|v| v == "close");
         let b: Value = res.json().await.unwrap();
         assert_eq!(code, want, "{path}: {b}");
-        assert_eq!(closes, want == 413, "{path}: Connection: close iff refused unread");
+        assert_eq!(
+            closes,
+            want == 413,
+            "{path}: Connection: close iff refused unread"
+        );
         assert!(
             b["error"]["message"].as_str().unwrap().contains(needle),
             "{needle:?} not in {b}"
