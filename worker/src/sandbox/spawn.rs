@@ -93,7 +93,10 @@ struct ChildArgs<'a> {
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
     stdio: [RawFd; 3],
+    /// The calling thread's mask, restored in the parent.
     mask: libc::sigset_t,
+    /// The child's mask at `exec`: empty, as std's `Command` gives its children.
+    exec_mask: libc::sigset_t,
     /// The errno of the step that failed, 0 when `exec` succeeded.
     err: AtomicI32,
 }
@@ -104,6 +107,10 @@ const STACK: usize = 64 << 10;
 /// Starts `plan` in a process group of its own with `stdio` as its descriptors 0, 1, 2.
 /// Returns once the child has called `exec` (or failed to).
 pub fn spawn(plan: &Plan, stdio: [RawFd; 3]) -> io::Result<Child> {
+    // The child's exit is awaited on the runtime's reactor: checked before it starts, not
+    // found missing after (registering would panic, leaving it running).
+    tokio::runtime::Handle::try_current()
+        .map_err(|_| io::Error::other("a child is started from within the tokio runtime"))?;
     let ptrs = |v: &[CString]| {
         v.iter()
             .map(|s| s.as_ptr())
@@ -117,8 +124,11 @@ pub fn spawn(plan: &Plan, stdio: [RawFd; 3]) -> io::Result<Child> {
         envp: ptrs(&plan.envp),
         stdio,
         mask: unsafe { std::mem::zeroed() },
+        exec_mask: unsafe { std::mem::zeroed() },
         err: AtomicI32::new(0),
     };
+    // SAFETY: initialises a sigset_t owned here.
+    unsafe { libc::sigemptyset(&mut args.exec_mask) };
     // SAFETY: a private anonymous mapping, unmapped below once the child has exec'd.
     let stack = unsafe {
         libc::mmap(
@@ -216,6 +226,10 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
                 libc::sigaction(sig, &sa, std::ptr::null_mut());
             }
         }
+        // Rust ignores SIGPIPE in this process; an ignored signal stays ignored across
+        // exec, and `yes | head -1` in a runbook would then fail with EPIPE. std's
+        // `Command` gives its children the default, and so does this.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         if libc::setpgid(0, 0) != 0 {
             return fail(a);
         }
@@ -246,7 +260,7 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         {
             return fail(a);
         }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &a.mask, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &a.exec_mask, std::ptr::null_mut());
         libc::execve(a.plan.program.as_ptr(), a.argv.as_ptr(), a.envp.as_ptr());
         fail(a)
     }
@@ -299,9 +313,10 @@ impl Drop for Child {
         unsafe { libc::kill(self.pid, libc::SIGKILL) };
         let pid = self.pid;
         // It dies at once; reaping it (a blocking wait) is not for a runtime thread.
-        let _ = std::thread::Builder::new()
-            .name("reap".into())
-            .spawn(move || reap(pid));
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || reap(pid))),
+            Err(_) => reap(pid),
+        }
     }
 }
 
@@ -377,6 +392,26 @@ mod tests {
         let mut p = plan("exit 0");
         p.cgroups = vec![CString::new("/nonexistent/cgroup.procs").unwrap()];
         assert!(run(&p).await.is_err());
+    }
+
+    /// As with std's `Command`: SIGPIPE at its default (this process ignores it) and no
+    /// signal blocked, whatever the spawning thread's mask.
+    #[tokio::test]
+    async fn the_child_gets_default_sigpipe_and_an_empty_signal_mask() {
+        let p =
+            plan("yes | head -1 >/dev/null; echo ${PIPESTATUS[0]}; grep SigBlk /proc/self/status");
+        let (_, out) = run(&p).await.unwrap();
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next(),
+            Some("141"),
+            "yes did not die of SIGPIPE: {out}"
+        );
+        assert_eq!(
+            lines.next().map(|l| l.split_whitespace().last()),
+            Some(Some("0000000000000000")),
+            "{out}"
+        );
     }
 
     #[tokio::test]

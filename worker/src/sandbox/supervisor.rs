@@ -227,8 +227,8 @@ pub fn kill_strays(exec_id: &str) -> usize {
 /// Sends `sig` to a whole process group; a group that is already gone is fine.
 fn signal_group(pgid: Option<i32>, sig: libc::c_int) {
     if let Some(pgid) = pgid.filter(|&p| p > 1) {
-        // SAFETY: killpg has no memory-safety preconditions; pgid > 1 is the group we made
-        // with process_group(0), never our own group or init.
+        // SAFETY: killpg has no memory-safety preconditions; pgid > 1 is the group the
+        // child made for itself before exec (see `spawn`), never our own group or init.
         unsafe {
             libc::killpg(pgid, sig);
         }
