@@ -331,25 +331,40 @@ impl Sandbox for BwrapSandbox {
         let cg = cg
             .map_err(|e| SandboxError(e.to_string()))?
             .map_err(|e| SandboxError(format!("cannot apply limits: {e}")))?;
-        let payload = payload_file(spec.payload.as_deref())
-            .map_err(|e| SandboxError(format!("cannot write the payload file: {e}")))?;
-        let files = spec
-            .files
-            .iter()
-            .map(|f| payload_file(Some(f.content.expose())))
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|e| SandboxError(format!("cannot write a run file: {e}")))?;
-        let file_fds: Vec<RawFd> = files.iter().map(AsRawFd::as_raw_fd).collect();
-        let cmd = self.command(&spec, &staged, (payload.as_raw_fd(), &file_fds))?;
-        // Started without a fork (see `spawn`): it joins the run's groups, caps its CPU
-        // time and keeps the payload's and run files' descriptors on its way to exec.
-        let mut plan = super::spawn::Plan::from_cleared(&cmd)
-            .map_err(|e| SandboxError(format!("cannot start bwrap: {e}")))?;
-        plan.cpu_secs =
-            Some(spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64));
-        plan.keep_fds = file_fds.clone();
-        plan.keep_fds.push(payload.as_raw_fd());
-        plan.cgroups = cg.procs_files();
+        // What fails from here to the start removes the groups as a finished run does.
+        let prepared = (|| {
+            let payload = payload_file(spec.payload.as_deref())
+                .map_err(|e| SandboxError(format!("cannot write the payload file: {e}")))?;
+            let files = spec
+                .files
+                .iter()
+                .map(|f| payload_file(Some(f.content.expose())))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(|e| SandboxError(format!("cannot write a run file: {e}")))?;
+            let file_fds: Vec<RawFd> = files.iter().map(AsRawFd::as_raw_fd).collect();
+            let cmd = self.command(&spec, &staged, (payload.as_raw_fd(), &file_fds))?;
+            // Started without a fork (see `spawn`): it joins the run's groups, caps its
+            // CPU time and keeps the payload's and run files' descriptors on its way to
+            // exec.
+            let mut plan = super::spawn::Plan::from_cleared(&cmd)
+                .map_err(|e| SandboxError(format!("cannot start bwrap: {e}")))?;
+            plan.cpu_secs =
+                Some(spec.timeout.as_secs().max(1) * (spec.limits.cpu.ceil().max(1.0) as u64));
+            plan.keep_fds = file_fds;
+            plan.keep_fds.push(payload.as_raw_fd());
+            plan.cgroups = cg.procs_files();
+            Ok::<_, SandboxError>((plan, payload, files))
+        })();
+        let (plan, payload, files) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                tokio::spawn(async move {
+                    cg.finish().await;
+                    drop(staged);
+                });
+                return Err(e);
+            }
+        };
         let limits = Limits {
             timeout: spec.timeout,
             kill_grace: self.kill_grace,

@@ -80,14 +80,15 @@ impl Sandbox for ProcessSandbox {
             secrets: spec.secrets.clone(),
             cancel: spec.cancel.clone(),
         };
+        // Started without a fork, born in its tracking group (see `spawn`). Prepared
+        // before the group exists, so that a refusal here leaves no group behind.
+        let mut plan = Plan::from_cleared(&cmd)
+            .map_err(|e| SandboxError(format!("cannot start {}: {e}", program.display())))?;
         let tracking = self.cgroups.as_ref().and_then(|c| {
             c.create_tracking(&format!("{}-{}", spec.exec_id, super::cgroup::owner_tag()))
                 .map_err(|e| tracing::warn!(error = %e, "cannot create a tracking cgroup"))
                 .ok()
         });
-        // Started without a fork, born in its tracking group (see `spawn`).
-        let mut plan = Plan::from_cleared(&cmd)
-            .map_err(|e| SandboxError(format!("cannot start {}: {e}", program.display())))?;
         plan.cgroups = tracking
             .as_ref()
             .map(RunCgroup::procs_files)
