@@ -189,14 +189,26 @@ pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let path = data_dir.join("cloudo.lock");
     let file = File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    if file.try_lock().is_err() {
-        bail!(
-            "data dir {} is in use by another cloudo process",
-            data_dir.display()
-        );
+    // A lock outlives its holder's close for as long as a child started by any thread
+    // of the process (a runbook between its clone and its exec, joining its cgroups)
+    // still holds a copy of the descriptor table: an engine started again in the same
+    // process right after a stop can see it taken for a few milliseconds. A second
+    // process holds it for good, so the wait is short.
+    for _ in 0..LOCK_TRIES {
+        if file.try_lock().is_ok() {
+            return Ok(file);
+        }
+        std::thread::sleep(LOCK_RETRY);
     }
-    Ok(file)
+    bail!(
+        "data dir {} is in use by another cloudo process",
+        data_dir.display()
+    )
 }
+
+/// How long [`lock_data_dir`] waits for a lock being released: 20 × 25 ms.
+const LOCK_TRIES: u32 = 20;
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// `<host>-<pid>`: who holds a run, in the worker registry and the logs.
 pub fn worker_id() -> String {
