@@ -187,7 +187,11 @@ async fn the_catalog_is_read_and_replaced_over_the_api() {
         ready["checks"]["catalog"],
         json!({"ok": false, "missing_runbooks": 1})
     );
-    assert!(s.logs().contains("runbook does not exist") && s.logs().contains("nope.sh"));
+    assert!(
+        s.logged(&["runbook does not exist", "nope.sh"]).await,
+        "{}",
+        s.logs()
+    );
     let (_, audit) = s.get("/api/audit?limit=50").await;
     assert!(
         audit.to_string().contains("/api/schemas"),

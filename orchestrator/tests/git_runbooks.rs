@@ -456,7 +456,7 @@ async fn an_unreachable_repository_fails_readiness_with_a_clear_reason() {
         "{list}"
     );
     assert!(
-        s.logs().contains("has not been fetched"),
+        s.logged(&["has not been fetched"]).await,
         "the reason is logged"
     );
     let e = s.wait(&s.trigger("hello").await).await;

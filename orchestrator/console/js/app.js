@@ -30,6 +30,7 @@ const PAGES = {
 const main = document.getElementById("main");
 let me = null;
 let leave = null; // what the current page stops when left (timers, streams)
+let shown = 0; // the navigation whose page is on screen
 
 function route() {
   const [, section = "executions", ...rest] = location.hash.split("/");
@@ -50,11 +51,17 @@ async function show() {
     const current = a.getAttribute("href") === `#/${name === "execution" ? "executions" : name === "schema" ? "catalog" : name}`;
     if (current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
-  fill(main, h("p", { class: "muted" }, "Loading…"));
+  // Each navigation renders into its own element: a slower earlier one that ends later
+  // writes into an element no longer shown, never over the page now shown.
+  const ticket = ++shown;
+  const view = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  fill(main, view);
   try {
-    leave = (await page.render(main, param, me)) || null;
+    const stop = (await page.render(view, param, me)) || null;
+    if (ticket === shown) leave = stop;
+    else if (stop) stop();
   } catch (e) {
-    fill(main, h("h1", {}, title), h("p", { class: "error-box", role: "alert" }, errorText(e)));
+    fill(view, h("h1", {}, title), h("p", { class: "error-box", role: "alert" }, errorText(e)));
   }
 }
 
@@ -71,6 +78,7 @@ function signedIn(who) {
 
 function signedOut(message) {
   if (leave) { leave(); leave = null; }
+  shown++; // a page still loading is not shown over the sign-in
   me = null;
   setCsrf(null);
   document.getElementById("nav").hidden = true;
@@ -95,4 +103,6 @@ window.addEventListener("cloudo:signed-out", () => {
   if (me) { signedOut("Your session ended; sign in again."); toast("Session ended"); }
 });
 window.addEventListener("hashchange", show);
+// A page asks to be shown again with fresh data (e.g. after a save).
+window.addEventListener("cloudo:refresh", show);
 start();

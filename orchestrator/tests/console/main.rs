@@ -222,6 +222,28 @@ async fn an_admin_edit_shows_its_error_by_the_field_and_pages_fit_a_phone() {
     // Phone width: nothing scrolls sideways; the dashboard and lists render.
     let done = s.trigger("broken").await;
     s.wait(&done).await;
+
+    // A page that loads slowly never replaces the one navigated to since: the schema's
+    // answer is held back 800 ms while the executions page is asked for.
+    b.js(
+        "const f = window.fetch; \
+         window.fetch = (u, o) => String(u).includes('/api/schemas/slow') \
+           ? new Promise((r) => setTimeout(r, 800)).then(() => f(u, o)) : f(u, o); \
+         window.dispatchEvent(new Event('cloudo:refresh')); \
+         setTimeout(() => { location.hash = '#/executions'; }, 50); \
+         setTimeout(() => { window.fetch = f; }, 1500); return true;",
+        json!([]),
+    )
+    .await;
+    b.find("tr[data-exec]").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let shown = b
+        .js(
+            "return [!!document.querySelector('main tr[data-exec]'), document.querySelector('main h1').innerText]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!([true, "Executions"]), "{shown}");
     b.resize(390, 844).await;
     for (page, ready) in [
         ("#/executions", "tr[data-exec]"),

@@ -90,7 +90,7 @@ function editor(s) {
     try {
       await put(`/api/schemas/${encodeURIComponent(s.id)}`, entity);
       toast("Saved");
-      location.reload();
+      window.dispatchEvent(new Event("cloudo:refresh"));
     } catch (e) {
       const f = errorField(e);
       if (!(f && fieldError(form, f, e.message.replace(/^.*?field "[^"]+":\s*/, "")))) {
