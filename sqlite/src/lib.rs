@@ -22,10 +22,9 @@ mod state;
 mod store;
 mod writer;
 
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
@@ -52,7 +51,12 @@ pub struct Db {
 #[derive(Debug)]
 struct DbInner {
     writes: writer::Writer,
-    readers: Vec<Mutex<Connection>>,
+    /// Reader connections, the lowest free one first: the first is opened with the
+    /// database, the others when reads first overlap (each holds a page cache, its
+    /// statements and lookaside memory: an idle or lightly used server keeps one).
+    readers: Vec<Mutex<Option<Connection>>>,
+    path: PathBuf,
+    durability: Durability,
     next_reader: AtomicUsize,
     /// Dropped with the database: ends the checkpoint thread.
     _checkpoints: std::sync::mpsc::Sender<()>,
@@ -90,17 +94,14 @@ impl Db {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpoints = checkpoint::checkpointer(path, durability)?;
         migrations::migrate(&mut writer)?;
-        let readers = (0..READERS)
-            .map(|_| {
-                let c = Connection::open(path)?;
-                configure(&c, durability)?;
-                Ok(Mutex::new(c))
-            })
-            .collect::<Result<Vec<_>, DbError>>()?;
+        let mut readers: Vec<_> = (0..READERS).map(|_| Mutex::new(None)).collect();
+        readers[0] = Mutex::new(Some(open_reader(path, durability)?));
         Ok(Self {
             inner: Arc::new(DbInner {
                 writes: writer::Writer::start(writer, durability == Durability::Process)?,
                 readers,
+                path: path.to_path_buf(),
+                durability,
                 next_reader: AtomicUsize::new(0),
                 _checkpoints: checkpoints,
             }),
@@ -129,8 +130,8 @@ impl Db {
         }
     }
 
-    /// Runs a point look-up `f` on a free reader connection right here (microseconds, no
-    /// thread hand-off), or on a blocking thread when every reader is busy.
+    /// Runs a point look-up `f` on a free open reader connection right here (microseconds,
+    /// no thread hand-off), or on a blocking thread when every open reader is busy.
     pub(crate) async fn read_now<T, E>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
@@ -139,11 +140,13 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let n = self.inner.readers.len();
-        let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            if let Ok(conn) = self.inner.readers[(start + i) % n].try_lock() {
-                return f(&conn);
+        for reader in &self.inner.readers {
+            if let Ok(conn) = reader.try_lock() {
+                match conn.as_ref() {
+                    Some(c) => return f(c),
+                    // Opened on the blocking thread, not here.
+                    None => break,
+                }
             }
         }
         self.read(f).await
@@ -160,14 +163,36 @@ impl Db {
     {
         let inner = self.inner.clone();
         run_blocking(move || {
-            let n = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let conn = inner.readers[n]
-                .lock()
-                .map_err(|_| DbError("reader connection poisoned".into()))?;
-            f(&conn)
+            let mut slot = inner.reader()?;
+            if slot.is_none() {
+                *slot = Some(open_reader(&inner.path, inner.durability)?);
+            }
+            match slot.as_ref() {
+                Some(c) => f(c),
+                None => Err(E::from(DbError("no reader connection".into()))),
+            }
         })
         .await
     }
+}
+
+impl DbInner {
+    /// The lowest free reader slot, else (all busy) the next one in turn, waited for.
+    fn reader(&self) -> Result<MutexGuard<'_, Option<Connection>>, DbError> {
+        if let Some(free) = self.readers.iter().find_map(|r| r.try_lock().ok()) {
+            return Ok(free);
+        }
+        let n = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[n]
+            .lock()
+            .map_err(|_| DbError("reader connection poisoned".into()))
+    }
+}
+
+fn open_reader(path: &Path, durability: Durability) -> Result<Connection, DbError> {
+    let c = Connection::open(path)?;
+    configure(&c, durability)?;
+    Ok(c)
 }
 
 async fn run_blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
@@ -251,6 +276,39 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         assert_eq!(n, 2000, "the log was not checkpointed");
+    }
+
+    /// Sequential reads keep to one connection; a second opens when two reads overlap.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reader_connections_open_only_when_reads_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db"), Durability::Process).unwrap();
+        let one = |c: &Connection| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(DbError::from)
+        };
+        let opened = |db: &Db| {
+            let r = &db.inner.readers;
+            r.iter().filter(|r| r.lock().unwrap().is_some()).count()
+        };
+        for _ in 0..20 {
+            assert_eq!(db.read_now(one).await.unwrap(), 1);
+            assert_eq!(db.read(one).await.unwrap(), 1);
+        }
+        assert_eq!(opened(&db), 1);
+        // A read that holds its connection while another one runs.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let db = db.clone();
+            tokio::spawn(async move { db.read(move |_| Ok::<_, DbError>(held.recv())).await })
+        };
+        while db.inner.readers[0].try_lock().is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(db.read_now(one).await.unwrap(), 1);
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap().unwrap();
+        assert_eq!(opened(&db), 2);
     }
 
     #[test]

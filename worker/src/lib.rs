@@ -5,6 +5,7 @@
 pub mod access;
 pub mod command;
 pub mod http;
+pub mod lazy_client;
 pub mod logging;
 pub mod metrics;
 pub mod output;

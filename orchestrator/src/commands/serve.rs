@@ -134,7 +134,7 @@ impl Engine {
             load_notify_routes(cfg, &*store, &catalog.get()).await?,
             catalog.clone(),
             (public_url, links.clone()),
-        )?;
+        );
         executions = executions.with_notifier(notifier.clone());
         let unpaged = notifier.unpaged_oncall_schemas();
         if !unpaged.is_empty() {

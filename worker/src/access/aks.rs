@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use cloudo_azure::runbook_tokens::RunbookTokens;
 use cloudo_core::alert::ClusterId;
+
+use crate::lazy_client::LazyClient;
 use serde::Deserialize;
 
 /// The AKS server application every AKS cluster with Entra integration accepts tokens for.
@@ -107,7 +109,7 @@ type CacheKey = (String, Option<String>);
 /// Fetches clusters' coordinates and tokens for runs.
 pub struct AksAccessor {
     arm_url: String,
-    http: reqwest::Client,
+    http: LazyClient,
     tokens: Arc<RunbookTokens>,
     cache: Mutex<HashMap<CacheKey, (Instant, ClusterInfo)>>,
 }
@@ -122,23 +124,23 @@ impl std::fmt::Debug for AksAccessor {
 
 impl AksAccessor {
     /// `CLOUDO_AZURE_ARM_URL`, else Azure's public cloud.
-    pub fn new(tokens: Arc<RunbookTokens>) -> Result<Self, String> {
+    pub fn new(tokens: Arc<RunbookTokens>) -> Self {
         let arm_url = std::env::var("CLOUDO_AZURE_ARM_URL")
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "https://management.azure.com".into());
         // No redirects: the request carries the worker's ARM token.
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Self {
+        let http = LazyClient::new(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
+        });
+        Self {
             arm_url: arm_url.trim_end_matches('/').to_string(),
             http,
             tokens,
             cache: Mutex::default(),
-        })
+        }
     }
 
     async fn cluster(
@@ -165,6 +167,7 @@ impl AksAccessor {
         );
         let res = self
             .http
+            .get()?
             .post(&url)
             .bearer_auth(&arm.secret)
             .header("content-length", "0")

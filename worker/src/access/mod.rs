@@ -132,7 +132,7 @@ impl TokenBroker {
             relay: std::env::current_exe()?,
             worker_identity,
             grants: Mutex::default(),
-            aks: aks::AksAccessor::new(tokens.clone()).map_err(std::io::Error::other)?,
+            aks: aks::AksAccessor::new(tokens.clone()),
             tokens,
         }));
         tokio::spawn(broker.serve_on(listener));

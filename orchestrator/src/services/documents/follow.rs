@@ -154,8 +154,7 @@ mod tests {
                 "http://cloudo.test",
                 crate::services::links::LinkSigner::new(b"k", "http://cloudo.test"),
             ),
-        )
-        .unwrap();
+        );
         let appliers = Appliers {
             catalog: live.clone(),
             ingest: ingest.clone(),

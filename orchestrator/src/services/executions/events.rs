@@ -23,8 +23,9 @@ pub struct ExecutionEvent {
 }
 
 /// Events a slow follower may fall behind by before it is told it lagged (it then re-reads
-/// the store).
-const EVENTS_BUFFER: usize = 4096;
+/// the store). Every slot is allocated when the channel is made: 4096 cost the two channels
+/// 430 KB of an idle server's memory.
+const EVENTS_BUFFER: usize = 1024;
 
 /// How often a follower re-reads a log another orchestrator may be writing (a shared store).
 const SHARED_POLL: Duration = Duration::from_millis(250);

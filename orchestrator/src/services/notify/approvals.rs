@@ -115,6 +115,7 @@ impl Notifier {
             let rsp = self
                 .0
                 .http
+                .get()?
                 .get(format!(
                     "{}/usergroups.users.list?usergroup={group}",
                     self.0.settings.slack_url
@@ -146,7 +147,11 @@ impl Notifier {
     /// Answers an interaction through its `response_url` (in the background: Slack wants
     /// the interactive request itself answered within 3 s).
     pub fn respond(&self, response_url: &str, body: Value) {
-        let (http, url) = (self.0.http.clone(), response_url.to_string());
+        let http = match self.0.http.get() {
+            Ok(c) => c.clone(),
+            Err(e) => return tracing::warn!(error = %e, "cannot answer Slack's response_url"),
+        };
+        let url = response_url.to_string();
         tokio::spawn(async move {
             match http.post(&url).json(&body).send().await {
                 Ok(r) if r.status().is_success() => {}

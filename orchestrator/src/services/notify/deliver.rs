@@ -166,6 +166,8 @@ impl Notifier {
                 let req = self
                     .0
                     .http
+                    .get()
+                    .map_err(SendError::Fatal)?
                     .post(format!("{base}{}", n.path))
                     .header("Authorization", format!("GenieKey {key}"))
                     .json(&body);
@@ -195,6 +197,8 @@ impl Notifier {
                         }
                         self.0
                             .http
+                            .get()
+                            .map_err(SendError::Fatal)?
                             .post(url)
                             .json(&body)
                             .send()
@@ -209,6 +213,8 @@ impl Notifier {
                         )?;
                         self.0
                             .http
+                            .get()
+                            .map_err(SendError::Fatal)?
                             .post(format!("{}{}", s.slack_url, n.path))
                             .bearer_auth(token)
                             .json(&body)

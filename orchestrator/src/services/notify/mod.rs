@@ -15,6 +15,7 @@ use cloudo_core::notify::{Delivery, FAILURES, Notification, NotifyRoutes, is_ale
 use cloudo_core::{ExecId, Execution, Status, Store};
 
 use crate::services::documents::LiveCatalog;
+use cloudo_worker::lazy_client::LazyClient;
 use cloudo_worker::secrets::Secret;
 use tokio::sync::Notify;
 
@@ -56,7 +57,8 @@ struct Inner {
     routes: RwLock<NotifyRoutes>,
     catalog: LiveCatalog,
     public_url: String,
-    http: reqwest::Client,
+    /// Built when the first message goes out.
+    http: LazyClient,
     wake: Notify,
     /// Signs the approval links that requests carry.
     links: crate::services::links::LinkSigner,
@@ -79,13 +81,14 @@ impl Notifier {
         routes: NotifyRoutes,
         catalog: LiveCatalog,
         (public_url, links): (&str, crate::services::links::LinkSigner),
-    ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
-            .user_agent(concat!("cloudo/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self(Arc::new(Inner {
+    ) -> Self {
+        let http = LazyClient::new(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(20))
+                .user_agent(concat!("cloudo/", env!("CARGO_PKG_VERSION")))
+        });
+        Self(Arc::new(Inner {
             store,
             settings,
             routes: RwLock::new(routes),
@@ -94,7 +97,7 @@ impl Notifier {
             http,
             wake: Notify::new(),
             links,
-        })))
+        }))
     }
 
     /// Whether any channel is configured at all (else nothing is ever planned, and status
