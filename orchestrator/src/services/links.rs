@@ -6,6 +6,7 @@
 //! at most once).
 
 use cloudo_core::approval::Verdict;
+use cloudo_core::auth::hex;
 use cloudo_core::time::{self, Timestamp};
 use cloudo_core::{ExecId, Store};
 use hmac::{Hmac, Mac};
@@ -97,10 +98,6 @@ impl LinkSigner {
         }
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
