@@ -298,13 +298,18 @@ mod tests {
         assert_eq!(opened(&db), 1);
         // A read that holds its connection while another one runs.
         let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, holding) = tokio::sync::oneshot::channel::<()>();
         let first = {
             let db = db.clone();
-            tokio::spawn(async move { db.read(move |_| Ok::<_, DbError>(held.recv())).await })
+            tokio::spawn(async move {
+                db.read(move |_| {
+                    let _ = started.send(());
+                    Ok::<_, DbError>(held.recv())
+                })
+                .await
+            })
         };
-        while db.inner.readers[0].try_lock().is_ok() {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        holding.await.unwrap();
         assert_eq!(db.read_now(one).await.unwrap(), 1);
         release.send(()).unwrap();
         first.await.unwrap().unwrap().unwrap();

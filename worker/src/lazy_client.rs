@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 pub struct LazyClient {
     build: fn() -> reqwest::ClientBuilder,
-    client: OnceLock<Result<reqwest::Client, String>>,
+    client: OnceLock<reqwest::Client>,
 }
 
 impl std::fmt::Debug for LazyClient {
@@ -29,16 +29,22 @@ impl LazyClient {
         }
     }
 
-    /// The client. A failure to build it (the TLS set-up) is kept: it would fail again.
+    /// The client. A failure to build it (reading the CA certificates, the TLS set-up) is
+    /// not kept: the next call tries again.
     pub fn get(&self) -> Result<&reqwest::Client, String> {
-        self.client
-            .get_or_init(|| {
-                (self.build)()
-                    .build()
-                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let built = (self.build)().build().map_err(|e| {
+            let mut msg = format!("cannot build the HTTP client: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                msg.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            msg
+        })?;
+        Ok(self.client.get_or_init(|| built))
     }
 }
 

@@ -167,7 +167,7 @@ impl Notifier {
                     .0
                     .http
                     .get()
-                    .map_err(SendError::Fatal)?
+                    .map_err(|e| SendError::Retry(e, None))?
                     .post(format!("{base}{}", n.path))
                     .header("Authorization", format!("GenieKey {key}"))
                     .json(&body);
@@ -198,7 +198,7 @@ impl Notifier {
                         self.0
                             .http
                             .get()
-                            .map_err(SendError::Fatal)?
+                            .map_err(|e| SendError::Retry(e, None))?
                             .post(url)
                             .json(&body)
                             .send()
@@ -214,7 +214,7 @@ impl Notifier {
                         self.0
                             .http
                             .get()
-                            .map_err(SendError::Fatal)?
+                            .map_err(|e| SendError::Retry(e, None))?
                             .post(format!("{}{}", s.slack_url, n.path))
                             .bearer_auth(token)
                             .json(&body)
