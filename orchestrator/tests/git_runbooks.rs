@@ -455,10 +455,11 @@ async fn an_unreachable_repository_fails_readiness_with_a_clear_reason() {
             .contains("has not been fetched"),
         "{list}"
     );
-    assert!(
-        s.logged(&["has not been fetched"]).await,
-        "the reason is logged"
-    );
+    common::until(
+        || s.logs().contains("has not been fetched"),
+        "the reason is logged",
+    )
+    .await;
     let e = s.wait(&s.trigger("hello").await).await;
     assert_eq!(e["status"], "error");
     assert!(e["error"].as_str().unwrap().contains("nowhere.git"), "{e}");

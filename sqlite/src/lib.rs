@@ -164,13 +164,11 @@ impl Db {
         let inner = self.inner.clone();
         run_blocking(move || {
             let mut slot = inner.reader()?;
-            if slot.is_none() {
-                *slot = Some(open_reader(&inner.path, inner.durability)?);
-            }
-            match slot.as_ref() {
-                Some(c) => f(c),
-                None => Err(E::from(DbError("no reader connection".into()))),
-            }
+            let conn = match slot.take() {
+                Some(c) => c,
+                None => open_reader(&inner.path, inner.durability)?,
+            };
+            f(slot.insert(conn))
         })
         .await
     }

@@ -36,13 +36,8 @@ impl LazyClient {
             return Ok(c);
         }
         let built = (self.build)().build().map_err(|e| {
-            let mut msg = format!("cannot build the HTTP client: {e}");
-            let mut cause = std::error::Error::source(&e);
-            while let Some(c) = cause {
-                msg.push_str(&format!(": {c}"));
-                cause = c.source();
-            }
-            msg
+            // reqwest's own text is only "builder error": its causes say what failed.
+            format!("cannot build the HTTP client: {:#}", anyhow::Error::from(e))
         })?;
         Ok(self.client.get_or_init(|| built))
     }

@@ -286,19 +286,6 @@ impl Server {
         self.logs.lock().unwrap().join("\n")
     }
 
-    /// Whether the log holds every one of `needles` within 10 s (lines are read as the
-    /// server writes them, on a thread of their own).
-    pub async fn logged(&self, needles: &[&str]) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !needles.iter().all(|n| self.logs().contains(n)) {
-            if Instant::now() > deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        true
-    }
-
     /// kill -9.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
