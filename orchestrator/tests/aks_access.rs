@@ -364,7 +364,7 @@ async fn in_bwrap_and_docker_the_kubeconfig_is_the_runbooks_alone() {
     .arg("--dedup-window")
     .arg("0");
     let env = pointed_at(env, &w);
-    let s = env.start();
+    let mut s = env.start();
     let (_, answer) =
         common::post_json(&s.http, &s.url("/api/Trigger?id=in-bwrap"), &alert()).await;
     let id = answer["exec_id"].as_str().unwrap().to_string();
@@ -406,5 +406,8 @@ async fn in_bwrap_and_docker_the_kubeconfig_is_the_runbooks_alone() {
         "{seen}"
     );
     assert!(docker_call.contains("GET"), "{seen}");
-    assert!(!s.logs().contains(AKS_TOKEN), "a token in the logs");
+    assert!(
+        !s.final_logs().await.contains(AKS_TOKEN),
+        "a token in the logs"
+    );
 }

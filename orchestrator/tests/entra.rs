@@ -61,7 +61,7 @@ async fn secure_webhook_tokens_are_checked_against_the_tenant_keys() {
     .arg(AUDIENCE)
     .arg("--entra-jwks-url")
     .arg(&format!("http://{addr}/keys"));
-    let s = env.start();
+    let mut s = env.start();
     let role = ["ActionGroupsSecureWebhook"];
 
     let good = token(&pem1, "kid-1", claims(AUDIENCE, 600, &role));
@@ -111,5 +111,8 @@ async fn secure_webhook_tokens_are_checked_against_the_tenant_keys() {
         .get("/api/audit?actor=entra:461e8683-5575-4561-ac7f-899cc907d62a")
         .await;
     assert_eq!(audit["items"][0]["role"], "ingest", "{audit}");
-    assert!(!s.logs().contains(&good), "tokens are not logged");
+    assert!(
+        !s.final_logs().await.contains(&good),
+        "tokens are not logged"
+    );
 }

@@ -420,7 +420,7 @@ async fn smart_http_needs_the_token_and_keeps_it_secret() {
         .arg("--runbooks-path")
         .arg("ops")
         .env("CLOUDO_GIT_TOKEN", token);
-    let s = with_token.start();
+    let mut s = with_token.start();
     let (code, ready) = s.get("/api/readyz").await;
     assert_eq!(code, 200, "{ready}");
     let e = s.wait(&s.trigger("hello").await).await;
@@ -431,7 +431,7 @@ async fn smart_http_needs_the_token_and_keeps_it_secret() {
     let (_, list) = s.get("/api/runbooks").await;
     assert!(!list.to_string().contains(token));
     assert!(!ready.to_string().contains(token));
-    assert!(!s.logs().contains(token), "token in logs");
+    assert!(!s.final_logs().await.contains(token), "token in logs");
 }
 
 #[tokio::test]

@@ -254,7 +254,7 @@ async fn alerts_route_to_teams_map_severity_and_resolved_closes_through_jsm() {
             r#"{"id": "pay-alert", "runbook": "fail.sh", "oncall": true, "monitor_condition": "Fired"}"#,
         ],
     );
-    let (_env, s) = start(
+    let (_env, mut s) = start(
         (&og, &slack),
         &[
             ("OG_PAYMENTS_KEY", OG_PAY_KEY),
@@ -361,7 +361,7 @@ async fn alerts_route_to_teams_map_severity_and_resolved_closes_through_jsm() {
         "the trigger's team"
     );
     assert_eq!(seen[3].body["alias"], "cloudo:pay");
-    assert!(!s.logs().contains(OG_PAY_KEY));
+    assert!(!s.final_logs().await.contains(OG_PAY_KEY));
 }
 
 #[tokio::test]
@@ -446,7 +446,7 @@ async fn slack_incoming_webhook_instead_of_the_web_api() {
         &format!("{}{secret_path}", hook.base),
     )
     .env("CLOUDO_NOTIFY_ROUTES", routes.to_str().unwrap());
-    let s = env.start();
+    let mut s = env.start();
     let e = run_to_end(&s, "pay").await;
     assert_eq!(e["status"], "failed");
     let posts = hook.wait_for(1).await;
@@ -494,7 +494,7 @@ async fn slack_incoming_webhook_instead_of_the_web_api() {
     assert_eq!(n[0]["channel"], "slack");
     assert!(og.seen().is_empty());
     assert!(
-        !s.logs().contains("XXXXSECRETXXXX"),
+        !s.final_logs().await.contains("XXXXSECRETXXXX"),
         "the webhook URL is a secret"
     );
     let db = std::fs::read(common::data_dir(&env).join("cloudo.db")).unwrap();

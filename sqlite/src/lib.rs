@@ -166,7 +166,22 @@ impl Db {
             let mut slot = inner.reader()?;
             let conn = match slot.take() {
                 Some(c) => c,
-                None => open_reader(&inner.path, inner.durability)?,
+                None => match open_reader(&inner.path, inner.durability) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Reader 0 is opened at start and never closed: waiting for it
+                        // is slower, not wrong. (No one holds it while waiting for another.)
+                        drop(slot);
+                        tracing::warn!(error = %e, "could not open one more database reader: reading on the first");
+                        let first = inner.readers[0]
+                            .lock()
+                            .map_err(|_| DbError("reader connection poisoned".into()))?;
+                        return match first.as_ref() {
+                            Some(c) => f(c),
+                            None => Err(E::from(e)),
+                        };
+                    }
+                },
             };
             f(slot.insert(conn))
         })
@@ -205,6 +220,8 @@ where
 }
 
 fn configure(c: &Connection, durability: Durability) -> Result<(), DbError> {
+    // First: the next pragma may find the file locked by another connection.
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
     c.pragma_update(None, "journal_mode", "WAL")?;
     let sync = match durability {
         Durability::Process => "NORMAL",
@@ -212,7 +229,6 @@ fn configure(c: &Connection, durability: Durability) -> Result<(), DbError> {
     };
     c.pragma_update(None, "synchronous", sync)?;
     c.pragma_update(None, "foreign_keys", "ON")?;
-    c.busy_timeout(std::time::Duration::from_secs(10))?;
     // Every statement of the adapters stays prepared (there are about sixty; the default
     // cache of 16 made the hot path prepare its statements again and again).
     c.set_prepared_statement_cache_capacity(256);
@@ -276,6 +292,27 @@ mod tests {
         assert_eq!(n, 2000, "the log was not checkpointed");
     }
 
+    /// A read that holds its connection until `release` is sent; returns once it holds it.
+    async fn hold_a_reader(
+        db: &Db,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<Result<(), std::sync::mpsc::RecvError>, DbError>>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, holding) = tokio::sync::oneshot::channel::<()>();
+        let db = db.clone();
+        let first = tokio::spawn(async move {
+            db.read(move |_| {
+                let _ = started.send(());
+                Ok::<_, DbError>(held.recv())
+            })
+            .await
+        });
+        holding.await.unwrap();
+        (release, first)
+    }
+
     /// Sequential reads keep to one connection; a second opens when two reads overlap.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reader_connections_open_only_when_reads_overlap() {
@@ -294,24 +331,40 @@ mod tests {
             assert_eq!(db.read(one).await.unwrap(), 1);
         }
         assert_eq!(opened(&db), 1);
-        // A read that holds its connection while another one runs.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (started, holding) = tokio::sync::oneshot::channel::<()>();
-        let first = {
-            let db = db.clone();
-            tokio::spawn(async move {
-                db.read(move |_| {
-                    let _ = started.send(());
-                    Ok::<_, DbError>(held.recv())
-                })
-                .await
-            })
-        };
-        holding.await.unwrap();
+        let (release, first) = hold_a_reader(&db).await;
         assert_eq!(db.read_now(one).await.unwrap(), 1);
         release.send(()).unwrap();
         first.await.unwrap().unwrap().unwrap();
         assert_eq!(opened(&db), 2);
+    }
+
+    /// A reader that cannot be opened (here: the folder was moved away) is not an error:
+    /// the read waits for the first reader, which stays open.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_cannot_open_falls_back_to_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("here")).unwrap();
+        let db = Db::open(&dir.path().join("here/db"), Durability::Process).unwrap();
+        std::fs::rename(dir.path().join("here"), dir.path().join("gone")).unwrap();
+        let (release, first) = hold_a_reader(&db).await;
+        let second = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.read(|c| {
+                    c.query_row("SELECT 2", [], |r| r.get::<_, i64>(0))
+                        .map_err(DbError::from)
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !second.is_finished(),
+            "the read did not wait for the first reader"
+        );
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap().unwrap();
+        assert_eq!(second.await.unwrap().unwrap(), 2);
     }
 
     #[test]

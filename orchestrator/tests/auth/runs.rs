@@ -19,7 +19,7 @@ async fn named_secrets_reach_only_their_runbook_and_are_masked() {
     .env("CLOUDO_SECRET_API_TOKEN", secret)
     .arg("--secrets-file")
     .arg(file.to_str().unwrap());
-    let s = env.start();
+    let mut s = env.start();
     let e = s.wait(&s.trigger("uses").await).await;
     assert_eq!(e["status"], "succeeded", "{e}");
     assert_eq!(
@@ -47,7 +47,8 @@ async fn named_secrets_reach_only_their_runbook_and_are_masked() {
     );
     let (_, all) = s.get("/api/executions?limit=10").await;
     assert!(!all.to_string().contains(secret));
-    assert!(!s.logs().contains(secret) && !s.logs().contains("file-secret-81bc"));
+    let logs = s.final_logs().await;
+    assert!(!logs.contains(secret) && !logs.contains("file-secret-81bc"));
 }
 
 #[tokio::test]

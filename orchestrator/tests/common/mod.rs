@@ -286,6 +286,14 @@ impl Server {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// SIGTERM, then all it logged: for checks that something is *not* in the logs.
+    pub async fn final_logs(&mut self) -> String {
+        self.stop();
+        // The reader thread drops its handle on the log at the end of the output.
+        until(|| Arc::strong_count(&self.logs) == 1, "the log never ended").await;
+        self.logs()
+    }
+
     /// kill -9.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

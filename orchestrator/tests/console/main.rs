@@ -219,6 +219,23 @@ async fn an_admin_edit_shows_its_error_by_the_field_and_pages_fit_a_phone() {
     }
     assert_eq!(stored["description"], "edited in the console", "{stored}");
 
+    // A save answered after the page was left does not refresh the page shown since.
+    b.js(
+        "window.refreshes = 0; \
+         window.addEventListener('cloudo:refresh', () => { window.refreshes++; }); \
+         const f = window.fetch; \
+         window.fetch = (u, o) => o && o.method === 'PUT' \
+           ? new Promise((r) => setTimeout(r, 600)).then(() => f(u, o)) : f(u, o); \
+         document.querySelector('#save').click(); \
+         setTimeout(() => { location.hash = '#/executions'; }, 50); \
+         setTimeout(() => { window.fetch = f; }, 1200); return true;",
+        json!([]),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let refreshes = b.js("return window.refreshes", json!([])).await;
+    assert_eq!(refreshes, 0, "a save refreshed a page it was not on");
+
     // Phone width: nothing scrolls sideways; the dashboard and lists render.
     let done = s.trigger("broken").await;
     s.wait(&done).await;

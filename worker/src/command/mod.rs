@@ -195,10 +195,13 @@ pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
     // process right after a stop can see it taken for a few milliseconds. A second
     // process holds it for good, so the wait is short.
     for _ in 0..LOCK_TRIES {
-        if file.try_lock().is_ok() {
-            return Ok(file);
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(LOCK_RETRY),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
         }
-        std::thread::sleep(LOCK_RETRY);
     }
     bail!(
         "data dir {} is in use by another cloudo process",

@@ -90,7 +90,8 @@ function editor(s) {
     try {
       await put(`/api/schemas/${encodeURIComponent(s.id)}`, entity);
       toast("Saved");
-      window.dispatchEvent(new Event("cloudo:refresh"));
+      // Only if this page is still shown (it may have been left while the save ran).
+      if (form.isConnected) window.dispatchEvent(new Event("cloudo:refresh"));
     } catch (e) {
       const f = errorField(e);
       if (!(f && fieldError(form, f, e.message.replace(/^.*?field "[^"]+":\s*/, "")))) {
