@@ -33,7 +33,7 @@ RUN apt-get update -q \
 FROM ${BASE} AS userland
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      bash python3 ca-certificates \
+      bash python3 ca-certificates openssh-client \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /usr/share/doc/* /usr/share/man/*
 COPY --from=tools /opt/az /opt/az
 COPY --from=tools /usr/bin/kubectl /usr/bin/kubectl
@@ -68,6 +68,10 @@ LABEL org.opencontainers.image.title="cloudo" \
       org.opencontainers.image.description="The cloudo orchestrator: API, console, ingest" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY target/images/bin/cloudo /usr/local/bin/cloudo
+# ssh: runbook repositories at ssh:// addresses (git over the system's OpenSSH client).
+RUN apt-get update -q \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-client \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /usr/share/doc/* /usr/share/man/*
 RUN useradd --system --uid 10001 --home-dir /var/lib/cloudo --create-home cloudo
 USER 10001:10001
 WORKDIR /var/lib/cloudo

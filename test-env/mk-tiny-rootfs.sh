@@ -30,7 +30,7 @@ for b in bash sh cat echo env ls sleep head tail tr id touch mkdir rm cp mv sort
 done
 # The worker's relay (its own binary, mapped in for runs with Azure or AKS access) needs
 # these besides what bash and python bring.
-for lib in libgcc_s.so.1 libssl.so.3 libcrypto.so.3 libz.so.1; do
+for lib in libgcc_s.so.1 libz.so.1; do
   f=/lib/x86_64-linux-gnu/$lib
   [ -e "$f" ] && install -D -m 0644 "$(readlink -f "$f")" "$root/usr/lib/x86_64-linux-gnu/$lib"
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the test suite need, idempotently. Safe to run on every
-# `make run` / `make test`: the runbook interpreters (bash, python3), git, the OpenSSL
-# headers git2 builds against, and the Rust components for the lint steps.
+# `make run` / `make test`: the runbook interpreters (bash, python3), git, OpenSSH (runbook
+# repositories over ssh), and the Rust components for the lint steps.
 set -euo pipefail
 
 need_apt=()
@@ -10,9 +10,10 @@ need_apt=()
 command -v pkill >/dev/null || need_apt+=(procps)
 # git: the runbook-repository tests (and git http-backend for smart HTTP).
 command -v git >/dev/null || need_apt+=(git)
-# git2's HTTPS transport links the system OpenSSL.
-command -v pkg-config >/dev/null || need_apt+=(pkg-config)
-pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
+# ssh:// runbook repositories: the worker runs the system's ssh; the test serves a
+# repository with a real sshd on loopback.
+command -v ssh >/dev/null || need_apt+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 # The test CA of the HTTPS Azurite (test-env/with-azurite.sh).
 command -v openssl >/dev/null || need_apt+=(openssl)
 # The console's browser tests: headless Chromium driven over WebDriver.

@@ -6,73 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use common::git::{Repo, git, refresh};
 use common::{Env, catalog};
 use serde_json::Value;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A work tree and the bare repository it pushes to.
-struct Repo {
-    work: PathBuf,
-    bare: PathBuf,
-}
-
-impl Repo {
-    fn new(root: &Path) -> Self {
-        let work = root.join("work");
-        let bare = root.join("repos/runbooks.git");
-        std::fs::create_dir_all(&work).unwrap();
-        git(&work, &["init", "-q", "-b", "main"]);
-        std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
-        git(
-            root,
-            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-        );
-        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
-        Self { work, bare }
-    }
-
-    fn write(&self, path: &str, content: &str) {
-        let p = self.work.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    /// Commits everything and pushes; returns the commit id.
-    fn commit(&self, msg: &str) -> String {
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", msg]);
-        git(&self.work, &["push", "-q", "origin", "main", "--tags"]);
-        git(&self.work, &["rev-parse", "HEAD"])
-    }
-
-    fn url(&self) -> String {
-        format!("file://{}", self.bare.display())
-    }
-}
 
 fn v1(repo: &Repo) -> String {
     repo.write("ops/hello.sh", "source \"$(dirname \"$0\")/lib/common.sh\"\necho \"$(cat \"$(dirname \"$0\")/version.txt\") $(greet)\"\n");
@@ -138,12 +80,7 @@ async fn runs_are_pinned_to_a_commit_and_refresh_moves_new_runs_only() {
     s.wait_for_status(&slow, "running").await;
     repo.write("ops/version.txt", "v2");
     let c2 = repo.commit("v2");
-    let res = s
-        .http
-        .post(s.url("/api/runbooks/refresh"))
-        .send()
-        .await
-        .unwrap();
+    let res = refresh(&s).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["commit"], c2.as_str());
@@ -238,12 +175,7 @@ async fn executions_during_fetches_all_succeed() {
             repo.write("ops/version.txt", &format!("v{i}"));
             repo.commit(&format!("c{i}"));
             set.spawn(async move {
-                let res = s
-                    .http
-                    .post(s.url("/api/runbooks/refresh"))
-                    .send()
-                    .await
-                    .unwrap();
+                let res = refresh(&s).await;
                 assert_eq!(res.status(), 200);
                 None
             });
@@ -397,19 +329,17 @@ async fn smart_http_needs_the_token_and_keeps_it_secret() {
     let (code, list) = s.get("/api/runbooks").await;
     assert_eq!(code, 503, "{list}");
     let err = list["error"]["message"].as_str().unwrap();
-    assert!(err.contains("credentials") || err.contains("auth"), "{err}");
+    assert!(
+        err.contains("asks for credentials: set CLOUDO_GIT_TOKEN"),
+        "{err}"
+    );
     let e = s.wait(&s.trigger("hello").await).await;
     assert_eq!(e["status"], "error");
     assert!(
         e["error"].as_str().unwrap().contains("no runbooks yet"),
         "{e}"
     );
-    let res = s
-        .http
-        .post(s.url("/api/runbooks/refresh"))
-        .send()
-        .await
-        .unwrap();
+    let res = refresh(&s).await;
     assert_eq!(res.status(), 502);
     drop(s);
 

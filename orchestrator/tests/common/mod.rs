@@ -5,6 +5,7 @@
 
 pub mod azure;
 pub mod fake;
+pub mod git;
 pub mod host;
 pub mod jwt;
 

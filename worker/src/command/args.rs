@@ -87,6 +87,11 @@ pub struct CommonArgs {
     #[arg(long, env = "CLOUDO_GIT_SSH_KEY", value_name = "FILE")]
     pub git_ssh_key: Option<PathBuf>,
 
+    /// known_hosts file for ssh:// runbook repositories (instead of the user's
+    /// ~/.ssh/known_hosts): ssh refuses a host whose key it does not list.
+    #[arg(long, env = "CLOUDO_GIT_KNOWN_HOSTS", value_name = "FILE")]
+    pub git_known_hosts: Option<PathBuf>,
+
     /// Sandbox for runbooks: process, bwrap, docker, or auto (the strongest available)
     /// [default: auto]. A schema's `sandbox` field overrides it per runbook.
     #[arg(long, env = "CLOUDO_SANDBOX", value_name = "KIND")]

@@ -40,6 +40,7 @@ pub struct GitSource {
     pub prefix: String,
     pub refresh: Duration,
     pub ssh_key: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
     /// From `CLOUDO_GIT_TOKEN` only (a flag would show in `ps`).
     pub token: Option<Secret>,
 }
@@ -60,6 +61,7 @@ pub struct WorkerFile {
     pub runbooks_path: Option<String>,
     pub runbooks_refresh: Option<u64>,
     pub git_ssh_key: Option<PathBuf>,
+    pub git_known_hosts: Option<PathBuf>,
     pub sandbox: Option<String>,
     pub sandbox_image: Option<String>,
     pub sandbox_pull: Option<bool>,
@@ -132,6 +134,7 @@ impl WorkerConfig {
                     5..=86_400,
                 )?,
                 ssh_key: args.git_ssh_key.or(file.git_ssh_key),
+                known_hosts: args.git_known_hosts.or(file.git_known_hosts),
                 token: env_secret("CLOUDO_GIT_TOKEN"),
             }),
         };

@@ -233,6 +233,7 @@ pub async fn runbook_source(cfg: &WorkerConfig) -> Arc<dyn RunbookSource> {
             mirror: cfg.data_dir.join("runbooks.git"),
             token: git.token.clone(),
             ssh_key: git.ssh_key.clone(),
+            known_hosts: git.known_hosts.clone(),
         })),
     };
     if cfg.git.is_some() {

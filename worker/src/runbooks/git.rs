@@ -1,4 +1,5 @@
-//! Runbooks from a git repository (file://, smart HTTP(S), ssh://), through libgit2.
+//! Runbooks from a git repository (file://, smart HTTP(S), ssh://), through libgit2 (its
+//! network transports are [`net`]'s).
 //!
 //! A bare mirror lives under the data dir. It is fetched at start and on every refresh,
 //! one fetch at a time; a failed fetch keeps the last good commit and is reported. Each
@@ -10,10 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use git2::{
-    AutotagOption, Cred, CredentialType, Direction, FetchOptions, RemoteCallbacks, Repository,
-};
+use git2::{AutotagOption, Direction, FetchOptions, Repository};
 
+use super::net::{self, Access};
 use super::tree::{self, hex, normalize};
 use super::{
     ResolvedRunbook, RunbookError, RunbookFile, RunbookSource, SourceStatus, check_relative,
@@ -34,6 +34,8 @@ pub struct GitConfig {
     pub token: Option<Secret>,
     /// SSH private key file for ssh:// URLs.
     pub ssh_key: Option<PathBuf>,
+    /// known_hosts file for ssh:// URLs, instead of the user's.
+    pub known_hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -73,32 +75,8 @@ fn git_err(cfg: &GitConfig, e: &git2::Error) -> String {
     }
 }
 
-fn callbacks(cfg: &GitConfig) -> RemoteCallbacks<'_> {
-    let mut cbs = RemoteCallbacks::new();
-    let mut attempts = 0;
-    cbs.credentials(move |_url, user, allowed| {
-        attempts += 1;
-        if attempts > 3 {
-            return Err(git2::Error::from_str("authentication failed"));
-        }
-        if allowed.contains(CredentialType::SSH_KEY)
-            && let Some(key) = &cfg.ssh_key
-        {
-            return Cred::ssh_key(user.unwrap_or("git"), None, key, None);
-        }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
-            && let Some(token) = &cfg.token
-        {
-            return Cred::userpass_plaintext("x-access-token", token.expose());
-        }
-        Err(git2::Error::from_str(
-            "the repository asks for credentials: set CLOUDO_GIT_TOKEN (HTTPS) or an SSH key",
-        ))
-    });
-    cbs
-}
-
-/// A stuck server must not hold the (single) fetch forever.
+/// A stuck server must not hold the (single) fetch forever (libgit2's own transport,
+/// `git://`; HTTP(S) and ssh are [`net`]'s).
 const CONNECT_TIMEOUT_MS: i32 = 15_000;
 const IO_TIMEOUT_MS: i32 = 60_000;
 
@@ -118,6 +96,7 @@ fn set_network_timeouts() {
 impl GitRunbooks {
     pub fn new(cfg: GitConfig) -> Self {
         set_network_timeouts();
+        net::register();
         Self {
             cfg: Arc::new(cfg),
             state: Arc::default(),
@@ -142,20 +121,28 @@ impl GitRunbooks {
 
     /// One fetch (blocking): returns the remote's default branch.
     fn fetch_blocking(cfg: &GitConfig) -> Result<Option<String>, String> {
+        let access = Access {
+            token: cfg.token.clone(),
+            ssh_key: cfg.ssh_key.clone(),
+            known_hosts: cfg.known_hosts.clone(),
+        };
+        net::with_access(&access, || Self::fetch_with_access(cfg))
+    }
+
+    fn fetch_with_access(cfg: &GitConfig) -> Result<Option<String>, String> {
         let repo = Self::open(cfg)?;
         let mut remote = repo
             .remote_anonymous(&cfg.url)
             .map_err(|e| git_err(cfg, &e))?;
         let default_branch = {
             let conn = remote
-                .connect_auth(Direction::Fetch, Some(callbacks(cfg)), None)
+                .connect_auth(Direction::Fetch, None, None)
                 .map_err(|e| git_err(cfg, &e))?;
             conn.default_branch()
                 .ok()
                 .and_then(|b| b.as_str().ok().map(str::to_string))
         };
         let mut opts = FetchOptions::new();
-        opts.remote_callbacks(callbacks(cfg));
         opts.download_tags(AutotagOption::All);
         opts.prune(git2::FetchPrune::On);
         remote

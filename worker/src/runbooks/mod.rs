@@ -8,6 +8,7 @@
 
 mod git;
 mod local;
+mod net;
 mod tree;
 
 use std::path::{Component, Path, PathBuf};

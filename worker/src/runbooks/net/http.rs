@@ -1,0 +1,210 @@
+//! Git's smart HTTP protocol (fetch only): `GET info/refs?service=git-upload-pack`, then
+//! `POST git-upload-pack` for each round of negotiation, the answer streamed to libgit2.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream};
+use hyper::body::Bytes;
+use reqwest::{Method, StatusCode, Url};
+
+use super::{Access, io_error};
+use crate::lazy_client::LazyClient;
+
+/// A stuck server must not hold the (single) fetch forever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        // Some hosts serve the smart protocol only to agents that say they are git.
+        .user_agent(concat!("git/2.0 (cloudo/", env!("CARGO_PKG_VERSION"), ")"))
+}
+
+static CLIENT: LazyClient = LazyClient::new(builder);
+
+pub(super) struct Http {
+    access: Access,
+    /// Where the repository answered from, once a redirect has said so.
+    moved_to: Arc<Mutex<Option<String>>>,
+}
+
+impl Http {
+    pub(super) fn new(access: Access) -> Self {
+        Self {
+            access,
+            moved_to: Arc::default(),
+        }
+    }
+}
+
+impl SmartSubtransport for Http {
+    fn action(
+        &self,
+        url: &str,
+        action: Service,
+    ) -> Result<Box<dyn SmartSubtransportStream>, git2::Error> {
+        let (method, path) = match action {
+            Service::UploadPackLs => (Method::GET, "/info/refs?service=git-upload-pack"),
+            Service::UploadPack => (Method::POST, "/git-upload-pack"),
+            Service::ReceivePackLs | Service::ReceivePack => {
+                return Err(git2::Error::from_str("runbook repositories are only read"));
+            }
+        };
+        let client = CLIENT.get().map_err(|e| git2::Error::from_str(&e))?.clone();
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| git2::Error::from_str("a git fetch must run inside the runtime"))?;
+        let moved = self
+            .moved_to
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut base = Url::parse(moved.as_deref().unwrap_or(url))
+            .map_err(|e| git2::Error::from_str(&format!("invalid repository URL: {e}")))?;
+        // Credentials in the URL win over the token; neither stays in the URL (it is
+        // quoted in errors).
+        let user = base.username().to_string();
+        let password = base.password().map(str::to_string);
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+        let auth = match (user.is_empty(), password, &self.access.token) {
+            (false, password, _) => Some((user, password)),
+            (true, _, Some(token)) => Some(("x-access-token".into(), Some(token.expose().into()))),
+            (true, _, None) => None,
+        };
+        let base = base.as_str().trim_end_matches('/').to_string();
+        Ok(Box::new(Exchange {
+            client,
+            runtime,
+            method,
+            url: format!("{base}{path}"),
+            path,
+            auth,
+            body: Vec::new(),
+            response: None,
+            chunk: Bytes::new(),
+            moved_to: self.moved_to.clone(),
+        }))
+    }
+
+    fn close(&self) -> Result<(), git2::Error> {
+        Ok(())
+    }
+}
+
+/// One request and its answer: libgit2 writes the request body, then reads the answer.
+struct Exchange {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+    method: Method,
+    url: String,
+    path: &'static str,
+    auth: Option<(String, Option<String>)>,
+    body: Vec<u8>,
+    response: Option<reqwest::Response>,
+    chunk: Bytes,
+    moved_to: Arc<Mutex<Option<String>>>,
+}
+
+impl Exchange {
+    fn send(&mut self) -> std::io::Result<reqwest::Response> {
+        let service = "application/x-git-upload-pack";
+        let mut req = self.client.request(self.method.clone(), &self.url);
+        req = if self.method == Method::POST {
+            req.header("content-type", format!("{service}-request"))
+                .header("accept", format!("{service}-result"))
+                .body(std::mem::take(&mut self.body))
+        } else {
+            req.header("accept", "*/*")
+        };
+        if let Some((user, password)) = &self.auth {
+            req = req.basic_auth(user, password.as_ref());
+        }
+        let res = self
+            .runtime
+            .block_on(req.send())
+            .map_err(|e| io_error(format!("{:#}", anyhow::Error::from(e))))?;
+        match res.status() {
+            StatusCode::OK => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.auth.is_none() => {
+                return Err(io_error(
+                    "the repository asks for credentials: set CLOUDO_GIT_TOKEN (HTTPS) or an SSH key",
+                ));
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(io_error(format!(
+                    "authentication failed (HTTP {})",
+                    res.status().as_u16()
+                )));
+            }
+            status => {
+                return Err(io_error(format!(
+                    "HTTP {} from {}",
+                    status.as_u16(),
+                    self.url
+                )));
+            }
+        }
+        let wanted = match self.method {
+            Method::GET => format!("{service}-advertisement"),
+            _ => format!("{service}-result"),
+        };
+        let got = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none");
+        if got != wanted {
+            return Err(io_error(format!(
+                "{} is not a git smart HTTP server (content type {got})",
+                self.url
+            )));
+        }
+        // Followed a redirect: the next requests of this fetch go there directly.
+        let landed = res.url().as_str();
+        if landed != self.url
+            && let Some(base) = landed.strip_suffix(self.path)
+        {
+            *self.moved_to.lock().unwrap_or_else(|p| p.into_inner()) = Some(base.to_string());
+        }
+        Ok(res)
+    }
+}
+
+impl Read for Exchange {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.response.is_none() {
+            self.response = Some(self.send()?);
+        }
+        let Some(response) = self.response.as_mut() else {
+            return Ok(0);
+        };
+        while self.chunk.is_empty() {
+            match self.runtime.block_on(response.chunk()) {
+                Ok(Some(chunk)) => self.chunk = chunk,
+                Ok(None) => return Ok(0),
+                Err(e) => return Err(io_error(format!("{:#}", anyhow::Error::from(e)))),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+impl Write for Exchange {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.response.is_some() {
+            return Err(io_error("git wrote to a request already sent"));
+        }
+        self.body.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
