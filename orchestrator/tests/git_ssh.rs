@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::git::{Repo, refresh};
-use common::{Env, catalog, stdout_of};
+use common::git::{Repo, hello_from, refresh};
+use common::{Env, stdout_of};
 
 /// `sshd` on a free loopback port, serving the test's user with `client_key`.
 struct Sshd {
@@ -92,18 +92,11 @@ impl Drop for Sshd {
 }
 
 fn env(url: &str, key: &Path, known_hosts: &Path) -> Env {
-    Env::new(
-        &catalog(&[r#"{"id": "hello", "runbook": "hello.sh"}"#]),
-        &[],
-    )
-    .arg("--runbooks-git")
-    .arg(url)
-    .arg("--runbooks-path")
-    .arg("ops")
-    .arg("--git-ssh-key")
-    .arg(key.to_str().unwrap())
-    .arg("--git-known-hosts")
-    .arg(known_hosts.to_str().unwrap())
+    hello_from(url)
+        .arg("--git-ssh-key")
+        .arg(key.to_str().unwrap())
+        .arg("--git-known-hosts")
+        .arg(known_hosts.to_str().unwrap())
 }
 
 /// The reason the runbooks are not ready, as a key holder reads it.

@@ -69,3 +69,15 @@ pub async fn refresh(s: &super::Server) -> reqwest::Response {
         .await
         .unwrap()
 }
+
+/// A server whose catalog has `hello` (`hello.sh`), its runbooks from `url`'s `ops` folder.
+pub fn hello_from(url: &str) -> super::Env {
+    super::Env::new(
+        &super::catalog(&[r#"{"id": "hello", "runbook": "hello.sh"}"#]),
+        &[],
+    )
+    .arg("--runbooks-git")
+    .arg(url)
+    .arg("--runbooks-path")
+    .arg("ops")
+}

@@ -6,6 +6,7 @@
 pub mod azure;
 pub mod fake;
 pub mod git;
+pub mod git_http;
 pub mod host;
 pub mod jwt;
 

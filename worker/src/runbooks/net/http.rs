@@ -16,8 +16,24 @@ use crate::lazy_client::LazyClient;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Redirects are followed, but never from HTTPS down to plain HTTP (libgit2 refused it too).
+fn redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt.previous().iter().any(|u| u.scheme() == "https");
+        if downgrade {
+            attempt.error("the repository redirected from https to plain http: refused")
+        } else if attempt.previous().len() > 10 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
+        .redirect(redirects())
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         // Some hosts serve the smart protocol only to agents that say they are git.
@@ -57,25 +73,24 @@ impl SmartSubtransport for Http {
         let client = CLIENT.get().map_err(|e| git2::Error::from_str(&e))?.clone();
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| git2::Error::from_str("a git fetch must run inside the runtime"))?;
+        let invalid = |e: &dyn std::fmt::Display| {
+            git2::Error::from_str(&format!("invalid repository URL: {e}"))
+        };
+        let mut configured = Url::parse(url).map_err(|e| invalid(&e))?;
+        let auth = credentials(&mut configured, &self.access);
         let moved = self
             .moved_to
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let mut base = Url::parse(moved.as_deref().unwrap_or(url))
-            .map_err(|e| git2::Error::from_str(&format!("invalid repository URL: {e}")))?;
-        // Credentials in the URL win over the token; neither stays in the URL (it is
-        // quoted in errors).
-        let user = base.username().to_string();
-        let password = base.password().map(str::to_string);
-        let _ = base.set_username("");
-        let _ = base.set_password(None);
-        let auth = match (user.is_empty(), password, &self.access.token) {
-            (false, password, _) => Some((user, password)),
-            (true, _, Some(token)) => Some(("x-access-token".into(), Some(token.expose().into()))),
-            (true, _, None) => None,
+        let target = match moved {
+            Some(m) => Url::parse(&m).map_err(|e| invalid(&e))?,
+            None => configured.clone(),
         };
-        let base = base.as_str().trim_end_matches('/').to_string();
+        // Credentials go only where they were meant for: after a redirect to another
+        // host (which the first request followed without them), none are sent.
+        let auth = auth.filter(|_| target.origin() == configured.origin());
+        let base = target.as_str().trim_end_matches('/').to_string();
         Ok(Box::new(Exchange {
             client,
             runtime,
@@ -92,6 +107,25 @@ impl SmartSubtransport for Http {
 
     fn close(&self) -> Result<(), git2::Error> {
         Ok(())
+    }
+}
+
+/// Basic-auth credentials for `url`, taken out of it (it is quoted in errors): its own user
+/// and password (percent-decoded), with the token as password when it names none.
+fn credentials(url: &mut Url, access: &Access) -> Option<(String, Option<String>)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = decode(url.username());
+    let password = url.password().map(decode);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let token = || access.token.as_ref().map(|t| t.expose().to_string());
+    match (user.is_empty(), password) {
+        (false, password) => Some((user, password.or_else(token))),
+        (true, _) => token().map(|t| ("x-access-token".to_string(), Some(t))),
     }
 }
 
@@ -163,7 +197,8 @@ impl Exchange {
                 self.url
             )));
         }
-        // Followed a redirect: the next requests of this fetch go there directly.
+        // Followed a redirect: the next requests of this fetch go there directly (without
+        // credentials if it is another host: see `action`).
         let landed = res.url().as_str();
         if landed != self.url
             && let Some(base) = landed.strip_suffix(self.path)

@@ -11,6 +11,7 @@
 //! only the remote, so what a fetch may present (token, key) is lent to the fetching
 //! thread for the fetch's duration ([`with_access`]).
 
+mod address;
 mod http;
 mod ssh;
 

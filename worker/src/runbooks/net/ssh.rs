@@ -1,19 +1,35 @@
 //! Git over ssh, as git's command line does it: `ssh host git-upload-pack '<path>'`, the
 //! protocol on the child's stdin and stdout. Host keys are checked by ssh against
 //! `known_hosts` (the user's, or `--git-known-hosts`); an unknown host fails the fetch
-//! (`BatchMode`: ssh never asks).
+//! (`BatchMode`, `StrictHostKeyChecking`: ssh never asks, never adds a key).
 
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream};
 
+use super::address::{option_path, parse, quoted};
 use super::{Access, io_error};
 
 /// What ssh says on stderr, kept for the error (the start of it).
 const STDERR_KEPT: usize = 2048;
+/// A server that says nothing for this long ends the fetch (libssh2 had the same limit).
+const SILENCE: Duration = Duration::from_secs(60);
+/// The only variables ssh gets: never the worker's secrets (`CLOUDO_GIT_TOKEN`, ...),
+/// which a `ProxyCommand` or a `SendEnv` would otherwise see.
+const ENV_KEPT: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "SSH_AUTH_SOCK",
+];
 
 pub(super) struct Ssh {
     access: Access,
@@ -22,67 +38,11 @@ pub(super) struct Ssh {
 
 struct Conn {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     stdout: ChildStdout,
     stderr: Arc<Mutex<String>>,
-}
-
-/// `ssh://[user@]host[:port]/path` or scp-like `[user@]host:path`.
-#[derive(Debug, PartialEq)]
-struct Address {
-    user: String,
-    host: String,
-    port: Option<u16>,
-    path: String,
-}
-
-fn parse(url: &str) -> Result<Address, String> {
-    let bad = || format!("not an ssh repository address: {url:?}");
-    let (authority, path) = match url.split_once("://") {
-        Some((_, rest)) => {
-            let slash = rest.find('/').ok_or_else(bad)?;
-            (&rest[..slash], rest[slash..].to_string())
-        }
-        None => {
-            let (authority, path) = url.split_once(':').ok_or_else(bad)?;
-            (authority, path.to_string())
-        }
-    };
-    let (user, host_port) = match authority.rsplit_once('@') {
-        Some((u, h)) => (u, h),
-        // As before (libssh2): the user git hosts expect.
-        None => ("git", authority),
-    };
-    let (host, port) = match host_port.strip_prefix('[') {
-        // [IPv6]:port
-        Some(bracketed) => {
-            let (host, after) = bracketed.split_once(']').ok_or_else(bad)?;
-            (host, after.strip_prefix(':'))
-        }
-        None => match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        },
-    };
-    let port = match port {
-        Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
-        None => None,
-    };
-    // Never an option of ssh's.
-    if host.is_empty() || host.starts_with('-') || user.starts_with('-') || path.is_empty() {
-        return Err(bad());
-    }
-    Ok(Address {
-        user: user.to_string(),
-        host: host.to_string(),
-        port,
-        path,
-    })
-}
-
-/// The path in single quotes, as the remote shell reads it (git's `sq_quote`).
-fn quoted(path: &str) -> String {
-    format!("'{}'", path.replace('\'', r"'\''"))
+    /// Says when ssh's stderr has been read to its end.
+    stderr_read: Receiver<()>,
 }
 
 impl Ssh {
@@ -93,26 +53,48 @@ impl Ssh {
         }
     }
 
-    fn connect(&self, url: &str) -> Result<Conn, git2::Error> {
-        let addr = parse(url).map_err(|e| git2::Error::from_str(&e))?;
+    fn command(&self, url: &str) -> Result<Command, String> {
+        let addr = parse(url)?;
         let mut cmd = Command::new("ssh");
-        cmd.args(["-x", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15"]);
+        cmd.env_clear().envs(
+            ENV_KEPT
+                .iter()
+                .filter_map(|k| Some((k, std::env::var_os(k)?))),
+        );
+        cmd.args([
+            "-x",
+            "-T",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ]);
+        // Connect, and then notice a server gone quiet at the ssh level (the read limit
+        // below covers one that answers keepalives but sends nothing).
+        cmd.args(["-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15"]);
+        cmd.args(["-o", "ServerAliveCountMax=4"]);
         if let Some(key) = &self.access.ssh_key {
-            cmd.args(["-o", "IdentitiesOnly=yes", "-i"]).arg(key);
+            cmd.args(["-o", "IdentitiesOnly=yes", "-o"])
+                .arg(format!("IdentityFile={}", option_path(key)?));
         }
         if let Some(hosts) = &self.access.known_hosts {
             cmd.arg("-o")
-                .arg(format!("UserKnownHostsFile={}", hosts.display()));
+                .arg(format!("UserKnownHostsFile={}", option_path(hosts)?));
         }
         if let Some(port) = addr.port {
             cmd.args(["-p", &port.to_string()]);
         }
         cmd.args(["-l", &addr.user, "--", &addr.host])
-            .arg(format!("git-upload-pack {}", quoted(&addr.path)))
+            .arg(format!("git-upload-pack {}", quoted(&addr.path)));
+        Ok(cmd)
+    }
+
+    fn connect(&self, url: &str) -> Result<Conn, git2::Error> {
+        let mut cmd = self.command(url).map_err(|e| git2::Error::from_str(&e))?;
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| git2::Error::from_str(&format!("cannot run ssh: {e}")))?;
         let (Some(stdin), Some(stdout), Some(mut err)) =
@@ -124,6 +106,7 @@ impl Ssh {
         };
         let stderr = Arc::new(Mutex::new(String::new()));
         let kept = stderr.clone();
+        let (read_to_end, stderr_read) = channel();
         std::thread::spawn(move || {
             let mut buf = [0u8; 512];
             while let Ok(n @ 1..) = err.read(&mut buf) {
@@ -132,12 +115,14 @@ impl Ssh {
                     s.push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             }
+            let _ = read_to_end.send(());
         });
         Ok(Conn {
             child,
-            stdin,
+            stdin: Some(stdin),
             stdout,
             stderr,
+            stderr_read,
         })
     }
 }
@@ -151,8 +136,9 @@ impl SmartSubtransport for Ssh {
         if matches!(action, Service::ReceivePackLs | Service::ReceivePack) {
             return Err(git2::Error::from_str("runbook repositories are only read"));
         }
+        // The advertisement opens the connection; the negotiation goes on over it (git2
+        // keeps the first stream for it and does not ask again).
         let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        // The advertisement opens the connection; the negotiation goes on over it.
         let conn = match (&*slot, action) {
             (Some(conn), Service::UploadPack) => conn.clone(),
             _ => {
@@ -180,11 +166,71 @@ impl Drop for Ssh {
     }
 }
 
-/// Stops ssh (libgit2 has read what it wanted) and reaps it.
+/// Ends ssh once libgit2 has read what it wanted: its input closed, a moment to leave on
+/// its own, then killed; always reaped.
 fn end(conn: &Mutex<Conn>) {
     let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+    drop(c.stdin.take());
+    let deadline = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = c.child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let _ = c.child.kill();
     let _ = c.child.wait();
+}
+
+impl Conn {
+    /// ssh's reason when it has failed, else `None`.
+    fn failure(&mut self) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return None,
+                Ok(Some(status)) => {
+                    let _ = self.stderr_read.recv_timeout(Duration::from_secs(1));
+                    let said = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+                    return Some(format!("ssh failed ({status}): {}", said.trim()));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Waits until ssh has something to read, at most [`SILENCE`].
+    fn readable(&mut self) -> std::io::Result<()> {
+        let mut fd = libc::pollfd {
+            fd: self.stdout.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(SILENCE.as_millis()).unwrap_or(i32::MAX);
+        loop {
+            // SAFETY: one valid pollfd, for the duration of the call.
+            #[allow(unsafe_code)]
+            let n = unsafe { libc::poll(&mut fd, 1, ms) };
+            match n {
+                0 => {
+                    let _ = self.child.kill();
+                    return Err(io_error(format!(
+                        "the repository's server sent nothing for {} s",
+                        SILENCE.as_secs()
+                    )));
+                }
+                n if n > 0 => return Ok(()),
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
 }
 
 struct Stream(Arc<Mutex<Conn>>);
@@ -192,84 +238,38 @@ struct Stream(Arc<Mutex<Conn>>);
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        c.readable()?;
         let n = c.stdout.read(buf)?;
         if n > 0 {
             return Ok(n);
         }
         // The other end closed before git was done: say why, if ssh failed.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            match c.child.try_wait()? {
-                Some(status) if !status.success() => {
-                    std::thread::sleep(Duration::from_millis(20)); // its last words
-                    let said = c.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    return Err(io_error(format!("ssh failed ({status}): {}", said.trim())));
-                }
-                Some(_) => break,
-                None => std::thread::sleep(Duration::from_millis(10)),
-            }
+        match c.failure() {
+            Some(why) => Err(io_error(why)),
+            None => Ok(0),
         }
-        Ok(0)
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .stdin
-            .write(data)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .stdin
-            .flush()
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_of_both_forms() {
-        let a = parse("ssh://deploy@git.example.com:2222/srv/runbooks.git").unwrap();
-        assert_eq!(
-            a,
-            Address {
-                user: "deploy".into(),
-                host: "git.example.com".into(),
-                port: Some(2222),
-                path: "/srv/runbooks.git".into()
-            }
-        );
-        let a = parse("git@github.com:org/runbooks.git").unwrap();
-        assert_eq!((a.user.as_str(), a.port), ("git", None));
-        assert_eq!(
-            (a.host.as_str(), a.path.as_str()),
-            ("github.com", "org/runbooks.git")
-        );
-        assert_eq!(parse("ssh://host/r.git").unwrap().user, "git");
-        assert_eq!(parse("ssh://[::1]:22/r.git").unwrap().host, "::1");
-        assert_eq!(parse("ssh://[::1]/r.git").unwrap().port, None);
-        for bad in [
-            "ssh://-oProxyCommand=x/r",
-            "-oProxyCommand=x:r",
-            "ssh://host",
-            "x",
-        ] {
-            assert!(parse(bad).is_err(), "{bad}");
+        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let written = match c.stdin.as_mut() {
+            Some(stdin) => stdin.write(data),
+            None => return Err(io_error("ssh's input is closed")),
+        };
+        match written {
+            Ok(n) => Ok(n),
+            // ssh is gone: its reason, not "broken pipe".
+            Err(e) => Err(c.failure().map(io_error).unwrap_or(e)),
         }
     }
 
-    #[test]
-    fn paths_are_quoted_for_the_remote_shell() {
-        assert_eq!(quoted("/srv/r.git"), "'/srv/r.git'");
-        assert_eq!(quoted("it's; rm -rf /"), r"'it'\''s; rm -rf /'");
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match c.stdin.as_mut() {
+            Some(stdin) => stdin.flush(),
+            None => Ok(()),
+        }
     }
 }
