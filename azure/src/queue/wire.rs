@@ -69,3 +69,15 @@ pub(super) fn decode(text: &str) -> Result<Job, String> {
         .map_err(|e| format!("not base64: {e}"))?;
     serde_json::from_slice(&raw).map_err(|e| format!("not a job: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_are_whole_seconds_rounded_up() {
+        assert_eq!(secs(Duration::from_millis(200), 1), 1);
+        assert_eq!(secs(Duration::ZERO, 0), 0);
+        assert_eq!(secs(Duration::from_millis(1500), 1), 2);
+    }
+}

@@ -218,21 +218,30 @@ async fn an_admin_edit_shows_its_error_by_the_field_and_pages_fit_a_phone() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(stored["description"], "edited in the console", "{stored}");
+    // The browser has had the answer too (its refresh is dispatched with the toast).
+    b.until(
+        "return document.getElementById('toast').innerText === 'Saved'",
+        json!([]),
+        "the save's toast",
+    )
+    .await;
 
-    // A save answered after the page was left does not refresh the page shown since.
+    // A save answered after the page was left does not refresh the page asked for since,
+    // whether or not that page has loaded yet (its list is held back longer than the save).
     b.js(
         "window.refreshes = 0; \
          window.addEventListener('cloudo:refresh', () => { window.refreshes++; }); \
          const f = window.fetch; \
-         window.fetch = (u, o) => o && o.method === 'PUT' \
-           ? new Promise((r) => setTimeout(r, 600)).then(() => f(u, o)) : f(u, o); \
+         const later = (ms, u, o) => new Promise((r) => setTimeout(r, ms)).then(() => f(u, o)); \
+         window.fetch = (u, o) => o && o.method === 'PUT' ? later(600, u, o) \
+           : String(u).startsWith('/api/executions') ? later(1000, u, o) : f(u, o); \
          document.querySelector('#save').click(); \
          setTimeout(() => { location.hash = '#/executions'; }, 50); \
-         setTimeout(() => { window.fetch = f; }, 1200); return true;",
+         setTimeout(() => { window.fetch = f; }, 1800); return true;",
         json!([]),
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     let refreshes = b.js("return window.refreshes", json!([])).await;
     assert_eq!(refreshes, 0, "a save refreshed a page it was not on");
 

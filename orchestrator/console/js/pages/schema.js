@@ -90,7 +90,8 @@ function editor(s) {
     try {
       await put(`/api/schemas/${encodeURIComponent(s.id)}`, entity);
       toast("Saved");
-      // Only if this page is still shown (it may have been left while the save ran).
+      // Only if this page is still shown (it may have been left while the save ran: a
+      // navigation takes the old page out at once, even while the next one loads).
       if (form.isConnected) window.dispatchEvent(new Event("cloudo:refresh"));
     } catch (e) {
       const f = errorField(e);
