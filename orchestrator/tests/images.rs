@@ -76,6 +76,21 @@ async fn the_orchestrator_and_worker_images_run_a_runbook_against_azurite() {
         String::from_utf8_lossy(&build.stderr)
     );
 
+    // Runbook repositories at ssh:// addresses need OpenSSH's client in both images.
+    for image in ["cloudo-orchestrator", "cloudo-worker"] {
+        let image = format!("{image}:{TAG}");
+        let found = docker(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "sh",
+            &image,
+            "-c",
+            "command -v ssh",
+        ]);
+        assert_eq!(found, "/usr/bin/ssh", "{image}");
+    }
+
     let files = tempfile::tempdir().unwrap();
     let runbooks = files.path().join("runbooks");
     std::fs::create_dir(&runbooks).unwrap();
