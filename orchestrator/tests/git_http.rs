@@ -125,7 +125,10 @@ async fn credentials_never_follow_a_redirect_to_another_host() {
     let (_repo, commit) = repository(root.path());
     let public = GitHttp::start(root.path().join("repos"), None).await;
     let first = GitHttp::start(root.path().join("repos"), Some(TOKEN)).await;
-    first.redirect("/runbooks.git", &public.url("/runbooks.git"));
+    // Two hops: the second stays on the other host, where a client that restores the
+    // first request's headers at each hop would send them again.
+    first.redirect("/runbooks.git", &public.url("/hop.git"));
+    public.redirect("/hop.git", &public.url("/runbooks.git"));
     runs_at(
         &hello_from(&first.url("/runbooks.git")).env("CLOUDO_GIT_TOKEN", TOKEN),
         &commit,

@@ -31,10 +31,28 @@ impl Sshd {
             );
         }
         std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        // Its privilege separation folder (Debian's package makes it at boot).
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        // A free port can be taken between our look and sshd's bind: try a few.
+        let (child, port) = (0..5)
+            .find_map(|_| Self::listen(d))
+            .expect("sshd never listened (Debian's openssh-server, from test-env/setup.sh)");
+        let host_key = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
+        std::fs::write(
+            d.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {host_key}"),
+        )
+        .unwrap();
+        std::fs::write(d.join("empty_known_hosts"), "").unwrap();
+        Self { child, port, dir }
+    }
+
+    /// sshd on a port that was free a moment ago, once it accepts connections.
+    fn listen(d: &Path) -> Option<(Child, u16)> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
+            .ok()?
             .local_addr()
-            .unwrap()
+            .ok()?
             .port();
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
@@ -44,29 +62,25 @@ impl Sshd {
             d = d.display()
         );
         std::fs::write(d.join("sshd_config"), config).unwrap();
-        // Its privilege separation folder (Debian's package makes it at boot).
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        let child = Command::new("/usr/sbin/sshd")
+        let mut child = Command::new("/usr/sbin/sshd")
             .args(["-D", "-e", "-f"])
             .arg(d.join("sshd_config"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("sshd (Debian's openssh-server, installed by test-env/setup.sh)");
-        for _ in 0..100 {
+            .expect("run /usr/sbin/sshd (Debian's openssh-server, from test-env/setup.sh)");
+        for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
+                return Some((child, port));
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                return None;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let host_key = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
-        std::fs::write(
-            d.join("known_hosts"),
-            format!("[127.0.0.1]:{port} {host_key}"),
-        )
-        .unwrap();
-        std::fs::write(d.join("empty_known_hosts"), "").unwrap();
-        Self { child, port, dir }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     fn path(&self, name: &str) -> PathBuf {

@@ -21,21 +21,26 @@ pub(super) fn parse(url: &str) -> Result<Address, String> {
                 return Err(bad());
             }
             let slash = rest.find('/').ok_or_else(bad)?;
-            let path = &rest[slash..];
+            // A URL: percent-encoded, as git reads it.
+            let path = decode(&rest[slash..]);
             // `ssh://host/~user/repo` is relative to that user's home, as in git.
-            let path = if path.starts_with("/~") {
-                &path[1..]
-            } else {
-                path
+            let path = match path.strip_prefix("/~") {
+                Some(rest) => format!("~{rest}"),
+                None => path,
             };
-            (&rest[..slash], path.to_string())
+            (&rest[..slash], path)
         }
         None => {
             let (authority, path) = url.split_once(':').ok_or_else(bad)?;
             (authority, path.to_string())
         }
     };
+    let user_decoded;
     let (user, host_port) = match authority.rsplit_once('@') {
+        Some((u, h)) if url.contains("://") => {
+            user_decoded = decode(u);
+            (user_decoded.as_str(), h)
+        }
         Some((u, h)) => (u, h),
         // As before (libssh2): the user git hosts expect.
         None => ("git", authority),
@@ -44,7 +49,10 @@ pub(super) fn parse(url: &str) -> Result<Address, String> {
         // [IPv6]:port
         Some(bracketed) => {
             let (host, after) = bracketed.split_once(']').ok_or_else(bad)?;
-            (host, after.strip_prefix(':'))
+            match after {
+                "" => (host, None),
+                _ => (host, Some(after.strip_prefix(':').ok_or_else(bad)?)),
+            }
         }
         None => match host_port.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -74,6 +82,12 @@ pub(super) fn parse(url: &str) -> Result<Address, String> {
     })
 }
 
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// The path in single quotes for the remote shell, as git's `sq_quote` writes it (`!` too,
 /// for csh).
 pub(super) fn quoted(path: &str) -> String {
@@ -83,8 +97,11 @@ pub(super) fn quoted(path: &str) -> String {
 /// A file path as an ssh option's value: quoted, `%` not taken for a token.
 pub(super) fn option_path(path: &std::path::Path) -> Result<String, String> {
     let p = path.to_string_lossy();
-    if p.contains('"') {
-        return Err(format!("{p:?}: a file path for ssh cannot hold '\"'"));
+    // ssh's option parser reads `\` as an escape and expands `${VAR}`.
+    if p.contains('"') || p.contains('\\') || p.contains("${") {
+        return Err(format!(
+            "{p:?}: a file path for ssh cannot hold '\"', '\\' or '${{'"
+        ));
     }
     Ok(format!("\"{}\"", p.replace('%', "%%")))
 }
@@ -117,6 +134,11 @@ mod tests {
         assert_eq!(parse("ssh://[::1]:22/r.git").unwrap().host, "::1");
         assert_eq!(parse("ssh://[::1]/r.git").unwrap().port, None);
         assert_eq!(parse("ssh://host/~ops/r.git").unwrap().path, "~ops/r.git");
+        let a = parse("ssh://me%2Eops@host/My%20Repo.git").unwrap();
+        assert_eq!(
+            (a.user.as_str(), a.path.as_str()),
+            ("me.ops", "/My Repo.git")
+        );
         for bad in [
             "ssh://-oProxyCommand=x/r",
             "-oProxyCommand=x:r",
@@ -126,6 +148,7 @@ mod tests {
             "ssh://a;b@host/r",
             "ssh://host$(id)/r",
             "host:--upload-pack=x",
+            "ssh://[::1]x/r.git",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
@@ -138,6 +161,8 @@ mod tests {
         assert_eq!(quoted("a!b"), r"'a'\!'b'");
         let p = std::path::Path::new("/etc/my hosts%h");
         assert_eq!(option_path(p).unwrap(), "\"/etc/my hosts%%h\"");
-        assert!(option_path(std::path::Path::new("/a\"b")).is_err());
+        for bad in ["/a\"b", "/a\\b", "/a${HOME}"] {
+            assert!(option_path(std::path::Path::new(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -12,28 +12,18 @@ use reqwest::{Method, StatusCode, Url};
 use super::{Access, io_error};
 use crate::lazy_client::LazyClient;
 
+/// Redirects followed for the first request of a fetch (as git's `http.followRedirects`
+/// default, `initial`; later requests go where it landed).
+const MAX_REDIRECTS: usize = 10;
+
 /// A stuck server must not hold the (single) fetch forever.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Redirects are followed, but never from HTTPS down to plain HTTP (libgit2 refused it too).
-fn redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let downgrade = attempt.url().scheme() == "http"
-            && attempt.previous().iter().any(|u| u.scheme() == "https");
-        if downgrade {
-            attempt.error("the repository redirected from https to plain http: refused")
-        } else if attempt.previous().len() > 10 {
-            attempt.error("too many redirects")
-        } else {
-            attempt.follow()
-        }
-    })
-}
-
 fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .redirect(redirects())
+        // Followed by `Exchange::send`, which knows where credentials may go.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         // Some hosts serve the smart protocol only to agents that say they are git.
@@ -87,9 +77,6 @@ impl SmartSubtransport for Http {
             Some(m) => Url::parse(&m).map_err(|e| invalid(&e))?,
             None => configured.clone(),
         };
-        // Credentials go only where they were meant for: after a redirect to another
-        // host (which the first request followed without them), none are sent.
-        let auth = auth.filter(|_| target.origin() == configured.origin());
         let base = target.as_str().trim_end_matches('/').to_string();
         Ok(Box::new(Exchange {
             client,
@@ -98,6 +85,7 @@ impl SmartSubtransport for Http {
             url: format!("{base}{path}"),
             path,
             auth,
+            home: configured,
             body: Vec::new(),
             response: None,
             chunk: Bytes::new(),
@@ -137,6 +125,9 @@ struct Exchange {
     url: String,
     path: &'static str,
     auth: Option<(String, Option<String>)>,
+    /// The configured repository: credentials go to its origin only, whatever a redirect
+    /// says.
+    home: Url,
     body: Vec<u8>,
     response: Option<reqwest::Response>,
     chunk: Bytes,
@@ -146,23 +137,59 @@ struct Exchange {
 impl Exchange {
     fn send(&mut self) -> std::io::Result<reqwest::Response> {
         let service = "application/x-git-upload-pack";
-        let mut req = self.client.request(self.method.clone(), &self.url);
-        req = if self.method == Method::POST {
-            req.header("content-type", format!("{service}-request"))
-                .header("accept", format!("{service}-result"))
-                .body(std::mem::take(&mut self.body))
-        } else {
-            req.header("accept", "*/*")
+        let mut url = Url::parse(&self.url).map_err(|e| io_error(e.to_string()))?;
+        let mut hops = 0;
+        let (res, authorized) = loop {
+            let mut req = self.client.request(self.method.clone(), url.clone());
+            req = if self.method == Method::POST {
+                req.header("content-type", format!("{service}-request"))
+                    .header("accept", format!("{service}-result"))
+                    .body(std::mem::take(&mut self.body))
+            } else {
+                req.header("accept", "*/*")
+            };
+            // Credentials only to the configured repository's origin, at every hop.
+            let authorized = url.origin() == self.home.origin();
+            if let Some((user, password)) = self.auth.as_ref().filter(|_| authorized) {
+                req = req.basic_auth(user, password.as_ref());
+            }
+            let res = self
+                .runtime
+                .block_on(req.send())
+                .map_err(|e| io_error(format!("{:#}", anyhow::Error::from(e))))?;
+            if !res.status().is_redirection() || self.method != Method::GET {
+                break (res, authorized);
+            }
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(io_error(format!("more than {MAX_REDIRECTS} redirects")));
+            }
+            let next = res
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .ok_or_else(|| io_error("a redirect without a usable Location"))?;
+            if url.scheme() == "https" && next.scheme() != "https" {
+                return Err(io_error(format!(
+                    "the repository redirected from https to {}: refused",
+                    next.scheme()
+                )));
+            }
+            url = next;
         };
-        if let Some((user, password)) = &self.auth {
-            req = req.basic_auth(user, password.as_ref());
-        }
-        let res = self
-            .runtime
-            .block_on(req.send())
-            .map_err(|e| io_error(format!("{:#}", anyhow::Error::from(e))))?;
         match res.status() {
             StatusCode::OK => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                if self.auth.is_some() && !authorized =>
+            {
+                return Err(io_error(format!(
+                    "the repository moved to {}, which asks for credentials; they are sent \
+                     only to {} (set --runbooks-git to the new address)",
+                    url.origin().ascii_serialization(),
+                    self.home.origin().ascii_serialization()
+                )));
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.auth.is_none() => {
                 return Err(io_error(
                     "the repository asks for credentials: set CLOUDO_GIT_TOKEN (HTTPS) or an SSH key",
@@ -175,11 +202,7 @@ impl Exchange {
                 )));
             }
             status => {
-                return Err(io_error(format!(
-                    "HTTP {} from {}",
-                    status.as_u16(),
-                    self.url
-                )));
+                return Err(io_error(format!("HTTP {} from {url}", status.as_u16())));
             }
         }
         let wanted = match self.method {
@@ -193,13 +216,12 @@ impl Exchange {
             .unwrap_or("none");
         if got != wanted {
             return Err(io_error(format!(
-                "{} is not a git smart HTTP server (content type {got})",
-                self.url
+                "{url} is not a git smart HTTP server (content type {got})"
             )));
         }
-        // Followed a redirect: the next requests of this fetch go there directly (without
-        // credentials if it is another host: see `action`).
-        let landed = res.url().as_str();
+        // Followed a redirect: the next requests of this fetch go there directly (with
+        // credentials only if it is the same origin: see above).
+        let landed = url.as_str();
         if landed != self.url
             && let Some(base) = landed.strip_suffix(self.path)
         {

@@ -27,7 +27,7 @@ use crate::secrets::Secret;
 pub struct Access {
     /// HTTPS: sent as the password of basic auth.
     pub token: Option<Secret>,
-    /// ssh: the private key file (`ssh -i`).
+    /// ssh: the private key file (`IdentityFile`).
     pub ssh_key: Option<PathBuf>,
     /// ssh: the known hosts file, instead of the user's.
     pub known_hosts: Option<PathBuf>,

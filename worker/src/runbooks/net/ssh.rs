@@ -21,6 +21,7 @@ const STDERR_KEPT: usize = 2048;
 const SILENCE: Duration = Duration::from_secs(60);
 /// The only variables ssh gets: never the worker's secrets (`CLOUDO_GIT_TOKEN`, ...),
 /// which a `ProxyCommand` or a `SendEnv` would otherwise see.
+/// (Proxies and Kerberos stay: an `ssh_config` `ProxyCommand` or GSSAPI may need them.)
 const ENV_KEPT: &[&str] = &[
     "PATH",
     "HOME",
@@ -29,6 +30,15 @@ const ENV_KEPT: &[&str] = &[
     "LANG",
     "LC_ALL",
     "SSH_AUTH_SOCK",
+    "KRB5CCNAME",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
 ];
 
 pub(super) struct Ssh {
@@ -203,18 +213,21 @@ impl Conn {
 
     /// Waits until ssh has something to read, at most [`SILENCE`].
     fn readable(&mut self) -> std::io::Result<()> {
+        let deadline = Instant::now() + SILENCE;
         let mut fd = libc::pollfd {
             fd: self.stdout.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = i32::try_from(SILENCE.as_millis()).unwrap_or(i32::MAX);
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
             // SAFETY: one valid pollfd, for the duration of the call.
             #[allow(unsafe_code)]
             let n = unsafe { libc::poll(&mut fd, 1, ms) };
             match n {
                 0 => {
+                    // Reaped by `end` when libgit2 closes the transport.
                     let _ = self.child.kill();
                     return Err(io_error(format!(
                         "the repository's server sent nothing for {} s",
