@@ -1,5 +1,7 @@
 //! What tests read off the host and sign like third parties do.
 
+use std::process::{Command, Stdio};
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -40,4 +42,38 @@ pub fn slack_signature(secret: &str, ts: i64, body: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("v0={hex}")
+}
+
+/// Runs the Python `script` (the test tools' python3) with `input` on stdin; its stdout, or
+/// the test fails with its stderr.
+pub fn python(script: &str, input: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 (test-env/setup.sh installs the test tools)");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Host processes whose command line contains `mark` (a container's processes too: they
+/// run on the host kernel).
+pub fn processes_with(mark: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.windows(mark.len()).any(|w| w == mark.as_bytes()))
+        })
+        .count()
 }

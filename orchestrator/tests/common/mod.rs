@@ -11,7 +11,7 @@ pub mod host;
 pub mod jwt;
 
 #[allow(unused_imports)]
-pub use host::{folders, slack_signature, stored_bytes};
+pub use host::{folders, processes_with, python, slack_signature, stored_bytes};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -317,27 +317,6 @@ impl Drop for Server {
     }
 }
 
-/// Runs the Python `script` (the test tools' python3) with `input` on stdin; its stdout, or
-/// the test fails with its stderr.
-pub fn python(script: &str, input: &[u8]) -> String {
-    use std::io::Write;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 (test-env/setup.sh installs the test tools)");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// A port free now (for a server or driver that must be on a known address).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -357,19 +336,6 @@ pub fn catalog(entities: &[&str]) -> String {
 
 pub fn data_dir(env: &Env) -> PathBuf {
     env.path().join("data")
-}
-
-/// Host processes whose command line contains `mark` (a container's processes too: they
-/// run on the host kernel).
-pub fn processes_with(mark: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .is_ok_and(|c| c.windows(mark.len()).any(|w| w == mark.as_bytes()))
-        })
-        .count()
 }
 
 /// Waits up to 10 s for `f` to hold, else fails with `what`.
