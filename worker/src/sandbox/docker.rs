@@ -25,7 +25,7 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    KillContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -34,6 +34,9 @@ use super::{
     run_dir_prefix, write_world_readable,
 };
 use crate::output::{RunOutput, Stream};
+
+mod janitor;
+use janitor::{DEADLINE_LABEL, EXEC_LABEL, remove, remove_orphans, unix_now};
 
 #[derive(Debug, Clone)]
 pub struct DockerSandbox {
@@ -47,10 +50,6 @@ pub struct DockerSandbox {
 /// How long to keep draining output after the container stopped.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Label with the Unix time after which a container is an orphan.
-const DEADLINE_LABEL: &str = "cloudo.deadline";
-/// Label with the execution a container runs.
-const EXEC_LABEL: &str = "cloudo.exec_id";
 /// Past its timeout, the worker that owns a container kills it, drains, inspects and
 /// removes it; this much longer and nobody will.
 const ORPHAN_MARGIN: Duration = Duration::from_secs(60);
@@ -128,60 +127,6 @@ impl DockerSandbox {
         }
         Ok(())
     }
-}
-
-async fn remove(docker: &Docker, id: &str) -> bool {
-    let opts = RemoveContainerOptionsBuilder::default()
-        .force(true)
-        .v(true)
-        .build();
-    match docker.remove_container(id, Some(opts)).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(container = id, error = %e, "cannot remove container");
-            false
-        }
-    }
-}
-
-async fn remove_orphans(docker: &Docker) -> usize {
-    let filters = HashMap::from([("label", vec![DEADLINE_LABEL])]);
-    let opts = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let containers = match docker.list_containers(Some(opts)).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "docker: cannot list containers to find orphans");
-            return 0;
-        }
-    };
-    let now = unix_now();
-    let mut removed = 0;
-    for c in containers {
-        let deadline = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(DEADLINE_LABEL))
-            .and_then(|d| d.parse::<u64>().ok());
-        let (Some(id), Some(deadline)) = (c.id, deadline) else {
-            continue;
-        };
-        if deadline < now && remove(docker, &id).await {
-            let exec_id = c.labels.as_ref().and_then(|l| l.get(EXEC_LABEL));
-            tracing::warn!(container = %id, exec_id = ?exec_id,
-                "removed a runbook container past its deadline (its worker stopped)");
-            removed += 1;
-        }
-    }
-    removed
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[async_trait]

@@ -1,6 +1,8 @@
 //! ssh repository addresses, as git reads them, and the quoting they need on their way to
 //! ssh and the remote shell.
 
+use super::decode;
+
 /// `ssh://[user@]host[:port]/path` (also `ssh+git://`, `git+ssh://`) or scp-like
 /// `[user@]host:path`.
 #[derive(Debug, PartialEq)]
@@ -80,12 +82,6 @@ pub(super) fn parse(url: &str) -> Result<Address, String> {
         port,
         path,
     })
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// The path in single quotes for the remote shell, as git's `sq_quote` writes it (`!` too,

@@ -9,7 +9,7 @@ use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream};
 use hyper::body::Bytes;
 use reqwest::{Method, StatusCode, Url};
 
-use super::{Access, io_error};
+use super::{Access, decode, io_error};
 use crate::lazy_client::LazyClient;
 
 /// Redirects followed for the first request of a fetch (as git's `http.followRedirects`
@@ -77,12 +77,13 @@ impl SmartSubtransport for Http {
             Some(m) => Url::parse(&m).map_err(|e| invalid(&e))?,
             None => configured.clone(),
         };
-        let base = target.as_str().trim_end_matches('/').to_string();
+        let base = target.as_str().trim_end_matches('/');
+        let url = Url::parse(&format!("{base}{path}")).map_err(|e| invalid(&e))?;
         Ok(Box::new(Exchange {
             client,
             runtime,
             method,
-            url: format!("{base}{path}"),
+            url,
             path,
             auth,
             home: configured,
@@ -101,11 +102,6 @@ impl SmartSubtransport for Http {
 /// Basic-auth credentials for `url`, taken out of it (it is quoted in errors): its own user
 /// and password (percent-decoded), with the token as password when it names none.
 fn credentials(url: &mut Url, access: &Access) -> Option<(String, Option<String>)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
     let user = decode(url.username());
     let password = url.password().map(decode);
     let _ = url.set_username("");
@@ -122,7 +118,7 @@ struct Exchange {
     client: reqwest::Client,
     runtime: tokio::runtime::Handle,
     method: Method,
-    url: String,
+    url: Url,
     path: &'static str,
     auth: Option<(String, Option<String>)>,
     /// The configured repository: credentials go to its origin only, whatever a redirect
@@ -137,7 +133,7 @@ struct Exchange {
 impl Exchange {
     fn send(&mut self) -> std::io::Result<reqwest::Response> {
         let service = "application/x-git-upload-pack";
-        let mut url = Url::parse(&self.url).map_err(|e| io_error(e.to_string()))?;
+        let mut url = self.url.clone();
         let mut hops = 0;
         let (res, authorized) = loop {
             let mut req = self.client.request(self.method.clone(), url.clone());
@@ -153,10 +149,7 @@ impl Exchange {
             if let Some((user, password)) = self.auth.as_ref().filter(|_| authorized) {
                 req = req.basic_auth(user, password.as_ref());
             }
-            let res = self
-                .runtime
-                .block_on(req.send())
-                .map_err(|e| io_error(format!("{:#}", anyhow::Error::from(e))))?;
+            let res = self.runtime.block_on(req.send()).map_err(failed)?;
             if !res.status().is_redirection() || self.method != Method::GET {
                 break (res, authorized);
             }
@@ -221,14 +214,18 @@ impl Exchange {
         }
         // Followed a redirect: the next requests of this fetch go there directly (with
         // credentials only if it is the same origin: see above).
-        let landed = url.as_str();
-        if landed != self.url
-            && let Some(base) = landed.strip_suffix(self.path)
+        if url != self.url
+            && let Some(base) = url.as_str().strip_suffix(self.path)
         {
             *self.moved_to.lock().unwrap_or_else(|p| p.into_inner()) = Some(base.to_string());
         }
         Ok(res)
     }
+}
+
+/// A request that failed, with its causes (reqwest's own text names only the kind).
+fn failed(e: reqwest::Error) -> std::io::Error {
+    io_error(format!("{:#}", anyhow::Error::from(e)))
 }
 
 impl Read for Exchange {
@@ -243,7 +240,7 @@ impl Read for Exchange {
             match self.runtime.block_on(response.chunk()) {
                 Ok(Some(chunk)) => self.chunk = chunk,
                 Ok(None) => return Ok(0),
-                Err(e) => return Err(io_error(format!("{:#}", anyhow::Error::from(e)))),
+                Err(e) => return Err(failed(e)),
             }
         }
         let n = buf.len().min(self.chunk.len());

@@ -92,3 +92,10 @@ pub fn register() {
 fn io_error(msg: impl Into<String>) -> std::io::Error {
     std::io::Error::other(msg.into())
 }
+
+/// A URL's percent-encoded part (user, password, path) as git reads it.
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}

@@ -50,9 +50,8 @@ struct Conn {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: ChildStdout,
-    stderr: Arc<Mutex<String>>,
-    /// Says when ssh's stderr has been read to its end.
-    stderr_read: Receiver<()>,
+    /// What ssh said on stderr, once it has been read to its end.
+    stderr: Receiver<String>,
 }
 
 impl Ssh {
@@ -114,25 +113,21 @@ impl Ssh {
             let _ = child.wait();
             return Err(git2::Error::from_str("ssh started without its pipes"));
         };
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let kept = stderr.clone();
-        let (read_to_end, stderr_read) = channel();
+        let (said, stderr) = channel();
         std::thread::spawn(move || {
-            let mut buf = [0u8; 512];
+            let (mut kept, mut buf) = (String::new(), [0u8; 512]);
             while let Ok(n @ 1..) = err.read(&mut buf) {
-                let mut s = kept.lock().unwrap_or_else(|p| p.into_inner());
-                if s.len() < STDERR_KEPT {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if kept.len() < STDERR_KEPT {
+                    kept.push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             }
-            let _ = read_to_end.send(());
+            let _ = said.send(kept);
         });
         Ok(Conn {
             child,
             stdin: Some(stdin),
             stdout,
             stderr,
-            stderr_read,
         })
     }
 }
@@ -200,8 +195,10 @@ impl Conn {
             match self.child.try_wait() {
                 Ok(Some(status)) if status.success() => return None,
                 Ok(Some(status)) => {
-                    let _ = self.stderr_read.recv_timeout(Duration::from_secs(1));
-                    let said = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+                    let said = self
+                        .stderr
+                        .recv_timeout(Duration::from_secs(1))
+                        .unwrap_or_default();
                     return Some(format!("ssh failed ({status}): {}", said.trim()));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(10)),
