@@ -25,7 +25,7 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    KillContainerOptionsBuilder,
+    KillContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -276,16 +276,10 @@ impl DockerSandbox {
                     Some(Ok(f)) => push_frame(&mut sink, f),
                     Some(Err(_)) | None => break,
                 },
-                stop = async {
-                    tokio::select! {
-                        _ = &mut deadline => false,
-                        _ = spec.cancel.cancelled() => true,
-                    }
-                } => {
+                stop = stopped(deadline.as_mut(), &spec.cancel) => {
                     cancelled = stop;
                     timed_out = !stop;
-                    let kill = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
-                    let _ = self.docker.kill_container(id, Some(kill)).await;
+                    self.kill(id).await;
                     // Keep draining briefly: the stream ends when the container is gone.
                     let drain = tokio::time::Instant::now() + DRAIN;
                     loop {
@@ -301,25 +295,25 @@ impl DockerSandbox {
                 }
             }
         }
-        // The exit status comes from inspect, once the container has stopped.
-        let mut state = None;
-        for _ in 0..100 {
-            let s = self
-                .docker
-                .inspect_container(id, None)
-                .await
-                .map_err(err("inspect"))?
-                .state;
-            if s.as_ref().is_some_and(|s| s.running != Some(true)) {
-                state = s;
-                break;
+        // The exit status from the Engine's wait, which answers once the container has
+        // stopped (at once if it has). A stream that broke early leaves it running: the
+        // deadline and a cancel still stop it then.
+        let code = if timed_out || cancelled {
+            self.wait_killed(id).await?
+        } else {
+            tokio::select! {
+                code = wait_exit(&self.docker, id) => code?,
+                stop = stopped(deadline.as_mut(), &spec.cancel) => {
+                    cancelled = stop;
+                    timed_out = !stop;
+                    self.kill(id).await;
+                    self.wait_killed(id).await?
+                }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let state =
-            state.ok_or_else(|| SandboxError("docker: the container did not stop".into()))?;
-        let exit_code = state.exit_code.map(|c| c as i32);
-        let oom = state.oom_killed == Some(true);
+        };
+        let exit_code = i32::try_from(code).ok();
+        // An out-of-memory kill is a SIGKILL (137): only then is it worth asking which.
+        let oom = code == 137 && !timed_out && !cancelled && self.oom_killed(id).await;
         let (text, output_truncated, output_bytes) = sink.finish();
         Ok(RunOutcome {
             // A container killed by a signal exits 128+N.
@@ -333,6 +327,59 @@ impl DockerSandbox {
             duration: started.elapsed(),
             oom,
         })
+    }
+}
+
+impl DockerSandbox {
+    async fn kill(&self, id: &str) {
+        let kill = KillContainerOptionsBuilder::default()
+            .signal("SIGKILL")
+            .build();
+        let _ = self.docker.kill_container(id, Some(kill)).await;
+    }
+
+    /// The exit code of a container just killed.
+    async fn wait_killed(&self, id: &str) -> Result<i64, SandboxError> {
+        tokio::time::timeout(DRAIN, wait_exit(&self.docker, id))
+            .await
+            .map_err(|_| SandboxError("docker: the container did not stop".into()))?
+    }
+
+    async fn oom_killed(&self, id: &str) -> bool {
+        match self.docker.inspect_container(id, None).await {
+            Ok(c) => c.state.and_then(|s| s.oom_killed) == Some(true),
+            Err(e) => {
+                tracing::warn!(container = id, error = %e, "docker: cannot inspect a killed container");
+                false
+            }
+        }
+    }
+}
+
+/// Why a run must stop, when it must: cancelled (`true`) or out of time (`false`).
+async fn stopped(
+    deadline: std::pin::Pin<&mut tokio::time::Sleep>,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> bool {
+    tokio::select! {
+        _ = deadline => false,
+        _ = cancel.cancelled() => true,
+    }
+}
+
+/// The exit code of container `id`, once it is not running (`POST /containers/{id}/wait`).
+async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, SandboxError> {
+    let opts = WaitContainerOptionsBuilder::default()
+        .condition("not-running")
+        .build();
+    match docker.wait_container(id, Some(opts)).next().await {
+        Some(Ok(r)) => Ok(r.status_code),
+        // bollard reports a non-zero exit as an error carrying the code.
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(err("wait")(e)),
+        None => Err(SandboxError(
+            "docker: wait ended without an exit code".into(),
+        )),
     }
 }
 
