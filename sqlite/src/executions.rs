@@ -4,13 +4,13 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use crate::rows::{
-    LIST_COLUMNS, append_transition, create_in, load, parse_status, row_to_execution,
+    LIST_COLUMNS, append_transition, create_all, create_in, load, parse_status, row_to_execution,
 };
 use crate::store::{SqliteStore, db_err, parse_time, ts};
 use cloudo_core::execution::{ExecId, Execution, Status, StatusChange, Transition};
 use cloudo_core::store::{
-    Batch, BodyHolder, Created, DedupKey, ExecutionQuery, ExecutionStore, NewExecution, Page,
-    StoreError, StoreResult,
+    Batch, Created, DedupKey, ExecutionQuery, ExecutionStore, NewExecution, Page, StoreError,
+    StoreResult,
 };
 use cloudo_core::time::{self, Timestamp};
 
@@ -41,17 +41,7 @@ impl ExecutionStore for SqliteStore {
         let batches = batches.to_vec();
         let body = body.map(str::to_string);
         self.db
-            .write(move |tx| {
-                let mut holder = BodyHolder::new(body.as_deref());
-                let mut out = Vec::with_capacity(batches.len());
-                for b in &batches {
-                    let batch = holder.batch(&b.executions);
-                    let created = create_in(tx, &batch, b.dedup.as_ref())?;
-                    holder.created(&batch, &created);
-                    out.push(created);
-                }
-                Ok(out)
-            })
+            .write(move |tx| create_all(tx, batches.iter(), body.as_deref()))
             .await
     }
 

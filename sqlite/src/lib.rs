@@ -13,6 +13,7 @@ mod catalog;
 mod checkpoint;
 mod coordination;
 mod executions;
+mod intake;
 mod logs;
 mod migrations;
 mod outbox;

@@ -1,6 +1,7 @@
 //! [`JobQueue`] on SQLite, with Azure Storage Queue semantics (see [`cloudo_core::queue`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,7 +31,26 @@ fn db_err(e: rusqlite::Error) -> QueueError {
 pub struct SqliteQueue {
     db: Db,
     max_deliveries: u32,
-    wakers: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+    wakers: Arc<Mutex<HashMap<String, Arc<Signal>>>>,
+}
+
+/// How a pool's consumers in this process learn of new messages without polling, and
+/// without waking for nothing: each message made visible counts once, and a consumer waits
+/// only when nothing has counted since the last lease found the pool empty.
+#[derive(Debug, Default)]
+struct Signal {
+    notify: Notify,
+    /// Messages made visible now (enqueued, released without delay), ever.
+    visible: AtomicU64,
+    /// `visible` as seen before the last lease that found the pool empty.
+    empty_at: AtomicU64,
+}
+
+impl Signal {
+    fn ready(&self) {
+        self.visible.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_waiters();
+    }
 }
 
 impl SqliteQueue {
@@ -44,7 +64,20 @@ impl SqliteQueue {
         }
     }
 
-    fn waker(&self, pool: &str) -> Arc<Notify> {
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Wakes the consumers of `pools` (sorted and deduplicated here) for a new message each.
+    pub(crate) fn ready(&self, pools: &mut Vec<String>) {
+        pools.sort();
+        pools.dedup();
+        for p in pools.iter() {
+            self.waker(p).ready();
+        }
+    }
+
+    fn waker(&self, pool: &str) -> Arc<Signal> {
         let mut w = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
         w.entry(pool.to_string()).or_default().clone()
     }
@@ -58,6 +91,31 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
+/// A message to insert: its id, pool and body (the job as JSON).
+pub(crate) type Message = (String, String, String);
+
+/// The message of `job` for `pool`, with a new id.
+pub(crate) fn message(pool: &str, job: &Job) -> Result<Message, QueueError> {
+    let body = serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+    Ok((uuid::Uuid::now_v7().to_string(), pool.to_string(), body))
+}
+
+/// Inserts `rows`, visible now.
+pub(crate) fn insert_messages(tx: &rusqlite::Connection, rows: &[Message]) -> rusqlite::Result<()> {
+    let now = now_ms();
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO queue_messages (id, pool, body, inserted_at, visible_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+    )?;
+    for (id, pool, body) in rows {
+        ins.execute(params![id, pool, body, now])?;
+    }
+    Ok(())
+}
+
+/// Whether `pool` (?1) has a message visible at ?2 (ms).
+const VISIBLE: &str = "SELECT 1 FROM queue_messages WHERE pool = ?1 AND visible_at <= ?2 LIMIT 1";
+
 fn new_receipt() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -65,34 +123,19 @@ fn new_receipt() -> String {
 #[async_trait]
 impl JobQueue for SqliteQueue {
     async fn enqueue(&self, pool: &str, job: &Job) -> QueueResult<String> {
-        let body = serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
-        let id = uuid::Uuid::now_v7().to_string();
-        let (pool_s, id_s) = (pool.to_string(), id.clone());
+        let row = message(pool, job)?;
+        let id = row.0.clone();
         self.db
-            .write(move |tx| {
-                let now = now_ms();
-                tx.prepare_cached(
-                    "INSERT INTO queue_messages (id, pool, body, inserted_at, visible_at)
-                     VALUES (?1, ?2, ?3, ?4, ?4)",
-                )
-                .and_then(|mut s| s.execute(params![id_s, pool_s, body, now]))
-                .map_err(db_err)
-            })
+            .write(move |tx| insert_messages(tx, &[row]).map_err(db_err))
             .await?;
-        self.waker(pool).notify_one();
+        self.waker(pool).ready();
         Ok(id)
     }
 
     /// One transaction for all.
     async fn enqueue_many(&self, jobs: &[(String, Job)]) -> Vec<QueueResult<String>> {
-        let rows: Result<Vec<(String, String, String)>, QueueError> = jobs
-            .iter()
-            .map(|(pool, job)| {
-                let body =
-                    serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
-                Ok((uuid::Uuid::now_v7().to_string(), pool.clone(), body))
-            })
-            .collect();
+        let rows: Result<Vec<Message>, QueueError> =
+            jobs.iter().map(|(pool, job)| message(pool, job)).collect();
         let rows = match rows {
             Ok(r) => r,
             Err(e) => return jobs.iter().map(|_| Err(e.clone())).collect(),
@@ -101,28 +144,11 @@ impl JobQueue for SqliteQueue {
         let mut pools: Vec<String> = rows.iter().map(|(_, p, _)| p.clone()).collect();
         let written: QueueResult<()> = self
             .db
-            .write(move |tx| {
-                let now = now_ms();
-                let mut ins = tx
-                    .prepare_cached(
-                        "INSERT INTO queue_messages (id, pool, body, inserted_at, visible_at)
-                         VALUES (?1, ?2, ?3, ?4, ?4)",
-                    )
-                    .map_err(db_err)?;
-                for (id, pool, body) in &rows {
-                    ins.execute(params![id, pool, body, now]).map_err(db_err)?;
-                }
-                Ok(())
-            })
+            .write(move |tx| insert_messages(tx, &rows).map_err(db_err))
             .await;
         match written {
             Ok(()) => {
-                pools.sort();
-                pools.dedup();
-                for p in &pools {
-                    self.waker(p).notify_waiters();
-                    self.waker(p).notify_one();
-                }
+                self.ready(&mut pools);
                 ids.into_iter().map(Ok).collect()
             }
             Err(e) => ids.iter().map(|_| Err(e.clone())).collect(),
@@ -130,10 +156,31 @@ impl JobQueue for SqliteQueue {
     }
 
     async fn lease(&self, pool: &str, visibility: Duration) -> QueueResult<Option<Lease>> {
+        let signal = self.waker(pool);
+        // Seen before the look: a message counted later may have been missed by it.
+        let seen = signal.visible.load(Ordering::Acquire);
         let pool = pool.to_string();
+        // Found empty last time and nothing counted since: only a message whose time came
+        // (a delayed release, an expired lease) can be there; a read says, without taking
+        // the write lock.
+        if seen == signal.empty_at.load(Ordering::Acquire) {
+            let p = pool.clone();
+            let any: bool = self
+                .db
+                .read_now(move |c| {
+                    c.prepare_cached(VISIBLE)
+                        .and_then(|mut s| s.exists(params![p, now_ms()]))
+                        .map_err(db_err)
+                })
+                .await?;
+            if !any {
+                return Ok(None);
+            }
+        }
         let max = self.max_deliveries;
-        self.db
-            .write(move |tx| {
+        let leased = self
+            .db
+            .write(move |tx| -> QueueResult<Option<(Lease, bool)>> {
                 loop {
                     let now = now_ms();
                     let head = tx
@@ -179,16 +226,26 @@ impl JobQueue for SqliteQueue {
                     .and_then(|mut s| s.execute(params![seq, now + ms(visibility), receipt]))
                     .map_err(db_err)?;
                     let job = job.map_err(|e| QueueError::Corrupt(e.to_string()))?;
-                    return Ok(Some(Lease {
+                    let more = tx
+                        .prepare_cached(VISIBLE)
+                        .and_then(|mut s| s.exists(params![pool, now]))
+                        .map_err(db_err)?;
+                    let lease = Lease {
                         pool: pool.clone(),
                         message_id: id,
                         pop_receipt: receipt,
                         dequeue_count: count + 1,
                         job,
-                    }));
+                    };
+                    return Ok(Some((lease, more)));
                 }
             })
-            .await
+            .await?;
+        // This look left the pool empty: the next one reads first, and a wait sleeps.
+        if !leased.as_ref().is_some_and(|(_, more)| *more) {
+            signal.empty_at.store(seen, Ordering::Release);
+        }
+        Ok(leased.map(|(lease, _)| lease))
     }
 
     async fn renew(&self, lease: &Lease, visibility: Duration) -> QueueResult<Lease> {
@@ -251,7 +308,7 @@ impl JobQueue for SqliteQueue {
             return Err(QueueError::LeaseLost(lease.message_id.clone()));
         }
         if delay.is_zero() {
-            self.waker(&lease.pool).notify_one();
+            self.waker(&lease.pool).ready();
         }
         Ok(())
     }
@@ -295,8 +352,15 @@ impl JobQueue for SqliteQueue {
     }
 
     async fn wait(&self, pool: &str, max: Duration) {
-        let waker = self.waker(pool);
-        let _ = tokio::time::timeout(max, waker.notified()).await;
+        let signal = self.waker(pool);
+        let notified = signal.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check: a message counted after it wakes this wait.
+        notified.as_mut().enable();
+        if signal.visible.load(Ordering::Acquire) != signal.empty_at.load(Ordering::Acquire) {
+            return;
+        }
+        let _ = tokio::time::timeout(max, notified).await;
     }
 
     async fn ping(&self) -> QueueResult<()> {

@@ -6,7 +6,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use crate::store::{db_err, parse_time, ts};
 use cloudo_core::execution::{ExecId, Execution, Status, Transition};
 use cloudo_core::policy::RunLimits;
-use cloudo_core::store::{Created, DedupKey, NewExecution, StoreError, StoreResult};
+use cloudo_core::store::{
+    Batch, BodyHolder, Created, DedupKey, NewExecution, StoreError, StoreResult,
+};
 use cloudo_core::time;
 
 pub(crate) const COLUMNS: &str = "exec_id, partition_key, schema_id, name, status, initiator, runbook, \
@@ -270,6 +272,24 @@ pub(crate) fn insert_execution(
         reason: reason.map(str::to_string),
     };
     append_transition(tx, e.exec_id.as_str(), &first)
+}
+
+/// Creates the batches of one delivery in `tx` (each deduplicated by its own key), `body`
+/// stored once, on the first execution created.
+pub(crate) fn create_all<'a>(
+    tx: &rusqlite::Connection,
+    batches: impl ExactSizeIterator<Item = &'a Batch>,
+    body: Option<&str>,
+) -> StoreResult<Vec<Created>> {
+    let mut holder = BodyHolder::new(body);
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let batch = holder.batch(&b.executions);
+        let created = create_in(tx, &batch, b.dedup.as_ref())?;
+        holder.created(&batch, &created);
+        out.push(created);
+    }
+    Ok(out)
 }
 
 /// Creates one batch (unless its dedup key was seen within its window) in `tx`.

@@ -10,7 +10,8 @@ use crate::job::Job;
 use crate::queue::{JobQueue, QueueError};
 use crate::time;
 
-fn job(name: &str) -> Job {
+/// A job of schema `name` for pool `p`, with its own execution id.
+pub fn job(name: &str) -> Job {
     Job {
         exec_id: ExecId::generate(),
         schema_id: name.into(),

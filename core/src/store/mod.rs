@@ -9,6 +9,8 @@
 //! every one of them, for callers that need all; it is implemented for any type that
 //! implements the parts, so an adapter implements each trait in its own file and nothing
 //! forwards. A new feature adds a trait here (and to [`Store`]) and a conformance file.
+//! [`Intake`] (record and queue in one commit) is outside [`Store`]: only a backend whose
+//! store and queue share a database has it.
 //!
 //! Adapters: `cloudo_sqlite::SqliteStore` (embedded) and `cloudo_azure::AzureStore`. Every
 //! state change goes through [`ExecutionStore::transition`], which checks the state machine
@@ -20,6 +22,7 @@ mod approvals;
 mod catalog;
 mod coordination;
 mod executions;
+mod intake;
 mod logs;
 mod outbox;
 mod state;
@@ -32,6 +35,7 @@ pub use executions::{
     Batch, BodyHolder, Created, DedupKey, ExecutionQuery, ExecutionStore, NewExecution,
     check_initial, share_body,
 };
+pub use intake::{BatchWithJobs, Intake};
 pub use logs::{LogRead, LogStore};
 pub use outbox::Outbox;
 pub use state::{StateStore, Versioned, read_state_as, update_state};

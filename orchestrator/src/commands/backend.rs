@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use cloudo_azure::AzureStore;
+use cloudo_core::store::Intake;
 use cloudo_core::{JobQueue, OwnedQueue, Store};
 use cloudo_sqlite::{Db, Durability, SqliteQueue, SqliteStore};
 
@@ -17,6 +18,8 @@ pub struct Backend {
     pub queue: Arc<dyn JobQueue>,
     /// The queue again when this process owns it alone (embedded): its start-up recovery.
     pub owned: Option<Arc<dyn OwnedQueue>>,
+    /// Records and queues in one commit, where store and queue share a database (embedded).
+    pub intake: Option<Arc<dyn Intake>>,
 }
 
 /// The embedded backend: `cloudo.db` in `data_dir` (created if missing).
@@ -30,7 +33,8 @@ pub fn embedded(
     Ok(Backend {
         store: Arc::new(SqliteStore::new(db)),
         queue: queue.clone(),
-        owned: Some(queue),
+        owned: Some(queue.clone()),
+        intake: Some(queue),
     })
 }
 
@@ -42,6 +46,7 @@ pub async fn azure(az: &AzureBackend, max_deliveries: u32) -> anyhow::Result<Bac
         store,
         queue: az.queue(max_deliveries),
         owned: None,
+        intake: None,
     })
 }
 

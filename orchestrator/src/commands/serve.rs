@@ -82,6 +82,7 @@ impl Engine {
             store,
             queue,
             owned,
+            intake,
         } = match &cfg.worker.azure {
             None => {
                 let durability = match cfg.sqlite_sync {
@@ -109,6 +110,9 @@ impl Engine {
             .with_log_cap(cfg.worker.output_cap)
             .with_local_runs(local_runs.clone())
             .with_pool_capacity(cfg.pool_capacity.clone());
+        if let Some(intake) = intake {
+            executions = executions.with_intake(intake);
+        }
         match &owned {
             // The embedded engine owns its database: settle what the previous process left.
             Some(q) => reaper::recover_embedded(&executions, &**q, cfg.queue_timeout).await?,

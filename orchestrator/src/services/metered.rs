@@ -27,7 +27,7 @@ impl std::fmt::Debug for MeteredStore {
     }
 }
 
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     operation: &'static str,
     call: impl std::future::Future<Output = StoreResult<T>>,
 ) -> StoreResult<T> {

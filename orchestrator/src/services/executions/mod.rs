@@ -21,6 +21,7 @@ use cloudo_core::{
 mod control;
 mod events;
 mod gates;
+mod intake;
 mod logs;
 mod observe;
 mod reports;
@@ -68,6 +69,8 @@ pub struct Executions {
     local_runs: Option<cloudo_worker::pool::Running>,
     /// Pools whose running runbooks are capped, across all their workers.
     pool_capacity: Arc<BTreeMap<String, u32>>,
+    /// Records and queues in one commit (the embedded backend).
+    intake: Option<Arc<dyn cloudo_core::store::Intake>>,
 }
 
 impl std::fmt::Debug for Executions {
@@ -88,6 +91,7 @@ impl Executions {
             log_cap: 1 << 20,
             local_runs: None,
             pool_capacity: Arc::default(),
+            intake: None,
         }
     }
 
@@ -167,30 +171,8 @@ impl Executions {
             }
             store_batches.push(b);
         }
-        let created = self.store.create_batches(&store_batches, body).await?;
-        // What the limits say of each new accepted execution (in order), then the jobs of
-        // those that may go, queued in one step.
-        let mut gates = std::collections::VecDeque::new();
-        let mut jobs = Vec::new();
-        for (batch, created) in store_batches.iter().zip(&created) {
-            if *created == Created::New {
-                for n in &batch.executions {
-                    let e = &n.execution;
-                    if e.status == Status::Accepted {
-                        let gate = if self.gated(e) {
-                            self.gate(e).await
-                        } else {
-                            gates::Gate::Go
-                        };
-                        if gate == gates::Gate::Go {
-                            jobs.push(job_of(e, body));
-                        }
-                        gates.push_back(gate);
-                    }
-                }
-            }
-        }
-        let mut queued = self.queue.enqueue_many(&jobs).await.into_iter();
+        let (created, mut gates, queued) = self.record_and_queue(&store_batches, body).await?;
+        let mut queued = queued.into_iter();
         let mut out = Vec::with_capacity(created.len());
         let mut queue_error = None;
         for (batch, created) in store_batches.into_iter().zip(created) {

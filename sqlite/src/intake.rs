@@ -1,0 +1,54 @@
+//! [`Intake`] on SQLite: the executions and their jobs in one transaction (the store and
+//! the queue share the database), so an accepted execution never waits for a job a crash
+//! lost, and a run costs one commit less.
+
+use async_trait::async_trait;
+
+use crate::SqliteQueue;
+use crate::queue::{Message, insert_messages, message};
+use crate::rows::create_all;
+use crate::store::db_err;
+use cloudo_core::store::{BatchWithJobs, Created, Intake, StoreError, StoreResult, check_initial};
+
+#[async_trait]
+impl Intake for SqliteQueue {
+    async fn create_and_enqueue(
+        &self,
+        batches: Vec<BatchWithJobs>,
+        body: Option<&str>,
+    ) -> StoreResult<Vec<(Created, Vec<String>)>> {
+        let mut rows: Vec<Vec<Message>> = Vec::with_capacity(batches.len());
+        let mut held = Vec::with_capacity(batches.len());
+        for (batch, jobs) in batches {
+            check_initial(&batch.executions)?;
+            let messages = jobs
+                .iter()
+                .map(|(pool, job)| message(pool, job))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            rows.push(messages);
+            held.push(batch);
+        }
+        let body = body.map(str::to_string);
+        let (out, mut pools) = self
+            .db()
+            .write(move |tx| {
+                let created = create_all(tx, held.iter(), body.as_deref())?;
+                let mut out = Vec::with_capacity(created.len());
+                let mut pools = Vec::new();
+                for (created, messages) in created.into_iter().zip(rows) {
+                    if created != Created::New {
+                        out.push((created, Vec::new()));
+                        continue;
+                    }
+                    insert_messages(tx, &messages).map_err(db_err)?;
+                    pools.extend(messages.iter().map(|(_, pool, _)| pool.clone()));
+                    out.push((created, messages.into_iter().map(|(id, ..)| id).collect()));
+                }
+                Ok::<_, StoreError>((out, pools))
+            })
+            .await?;
+        self.ready(&mut pools);
+        Ok(out)
+    }
+}
