@@ -161,7 +161,7 @@ fn sandbox_rows(rt: &tokio::runtime::Runtime, http: &reqwest::Client, sandboxes:
     );
     let mut rows = Vec::new();
     for sandbox in sandboxes.split(',').filter(|s| !s.is_empty()) {
-        let n: usize = if sandbox == "docker" { 100 } else { 300 };
+        let n: usize = if sandbox == "docker" { 200 } else { 300 };
         let raw_cmd: Vec<String> = match sandbox {
             "process" => vec!["bash".into(), script.clone()],
             // The exact command line of the engine's runs (as root: through setpriv),
