@@ -50,7 +50,9 @@ async fn run(role: &str) {
     let key = new_key(&s, &format!("st-{role}"), role).await;
     let examples = pick(15, 150);
     let mut cmd = Command::new(schemathesis());
-    cmd.arg("run")
+    // It keeps a `.schemathesis` cache in its working folder: the test's, not the source tree.
+    cmd.current_dir(env.path())
+        .arg("run")
         .arg(s.url("/api/openapi.json"))
         .args(["--header", &format!("Authorization: Bearer {key}")])
         .args(["--checks", CHECKS])
