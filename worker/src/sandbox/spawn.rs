@@ -107,6 +107,12 @@ const STACK: usize = 64 << 10;
 /// Starts `plan` in a process group of its own with `stdio` as its descriptors 0, 1, 2.
 /// Returns once the child has called `exec` (or failed to).
 pub fn spawn(plan: &Plan, stdio: [RawFd; 3]) -> io::Result<Child> {
+    start(plan, stdio, true)
+}
+
+/// [`spawn`]; `pidfd` false awaits the exit on a blocking thread, as kernels without
+/// `pidfd_open` (before 5.3) and valgrind do.
+fn start(plan: &Plan, stdio: [RawFd; 3], pidfd: bool) -> io::Result<Child> {
     // The child's exit is awaited on the runtime's reactor: checked before it starts, not
     // found missing after (registering would panic, leaving it running).
     tokio::runtime::Handle::try_current()
@@ -170,26 +176,13 @@ pub fn spawn(plan: &Plan, stdio: [RawFd; 3]) -> io::Result<Child> {
         reap(pid);
         return Err(io::Error::from_raw_os_error(err));
     }
-    // SAFETY: pidfd_open on our own unreaped child; the result is a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        // SAFETY: our own child, not yet reaped.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        reap(pid);
-        return Err(e);
-    }
-    // SAFETY: a descriptor just returned to us, owned by nothing else.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    // SAFETY: `pidfd` is an open descriptor that the AsyncFd owns until it is dropped.
-    let exit = unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) };
-    let exit = match exit {
+    let exit = match watch(pid, pidfd) {
         Ok(exit) => exit,
         Err(e) => {
             // SAFETY: our own child, not yet reaped.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             reap(pid);
-            return Err(e.into_parts().1);
+            return Err(e);
         }
     };
     Ok(Child {
@@ -266,6 +259,58 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     }
 }
 
+/// How a child's exit is awaited.
+enum Exit {
+    /// Readable once it has exited.
+    Pidfd(AsyncFd<OwnedFd>),
+    /// A blocking thread's `waitid(WNOWAIT)`: ends when it has exited, without reaping it,
+    /// so its pid stays ours (and safe to signal) until [`Child::wait`] or the drop reaps it.
+    Thread(Option<tokio::task::JoinHandle<io::Result<()>>>),
+}
+
+/// Starts awaiting the exit of our own unreaped child `pid`: through a pidfd, or a
+/// blocking thread where `pidfd_open` is missing (or `pidfd` is false).
+fn watch(pid: libc::pid_t, pidfd: bool) -> io::Result<Exit> {
+    if pidfd {
+        // SAFETY: pidfd_open on our own unreaped child; the result is a new descriptor.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd >= 0 {
+            // SAFETY: a descriptor just returned to us, owned by nothing else.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+            // SAFETY: `pidfd` is an open descriptor that the AsyncFd owns until dropped.
+            let exit =
+                unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) };
+            return exit.map(Exit::Pidfd).map_err(|e| e.into_parts().1);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(e);
+        }
+    }
+    Ok(Exit::Thread(Some(tokio::task::spawn_blocking(move || {
+        loop {
+            // SAFETY: an all-zero siginfo_t is a valid value to fill.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: our own child; WNOWAIT leaves it unreaped.
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }))))
+}
+
 /// Waits for a child that has exited or is about to.
 fn reap(pid: libc::pid_t) {
     let mut status = 0;
@@ -273,11 +318,11 @@ fn reap(pid: libc::pid_t) {
     unsafe { libc::waitpid(pid, &mut status, 0) };
 }
 
-/// A started child: its exit is awaited through a pidfd; killed and reaped when dropped
+/// A started child: its exit is awaited through a pidfd (or a thread); killed and reaped when dropped
 /// before it was waited for.
 pub struct Child {
     pid: libc::pid_t,
-    exit: AsyncFd<OwnedFd>,
+    exit: Exit,
     reaped: bool,
 }
 
@@ -288,12 +333,29 @@ impl Child {
 
     /// Its exit status, once it has exited. Cancel-safe.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        if self.reaped {
+            return Err(io::Error::other("the child was already waited for"));
+        }
         loop {
-            let mut ready = self.exit.readable().await?;
+            let exited = match &mut self.exit {
+                Exit::Pidfd(fd) => {
+                    fd.readable().await?.clear_ready();
+                    false
+                }
+                Exit::Thread(thread) => {
+                    if let Some(handle) = thread.as_mut() {
+                        let done = handle.await;
+                        *thread = None;
+                        done.map_err(io::Error::other)??;
+                    }
+                    true
+                }
+            };
             let mut status = 0;
             // SAFETY: our own child, not yet reaped (WNOHANG: never blocks).
             match unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) } {
-                0 => ready.clear_ready(),
+                0 if !exited => continue,
+                0 => return Err(io::Error::other("the child exited but cannot be reaped")),
                 -1 => return Err(io::Error::last_os_error()),
                 _ => {
                     self.reaped = true;

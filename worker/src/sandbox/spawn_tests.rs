@@ -100,3 +100,41 @@ async fn the_cpu_time_limit_applies_to_the_child() {
     assert!(status.success());
     assert_eq!(out.trim(), "7");
 }
+
+/// Where `pidfd_open` is missing (kernels before 5.3, valgrind), the exit is awaited on a
+/// thread that leaves the child unreaped until `wait` reaps it.
+#[tokio::test]
+async fn without_pidfd_the_exit_is_awaited_on_a_thread() {
+    let mut out = tempfile::tempfile().unwrap();
+    let null = std::fs::File::open("/dev/null").unwrap();
+    let p = plan("sleep 0.2; echo done; exit 7");
+    let mut child = start(
+        &p,
+        [null.as_raw_fd(), out.as_raw_fd(), null.as_raw_fd()],
+        false,
+    )
+    .unwrap();
+    assert!(matches!(child.exit, Exit::Thread(Some(_))));
+    // A wait given up (a deadline) leaves the child to a later wait.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(50), child.wait()).await;
+    assert!(early.is_err(), "{early:?}");
+    assert_eq!(child.wait().await.unwrap().code(), Some(7));
+    let mut text = String::new();
+    out.rewind().unwrap();
+    out.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "done\n");
+    assert!(
+        child.wait().await.is_err(),
+        "a second wait is an error, not a panic"
+    );
+
+    // Dropped before it exits: killed and reaped.
+    let child = start(&plan("sleep 30"), [null.as_raw_fd(); 3], false).unwrap();
+    let pid = child.id();
+    drop(child);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "{pid} left behind"
+    );
+}
