@@ -24,8 +24,9 @@ use super::error::{ApiError, Path, Query};
 use super::views::{
     ExecutionSummary, FirstExecution, LogLink, QueueAnswer, SchemaSummary, TriggerAnswer,
 };
-use crate::services::executions::TriggerError;
+use crate::services::executions::{ExecutionEvent, TriggerError};
 use crate::services::ingest::{Outcome, Request};
+use tokio::sync::broadcast::Receiver;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -200,6 +201,9 @@ async fn handle(
             crate::api::control::decider(who.as_ref())
         },
     };
+    // Subscribed before anything is recorded: every change after the record is heard, so
+    // the wait needs no read of the execution first.
+    let events = wait.map(|_| state.executions.subscribe());
     let outcome = match (alert, schema) {
         (Some(alert), schema) => state.ingest.alert(&alert, schema.as_ref(), req).await,
         (None, Some(schema)) => state.ingest.manual(&schema, req).await,
@@ -210,8 +214,10 @@ async fn handle(
         }
     };
     let outcome = outcome.map_err(trigger_error)?;
-    match (wait, outcome.executions.first()) {
-        (Some(secs), Some(first)) => waited(&state, who.as_ref(), first, secs).await,
+    match (wait.zip(events), outcome.executions.first()) {
+        (Some((secs, events)), Some(first)) => {
+            waited(&state, who.as_ref(), first, (secs, events)).await
+        }
         _ => Ok(answer(&state, &outcome)),
     }
 }
@@ -222,19 +228,15 @@ async fn waited(
     state: &AppState,
     who: Option<&Identity>,
     first: &Execution,
-    secs: u64,
+    (secs, events): (u64, Receiver<ExecutionEvent>),
 ) -> Result<Response, ApiError> {
     super::scope::check_execution(state, who, first, "read")?;
-    let e = if first.status.is_terminal() {
-        first.clone()
-    } else {
-        let max = std::time::Duration::from_secs(secs.min(super::executions::MAX_WAIT_SECS));
-        state
-            .executions
-            .wait_terminal(&first.exec_id, max)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no execution {}", first.exec_id)))?
-    };
+    let max = std::time::Duration::from_secs(secs.min(super::executions::MAX_WAIT_SECS));
+    let e = state
+        .executions
+        .wait_terminal_since(events, first, max)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no execution {}", first.exec_id)))?;
     let code = if e.status.is_terminal() {
         StatusCode::OK
     } else {

@@ -40,7 +40,8 @@ async fn ingest_is_rate_limited_per_client() {
     let env = env().arg("--ingest-rate").arg("5");
     let s = env.start();
     let mut codes = Vec::new();
-    for _ in 0..14 {
+    let began = std::time::Instant::now();
+    for _ in 0..20 {
         let res = s
             .http
             .post(s.url("/api/Trigger?id=ok"))
@@ -57,12 +58,19 @@ async fn ingest_is_rate_limited_per_client() {
         }
         codes.push(res.status().as_u16());
     }
-    assert_eq!(
-        codes.iter().filter(|&&c| c == 202).count(),
-        10,
+    // A burst of twice the rate, then the rate: tokens come back at 5 a second while the
+    // requests are sent (slowly, on a slow machine), and no faster.
+    let refilled = (began.elapsed().as_secs_f64() * 5.0).ceil() as usize;
+    let accepted = codes.iter().filter(|&&c| c == 202).count();
+    assert!(
+        codes[..10].iter().all(|&c| c == 202),
         "a burst of twice the rate: {codes:?}"
     );
-    assert!(codes[10..].iter().all(|&c| c == 429), "{codes:?}");
+    assert!(
+        accepted <= 10 + refilled && codes.iter().all(|&c| c == 202 || c == 429),
+        "{accepted} accepted with {refilled} tokens back: {codes:?}"
+    );
+    assert!(codes.contains(&429), "{codes:?}");
     let (code, _) = s.get("/api/executions").await;
     assert_eq!(code, 200, "reads are not limited");
     tokio::time::sleep(Duration::from_millis(1100)).await;

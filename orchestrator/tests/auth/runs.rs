@@ -238,3 +238,43 @@ async fn trigger_with_wait_answers_the_finished_execution_to_readers_only() {
         .len();
     assert_eq!(before, after, "a refused trigger ran something");
 }
+
+/// `?wait=` with an Idempotency-Key already used: the one execution of that key, waited
+/// for if it still runs, answered at once if it ended; nothing runs twice.
+#[tokio::test]
+async fn trigger_with_wait_on_a_repeated_key_answers_the_first_execution() {
+    let env = Env::new(
+        &catalog(&[r#"{"id": "mid", "runbook": "mid.sh"}"#]),
+        &[("mid.sh", "sleep 1; echo once\n")],
+    );
+    let s = env.start();
+    let keyed = |wait: &str| {
+        s.http
+            .post(s.url(&format!("/api/Trigger?id=mid{wait}")))
+            .header("Idempotency-Key", "deploy-42")
+    };
+    let (code, first) = common::answer(keyed("")).await;
+    assert_eq!(code, 202, "{first}");
+    let id = first["exec_id"].as_str().unwrap().to_string();
+
+    // Still running: the repeat waits for it to end.
+    let (code, e) = common::answer(keyed("&wait=30")).await;
+    assert_eq!(code, 200, "{e}");
+    assert_eq!(
+        (
+            e["exec_id"].as_str(),
+            e["status"].as_str(),
+            e["output"].as_str()
+        ),
+        (Some(id.as_str()), Some("succeeded"), Some("once\n")),
+        "{e}"
+    );
+    // Ended: answered as it is.
+    let (code, again) = common::answer(keyed("&wait=30")).await;
+    assert_eq!(code, 200, "{again}");
+    assert_eq!(again["exec_id"], e["exec_id"]);
+    assert_eq!(again["status"], "succeeded");
+
+    let (_, list) = s.get("/api/executions?schema_id=mid").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+}

@@ -270,9 +270,14 @@ async fn docker_containers_past_their_deadline_are_removed() {
                 .and_then(|s| s.running)
         }
     };
-    assert_eq!(running(ids[0].clone()).await, Some(true));
-
-    assert!(sb.remove_orphans().await >= 1);
+    // Tests in parallel share the daemon: another test's sandbox may sweep the orphan
+    // first (a sandbox sweeps as it connects); then this sweep finds nothing left.
+    let before = running(ids[0].clone()).await;
+    let removed = sb.remove_orphans().await;
+    assert!(
+        removed >= 1 || before.is_none(),
+        "an orphan running ({before:?}) and none removed"
+    );
     assert_eq!(running(ids[0].clone()).await, None, "the orphan is gone");
     assert_eq!(
         running(ids[1].clone()).await,

@@ -88,12 +88,39 @@ impl Executions {
         max: Duration,
     ) -> StoreResult<Option<Execution>> {
         // Subscribed and watching before reading, so a change after the read is seen.
-        let mut events = self.subscribe();
+        let events = self.subscribe();
         let watch = self.watch(id);
         match self.store.get_execution(id).await? {
             Some(e) if !e.status.is_terminal() => watch.saw(e.status),
             other => return Ok(other),
         }
+        self.wait_for_end(events, watch, id, max).await
+    }
+
+    /// [`Self::wait_terminal`] for an execution `known` as it was recorded or read after
+    /// `events` was subscribed (the one-request trigger): every later change of this
+    /// process is in `events`, so no read is needed before waiting.
+    pub async fn wait_terminal_since(
+        &self,
+        events: broadcast::Receiver<ExecutionEvent>,
+        known: &Execution,
+        max: Duration,
+    ) -> StoreResult<Option<Execution>> {
+        if known.status.is_terminal() {
+            return Ok(Some(known.clone()));
+        }
+        let watch = self.watch(&known.exec_id);
+        watch.saw(known.status);
+        self.wait_for_end(events, watch, &known.exec_id, max).await
+    }
+
+    async fn wait_for_end(
+        &self,
+        mut events: broadcast::Receiver<ExecutionEvent>,
+        _watch: Watch,
+        id: &ExecId,
+        max: Duration,
+    ) -> StoreResult<Option<Execution>> {
         let deadline = tokio::time::Instant::now() + max;
         loop {
             match tokio::time::timeout_at(deadline, events.recv()).await {

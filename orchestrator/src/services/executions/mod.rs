@@ -28,7 +28,7 @@ mod reports;
 mod verify;
 mod watch;
 pub use control::{CancelError, DecideError};
-pub use events::Followed;
+pub use events::{ExecutionEvent, Followed};
 pub use reports::Refusal;
 pub use watch::Watch;
 
