@@ -122,6 +122,9 @@ pub async fn audit(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
+    // What this process has audited so far is in the answer (records are written in
+    // batches, a moment after their requests).
+    state.audit.flush().await;
     let page = state
         .store
         .list_audit(&AuditQuery {
