@@ -124,47 +124,7 @@ impl ExecutionStore for SqliteStore {
         let id = id.clone();
         let change = change.clone();
         self.db
-            .write(move |tx| {
-                let mut e =
-                    load(tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
-                let from = e.status;
-                let t = change.apply(&mut e, at)?;
-                let n = tx
-                    .prepare_cached(
-                        "UPDATE executions SET status = ?2, started_at = ?3, finished_at = ?4,
-                           exit_code = ?5, signal = ?6, error = ?7, output = ?8,
-                           output_truncated = ?9, worker_id = ?10, heartbeat_at = ?11,
-                           runbook_commit = ?13, sandbox = ?14, oom = ?15
-                         WHERE exec_id = ?1 AND status = ?12",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            id.as_str(),
-                            e.status.as_str(),
-                            ts(e.started_at),
-                            ts(e.finished_at),
-                            e.exit_code,
-                            e.signal,
-                            e.error,
-                            e.output,
-                            e.output_truncated,
-                            e.worker_id,
-                            ts(e.heartbeat_at),
-                            from.as_str(),
-                            e.runbook_commit,
-                            e.sandbox,
-                            e.oom,
-                        ])
-                    })
-                    .map_err(db_err)?;
-                if n != 1 {
-                    return Err(StoreError::Unavailable(format!(
-                        "execution {id} changed while being updated"
-                    )));
-                }
-                append_transition(tx, id.as_str(), &t)?;
-                Ok(e)
-            })
+            .write(move |tx| transition_in(tx, &id, &change, at))
             .await
     }
 
@@ -271,6 +231,53 @@ fn list_sql(
     sql.push_str(" ORDER BY requested_at DESC, seq DESC LIMIT ?");
     args.push(Value::Integer((limit + 1) as i64));
     Ok((sql, args))
+}
+
+/// [`ExecutionStore::transition`] inside the transaction `tx` (also [`cloudo_core::store::Intake`]'s).
+pub(crate) fn transition_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: &ExecId,
+    change: &StatusChange,
+    at: Timestamp,
+) -> StoreResult<Execution> {
+    let mut e = load(tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    let from = e.status;
+    let t = change.apply(&mut e, at)?;
+    let n = tx
+        .prepare_cached(
+            "UPDATE executions SET status = ?2, started_at = ?3, finished_at = ?4,
+               exit_code = ?5, signal = ?6, error = ?7, output = ?8,
+               output_truncated = ?9, worker_id = ?10, heartbeat_at = ?11,
+               runbook_commit = ?13, sandbox = ?14, oom = ?15
+             WHERE exec_id = ?1 AND status = ?12",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id.as_str(),
+                e.status.as_str(),
+                ts(e.started_at),
+                ts(e.finished_at),
+                e.exit_code,
+                e.signal,
+                e.error,
+                e.output,
+                e.output_truncated,
+                e.worker_id,
+                ts(e.heartbeat_at),
+                from.as_str(),
+                e.runbook_commit,
+                e.sandbox,
+                e.oom,
+            ])
+        })
+        .map_err(db_err)?;
+    if n != 1 {
+        return Err(StoreError::Unavailable(format!(
+            "execution {id} changed while being updated"
+        )));
+    }
+    append_transition(tx, id.as_str(), &t)?;
+    Ok(e)
 }
 
 #[cfg(test)]

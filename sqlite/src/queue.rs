@@ -116,6 +116,16 @@ pub(crate) fn insert_messages(tx: &rusqlite::Connection, rows: &[Message]) -> ru
 /// Whether `pool` (?1) has a message visible at ?2 (ms).
 const VISIBLE: &str = "SELECT 1 FROM queue_messages WHERE pool = ?1 AND visible_at <= ?2 LIMIT 1";
 
+/// Deletes the message `id` if `receipt` is its current lease's: rows deleted (0 or 1).
+pub(crate) fn delete_leased(
+    tx: &rusqlite::Connection,
+    id: &str,
+    receipt: &str,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1 AND pop_receipt = ?2")
+        .and_then(|mut s| s.execute(params![id, receipt]))
+}
+
 fn new_receipt() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -278,11 +288,7 @@ impl JobQueue for SqliteQueue {
         let (id, receipt) = (lease.message_id.clone(), lease.pop_receipt.clone());
         let n = self
             .db
-            .write(move |tx| {
-                tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1 AND pop_receipt = ?2")
-                    .and_then(|mut s| s.execute(params![id, receipt]))
-                    .map_err(db_err)
-            })
+            .write(move |tx| delete_leased(tx, &id, &receipt).map_err(db_err))
             .await?;
         if n == 1 {
             Ok(())

@@ -1,5 +1,5 @@
 //! The embedded backend's `Intake`: a delivery's executions and the jobs of the new ones in
-//! one commit; a duplicate batch queues nothing.
+//! one commit; a duplicate batch queues nothing; a run's end with its job's acknowledgement.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -95,5 +95,59 @@ async fn a_failed_delivery_leaves_neither_executions_nor_jobs() {
             .is_err()
     );
     assert!(store.get_execution(&kept).await.unwrap().is_none());
+    assert_nothing_queued(&queue).await;
+}
+
+/// A run's end and its job's acknowledgement in one commit: the message goes only with a
+/// change that was made, and only with the lease that holds it now.
+#[tokio::test]
+async fn a_final_change_acknowledges_the_job_of_a_current_lease_only() {
+    let (store, queue) = backend();
+    let b = batch("a");
+    let id = b.0.executions[0].execution.exec_id.clone();
+    queue.create_and_enqueue(vec![b], None).await.unwrap();
+    let lease = queue
+        .lease("p", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("queued");
+    let running = cloudo_core::StatusChange::to(Status::Running);
+    let at = cloudo_core::time::now();
+
+    // A renewal meanwhile: the change is made, the message kept for the renewed lease.
+    let renewed = queue.renew(&lease, Duration::from_secs(60)).await.unwrap();
+    let (e, acked) = queue
+        .transition_and_ack(&id, &running, at, &lease)
+        .await
+        .unwrap();
+    assert_eq!((e.status, acked), (Status::Running, false));
+
+    // A change the state machine refuses (running twice): an error, and the message stays.
+    let refused = queue.transition_and_ack(&id, &running, at, &renewed).await;
+    assert!(
+        matches!(refused, Err(cloudo_core::StoreError::Illegal(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.get_execution(&id).await.unwrap().unwrap().status,
+        Status::Running
+    );
+
+    // With the current lease: the change and the acknowledgement together.
+    let done = cloudo_core::StatusChange::to(Status::Succeeded);
+    let (e, acked) = queue
+        .transition_and_ack(&id, &done, at, &renewed)
+        .await
+        .unwrap();
+    assert_eq!((e.status, acked), (Status::Succeeded, true));
+    assert_eq!(
+        store.get_execution(&id).await.unwrap().unwrap().status,
+        Status::Succeeded
+    );
+    // Gone for good: not leased again even once its visibility would have run out.
+    assert!(matches!(
+        queue.ack(&renewed).await,
+        Err(cloudo_core::QueueError::LeaseLost(_))
+    ));
     assert_nothing_queued(&queue).await;
 }

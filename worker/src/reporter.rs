@@ -7,7 +7,7 @@
 pub use crate::protocol::{HeartbeatAnswer, LogPiece, RunRef};
 use async_trait::async_trait;
 use cloudo_core::store::WorkerInfo;
-use cloudo_core::{ExecId, Job, StatusChange};
+use cloudo_core::{ExecId, Job, Lease, StatusChange};
 
 /// The orchestrator's answer to "may I start this job?".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,19 @@ pub trait Reporter: Send + Sync + 'static {
         change: StatusChange,
         log: Option<&LogPiece>,
     ) -> Result<(), ReportError>;
+    /// [`Self::finish`], and the job's message `lease` holds acknowledged in the same commit
+    /// where this reporter can (the orchestrator's own, on the embedded backend): whether it
+    /// was. When it was not, the caller acknowledges it.
+    async fn finish_and_ack(
+        &self,
+        exec_id: &ExecId,
+        run: &RunRef,
+        change: StatusChange,
+        log: Option<&LogPiece>,
+        _lease: &Lease,
+    ) -> Result<bool, ReportError> {
+        self.finish(exec_id, run, change, log).await.map(|()| false)
+    }
     /// The request body of a running execution, for a job whose payload was too large to
     /// travel in the message (`Job::payload_bytes`).
     async fn payload(&self, exec_id: &ExecId, run: &RunRef) -> Result<Option<String>, ReportError>;

@@ -9,8 +9,9 @@
 //! every one of them, for callers that need all; it is implemented for any type that
 //! implements the parts, so an adapter implements each trait in its own file and nothing
 //! forwards. A new feature adds a trait here (and to [`Store`]) and a conformance file.
-//! [`Intake`] (record and queue in one commit) is outside [`Store`]: only a backend whose
-//! store and queue share a database has it.
+//! [`Intake`] (an execution and its job in one commit: recorded and queued, ended and
+//! acknowledged) is outside [`Store`]: only a backend whose store and queue share a database
+//! has it.
 //!
 //! Adapters: `cloudo_sqlite::SqliteStore` (embedded) and `cloudo_azure::AzureStore`. Every
 //! state change goes through [`ExecutionStore::transition`], which checks the state machine

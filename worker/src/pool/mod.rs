@@ -1,9 +1,10 @@
 //! The worker pool: lease jobs from the pools' queues and run them, `concurrency` at a time.
 //!
 //! One dispatcher task per pool name shares one semaphore. A job's lease is renewed and its
-//! execution heartbeated while it runs; the message is acknowledged only after the outcome
-//! was reported, so a worker that dies mid-run leaves a message that comes back and an
-//! execution the reaper can settle.
+//! execution heartbeated while it runs; the message is acknowledged only once the outcome
+//! is recorded (in the same commit, where the reporter and the backend can), so a worker
+//! that dies mid-run leaves a message that comes back and an execution the reaper can
+//! settle.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -286,12 +287,17 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     let last = live
         .piece(LOG_PIECE_MAX)
         .map(|(offset, data)| LogPiece { offset, data });
-    report_finish(&*parts.reporter, &job, &run, change, last).await;
+    // The lease as it is now: a renewal meanwhile only means the job is acknowledged below
+    // instead of with the report.
+    let current = lease.lock().await.clone();
+    let acked = report_finish(&*parts.reporter, &job, &run, (change, last), &current).await;
 
     let _ = stop_keepalive.send(true);
     let _ = keepalive.await;
-    let lease = lease.lock().await.clone();
-    ack(&*parts.queue, &lease).await;
+    if !acked {
+        let lease = lease.lock().await.clone();
+        ack(&*parts.queue, &lease).await;
+    }
     if let Ok(mut r) = parts.running.lock() {
         r.remove(&exec_id);
     }

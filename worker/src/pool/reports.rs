@@ -13,24 +13,27 @@ use crate::output::{LOG_PIECE_MAX, LiveOutput};
 use crate::reporter::{LogPiece, ReportError, Reporter, RunRef};
 use cloudo_core::Lease;
 
-/// Reports the final state, retrying while the orchestrator is unavailable.
+/// Reports the final state, retrying while the orchestrator is unavailable; returns
+/// whether the job's message (`lease`) was acknowledged with it.
 pub(super) async fn report_finish(
     reporter: &dyn Reporter,
     job: &Job,
     run: &RunRef,
-    change: StatusChange,
-    log: Option<LogPiece>,
-) {
+    (change, log): (StatusChange, Option<LogPiece>),
+    lease: &Lease,
+) -> bool {
     let mut delay = Duration::from_millis(100);
-    for attempt in 1.. {
+    let mut attempt = 0u64;
+    loop {
+        attempt += 1;
         match reporter
-            .finish(&job.exec_id, run, change.clone(), log.as_ref())
+            .finish_and_ack(&job.exec_id, run, change.clone(), log.as_ref(), lease)
             .await
         {
-            Ok(()) => return,
+            Ok(acked) => return acked,
             Err(ReportError::Refused(why) | ReportError::Gone(why)) => {
                 tracing::warn!(exec_id = %job.exec_id, reason = %why, "final status refused");
-                return;
+                return false;
             }
             Err(ReportError::Retry(why)) => {
                 tracing::warn!(exec_id = %job.exec_id, attempt, reason = %why,
@@ -78,6 +81,8 @@ pub(super) async fn keep_alive(
                     *held = renewed;
                     renewed_at = tokio::time::Instant::now();
                 }
+                // The run ended meanwhile, its job acknowledged with its final report.
+                Err(_) if *stop.borrow() => return,
                 Err(e) => tracing::warn!(exec_id = %exec_id, error = %e, "cannot renew lease"),
             }
         }

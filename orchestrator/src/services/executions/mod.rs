@@ -267,6 +267,18 @@ impl Executions {
     /// notifications to the outbox, held; they are released once the change is stored
     /// (or marked not sent when it was refused), so none is lost or sent for nothing.
     pub async fn change(&self, id: &ExecId, change: StatusChange) -> StoreResult<Execution> {
+        Ok(self.change_acking(id, change, None).await?.0)
+    }
+
+    /// [`Self::change`]; with `ack`, the job's message that lease holds is acknowledged in
+    /// the same commit where the backend can (its [`cloudo_core::store::Intake`]): whether
+    /// it was.
+    async fn change_acking(
+        &self,
+        id: &ExecId,
+        change: StatusChange,
+        ack: Option<&cloudo_core::Lease>,
+    ) -> StoreResult<(Execution, bool)> {
         let at = time::now();
         let mut held = Vec::new();
         // Planned when a channel exists, and for every failure (an on-call one that pages
@@ -287,13 +299,20 @@ impl Executions {
                 held.clear();
             }
         }
-        let result = self.store.transition(id, &change, at).await;
+        let result = match (ack, &self.intake) {
+            (Some(lease), Some(intake)) => intake.transition_and_ack(id, &change, at, lease).await,
+            _ => self
+                .store
+                .transition(id, &change, at)
+                .await
+                .map(|e| (e, false)),
+        };
         if let Some(n) = &self.notifier
             && !held.is_empty()
         {
             n.release(held, result.is_ok()).await;
         }
-        let e = result?;
+        let (e, acked) = result?;
         observe::observe(&e);
         self.announce(id, e.status);
         if e.status.is_terminal() && self.gated(&e) {
@@ -302,7 +321,7 @@ impl Executions {
         if e.status.is_terminal() && (e.verify.is_some() || e.verify_of.is_some()) {
             self.after_end(&e).await;
         }
-        Ok(e)
+        Ok((e, acked))
     }
 
     /// Queues the job of an accepted execution, whose request body is `body`. The one

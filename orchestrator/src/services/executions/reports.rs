@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use cloudo_core::store::StoreResult;
-use cloudo_core::{ExecId, Execution, Job, Status, StatusChange, StoreError, time};
+use cloudo_core::{ExecId, Execution, Job, Lease, Status, StatusChange, StoreError, time};
 use cloudo_worker::protocol::{HeartbeatAnswer, LogPiece};
 use cloudo_worker::{ReportError, Reporter, RunRef, Start};
 
@@ -112,6 +112,19 @@ impl Executions {
         change: StatusChange,
         log: Option<&LogPiece>,
     ) -> Result<Execution, Refusal> {
+        Ok(self.finish_run_acking(id, run, change, log, None).await?.0)
+    }
+
+    /// [`Self::finish_run`] of an in-process worker, which acknowledges its job (`ack`) in
+    /// the same commit where the backend can: whether it was.
+    async fn finish_run_acking(
+        &self,
+        id: &ExecId,
+        run: &RunRef,
+        change: StatusChange,
+        log: Option<&LogPiece>,
+        ack: Option<&Lease>,
+    ) -> Result<(Execution, bool), Refusal> {
         // Not running (queued, requeued, ended): nobody may finish it now.
         let Some(e) = self.owned(id, run).await? else {
             if let Some(piece) = log
@@ -129,7 +142,7 @@ impl Executions {
         // the reaper, nor lands on a later attempt started meanwhile.
         change.only_from = Some(Status::Running);
         change.only_attempt = e.started_at.map(|t| (run.worker_id.clone(), t));
-        Ok(self.change(id, change).await?)
+        Ok(self.change_acking(id, change, ack).await?)
     }
 
     /// The request body of the run `run` is running.
@@ -220,6 +233,20 @@ impl Reporter for Executions {
         self.finish_run(exec_id, run, change, log)
             .await
             .map(|_| ())
+            .map_err(refusal_error)
+    }
+
+    async fn finish_and_ack(
+        &self,
+        exec_id: &ExecId,
+        run: &RunRef,
+        change: StatusChange,
+        log: Option<&LogPiece>,
+        lease: &Lease,
+    ) -> Result<bool, ReportError> {
+        self.finish_run_acking(exec_id, run, change, log, Some(lease))
+            .await
+            .map(|(_, acked)| acked)
             .map_err(refusal_error)
     }
 

@@ -179,3 +179,42 @@ async fn a_second_attempt_logs_after_the_first_and_the_first_cannot_finish_it() 
         (Status::Running, Some("w2"))
     );
 }
+
+/// The in-process worker's final report acknowledges its job in the same commit on the
+/// embedded backend (`Intake`), and leaves it to the worker without one.
+#[tokio::test]
+async fn the_in_process_final_report_acknowledges_the_job_where_the_backend_can() {
+    use cloudo_core::JobQueue;
+    use cloudo_worker::Reporter;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("t.db"), Durability::Process).unwrap();
+    let queue = Arc::new(SqliteQueue::new(db.clone(), 2));
+    let plain = Executions::new(Arc::new(SqliteStore::new(db)), queue.clone());
+    let joint = plain.clone().with_intake(queue.clone());
+    for (ex, acks) in [(&plain, false), (&joint, true)] {
+        let e = new_execution("a", Status::Accepted);
+        ex.store().create_execution(&e, None).await.unwrap();
+        ex.enqueue(&e, None).await.unwrap();
+        let lease = queue
+            .lease(&e.pool, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        let run = RunRef {
+            worker_id: "w".into(),
+            delivery: format!("{}:{}", lease.message_id, lease.dequeue_count),
+        };
+        ex.start_run(&e.exec_id, &run).await.unwrap().unwrap();
+        let job = lease.job.clone();
+        let done = StatusChange::to(Status::Succeeded);
+        let acked = ex
+            .finish_and_ack(&job.exec_id, &run, done, None, &lease)
+            .await
+            .unwrap();
+        assert_eq!(acked, acks);
+        let e = ex.store().get_execution(&e.exec_id).await.unwrap().unwrap();
+        assert_eq!(e.status, Status::Succeeded);
+        // Acknowledged with the report: the lease no longer holds anything.
+        assert_eq!(queue.ack(&lease).await.is_err(), acks);
+    }
+}
