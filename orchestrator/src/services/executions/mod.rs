@@ -300,7 +300,13 @@ impl Executions {
             }
         }
         let result = match (ack, &self.intake) {
-            (Some(lease), Some(intake)) => intake.transition_and_ack(id, &change, at, lease).await,
+            (Some(lease), Some(intake)) => {
+                crate::services::metered::timed(
+                    "transition_and_ack",
+                    intake.transition_and_ack(id, &change, at, lease),
+                )
+                .await
+            }
             _ => self
                 .store
                 .transition(id, &change, at)
