@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::SqliteQueue;
 use crate::executions::transition_in;
-use crate::queue::{Message, delete_leased, insert_messages, message};
+use crate::messages::{Message, delete_leased, insert_messages, message};
 use crate::rows::create_all;
 use crate::store::db_err;
 use cloudo_core::store::{BatchWithJobs, Created, Intake, StoreError, StoreResult, check_initial};

@@ -15,6 +15,7 @@ mod coordination;
 mod executions;
 mod intake;
 mod logs;
+mod messages;
 mod migrations;
 mod outbox;
 mod queue;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 use tokio::sync::Notify;
 
+use crate::messages::{Message, delete_leased, insert_messages, message, now_ms};
 use crate::{Db, DbError};
 use cloudo_core::job::Job;
 use cloudo_core::queue::{
@@ -83,48 +84,12 @@ impl SqliteQueue {
     }
 }
 
-fn now_ms() -> i64 {
-    time::now().timestamp_millis()
-}
-
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
-/// A message to insert: its id, pool and body (the job as JSON).
-pub(crate) type Message = (String, String, String);
-
-/// The message of `job` for `pool`, with a new id.
-pub(crate) fn message(pool: &str, job: &Job) -> Result<Message, QueueError> {
-    let body = serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
-    Ok((uuid::Uuid::now_v7().to_string(), pool.to_string(), body))
-}
-
-/// Inserts `rows`, visible now.
-pub(crate) fn insert_messages(tx: &rusqlite::Connection, rows: &[Message]) -> rusqlite::Result<()> {
-    let now = now_ms();
-    let mut ins = tx.prepare_cached(
-        "INSERT INTO queue_messages (id, pool, body, inserted_at, visible_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
-    )?;
-    for (id, pool, body) in rows {
-        ins.execute(params![id, pool, body, now])?;
-    }
-    Ok(())
-}
-
 /// Whether `pool` (?1) has a message visible at ?2 (ms).
 const VISIBLE: &str = "SELECT 1 FROM queue_messages WHERE pool = ?1 AND visible_at <= ?2 LIMIT 1";
-
-/// Deletes the message `id` if `receipt` is its current lease's: rows deleted (0 or 1).
-pub(crate) fn delete_leased(
-    tx: &rusqlite::Connection,
-    id: &str,
-    receipt: &str,
-) -> rusqlite::Result<usize> {
-    tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1 AND pop_receipt = ?2")
-        .and_then(|mut s| s.execute(params![id, receipt]))
-}
 
 fn new_receipt() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -290,7 +290,7 @@ async fn run_job(lease: Lease, config: &PoolConfig, parts: &PoolParts) {
     // The lease as it is now: a renewal meanwhile only means the job is acknowledged below
     // instead of with the report.
     let current = lease.lock().await.clone();
-    let acked = report_finish(&*parts.reporter, &job, &run, (change, last), &current).await;
+    let acked = report_finish(&*parts.reporter, &job, &run, change, last, &current).await;
 
     let _ = stop_keepalive.send(true);
     let _ = keepalive.await;

@@ -19,7 +19,8 @@ pub(super) async fn report_finish(
     reporter: &dyn Reporter,
     job: &Job,
     run: &RunRef,
-    (change, log): (StatusChange, Option<LogPiece>),
+    change: StatusChange,
+    log: Option<LogPiece>,
     lease: &Lease,
 ) -> bool {
     let mut delay = Duration::from_millis(100);
